@@ -1,0 +1,21 @@
+// ESLint cannot run without a config file; this is the one root config the project keeps.
+import js from '@eslint/js';
+import tseslint from 'typescript-eslint';
+
+export default tseslint.config(
+  { ignores: ['node_modules/', '.data/', '.tap/', 'coverage/', 'openapi/'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    rules: {
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', destructuredArrayIgnorePattern: '^_' }],
+      '@typescript-eslint/consistent-type-imports': 'error',
+      'no-restricted-properties': ['error', { object: 'process', property: 'env', message: 'Read configuration through loadConfig (src/config.ts).' }],
+    },
+  },
+  {
+    // Entry points hand the environment to loadConfig; tests and benchmarks set up child processes.
+    files: ['src/main.ts', 'src/cli/**', 'src/sandbox/main.ts', 'test/**'],
+    rules: { 'no-restricted-properties': 'off' },
+  },
+);

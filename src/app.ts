@@ -1,0 +1,65 @@
+import AjvCompiler from '@fastify/ajv-compiler';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type RawServerDefault } from 'fastify';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Config } from './config.ts';
+import { createContainer, type Container, type DependencyOverrides } from './container.ts';
+import apiVersion from './plugins/api-version.ts';
+import bearerAuth from './plugins/bearer-auth.ts';
+import errorEnvelope from './plugins/error-envelope.ts';
+import openapi from './plugins/openapi.ts';
+import services from './plugins/services.ts';
+import routes from './routes/index.ts';
+
+export interface AppOptions extends DependencyOverrides {
+  /** Reuse an existing container (e.g. `npm start` shares one with the workers). */
+  container?: Container;
+}
+
+const baseAjvOptions = { removeAdditional: false, useDefaults: true, allErrors: false } as const;
+
+/**
+ * Bodies are validated strictly (a number where a string belongs is a 400, not silently converted);
+ * query strings, params and headers arrive as text and are coerced to their schema's types.
+ */
+function buildValidatorCompiler() {
+  const factory = AjvCompiler();
+  return (externalSchemas: unknown, ajvServerOptions: unknown) => {
+    const options = ajvServerOptions as { customOptions?: object; plugins?: unknown[] };
+    const strict = factory(externalSchemas as never, { ...options, customOptions: { ...baseAjvOptions, coerceTypes: false } } as never);
+    const coercing = factory(externalSchemas as never, { ...options, customOptions: { ...baseAjvOptions, coerceTypes: 'array' } } as never);
+    return (context: { httpPart?: string }) => (context.httpPart === 'body' ? strict : coercing)(context as never);
+  };
+}
+
+/** The HTTP API without workers: what tests, the OpenAPI generator and `start:api` build. */
+export type App = FastifyInstance<RawServerDefault, IncomingMessage, ServerResponse, FastifyBaseLogger, TypeBoxTypeProvider>;
+
+export async function buildApp(config: Config, options: AppOptions = {}): Promise<App> {
+  const container = options.container ?? createContainer(config, options);
+  const app = Fastify({
+    loggerInstance: container.logger as FastifyBaseLogger,
+    bodyLimit: config.bodyLimitBytes,
+    requestIdHeader: 'x-request-id',
+    genReqId: () => crypto.randomUUID(),
+    trustProxy: false,
+    return503OnClosing: true,
+    schemaController: { compilersFactory: { buildValidator: buildValidatorCompiler() as never } },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  app.addHook('onSend', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
+  // Only JSON (and, where a route opts in, forms) are accepted: a text/plain body is a 415, not a string.
+  app.removeContentTypeParser('text/plain');
+
+  await app.register(errorEnvelope);
+  await app.register(services, { container });
+  await app.register(apiVersion);
+  await app.register(bearerAuth);
+  await app.register(openapi, { publicUrl: config.publicUrl });
+  await app.register(routes);
+
+  if (!options.container) app.addHook('onClose', () => container.close());
+  return app;
+}

@@ -1,0 +1,207 @@
+/**
+ * Configuration: read once from an environment map, validated, then passed down explicitly.
+ * Nothing else in the code base reads `process.env` (only the entry points hand it to `loadConfig`).
+ */
+
+export type SmsGatewayKind = 'log' | 'webhook' | 'twilio';
+
+export interface EncryptionKey {
+  kid: string;
+  key: Buffer;
+}
+
+export interface Config {
+  port: number;
+  host: string;
+  publicUrl: string;
+  /** The Redis URL, and whether the operator chose it (an unset URL lets `npm start` run a private redis-server). */
+  redisUrl: string;
+  isRedisUrlExplicit: boolean;
+  keyPrefix: string;
+  /** First key encrypts; all of them decrypt. */
+  encryptionKeys: EncryptionKey[];
+  sandboxPort: number;
+  /** Where connectors reach the sandbox utility site. Defaults to the local one on `sandboxPort`. */
+  sandboxBaseUrl: string;
+  mfaChallengeTtlSeconds: number;
+  mfaMaxAttempts: number;
+  sessionWarningSeconds: number;
+  syncIntervalSeconds: number;
+  sandboxShortSessionSeconds: number;
+  webhookTimeoutMs: number;
+  webhookRetryScheduleSeconds: number[];
+  webhookDisableAfterSeconds: number;
+  webhookAllowedTargets: string;
+  smsGateway: SmsGatewayKind;
+  smsWebhookUrl: string | undefined;
+  twilio: { accountSid: string; authToken: string; from: string; baseUrl: string } | undefined;
+  bootstrapDemo: boolean;
+  logLevel: string;
+  bodyLimitBytes: number;
+  rateLimitPerMinute: number;
+  tokenRateLimitPerMinute: number;
+  accessTokenTtlSeconds: number;
+  dataDir: string;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+/** Collects every problem instead of stopping at the first, so an operator fixes them in one go. */
+class EnvReader {
+  readonly problems: string[] = [];
+  constructor(private readonly env: Env) {}
+
+  raw(name: string): string | undefined {
+    const value = this.env[name];
+    return value === undefined || value.trim() === '' ? undefined : value.trim();
+  }
+
+  string(name: string, fallback: string): string {
+    return this.raw(name) ?? fallback;
+  }
+
+  integer(name: string, fallback: number, min: number, max: number): number {
+    const text = this.raw(name);
+    if (text === undefined) return fallback;
+    const value = Number(text);
+    if (!Number.isInteger(value) || value < min || value > max) {
+      this.problems.push(`${name} must be an integer between ${min} and ${max} (got "${text}")`);
+      return fallback;
+    }
+    return value;
+  }
+
+  boolean(name: string, fallback: boolean): boolean {
+    const text = this.raw(name);
+    if (text === undefined) return fallback;
+    if (['true', '1', 'yes'].includes(text.toLowerCase())) return true;
+    if (['false', '0', 'no'].includes(text.toLowerCase())) return false;
+    this.problems.push(`${name} must be true or false (got "${text}")`);
+    return fallback;
+  }
+
+  oneOf<T extends string>(name: string, fallback: T, allowed: readonly T[]): T {
+    const text = this.raw(name);
+    if (text === undefined) return fallback;
+    if (!(allowed as readonly string[]).includes(text)) {
+      this.problems.push(`${name} must be one of ${allowed.join(', ')} (got "${text}")`);
+      return fallback;
+    }
+    return text as T;
+  }
+
+  url(name: string, fallback: string, protocols: string[]): string {
+    const text = this.raw(name) ?? fallback;
+    try {
+      const parsed = new URL(text);
+      if (!protocols.includes(parsed.protocol)) throw new Error('protocol');
+      return text.replace(/\/+$/, '');
+    } catch {
+      this.problems.push(`${name} must be a ${protocols.join(' or ')} URL (got "${text}")`);
+      return fallback;
+    }
+  }
+
+  require(name: string, reason: string): string {
+    const text = this.raw(name);
+    if (text === undefined) this.problems.push(`${name} is required ${reason}`);
+    return text ?? '';
+  }
+}
+
+export function parseEncryptionKeys(text: string): EncryptionKey[] {
+  return text.split(',').map((entry) => {
+    const [kid, material, ...rest] = entry.trim().split(':');
+    if (!kid || !material || rest.length > 0 || !/^[A-Za-z0-9_-]{1,32}$/.test(kid)) {
+      throw new Error('each entry must look like kid:base64(32 bytes)');
+    }
+    const key = Buffer.from(material, 'base64');
+    if (key.length !== 32) throw new Error(`key "${kid}" must decode to exactly 32 bytes`);
+    return { kid, key };
+  });
+}
+
+export const DEFAULT_RETRY_SCHEDULE = '5,300,1800,7200,18000,36000,50400,72000,86400';
+
+export function loadConfig(env: Env): Config {
+  const read = new EnvReader(env);
+  const port = read.integer('PORT', 3000, 0, 65535);
+  const host = read.string('HOST', '127.0.0.1');
+  const sandboxPort = read.integer('SANDBOX_PORT', 3001, 0, 65535);
+  const keyPrefix = read.string('KEY_PREFIX', 'pb');
+  if (!/^[A-Za-z0-9_.-]{1,64}$/.test(keyPrefix)) {
+    read.problems.push(`KEY_PREFIX may only hold letters, digits, "_", "." and "-" (got "${keyPrefix}")`);
+  }
+
+  let encryptionKeys: EncryptionKey[] = [];
+  const keysText = read.raw('ENCRYPTION_KEYS');
+  if (keysText === undefined) {
+    read.problems.push('ENCRYPTION_KEYS is required (npm start generates one into .data/ on a local machine)');
+  } else {
+    try {
+      encryptionKeys = parseEncryptionKeys(keysText);
+    } catch (error) {
+      read.problems.push(`ENCRYPTION_KEYS: ${(error as Error).message}`);
+    }
+  }
+
+  const scheduleText = read.string('WEBHOOK_RETRY_SCHEDULE', DEFAULT_RETRY_SCHEDULE);
+  const webhookRetryScheduleSeconds = scheduleText.split(',').map((s) => Number(s.trim()));
+  if (webhookRetryScheduleSeconds.some((s) => !Number.isFinite(s) || s <= 0 || s > 7 * 86400)) {
+    read.problems.push(`WEBHOOK_RETRY_SCHEDULE must be a comma list of positive seconds (got "${scheduleText}")`);
+  }
+
+  const smsGateway = read.oneOf<SmsGatewayKind>('SMS_GATEWAY', 'log', ['log', 'webhook', 'twilio']);
+  const smsWebhookUrl =
+    smsGateway === 'webhook' ? read.url('SMS_WEBHOOK_URL', read.require('SMS_WEBHOOK_URL', 'when SMS_GATEWAY=webhook'), ['http:', 'https:']) : undefined;
+  const twilio =
+    smsGateway === 'twilio'
+      ? {
+          accountSid: read.require('TWILIO_ACCOUNT_SID', 'when SMS_GATEWAY=twilio'),
+          authToken: read.require('TWILIO_AUTH_TOKEN', 'when SMS_GATEWAY=twilio'),
+          from: read.require('TWILIO_FROM', 'when SMS_GATEWAY=twilio'),
+          baseUrl: read.url('TWILIO_BASE_URL', 'https://api.twilio.com', ['http:', 'https:']),
+        }
+      : undefined;
+
+  const config: Config = {
+    port,
+    host,
+    publicUrl: read.url('PUBLIC_URL', `http://${host.includes(':') ? `[${host}]` : host}:${port}`, ['http:', 'https:']),
+    redisUrl: read.url('REDIS_URL', 'redis://127.0.0.1:6379', ['redis:', 'rediss:']),
+    isRedisUrlExplicit: read.raw('REDIS_URL') !== undefined,
+    keyPrefix,
+    encryptionKeys,
+    sandboxPort,
+    sandboxBaseUrl: read.url('SANDBOX_BASE_URL', `http://127.0.0.1:${sandboxPort}`, ['http:', 'https:']),
+    mfaChallengeTtlSeconds: read.integer('MFA_CHALLENGE_TTL_SECONDS', 600, 1, 86400),
+    mfaMaxAttempts: read.integer('MFA_MAX_ATTEMPTS', 3, 1, 10),
+    sessionWarningSeconds: read.integer('SESSION_WARNING_SECONDS', 259200, 0, 365 * 86400),
+    syncIntervalSeconds: read.integer('SYNC_INTERVAL_SECONDS', 86400, 1, 365 * 86400),
+    sandboxShortSessionSeconds: read.integer('SANDBOX_SHORT_SESSION_SECONDS', 60, 1, 86400),
+    webhookTimeoutMs: read.integer('WEBHOOK_TIMEOUT_MS', 15000, 100, 120000),
+    webhookRetryScheduleSeconds,
+    webhookDisableAfterSeconds: read.integer('WEBHOOK_DISABLE_AFTER_SECONDS', 432000, 1, 365 * 86400),
+    webhookAllowedTargets: read.string('WEBHOOK_ALLOWED_TARGETS', ''),
+    smsGateway,
+    smsWebhookUrl,
+    twilio,
+    bootstrapDemo: read.boolean('BOOTSTRAP_DEMO', true),
+    logLevel: read.oneOf('LOG_LEVEL', 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+    bodyLimitBytes: read.integer('BODY_LIMIT_BYTES', 1024 * 1024, 1024, 64 * 1024 * 1024),
+    rateLimitPerMinute: read.integer('RATE_LIMIT_PER_MINUTE', 1200, 1, 1_000_000),
+    tokenRateLimitPerMinute: read.integer('TOKEN_RATE_LIMIT_PER_MINUTE', 60, 1, 1_000_000),
+    accessTokenTtlSeconds: read.integer('ACCESS_TOKEN_TTL_SECONDS', 3600, 60, 86400),
+    dataDir: read.string('DATA_DIR', '.data'),
+  };
+
+  if (read.problems.length > 0) throw new ConfigError(read.problems);
+  return config;
+}

@@ -1,0 +1,50 @@
+import pino, { type Logger } from 'pino';
+import type { Config } from './config.ts';
+import { createSecretBox } from './crypto/secret-box.ts';
+import { closeQueues, createQueues } from './queues.ts';
+import { createServices, type Services } from './services/index.ts';
+import { createKeys } from './storage/keys.ts';
+import { createRedisClient, type RedisClient } from './storage/redis.ts';
+import { loggerOptions } from './logger.ts';
+
+export interface DependencyOverrides {
+  logger?: Logger;
+  redis?: RedisClient;
+  now?: () => Date;
+}
+
+export interface Container {
+  config: Config;
+  logger: Logger;
+  redis: RedisClient;
+  services: Services;
+  close(): Promise<void>;
+}
+
+/** Builds everything a process needs except its listeners: API, workers and CLIs all start here. */
+export function createContainer(config: Config, overrides: DependencyOverrides = {}): Container {
+  const logger = overrides.logger ?? pino(loggerOptions(config));
+  const ownsRedis = !overrides.redis;
+  const redis = overrides.redis ?? createRedisClient(config.redisUrl, `${config.keyPrefix}:main`);
+  const keys = createKeys(config.keyPrefix);
+  const ctx = {
+    config,
+    logger,
+    redis,
+    keys,
+    secretBox: createSecretBox(config.encryptionKeys),
+    now: overrides.now ?? (() => new Date()),
+  };
+  const queues = createQueues(redis, keys);
+  const services = createServices(ctx, queues);
+  return {
+    config,
+    logger,
+    redis,
+    services,
+    async close() {
+      await closeQueues(queues);
+      if (ownsRedis) await redis.quit();
+    },
+  };
+}

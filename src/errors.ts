@@ -1,0 +1,92 @@
+/**
+ * Every error the API can answer with, declared once: a stable code (sent as `details.errorId`),
+ * the envelope `type`, the HTTP status and the default message. Services throw these; the error
+ * handler plugin turns them into SPEC §1's envelope. Nothing else decides a status code.
+ */
+
+export type ErrorType =
+  | 'invalidParameter'
+  | 'unauthorized'
+  | 'forbidden'
+  | 'notFound'
+  | 'conflict'
+  | 'payloadTooLarge'
+  | 'unsupportedMediaType'
+  | 'tooManyRequests'
+  | 'internalServerError'
+  | 'serviceUnavailable';
+
+interface ErrorDefinition {
+  code: string;
+  type: ErrorType;
+  status: number;
+  message: string;
+}
+
+export interface ErrorOptions {
+  message?: string;
+  param?: string;
+  value?: unknown;
+  /** Extra headers, e.g. Retry-After. */
+  headers?: Record<string, string>;
+  cause?: unknown;
+}
+
+export class PlugError extends Error {
+  readonly code: string;
+  readonly type: ErrorType;
+  readonly statusCode: number;
+  readonly param: string | undefined;
+  readonly value: unknown;
+  readonly headers: Record<string, string>;
+
+  constructor(definition: ErrorDefinition, options: ErrorOptions = {}) {
+    super(options.message ?? definition.message, { cause: options.cause });
+    this.name = 'PlugError';
+    this.code = definition.code;
+    this.type = definition.type;
+    this.statusCode = definition.status;
+    this.param = options.param;
+    this.value = options.value;
+    this.headers = options.headers ?? {};
+  }
+}
+
+function define(code: string, type: ErrorType, status: number, message: string) {
+  const definition: ErrorDefinition = { code, type, status, message };
+  const make = (options?: ErrorOptions) => new PlugError(definition, options);
+  return Object.assign(make, { definition });
+}
+
+export const errors = {
+  invalidParameter: define('PB_INVALID_PARAMETER', 'invalidParameter', 400, 'A request parameter is invalid'),
+  malformedJson: define('PB_MALFORMED_JSON', 'invalidParameter', 400, 'The request body is not valid JSON'),
+  emptyJsonBody: define('PB_EMPTY_JSON_BODY', 'invalidParameter', 400, 'The request body is empty but its content type is JSON'),
+  unknownVersion: define('PB_UNKNOWN_VERSION', 'invalidParameter', 400, 'Unknown Plug-Version'),
+  unauthorized: define('PB_UNAUTHORIZED', 'unauthorized', 401, 'Missing or invalid credentials'),
+  invalidClient: define('PB_INVALID_CLIENT', 'unauthorized', 401, 'Unknown client or wrong client secret'),
+  tokenExpired: define('PB_TOKEN_INVALID', 'unauthorized', 401, 'The access token is invalid, expired or revoked'),
+  forbidden: define('PB_FORBIDDEN', 'forbidden', 403, 'You are not allowed to do this'),
+  notFound: define('PB_NOT_FOUND', 'notFound', 404, 'Resource not found'),
+  routeNotFound: define('PB_ROUTE_NOT_FOUND', 'notFound', 404, 'No such route'),
+  conflict: define('PB_CONFLICT', 'conflict', 409, 'The request conflicts with the current state'),
+  idempotencyMismatch: define(
+    'PB_IDEMPOTENCY_KEY_REUSED',
+    'conflict',
+    409,
+    'This Idempotency-Key was already used with a different request',
+  ),
+  idempotencyInFlight: define(
+    'PB_IDEMPOTENCY_KEY_IN_FLIGHT',
+    'conflict',
+    409,
+    'A request with this Idempotency-Key is still being processed',
+  ),
+  payloadTooLarge: define('PB_PAYLOAD_TOO_LARGE', 'payloadTooLarge', 413, 'The request body is too large'),
+  unsupportedMediaType: define('PB_UNSUPPORTED_MEDIA_TYPE', 'unsupportedMediaType', 415, 'Unsupported content type'),
+  tooManyRequests: define('PB_TOO_MANY_REQUESTS', 'tooManyRequests', 429, 'Too many requests; retry later'),
+  internal: define('PB_INTERNAL', 'internalServerError', 500, 'Something went wrong on our side'),
+  unavailable: define('PB_UNAVAILABLE', 'serviceUnavailable', 503, 'The service is temporarily unavailable'),
+} as const;
+
+export type ErrorName = keyof typeof errors;

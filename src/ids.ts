@@ -1,0 +1,28 @@
+import { randomBytes } from 'node:crypto';
+
+/** SPEC §1: a type prefix followed by 26 random lowercase base32 characters (130 bits). */
+export type IdPrefix = 'org' | 'usr' | 'key' | 'prv' | 'crd' | 'acc' | 'mfa' | 'mth' | 'whe' | 'evt' | 'att' | 'chl';
+
+const BASE32 = 'abcdefghijklmnopqrstuvwxyz234567';
+
+export function randomBase32(length: number): string {
+  const bytes = randomBytes(length);
+  let out = '';
+  for (const byte of bytes) out += BASE32[byte & 31];
+  return out;
+}
+
+export function newId(prefix: IdPrefix): string {
+  return `${prefix}_${randomBase32(26)}`;
+}
+
+const ID_SHAPE = /^[a-z]{3}_(?:[a-z2-7]{26}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$/;
+
+export function isId(prefix: IdPrefix, value: string): boolean {
+  return value.startsWith(`${prefix}_`) && ID_SHAPE.test(value);
+}
+
+/** JSON-schema pattern for an id of one type, used by route schemas so a malformed id is a 400, not a lookup. */
+export function idPattern(prefix: IdPrefix): string {
+  return `^${prefix}_(?:[a-z2-7]{26}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$`;
+}

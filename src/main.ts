@@ -1,0 +1,120 @@
+/**
+ * Process entry point: `tsx src/main.ts all|api|workers|sandbox`.
+ * `all` (npm start) runs API, workers and the sandbox utility site in one process on local defaults.
+ */
+import type { ChildProcess } from 'node:child_process';
+import { buildApp } from './app.ts';
+import { ConfigError, loadConfig, type Config } from './config.ts';
+import { createContainer } from './container.ts';
+import { localEncryptionKeys, startPrivateRedis, tcpAnswers } from './local/dev-defaults.ts';
+import { buildSandboxSite } from './sandbox/site.ts';
+import { checkRedisSettings } from './storage/redis.ts';
+import { startWorkers } from '../workers/index.ts';
+
+type Mode = 'all' | 'api' | 'workers' | 'sandbox';
+const MODES: Mode[] = ['all', 'api', 'workers', 'sandbox'];
+const SHUTDOWN_GRACE_MS = 10_000;
+
+async function resolveConfig(): Promise<{ config: Config; notes: string[] }> {
+  const env = { ...process.env };
+  const notes: string[] = [];
+  if (!env.ENCRYPTION_KEYS) {
+    const local = await localEncryptionKeys(env.DATA_DIR ?? '.data');
+    env.ENCRYPTION_KEYS = local.keys;
+    notes.push(local.created ? 'generated a local encryption key into .data/encryption-keys' : 'using the local encryption key in .data/encryption-keys');
+  }
+  return { config: loadConfig(env), notes };
+}
+
+async function main() {
+  const mode = (process.argv[2] ?? 'all') as Mode;
+  if (!MODES.includes(mode)) throw new Error(`unknown mode "${mode}"; use one of ${MODES.join(', ')}`);
+  const { config, notes } = await resolveConfig();
+  const closers: (() => Promise<unknown>)[] = [];
+
+  if (mode === 'sandbox') {
+    const site = buildSandboxSite({ shortSessionSeconds: config.sandboxShortSessionSeconds, logger: true });
+    await site.listen({ host: config.host, port: config.sandboxPort });
+    closers.push(() => site.close());
+    onShutdown(closers);
+    return;
+  }
+
+  let privateRedis: ChildProcess | undefined;
+  if (!config.isRedisUrlExplicit && !(await tcpAnswers('127.0.0.1', 6379))) {
+    privateRedis = await startPrivateRedis(config.dataDir);
+    notes.push(`no Redis answered on 127.0.0.1:6379, so started a private redis-server (AOF on, data in ${config.dataDir}/redis)`);
+  }
+
+  const container = createContainer(config);
+  for (const note of notes) container.logger.info(note);
+  await checkRedisSettings(container.redis, container.logger);
+
+  if (mode === 'all' && config.sandboxPort !== 0) {
+    const site = buildSandboxSite({ shortSessionSeconds: config.sandboxShortSessionSeconds, logger: false });
+    await site.listen({ host: '127.0.0.1', port: config.sandboxPort });
+    container.logger.info(`sandbox utility site on ${config.sandboxBaseUrl}`);
+    closers.push(() => site.close());
+  }
+  if (mode === 'all' || mode === 'workers') {
+    const workers = await startWorkers(container);
+    closers.unshift(() => workers.close());
+  }
+  if (mode === 'all' || mode === 'api') {
+    const app = await buildApp(config, { container });
+    await app.listen({ host: config.host, port: config.port });
+    // The listener closes first: no new requests, in-flight ones finish, then jobs and Redis.
+    closers.unshift(() => app.close());
+    if (config.bootstrapDemo) await printDemoOrganization(container, config);
+  }
+  closers.push(() => container.close());
+  if (privateRedis) {
+    const child = privateRedis;
+    closers.push(async () => child.kill('SIGTERM'));
+  }
+  onShutdown(closers);
+}
+
+async function printDemoOrganization(container: ReturnType<typeof createContainer>, config: Config) {
+  const demo = await container.services.organizations.bootstrapDemo();
+  if (!demo) return;
+  const lines = [
+    '',
+    '  Plugboard demo organization created (shown once; BOOTSTRAP_DEMO=false turns this off):',
+    `    client_id:      ${demo.clientId}`,
+    `    client_secret:  ${demo.clientSecret}`,
+    `    dashboard:      ${config.publicUrl}  email ${demo.email}  password ${demo.password}`,
+    `    try:  curl -s -u '${demo.clientId}:${demo.clientSecret}' -d grant_type=client_credentials ${config.publicUrl}/oauth2/token`,
+    '',
+  ];
+  process.stdout.write(`${lines.join('\n')}\n`);
+}
+
+function onShutdown(closers: (() => Promise<unknown>)[]) {
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    process.stderr.write(`${signal}: shutting down\n`);
+    const deadline = setTimeout(() => {
+      process.stderr.write('shutdown took too long; exiting\n');
+      process.exit(1);
+    }, SHUTDOWN_GRACE_MS);
+    deadline.unref();
+    for (const close of closers) {
+      await close().catch((error: unknown) => process.stderr.write(`shutdown step failed: ${(error as Error).message}\n`));
+    }
+    process.exit(0);
+  };
+  process.once('SIGTERM', () => void stop('SIGTERM'));
+  process.once('SIGINT', () => void stop('SIGINT'));
+}
+
+main().catch((error: unknown) => {
+  if (error instanceof ConfigError) {
+    process.stderr.write(`${error.message}\n`);
+  } else {
+    process.stderr.write(`Plugboard failed to start: ${(error as Error).message}\n`);
+  }
+  process.exit(1);
+});

@@ -1,0 +1,43 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import fp from 'fastify-plugin';
+import { errors } from '../errors.ts';
+import type { Principal } from '../services/api-keys.ts';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    principal: Principal | null;
+  }
+  interface FastifyInstance {
+    /** An onRequest hook for routes that need an organization's access token. */
+    requireAccessToken: (request: FastifyRequest) => Promise<void>;
+  }
+}
+
+/** The organization of the caller; only valid behind `requireAccessToken`. */
+export function organizationOf(request: FastifyRequest): string {
+  if (!request.principal) throw errors.unauthorized();
+  return request.principal.organizationId;
+}
+
+export function bearerToken(request: FastifyRequest): string | null {
+  const header = request.headers.authorization;
+  if (!header) return null;
+  const match = /^Bearer ([A-Za-z0-9._~+/-]+=*)$/i.exec(header.trim());
+  return match?.[1] ?? null;
+}
+
+async function bearerAuth(app: FastifyInstance) {
+  app.decorateRequest('principal', null);
+  app.decorate('requireAccessToken', async (request: FastifyRequest) => {
+    const token = bearerToken(request);
+    if (!token) {
+      throw errors.unauthorized({
+        message: 'Send Authorization: Bearer <access_token> (from POST /oauth2/token)',
+        headers: { 'WWW-Authenticate': 'Bearer' },
+      });
+    }
+    request.principal = await app.services.apiKeys.authenticate(token);
+  });
+}
+
+export default fp(bearerAuth, { name: 'bearer-auth', fastify: '5.x', dependencies: ['services'] });

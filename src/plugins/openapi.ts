@@ -1,0 +1,46 @@
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { FastifyInstance } from 'fastify';
+import fp from 'fastify-plugin';
+import { sharedSchemas } from '../schemas/index.ts';
+
+/**
+ * OpenAPI 3.1 from the route schemas. Shared schemas are registered with `$id`s and referenced by
+ * name, so `components.schemas` keys stay stable between runs and diffs of openapi.yaml stay readable.
+ */
+async function openapi(app: FastifyInstance, options: { publicUrl: string }) {
+  for (const schema of sharedSchemas) app.addSchema(schema);
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'Plugboard API',
+        version: '2026-11-01',
+        description: 'Credential connections with MFA webhooks. See README.md for the guide.',
+      },
+      servers: [{ url: options.publicUrl }],
+      components: {
+        securitySchemes: {
+          bearerAuth: { type: 'http', scheme: 'bearer' },
+        },
+      },
+      tags: [
+        { name: 'auth', description: 'OAuth2 client credentials' },
+        { name: 'providers', description: 'Utility providers' },
+        { name: 'credentials', description: 'Credentials and MFA' },
+        { name: 'events', description: 'The event log' },
+        { name: 'webhooks', description: 'Webhook endpoints' },
+        { name: 'sandbox', description: 'Sandbox helpers' },
+        { name: 'dashboard', description: 'Dashboard users and two-factor authentication' },
+        { name: 'v1', description: 'Legacy Utility Cloud API (deprecated)' },
+        { name: 'operations', description: 'Health and metrics' },
+      ],
+    },
+    refResolver: {
+      buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`),
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+}
+
+export default fp(openapi, { name: 'openapi', fastify: '5.x' });

@@ -1,0 +1,86 @@
+import formbody from '@fastify/formbody';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { FastifyRequest } from 'fastify';
+import { Type, type Static } from 'typebox';
+import { errors } from '../../errors.ts';
+import { errorResponses } from '../../schemas/index.ts';
+
+// RFC 6749 §3.2: unknown request parameters are ignored here (not refused as elsewhere in the API).
+const TokenRequest = Type.Object({
+  grant_type: Type.String({ maxLength: 64 }),
+  client_id: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+  client_secret: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+  scope: Type.Optional(Type.String({ maxLength: 1000 })),
+});
+
+const TokenResponse = Type.Object(
+  { access_token: Type.String(), token_type: Type.Literal('Bearer'), expires_in: Type.Integer() },
+  { $id: 'AccessToken' },
+);
+
+const RevokeRequest = Type.Object({ token: Type.String({ minLength: 1, maxLength: 200 }) });
+
+/** Client credentials from HTTP Basic (RFC 6749 §2.3.1: form-encoded id and secret) or from the body. */
+function clientCredentials(request: FastifyRequest, body: Static<typeof TokenRequest>) {
+  const header = request.headers.authorization;
+  if (header?.toLowerCase().startsWith('basic ')) {
+    const decoded = Buffer.from(header.slice(6).trim(), 'base64').toString('utf8');
+    const separator = decoded.indexOf(':');
+    if (separator <= 0) throw errors.invalidClient({ message: 'Malformed HTTP Basic credentials' });
+    const decode = (text: string) => {
+      try {
+        return decodeURIComponent(text.replaceAll('+', ' '));
+      } catch {
+        throw errors.invalidClient({ message: 'Malformed HTTP Basic credentials' });
+      }
+    };
+    return { clientId: decode(decoded.slice(0, separator)), clientSecret: decode(decoded.slice(separator + 1)) };
+  }
+  if (!body.client_id || !body.client_secret) {
+    throw errors.invalidClient({ message: 'Send client_id and client_secret in the body or as HTTP Basic credentials' });
+  }
+  return { clientId: body.client_id, clientSecret: body.client_secret };
+}
+
+const oauth2: FastifyPluginAsyncTypebox = async (app) => {
+  await app.register(formbody, { bodyLimit: 16 * 1024 });
+
+  app.post(
+    '/token',
+    {
+      schema: {
+        tags: ['auth'],
+        summary: 'Exchange API key credentials for a 1-hour access token',
+        body: TokenRequest,
+        response: { 200: TokenResponse, ...errorResponses(400, 401, 413, 415, 429) },
+      },
+    },
+    async (request, reply) => {
+      const body = request.body;
+      if (body.grant_type !== 'client_credentials') {
+        throw errors.invalidParameter({ param: 'grant_type', message: 'grant_type must be client_credentials' });
+      }
+      const { clientId, clientSecret } = clientCredentials(request, body);
+      reply.header('Cache-Control', 'no-store');
+      return app.services.apiKeys.issueToken(clientId, clientSecret);
+    },
+  );
+
+  app.post(
+    '/revoke',
+    {
+      schema: {
+        tags: ['auth'],
+        summary: 'Revoke an access token (RFC 7009: unknown tokens succeed too)',
+        body: RevokeRequest,
+        response: { 200: Type.Object({}), ...errorResponses(400, 413, 415) },
+      },
+    },
+    async (request) => {
+      await app.services.apiKeys.revokeToken(request.body.token);
+      return {};
+    },
+  );
+};
+
+export default oauth2;

@@ -1,0 +1,32 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
+import { errors } from '../../../errors.ts';
+import { organizationOf } from '../../../plugins/bearer-auth.ts';
+import { errorResponses } from '../../../schemas/index.ts';
+
+const OrganizationSchema = Type.Object(
+  { id: Type.String(), name: Type.String(), createdAt: Type.String({ format: 'date-time' }) },
+  { $id: 'Organization' },
+);
+
+/** Who am I: the organization the access token belongs to. */
+const organization: FastifyPluginAsyncTypebox = async (app) => {
+  app.get(
+    '/',
+    {
+      schema: {
+        tags: ['auth'],
+        summary: 'The organization of the access token',
+        security: [{ bearerAuth: [] }],
+        response: { 200: OrganizationSchema, ...errorResponses(401) },
+      },
+    },
+    async (request) => {
+      const found = await app.services.organizations.get(organizationOf(request));
+      if (!found) throw errors.notFound();
+      return found;
+    },
+  );
+};
+
+export default organization;

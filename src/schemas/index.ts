@@ -1,0 +1,29 @@
+import { Type, type Static, type TSchema } from 'typebox';
+
+/** The SPEC §1 error envelope, referenced by every route's 4xx/5xx responses. */
+export const ErrorEnvelopeSchema = Type.Object(
+  {
+    errors: Type.Array(
+      Type.Object({
+        type: Type.String({ description: 'invalidParameter, unauthorized, forbidden, notFound, conflict, payloadTooLarge, unsupportedMediaType, tooManyRequests, internalServerError' }),
+        message: Type.String(),
+        param: Type.Optional(Type.String()),
+        details: Type.Object({ errorId: Type.String(), value: Type.Optional(Type.Unknown()) }),
+      }),
+    ),
+  },
+  { $id: 'Error' },
+);
+
+/** Shared schemas registered once with `app.addSchema`; routes point at them with `ref()`. */
+export const sharedSchemas: TSchema[] = [ErrorEnvelopeSchema];
+
+/** A `$ref` to a shared schema that still carries its static type for the type provider. */
+export function ref<T extends TSchema & { $id?: string }>(schema: T) {
+  return Type.Unsafe<Static<T>>({ $ref: schema.$id as string });
+}
+
+/** Standard error responses to spread into a route's `response`. */
+export function errorResponses(...statuses: number[]) {
+  return Object.fromEntries(statuses.map((s) => [s, ref(ErrorEnvelopeSchema)]));
+}

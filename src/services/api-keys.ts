@@ -1,0 +1,109 @@
+import { randomToken, safeEqual, sha256Hex } from '../crypto/hashing.ts';
+import { errors } from '../errors.ts';
+import { newId } from '../ids.ts';
+import type { ServiceContext } from './context.ts';
+
+export interface ApiKeyRecord {
+  id: string;
+  organizationId: string;
+  name: string;
+  clientId: string;
+  secretHash: string;
+  createdAt: string;
+  createdBy: string;
+  lastUsedAt: string | null;
+}
+
+export type ApiKeyView = Omit<ApiKeyRecord, 'secretHash'>;
+
+export interface Principal {
+  organizationId: string;
+  apiKeyId: string;
+  clientId: string;
+}
+
+const CLIENT_SECRET_PREFIX = 'pbs_';
+
+function toView({ secretHash: _hidden, ...view }: ApiKeyRecord): ApiKeyView {
+  return view;
+}
+
+/**
+ * API keys and the access tokens they mint. Client secrets and tokens are random 256-bit values, so a
+ * SHA-256 of them is safe to store; the clear values exist only in the response that created them.
+ */
+export function createApiKeyService(ctx: ServiceContext) {
+  const { redis, keys, config } = ctx;
+
+  async function load(organizationId: string, keyId: string): Promise<ApiKeyRecord | null> {
+    const raw = await redis.get(keys.org(organizationId).apiKey(keyId));
+    return raw ? (JSON.parse(raw) as ApiKeyRecord) : null;
+  }
+
+  return {
+    async create(organizationId: string, input: { name: string; createdBy: string }) {
+      const clientSecret = `${CLIENT_SECRET_PREFIX}${randomToken(32)}`;
+      const record: ApiKeyRecord = {
+        id: newId('key'),
+        organizationId,
+        name: input.name,
+        clientId: `cli_${randomToken(18)}`,
+        secretHash: sha256Hex(clientSecret),
+        createdAt: ctx.now().toISOString(),
+        createdBy: input.createdBy,
+        lastUsedAt: null,
+      };
+      const orgKeys = keys.org(organizationId);
+      await redis.multi().set(orgKeys.apiKey(record.id), JSON.stringify(record)).sadd(orgKeys.apiKeys, record.id).exec();
+      await redis.set(keys.clientId(record.clientId), `${organizationId}:${record.id}`);
+      return { ...toView(record), clientSecret };
+    },
+
+    async list(organizationId: string): Promise<ApiKeyView[]> {
+      const ids = await redis.smembers(keys.org(organizationId).apiKeys);
+      const records = await Promise.all(ids.map((id) => load(organizationId, id)));
+      return records
+        .filter((r): r is ApiKeyRecord => r !== null)
+        .map(toView)
+        .sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+    },
+
+    /** Revoking a key ends every token it issued: tokens are checked against their key on each use. */
+    async revoke(organizationId: string, keyId: string): Promise<void> {
+      const record = await load(organizationId, keyId);
+      if (!record) throw errors.notFound({ message: 'API key not found' });
+      const orgKeys = keys.org(organizationId);
+      await redis.multi().del(orgKeys.apiKey(keyId)).srem(orgKeys.apiKeys, keyId).exec();
+      await redis.del(keys.clientId(record.clientId));
+    },
+
+    async issueToken(clientId: string, clientSecret: string) {
+      const ref = await redis.get(keys.clientId(clientId));
+      const [organizationId, keyId] = (ref ?? ':').split(':') as [string, string];
+      const record = ref ? await load(organizationId, keyId) : null;
+      // Hash even when the client is unknown, so timing does not reveal which client ids exist.
+      const presentedHash = sha256Hex(clientSecret);
+      if (!record || !safeEqual(presentedHash, record.secretHash)) throw errors.invalidClient();
+
+      const accessToken = randomToken(32);
+      const principal: Principal = { organizationId, apiKeyId: keyId, clientId };
+      await redis.set(keys.accessToken(sha256Hex(accessToken)), JSON.stringify(principal), 'EX', config.accessTokenTtlSeconds);
+      return { access_token: accessToken, token_type: 'Bearer' as const, expires_in: config.accessTokenTtlSeconds };
+    },
+
+    async authenticate(accessToken: string): Promise<Principal> {
+      const raw = await redis.get(keys.accessToken(sha256Hex(accessToken)));
+      if (!raw) throw errors.tokenExpired();
+      const principal = JSON.parse(raw) as Principal;
+      const keyStillExists = await redis.exists(keys.org(principal.organizationId).apiKey(principal.apiKeyId));
+      if (!keyStillExists) throw errors.tokenExpired();
+      return principal;
+    },
+
+    async revokeToken(accessToken: string): Promise<void> {
+      await redis.del(keys.accessToken(sha256Hex(accessToken)));
+    },
+  };
+}
+
+export type ApiKeyService = ReturnType<typeof createApiKeyService>;

@@ -1,0 +1,13 @@
+import type { Queues } from '../queues.ts';
+import { createApiKeyService } from './api-keys.ts';
+import type { ServiceContext } from './context.ts';
+import { createOrganizationService } from './organizations.ts';
+
+/** All domain services, wired together. Routes and workers both use this one object. */
+export function createServices(ctx: ServiceContext, queues: Queues) {
+  const apiKeys = createApiKeyService(ctx);
+  const organizations = createOrganizationService(ctx, apiKeys);
+  return { ctx, queues, apiKeys, organizations };
+}
+
+export type Services = ReturnType<typeof createServices>;

@@ -1,0 +1,115 @@
+import { hashPassword, randomToken } from '../crypto/hashing.ts';
+import { errors } from '../errors.ts';
+import { newId } from '../ids.ts';
+import type { ApiKeyService } from './api-keys.ts';
+import type { ServiceContext } from './context.ts';
+
+export interface Organization {
+  id: string;
+  name: string;
+  createdAt: string;
+}
+
+export type UserRole = 'admin' | 'member';
+
+export interface UserRecord {
+  id: string;
+  organizationId: string;
+  email: string;
+  passwordHash: string;
+  role: UserRole;
+  createdAt: string;
+}
+
+export interface NewOrganization {
+  organizationId: string;
+  userId: string;
+  clientId: string;
+  clientSecret: string;
+}
+
+const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
+export const MIN_PASSWORD_LENGTH = 8;
+
+export function createOrganizationService(ctx: ServiceContext, apiKeys: ApiKeyService) {
+  const { redis, keys } = ctx;
+
+  async function createUser(input: { organizationId: string; email: string; password: string; role: UserRole }): Promise<UserRecord> {
+    const email = input.email.trim().toLowerCase();
+    if (!EMAIL.test(email)) throw errors.invalidParameter({ param: 'email', message: 'email is not a valid address' });
+    if (input.password.length < MIN_PASSWORD_LENGTH) {
+      throw errors.invalidParameter({ param: 'password', message: `password must have at least ${MIN_PASSWORD_LENGTH} characters` });
+    }
+    const user: UserRecord = {
+      id: newId('usr'),
+      organizationId: input.organizationId,
+      email,
+      passwordHash: await hashPassword(input.password),
+      role: input.role,
+      createdAt: ctx.now().toISOString(),
+    };
+    // The email index is claimed first and atomically, so two sign-ups with one address cannot both win.
+    const claimed = await redis.set(keys.userEmail(email), `${user.organizationId}:${user.id}`, 'NX');
+    if (claimed !== 'OK') throw errors.conflict({ param: 'email', message: 'a user with this email already exists' });
+    const orgKeys = keys.org(user.organizationId);
+    await redis.multi().set(orgKeys.user(user.id), JSON.stringify(user)).sadd(orgKeys.users, user.id).exec();
+    return user;
+  }
+
+  return {
+    createUser,
+
+    async createOrganization(input: { name: string; email: string; password: string }): Promise<NewOrganization> {
+      const name = input.name.trim();
+      if (name.length === 0 || name.length > 200) throw errors.invalidParameter({ param: 'name', message: 'name must have 1 to 200 characters' });
+      const organization: Organization = { id: newId('org'), name, createdAt: ctx.now().toISOString() };
+      await redis.set(keys.org(organization.id).record, JSON.stringify(organization));
+      const user = await createUser({ organizationId: organization.id, email: input.email, password: input.password, role: 'admin' });
+      await redis.sadd(keys.organizations, organization.id);
+      const key = await apiKeys.create(organization.id, { name: 'Default key', createdBy: user.id });
+      return { organizationId: organization.id, userId: user.id, clientId: key.clientId, clientSecret: key.clientSecret };
+    },
+
+    /**
+     * On a first start with no organization, creates a demo one. The NX claim makes it happen once even
+     * when several API processes start together against an empty Redis.
+     */
+    async bootstrapDemo(): Promise<(NewOrganization & { email: string; password: string }) | null> {
+      if ((await redis.scard(keys.organizations)) > 0) return null;
+      const claimed = await redis.set(keys.bootstrapDemoClaim, ctx.now().toISOString(), 'NX');
+      if (claimed !== 'OK') return null;
+      const email = 'demo@plugboard.local';
+      const password = randomToken(12);
+      const created = await this.createOrganization({ name: 'Demo organization', email, password });
+      return { ...created, email, password };
+    },
+
+    async get(organizationId: string): Promise<Organization | null> {
+      const raw = await redis.get(keys.org(organizationId).record);
+      return raw ? (JSON.parse(raw) as Organization) : null;
+    },
+
+    async count(): Promise<number> {
+      return redis.scard(keys.organizations);
+    },
+
+    async listIds(): Promise<string[]> {
+      return redis.smembers(keys.organizations);
+    },
+
+    async findUserByEmail(email: string): Promise<UserRecord | null> {
+      const ref = await redis.get(keys.userEmail(email.trim().toLowerCase()));
+      if (!ref) return null;
+      const [organizationId, userId] = ref.split(':') as [string, string];
+      const raw = await redis.get(keys.org(organizationId).user(userId));
+      return raw ? (JSON.parse(raw) as UserRecord) : null;
+    },
+
+    async getUser(organizationId: string, userId: string): Promise<UserRecord | null> {
+      const raw = await redis.get(keys.org(organizationId).user(userId));
+      return raw ? (JSON.parse(raw) as UserRecord) : null;
+    },
+  };
+}
+
+export type OrganizationService = ReturnType<typeof createOrganizationService>;

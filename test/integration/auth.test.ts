@@ -1,0 +1,62 @@
+import t from 'tap';
+import { build, createOrganization } from '../helper.ts';
+
+t.test('client credentials: JSON, form and HTTP Basic all mint a working token', async (t) => {
+  const app = await build(t);
+  const org = await createOrganization(app);
+
+  const form = await app.inject({
+    method: 'POST',
+    url: '/oauth2/token',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    payload: `grant_type=client_credentials&client_id=${encodeURIComponent(org.clientId)}&client_secret=${encodeURIComponent(org.clientSecret)}`,
+  });
+  t.equal(form.statusCode, 200);
+  t.equal(form.json().token_type, 'Bearer');
+  t.equal(form.json().expires_in, 3600);
+
+  const basic = await app.inject({
+    method: 'POST',
+    url: '/oauth2/token',
+    headers: { authorization: `Basic ${Buffer.from(`${org.clientId}:${org.clientSecret}`).toString('base64')}` },
+    payload: { grant_type: 'client_credentials' },
+  });
+  t.equal(basic.statusCode, 200);
+  t.not(basic.json().access_token, form.json().access_token, 'each request mints a new token');
+});
+
+t.test('a wrong secret gets 401 in the error envelope', async (t) => {
+  const app = await build(t);
+  const org = await createOrganization(app);
+  const response = await app.inject({
+    method: 'POST',
+    url: '/oauth2/token',
+    payload: { grant_type: 'client_credentials', client_id: org.clientId, client_secret: `${org.clientSecret}x` },
+  });
+  t.equal(response.statusCode, 401);
+  t.equal(response.json().errors[0].type, 'unauthorized');
+  t.equal(response.json().errors[0].details.errorId, 'PB_INVALID_CLIENT');
+});
+
+t.test('a revoked key stops its tokens from working', async (t) => {
+  const app = await build(t);
+  const org = await createOrganization(app);
+  const before = await app.inject({ method: 'GET', url: '/plug/organization', headers: org.headers });
+  t.equal(before.statusCode, 200);
+  t.equal(before.json().id, org.organizationId);
+  const [key] = await app.services.apiKeys.list(org.organizationId);
+  t.ok(key);
+  await app.services.apiKeys.revoke(org.organizationId, key!.id);
+  const response = await app.inject({ method: 'GET', url: '/plug/organization', headers: org.headers });
+  t.equal(response.statusCode, 401);
+});
+
+t.test('a revoked token stops working, other tokens of the key go on', async (t) => {
+  const app = await build(t);
+  const org = await createOrganization(app);
+  const revoke = await app.inject({ method: 'POST', url: '/oauth2/revoke', payload: { token: org.accessToken } });
+  t.equal(revoke.statusCode, 200);
+  const response = await app.inject({ method: 'GET', url: '/plug/organization', headers: org.headers });
+  t.equal(response.statusCode, 401);
+  t.equal(response.json().errors[0].details.errorId, 'PB_TOKEN_INVALID');
+});

