@@ -21,7 +21,7 @@ export function createKeys(prefix: string) {
       accounts: `${base}:accounts`,
       account: (accountId: string) => `${base}:acc:${accountId}`,
       events: `${base}:events`,
-      eventIndex: `${base}:events:index`,
+      event: (eventId: string) => `${base}:event:${eventId}`,
       pendingFanout: `${base}:events:pending-fanout`,
       webhookEndpoints: `${base}:webhooks`,
       webhookEndpoint: (endpointId: string) => `${base}:whe:${endpointId}`,

@@ -1,0 +1,69 @@
+import t from 'tap';
+import { newEvent } from '../../src/services/events.ts';
+import { build } from '../helper.ts';
+
+t.test('commit writes state and events atomically and refuses a stale version', async (t) => {
+  const app = await build(t);
+  const { events, ctx } = app.services;
+  const orgKeys = ctx.keys.org('org_aaaaaaaaaaaaaaaaaaaaaaaaaa');
+  const now = new Date();
+  const record = (version: number) => JSON.stringify({ id: 'crd_x', version });
+  const first = newEvent('credential.created', { credential: { id: 'crd_x' } }, now);
+
+  t.equal(
+    await events.commit({
+      organizationId: 'org_aaaaaaaaaaaaaaaaaaaaaaaaaa',
+      guard: { key: orgKeys.credential('crd_x'), expectedVersion: null },
+      mutations: [{ op: 'set', key: orgKeys.credential('crd_x'), value: record(1) }],
+      events: [first],
+    }),
+    true,
+  );
+  const second = newEvent('credential.status_changed', { credential: { id: 'crd_x' } }, now);
+  const stale = await events.commit({
+    organizationId: 'org_aaaaaaaaaaaaaaaaaaaaaaaaaa',
+    guard: { key: orgKeys.credential('crd_x'), expectedVersion: 0 },
+    mutations: [{ op: 'set', key: orgKeys.credential('crd_x'), value: record(2) }],
+    events: [second],
+  });
+  t.equal(stale, false, 'a stale version is refused');
+  t.equal(await ctx.redis.get(orgKeys.credential('crd_x')), record(1), 'nothing was written by the refused commit');
+  t.equal(await events.get('org_aaaaaaaaaaaaaaaaaaaaaaaaaa', second.id), null, 'and no event was appended');
+
+  t.equal(
+    await events.commit({
+      organizationId: 'org_aaaaaaaaaaaaaaaaaaaaaaaaaa',
+      guard: { key: orgKeys.credential('crd_x'), expectedVersion: 1 },
+      mutations: [{ op: 'set', key: orgKeys.credential('crd_x'), value: record(2) }],
+      events: [second],
+    }),
+    true,
+  );
+  const page = await events.list('org_aaaaaaaaaaaaaaaaaaaaaaaaaa', { limit: 10 });
+  t.same(page?.data.map((e) => e.id), [first.id, second.id], 'oldest first');
+  const filtered = await events.list('org_aaaaaaaaaaaaaaaaaaaaaaaaaa', { limit: 10, type: 'credential.status_changed' });
+  t.same(filtered?.data.map((e) => e.id), [second.id]);
+  const afterFirst = await events.list('org_aaaaaaaaaaaaaaaaaaaaaaaaaa', { limit: 1, after: first.id });
+  t.same(afterFirst?.data.map((e) => e.id), [second.id]);
+  t.equal(await events.list('org_aaaaaaaaaaaaaaaaaaaaaaaaaa', { limit: 1, after: 'evt_unknown' }), null, 'unknown cursor');
+  const pending = await events.store.pendingFanout('org_aaaaaaaaaaaaaaaaaaaaaaaaaa', new Date(Date.now() + 1000));
+  t.same(pending.sort(), [first.id, second.id].sort(), 'both wait for fan-out');
+});
+
+t.test('listeners hear committed events; a failing listener does not fail the commit', async (t) => {
+  const app = await build(t);
+  const heard: string[] = [];
+  app.services.events.onCommitted(async (_org, events) => {
+    heard.push(...events.map((e) => e.type));
+  });
+  app.services.events.onCommitted(async () => {
+    throw new Error('queue down');
+  });
+  const ok = await app.services.events.commit({
+    organizationId: 'org_bbbbbbbbbbbbbbbbbbbbbbbbbb',
+    mutations: [],
+    events: [newEvent('webhook.test', {}, new Date())],
+  });
+  t.equal(ok, true);
+  t.same(heard, ['webhook.test']);
+});
