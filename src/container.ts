@@ -5,6 +5,7 @@ import { closeQueues, createQueues } from './queues.ts';
 import { createServices, type Services } from './services/index.ts';
 import { createKeys } from './storage/keys.ts';
 import { createRedisClient, type RedisClient } from './storage/redis.ts';
+import { createSealedSecrets } from './storage/sealed-secrets.ts';
 import { loggerOptions } from './logger.ts';
 
 export interface DependencyOverrides {
@@ -27,12 +28,14 @@ export function createContainer(config: Config, overrides: DependencyOverrides =
   const ownsRedis = !overrides.redis;
   const redis = overrides.redis ?? createRedisClient(config.redisUrl, `${config.keyPrefix}:main`);
   const keys = createKeys(config.keyPrefix);
+  const secretBox = createSecretBox(config.encryptionKeys);
   const ctx = {
     config,
     logger,
     redis,
     keys,
-    secretBox: createSecretBox(config.encryptionKeys),
+    secretBox,
+    secrets: createSealedSecrets(redis, keys, secretBox),
     now: overrides.now ?? (() => new Date()),
   };
   const queues = createQueues(redis, keys);
