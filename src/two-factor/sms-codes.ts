@@ -1,6 +1,7 @@
-// Codes sent by text message during login and SMS enrolment, and the comparison used to check them.
+// Codes sent by text message during login and SMS enrolment. Compare stored hashes with `safeEqual` from
+// src/crypto/hashing.ts.
 
-import { createHash, createHmac, randomInt, timingSafeEqual } from 'node:crypto';
+import { createHmac, randomInt } from 'node:crypto';
 
 const SMS_CODE_DIGITS = 6;
 
@@ -19,16 +20,4 @@ export function generateSmsCode(): string {
  */
 export function hashSmsCode(challengeId: string, code: string): string {
   return createHmac('sha256', challengeId).update(code).digest('hex');
-}
-
-/**
- * Compares two strings in time independent of their contents and lengths. Both sides are hashed first because
- * `timingSafeEqual` needs equal-length inputs, and returning early on a length mismatch would leak the length.
- */
-export function safeEqual(a: string, b: string): boolean {
-  return timingSafeEqual(sha256(a), sha256(b));
-}
-
-function sha256(value: string): Buffer {
-  return createHash('sha256').update(value).digest();
 }
