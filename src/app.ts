@@ -7,7 +7,10 @@ import { createContainer, type Container, type DependencyOverrides } from './con
 import apiVersion from './plugins/api-version.ts';
 import bearerAuth from './plugins/bearer-auth.ts';
 import errorEnvelope from './plugins/error-envelope.ts';
+import idempotency from './plugins/idempotency.ts';
+import metrics from './plugins/metrics.ts';
 import openapi from './plugins/openapi.ts';
+import rateLimit from './plugins/rate-limit.ts';
 import services from './plugins/services.ts';
 import routes from './routes/index.ts';
 
@@ -57,7 +60,11 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
   await app.register(services, { container });
   await app.register(apiVersion);
   await app.register(bearerAuth);
+  // OpenAPI first so it sees every later route; rate limits and idempotency attach to routes as they are added.
   await app.register(openapi, { publicUrl: config.publicUrl });
+  await app.register(rateLimit, { perMinute: config.rateLimitPerMinute, nameSpace: container.services.ctx.keys.rateLimit });
+  await app.register(idempotency);
+  await app.register(metrics);
   await app.register(routes);
 
   if (!options.container) app.addHook('onClose', () => container.close());

@@ -4,9 +4,10 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { buildApp } from './app.ts';
-import { ConfigError, loadConfig, type Config } from './config.ts';
+import { ConfigError, type Config } from './config.ts';
 import { createContainer } from './container.ts';
-import { localEncryptionKeys, startPrivateRedis, tcpAnswers } from './local/dev-defaults.ts';
+import { startPrivateRedis, tcpAnswers } from './local/dev-defaults.ts';
+import { resolveConfig } from './local/resolve-config.ts';
 import { buildSandboxSite } from './sandbox/site.ts';
 import { checkRedisSettings } from './storage/redis.ts';
 import { startWorkers } from '../workers/index.ts';
@@ -15,21 +16,10 @@ type Mode = 'all' | 'api' | 'workers' | 'sandbox';
 const MODES: Mode[] = ['all', 'api', 'workers', 'sandbox'];
 const SHUTDOWN_GRACE_MS = 10_000;
 
-async function resolveConfig(): Promise<{ config: Config; notes: string[] }> {
-  const env = { ...process.env };
-  const notes: string[] = [];
-  if (!env.ENCRYPTION_KEYS) {
-    const local = await localEncryptionKeys(env.DATA_DIR ?? '.data');
-    env.ENCRYPTION_KEYS = local.keys;
-    notes.push(local.created ? 'generated a local encryption key into .data/encryption-keys' : 'using the local encryption key in .data/encryption-keys');
-  }
-  return { config: loadConfig(env), notes };
-}
-
 async function main() {
   const mode = (process.argv[2] ?? 'all') as Mode;
   if (!MODES.includes(mode)) throw new Error(`unknown mode "${mode}"; use one of ${MODES.join(', ')}`);
-  const { config, notes } = await resolveConfig();
+  const { config, notes } = await resolveConfig(process.env);
   const closers: (() => Promise<unknown>)[] = [];
 
   if (mode === 'sandbox') {

@@ -19,16 +19,33 @@ export const QUEUE_NAMES = {
 export type QueueName = (typeof QUEUE_NAMES)[keyof typeof QUEUE_NAMES];
 export type Queues = Record<keyof typeof QUEUE_NAMES, Queue>;
 
+/** The queues a `Queues` object has actually opened, so closing never opens one. */
+const openedQueues = new WeakMap<Queues, Map<QueueName, Queue>>();
+
+/**
+ * Each queue is created (and connects to Redis) on first use: a process that never enqueues, such as the
+ * OpenAPI generator or the admin CLI, opens no BullMQ connection at all.
+ */
 export function createQueues(connection: ConnectionOptions, keys: Keys): Queues {
-  const make = (name: QueueName) => new Queue(name, { connection, prefix: keys.queuePrefix });
-  return {
-    credentialSteps: make(QUEUE_NAMES.credentialSteps),
-    timers: make(QUEUE_NAMES.timers),
-    webhookFanout: make(QUEUE_NAMES.webhookFanout),
-    webhookDelivery: make(QUEUE_NAMES.webhookDelivery),
-  };
+  const opened = new Map<QueueName, Queue>();
+  const queues = {} as Queues;
+  for (const [property, name] of Object.entries(QUEUE_NAMES) as [keyof Queues, QueueName][]) {
+    Object.defineProperty(queues, property, {
+      enumerable: true,
+      get() {
+        let queue = opened.get(name);
+        if (!queue) {
+          queue = new Queue(name, { connection, prefix: keys.queuePrefix });
+          opened.set(name, queue);
+        }
+        return queue;
+      },
+    });
+  }
+  openedQueues.set(queues, opened);
+  return queues;
 }
 
 export async function closeQueues(queues: Queues): Promise<void> {
-  await Promise.all(Object.values(queues).map((q) => q.close()));
+  await Promise.all([...(openedQueues.get(queues)?.values() ?? [])].map((queue) => queue.close()));
 }

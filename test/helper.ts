@@ -1,13 +1,24 @@
 /**
  * Test scaffolding, in the manner of fastify/demo's `build(t)`: every test gets its own app on its own
- * Redis key prefix, closed and wiped in teardown. Redis is the real one on 127.0.0.1:6379.
+ * Redis key prefix, closed and wiped in teardown. Redis is the real one on 127.0.0.1:6379, or the Redis
+ * Cluster named by TEST_REDIS_CLUSTER_NODES (`npm run test:cluster` sets it), so the whole suite also
+ * proves the code runs on a cluster.
  */
 import { randomBytes } from 'node:crypto';
-import { Redis } from 'ioredis';
 import { buildApp, type App, type AppOptions } from '../src/app.ts';
-import { loadConfig, type Config } from '../src/config.ts';
+import { loadConfig, parseRedisClusterNodes, type Config } from '../src/config.ts';
+import { createRedisClient, scanAll, type RedisClient } from '../src/storage/redis.ts';
 
 export const TEST_REDIS_URL = 'redis://127.0.0.1:6379';
+const clusterNodes = process.env.TEST_REDIS_CLUSTER_NODES?.trim() || undefined;
+
+/** The environment that points a config at the test Redis (single node or cluster). */
+export const testRedisEnv: Record<string, string> = clusterNodes ? { REDIS_CLUSTER_NODES: clusterNodes } : { REDIS_URL: TEST_REDIS_URL };
+
+/** A client of the test Redis for a test to inspect or set up state; the caller disconnects it. */
+export function connectTestRedis(name = 'test'): RedisClient {
+  return createRedisClient({ redisUrl: TEST_REDIS_URL, redisClusterNodes: clusterNodes ? parseRedisClusterNodes(clusterNodes) : [] }, name);
+}
 
 type Teardown = { teardown(fn: () => unknown): void };
 
@@ -18,7 +29,7 @@ export function uniquePrefix(label = 't'): string {
 /** A config as from the environment (so it is validated the same way), with a fresh key prefix. */
 export function testConfig(env: Record<string, string> = {}, overrides: Partial<Config> = {}): Config {
   const config = loadConfig({
-    REDIS_URL: TEST_REDIS_URL,
+    ...testRedisEnv,
     KEY_PREFIX: uniquePrefix(),
     ENCRYPTION_KEYS: `test1:${randomBytes(32).toString('base64')}`,
     LOG_LEVEL: 'silent',
@@ -32,28 +43,33 @@ export function testConfig(env: Record<string, string> = {}, overrides: Partial<
 
 /** Deletes every key of a prefix: the org data (`prefix:…`) and the BullMQ queues (`{prefix:q}…`). */
 export async function wipePrefix(prefix: string): Promise<void> {
-  const redis = new Redis(TEST_REDIS_URL);
+  const redis = connectTestRedis('test-wipe');
   try {
     for (const pattern of [`${prefix}:*`, `{${prefix}:q}*`]) {
-      let cursor = '0';
-      do {
-        const [next, batch] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
-        cursor = next;
-        if (batch.length > 0) await redis.unlink(...batch);
-      } while (cursor !== '0');
+      for await (const batch of scanAll(redis, pattern, 1000)) {
+        await Promise.all(batch.map((key) => redis.unlink(key)));
+      }
     }
   } finally {
     redis.disconnect();
   }
 }
 
-export async function build(t: Teardown, options: { env?: Record<string, string>; config?: Partial<Config> } & AppOptions = {}): Promise<App> {
+export interface BuildOptions extends AppOptions {
+  env?: Record<string, string>;
+  config?: Partial<Config>;
+  /** Test-only routes, added before `ready()` so every plugin's onRoute hooks (rate limits, idempotency) see them. */
+  routes?: (app: App) => void | Promise<void>;
+}
+
+export async function build(t: Teardown, options: BuildOptions = {}): Promise<App> {
   const config = testConfig(options.env, options.config);
   const app = await buildApp(config, options);
   t.teardown(async () => {
     await app.close();
     await wipePrefix(config.keyPrefix);
   });
+  await options.routes?.(app);
   await app.ready();
   return app;
 }

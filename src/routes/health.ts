@@ -4,13 +4,13 @@ import { Type } from 'typebox';
 const Status = Type.Object({ status: Type.String() });
 
 export default async function health(app: FastifyInstance) {
-  app.get('/healthz', { schema: { tags: ['operations'], summary: 'The process is up', response: { 200: Status } } }, async () => ({
+  app.get('/healthz', { config: { rateLimit: false }, schema: { tags: ['operations'], summary: 'The process is up', response: { 200: Status } } }, async () => ({
     status: 'ok',
   }));
 
   app.get(
     '/readyz',
-    { schema: { tags: ['operations'], summary: 'Redis answers', response: { 200: Status, 503: Status } } },
+    { config: { rateLimit: false }, schema: { tags: ['operations'], summary: 'Redis answers', response: { 200: Status, 503: Status } } },
     async (_request, reply) => {
       try {
         await Promise.race([

@@ -3,6 +3,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
 import { Type, type Static } from 'typebox';
 import { errors } from '../../errors.ts';
+import { rateLimitByIp } from '../../plugins/rate-limit.ts';
 import { errorResponses } from '../../schemas/index.ts';
 
 // RFC 6749 §3.2: unknown request parameters are ignored here (not refused as elsewhere in the API).
@@ -48,6 +49,8 @@ const oauth2: FastifyPluginAsyncTypebox = async (app) => {
   app.post(
     '/token',
     {
+      // Per IP, not per client: whoever guesses secrets has no client of their own to be counted by.
+      config: { rateLimit: { max: app.services.ctx.config.tokenRateLimitPerMinute, keyGenerator: rateLimitByIp } },
       schema: {
         tags: ['auth'],
         summary: 'Exchange API key credentials for a 1-hour access token',

@@ -1,0 +1,24 @@
+/**
+ * How the entry points (`src/main.ts`, the CLIs) turn the process environment into a `Config`:
+ * the same validation everywhere, plus the local encryption key that lets `npm start` run with no setup.
+ */
+import { loadConfig, type Config } from '../config.ts';
+import { localEncryptionKeys } from './dev-defaults.ts';
+
+export interface ResolvedConfig {
+  config: Config;
+  /** Things worth telling the operator once a logger exists (e.g. "generated a local encryption key"). */
+  notes: string[];
+}
+
+export async function resolveConfig(processEnv: Record<string, string | undefined>): Promise<ResolvedConfig> {
+  const env = { ...processEnv };
+  const notes: string[] = [];
+  if (!env.ENCRYPTION_KEYS) {
+    const dataDir = env.DATA_DIR?.trim() || '.data';
+    const local = await localEncryptionKeys(dataDir);
+    env.ENCRYPTION_KEYS = local.keys;
+    notes.push(local.created ? `generated a local encryption key into ${dataDir}/encryption-keys` : `using the local encryption key in ${dataDir}/encryption-keys`);
+  }
+  return { config: loadConfig(env), notes };
+}

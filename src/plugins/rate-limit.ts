@@ -1,0 +1,38 @@
+import rateLimit, { normalizeIP } from '@fastify/rate-limit';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import fp from 'fastify-plugin';
+import { errors } from '../errors.ts';
+
+/**
+ * Every route is limited (`RATE_LIMIT_PER_MINUTE`) unless it opts out with `config: { rateLimit: false }`
+ * (health checks and metrics must answer even when a client floods us) or sets its own limit, e.g.
+ * `config: { rateLimit: { max: n, keyGenerator: rateLimitByIp } }` for a route that checks passwords.
+ *
+ * Callers are counted per API client once authenticated and per IP address before that. Route-level
+ * hooks run after the hooks of their plugin, so on `/plug` the limit is checked after Bearer auth has
+ * set `request.principal`. Counters live in Redis, so every API process shares them.
+ */
+export function rateLimitKey(request: FastifyRequest): string {
+  return request.principal ? `client:${request.principal.clientId}` : rateLimitByIp(request);
+}
+
+/** IPv6 callers are counted per /64, the smallest block a single customer usually gets. */
+export function rateLimitByIp(request: FastifyRequest): string {
+  return `ip:${normalizeIP(request.ip)}`;
+}
+
+async function rateLimiting(app: FastifyInstance, options: { perMinute: number; nameSpace: string }) {
+  await app.register(rateLimit, {
+    global: true,
+    max: options.perMinute,
+    timeWindow: 60_000,
+    redis: app.services.ctx.redis,
+    nameSpace: options.nameSpace,
+    keyGenerator: rateLimitKey,
+    // The counters carry no secret; a 429 says when to come back, in the SPEC envelope.
+    errorResponseBuilder: (_request, context) =>
+      errors.tooManyRequests({ headers: { 'Retry-After': String(Math.max(1, Math.ceil(context.ttl / 1000))) } }),
+  });
+}
+
+export default fp(rateLimiting, { name: 'rate-limit', fastify: '5.x', dependencies: ['services', 'error-envelope'] });

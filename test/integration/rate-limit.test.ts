@@ -1,0 +1,55 @@
+import t from 'tap';
+import { build, createOrganization } from '../helper.ts';
+
+t.test('authenticated routes are limited per client, with Retry-After and the envelope', async (t) => {
+  const app = await build(t, { env: { RATE_LIMIT_PER_MINUTE: '3' } });
+  const first = await createOrganization(app);
+
+  for (let i = 0; i < 3; i += 1) {
+    const ok = await app.inject({ method: 'GET', url: '/plug/organization', headers: first.headers });
+    t.equal(ok.statusCode, 200);
+    t.equal(ok.headers['x-ratelimit-limit'], '3');
+  }
+  const limited = await app.inject({ method: 'GET', url: '/plug/organization', headers: first.headers });
+  t.equal(limited.statusCode, 429);
+  t.equal(limited.json().errors[0].type, 'tooManyRequests');
+  t.equal(limited.json().errors[0].details.errorId, 'PB_TOO_MANY_REQUESTS');
+  const retryAfter = Number(limited.headers['retry-after']);
+  t.ok(retryAfter >= 1 && retryAfter <= 60, `Retry-After is a number of seconds (${retryAfter})`);
+
+  // Same IP (inject), other client: counted apart, so the limit is per client and not per address.
+  const other = await createOrganization(app);
+  const otherResponse = await app.inject({ method: 'GET', url: '/plug/organization', headers: other.headers });
+  t.equal(otherResponse.statusCode, 200);
+
+  const health = await app.inject({ method: 'GET', url: '/healthz' });
+  t.equal(health.statusCode, 200, 'health checks are never limited');
+  t.notOk(health.headers['x-ratelimit-limit']);
+});
+
+t.test('POST /oauth2/token is limited per IP address', async (t) => {
+  const app = await build(t, { env: { TOKEN_RATE_LIMIT_PER_MINUTE: '2' } });
+  const org = await createOrganization(app); // uses one token request
+  const request = (remoteAddress: string) =>
+    app.inject({
+      method: 'POST',
+      url: '/oauth2/token',
+      remoteAddress,
+      payload: { grant_type: 'client_credentials', client_id: org.clientId, client_secret: 'wrong-secret' },
+    });
+
+  t.equal((await request('127.0.0.1')).statusCode, 401);
+  const limited = await request('127.0.0.1');
+  t.equal(limited.statusCode, 429);
+  t.ok(Number(limited.headers['retry-after']) >= 1);
+  t.equal((await request('10.1.2.3')).statusCode, 401, 'another address has its own budget');
+});
+
+t.test('the counters live in Redis under the key prefix, so every API process shares them', async (t) => {
+  const app = await build(t, { env: { TOKEN_RATE_LIMIT_PER_MINUTE: '5' } });
+  await app.inject({ method: 'POST', url: '/oauth2/token', payload: { grant_type: 'client_credentials' } });
+  const { redis, keys } = app.services.ctx;
+  const counters = await redis.keys(`${keys.rateLimit}*`);
+  t.equal(counters.length, 1);
+  t.equal(await redis.get(counters[0]!), '1');
+});
