@@ -5,6 +5,11 @@
 
 export type SmsGatewayKind = 'log' | 'webhook' | 'twilio';
 
+export interface RedisNode {
+  host: string;
+  port: number;
+}
+
 export interface EncryptionKey {
   kid: string;
   key: Buffer;
@@ -17,6 +22,8 @@ export interface Config {
   /** The Redis URL, and whether the operator chose it (an unset URL lets `npm start` run a private redis-server). */
   redisUrl: string;
   isRedisUrlExplicit: boolean;
+  /** Seed nodes of a Redis Cluster (REDIS_CLUSTER_NODES). Empty means the single Redis at `redisUrl`. */
+  redisClusterNodes: RedisNode[];
   keyPrefix: string;
   /** First key encrypts; all of them decrypt. */
   encryptionKeys: EncryptionKey[];
@@ -128,6 +135,16 @@ export function parseEncryptionKeys(text: string): EncryptionKey[] {
   });
 }
 
+/** `host:port,host:port,…`; an IPv6 host is written in brackets: `[::1]:7001`. */
+export function parseRedisClusterNodes(text: string): RedisNode[] {
+  return text.split(',').map((entry) => {
+    const match = /^(?:\[([0-9A-Fa-f:.]+)\]|([A-Za-z0-9.-]+)):(\d{1,5})$/.exec(entry.trim());
+    const port = Number(match?.[3]);
+    if (!match || port < 1 || port > 65535) throw new Error(`"${entry.trim()}" is not host:port`);
+    return { host: match[1] ?? match[2] ?? '', port };
+  });
+}
+
 export const DEFAULT_RETRY_SCHEDULE = '5,300,1800,7200,18000,36000,50400,72000,86400';
 
 export function loadConfig(env: Env): Config {
@@ -149,6 +166,19 @@ export function loadConfig(env: Env): Config {
       encryptionKeys = parseEncryptionKeys(keysText);
     } catch (error) {
       read.problems.push(`ENCRYPTION_KEYS: ${(error as Error).message}`);
+    }
+  }
+
+  let redisClusterNodes: RedisNode[] = [];
+  const clusterNodesText = read.raw('REDIS_CLUSTER_NODES');
+  if (clusterNodesText !== undefined) {
+    if (read.raw('REDIS_URL') !== undefined) {
+      read.problems.push('set either REDIS_URL (one Redis) or REDIS_CLUSTER_NODES (Redis Cluster), not both');
+    }
+    try {
+      redisClusterNodes = parseRedisClusterNodes(clusterNodesText);
+    } catch (error) {
+      read.problems.push(`REDIS_CLUSTER_NODES must be a comma list of host:port: ${(error as Error).message}`);
     }
   }
 
@@ -177,6 +207,7 @@ export function loadConfig(env: Env): Config {
     publicUrl: read.url('PUBLIC_URL', `http://${host.includes(':') ? `[${host}]` : host}:${port}`, ['http:', 'https:']),
     redisUrl: read.url('REDIS_URL', 'redis://127.0.0.1:6379', ['redis:', 'rediss:']),
     isRedisUrlExplicit: read.raw('REDIS_URL') !== undefined,
+    redisClusterNodes,
     keyPrefix,
     encryptionKeys,
     sandboxPort,

@@ -26,7 +26,7 @@ export interface Container {
 export function createContainer(config: Config, overrides: DependencyOverrides = {}): Container {
   const logger = overrides.logger ?? pino(loggerOptions(config));
   const ownsRedis = !overrides.redis;
-  const redis = overrides.redis ?? createRedisClient(config.redisUrl, `${config.keyPrefix}:main`);
+  const redis = overrides.redis ?? createRedisClient(config, `${config.keyPrefix}:main`);
   const keys = createKeys(config.keyPrefix);
   const secretBox = createSecretBox(config.encryptionKeys);
   const ctx = {

@@ -1,29 +1,73 @@
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import type { Logger } from 'pino';
-
-export type RedisClient = Redis;
+import type { Config } from '../config.ts';
 
 /**
- * One connection for commands. BullMQ makes its own blocking connections from the same URL.
- * `maxRetriesPerRequest: null` keeps commands queued while Redis restarts instead of failing them.
+ * One Redis server or a Redis Cluster, behind one type: every caller runs the same code on both. That works
+ * because every multi-key command, MULTI and Lua script only touches keys of one hash tag (see keys.ts).
+ * The one thing that differs is walking the key space: use `scanAll`, never `SCAN` on the client.
  */
-export function createRedisClient(url: string, name: string): RedisClient {
-  return new Redis(url, { connectionName: name, maxRetriesPerRequest: null, enableAutoPipelining: true });
+export type RedisClient = Redis | Cluster;
+
+export type RedisTopology = Pick<Config, 'redisUrl' | 'redisClusterNodes'>;
+
+/**
+ * A connection for commands, to the single Redis or to the cluster the config names. BullMQ takes this client
+ * as its connection and duplicates it for the blocking connections its workers need.
+ * `maxRetriesPerRequest: null` keeps commands queued while Redis restarts or a cluster fails over instead of
+ * failing them (BullMQ requires it).
+ */
+export function createRedisClient(topology: RedisTopology, name: string): RedisClient {
+  const options = { connectionName: name, maxRetriesPerRequest: null };
+  if (topology.redisClusterNodes.length === 0) {
+    return new Redis(topology.redisUrl, { ...options, enableAutoPipelining: true });
+  }
+  return new Cluster(topology.redisClusterNodes, { redisOptions: options, enableAutoPipelining: true });
+}
+
+export function isCluster(redis: RedisClient): redis is Cluster {
+  return redis instanceof Cluster;
+}
+
+/** The servers that hold keys: every master of a cluster, or the single server. */
+export async function dataNodes(redis: RedisClient): Promise<Redis[]> {
+  if (!isCluster(redis)) return [redis];
+  // The node list fills in once the slot map has loaded; a command waits for that in the offline queue.
+  await redis.ping();
+  return redis.nodes('master');
+}
+
+/**
+ * Every key matching `pattern`, in batches, from every master. The batches may mix hash slots: act on
+ * each key with its own command (a multi-key DEL of a batch would fail with CROSSSLOT on a cluster).
+ */
+export async function* scanAll(redis: RedisClient, pattern: string, batchSize = 500): AsyncGenerator<string[]> {
+  for (const node of await dataNodes(redis)) {
+    let cursor = '0';
+    do {
+      const [next, batch] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', batchSize);
+      cursor = next;
+      if (batch.length > 0) yield batch;
+    } while (cursor !== '0');
+  }
 }
 
 export class UnsafeRedisError extends Error {}
 
-/** SPEC §6: Redis must never evict our data; persistence off is allowed but warned about. */
+/** SPEC §6: Redis must never evict our data; persistence off is allowed but warned about. Checks every master. */
 export async function checkRedisSettings(redis: RedisClient, logger: Logger): Promise<void> {
-  const [, policy] = (await redis.config('GET', 'maxmemory-policy')) as [string, string];
-  if (policy !== 'noeviction') {
-    throw new UnsafeRedisError(
-      `Redis maxmemory-policy is "${policy}"; Plugboard needs "noeviction" (evicted keys would lose credentials, events and jobs)`,
-    );
-  }
-  const [, appendonly] = (await redis.config('GET', 'appendonly')) as [string, string];
-  const [, save] = (await redis.config('GET', 'save')) as [string, string];
-  if (appendonly !== 'yes' && save.trim() === '') {
-    logger.warn('Redis has neither AOF nor RDB snapshots enabled: a Redis restart loses all data');
+  for (const node of await dataNodes(redis)) {
+    const where = isCluster(redis) ? ` on cluster node ${node.options.host}:${node.options.port}` : '';
+    const [, policy] = (await node.config('GET', 'maxmemory-policy')) as [string, string];
+    if (policy !== 'noeviction') {
+      throw new UnsafeRedisError(
+        `Redis maxmemory-policy is "${policy}"${where}; Plugboard needs "noeviction" (evicted keys would lose credentials, events and jobs)`,
+      );
+    }
+    const [, appendonly] = (await node.config('GET', 'appendonly')) as [string, string];
+    const [, save] = (await node.config('GET', 'save')) as [string, string];
+    if (appendonly !== 'yes' && save.trim() === '') {
+      logger.warn(`Redis${where} has neither AOF nor RDB snapshots enabled: a Redis restart loses all data`);
+    }
   }
 }

@@ -1,6 +1,6 @@
 import type { SecretBox } from '../crypto/secret-box.ts';
 import type { Keys } from './keys.ts';
-import type { RedisClient } from './redis.ts';
+import { scanAll, type RedisClient } from './redis.ts';
 
 /**
  * Every secret Plugboard must be able to read back (provider passwords and sessions, MFA login state,
@@ -43,12 +43,9 @@ export function createSealedSecrets(redis: RedisClient, keys: Keys, box: SecretB
 
     /** Re-seals, with the first configured key, every secret not sealed with it yet. Returns how many changed. */
     async rotateAll(): Promise<{ scanned: number; resealed: number }> {
-      let cursor = '0';
       let scanned = 0;
       let resealed = 0;
-      do {
-        const [next, batch] = await redis.scan(cursor, 'MATCH', `${keys.prefix}:*${SECRETS_KEY_SUFFIX}`, 'COUNT', 500);
-        cursor = next;
+      for await (const batch of scanAll(redis, `${keys.prefix}:*${SECRETS_KEY_SUFFIX}`)) {
         for (const key of batch) {
           const fields = await redis.hgetall(key);
           for (const [field, sealed] of Object.entries(fields)) {
@@ -67,7 +64,7 @@ export function createSealedSecrets(redis: RedisClient, keys: Keys, box: SecretB
             if (replaced !== -1) resealed += 1;
           }
         }
-      } while (cursor !== '0');
+      }
       return { scanned, resealed };
     },
   };
