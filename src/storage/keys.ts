@@ -14,6 +14,24 @@ export function createKeys(prefix: string) {
       apiKey: (keyId: string) => `${base}:apikey:${keyId}`,
       users: `${base}:users`,
       user: (userId: string) => `${base}:user:${userId}`,
+      /** Sorted set of a dashboard user's session token hashes (score: expiry in ms), so all can be ended. */
+      userSessions: (userId: string) => `${base}:user:${userId}:sessions`,
+      /** A dashboard user's two-factor settings, sealed secrets and the counters its code checks update atomically. */
+      twoFactor: (userId: string) => {
+        const twoFactorBase = `${base}:user:${userId}:2fa`;
+        return {
+          record: twoFactorBase,
+          secrets: `${twoFactorBase}:secrets`,
+          recoveryCodes: `${twoFactorBase}:recovery-codes`,
+          lastTotpStep: `${twoFactorBase}:totp-step`,
+          consecutiveFailures: `${twoFactorBase}:failures`,
+          smsSendsThisHour: `${twoFactorBase}:sms-sends`,
+          smsCooldown: `${twoFactorBase}:sms-cooldown`,
+          enrollment: `${twoFactorBase}:enrollment`,
+          enrollmentSecrets: `${twoFactorBase}:enrollment:secrets`,
+        };
+      },
+      loginChallenge: (challengeId: string) => `${base}:login-challenge:${challengeId}`,
       credentials: `${base}:credentials`,
       credential: (credentialId: string) => `${base}:crd:${credentialId}`,
       credentialSecrets: (credentialId: string) => `${base}:crd:${credentialId}:secrets`,
@@ -25,8 +43,19 @@ export function createKeys(prefix: string) {
       pendingFanout: `${base}:events:pending-fanout`,
       webhookEndpoints: `${base}:webhooks`,
       webhookEndpoint: (endpointId: string) => `${base}:whe:${endpointId}`,
+      /** The endpoint's signing secrets: `current` and, during a rotation, `previous`. */
+      webhookEndpointSecrets: (endpointId: string) => `${base}:whe:${endpointId}:secrets`,
+      /** Circuit breaker and failure streak of an endpoint (hash: failures, trips, openUntil, failingSince). */
+      webhookEndpointHealth: (endpointId: string) => `${base}:whe:${endpointId}:health`,
+      /** Sorted set of the endpoint's requests in flight (member: lease id, score: start ms). */
+      webhookEndpointInFlight: (endpointId: string) => `${base}:whe:${endpointId}:inflight`,
+      /** Sorted set of events whose delivery to the endpoint gave up (score: when), for `recover`. */
+      webhookEndpointFailed: (endpointId: string) => `${base}:whe:${endpointId}:failed`,
+      /** List of delivery attempts of one event, to every endpoint, oldest first. */
       attempts: (eventId: string) => `${base}:attempts:${eventId}`,
-      idempotency: (scope: string, key: string) => `${base}:idem:${scope}:${key}`,
+      /** An Idempotency-Key's claim (fingerprint and state) and its stored response (sealed: it may hold secrets). */
+      idempotency: (keyHash: string) => `${base}:idem:${keyHash}`,
+      idempotencyResponse: (keyHash: string) => `${base}:idem:${keyHash}:secrets`,
     };
   };
 
@@ -40,8 +69,12 @@ export function createKeys(prefix: string) {
     clientId: (clientId: string) => `${prefix}:client:${clientId}`,
     accessToken: (tokenHash: string) => `${prefix}:token:${tokenHash}`,
     userEmail: (email: string) => `${prefix}:email:${email.toLowerCase()}`,
-    /** Idempotency records for callers that have no organization (e.g. `/oauth2/token`). */
-    idempotency: (scope: string, key: string) => `${prefix}:idem:${scope}:${key}`,
+    dashboardSession: (tokenHash: string) => `${prefix}:dashboard-session:${tokenHash}`,
+    /** The organization of a login challenge: its id is all a client sends back. */
+    loginChallengeOrganization: (challengeId: string) => `${prefix}:login-challenge:${challengeId}`,
+    /** Idempotency records of callers without an organization; the tag keeps claim and response in one slot. */
+    idempotency: (scopedKeyHash: string) => `${prefix}:idem:{${scopedKeyHash}}`,
+    idempotencyResponse: (scopedKeyHash: string) => `${prefix}:idem:{${scopedKeyHash}}:secrets`,
     rateLimit: `${prefix}:ratelimit:`,
     /** BullMQ prefix: one hash tag for all queue keys, as BullMQ's Redis Cluster guide requires. */
     queuePrefix: `{${prefix}:q}`,

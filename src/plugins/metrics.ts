@@ -1,0 +1,92 @@
+/**
+ * `GET /metrics` in the Prometheus text format: request counts and latency by route and status, BullMQ
+ * queue depths (read from Redis on each scrape, so any API process reports the shared queues), and the
+ * standard process metrics. It is not behind auth, like `/healthz`: bind the API to a private network
+ * or filter `/metrics` at the proxy if queue depths should stay private.
+ */
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import fp from 'fastify-plugin';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Type } from 'typebox';
+import type { Queues } from '../queues.ts';
+
+const QUEUE_STATES = ['waiting', 'delayed', 'active', 'failed'] as const;
+/** Requests that matched no route share one label, so scanners cannot blow up the label set. */
+const UNMATCHED_ROUTE = '(unmatched)';
+
+// Process metrics (CPU, memory, event loop, GC) describe the process, not an app: collected once per process.
+let processRegistry: Registry | undefined;
+function processMetrics(): Registry {
+  if (!processRegistry) {
+    processRegistry = new Registry();
+    collectDefaultMetrics({ register: processRegistry });
+  }
+  return processRegistry;
+}
+
+function routeLabel(request: FastifyRequest): string {
+  return request.is404 ? UNMATCHED_ROUTE : (request.routeOptions.url ?? UNMATCHED_ROUTE);
+}
+
+function queueDepthGauge(registry: Registry, queues: Queues, onError: (error: unknown) => void) {
+  return new Gauge({
+    name: 'plugboard_queue_jobs',
+    help: 'BullMQ jobs per queue and state',
+    labelNames: ['queue', 'state'],
+    registers: [registry],
+    async collect() {
+      this.reset();
+      try {
+        for (const queue of Object.values(queues)) {
+          const counts = await queue.getJobCounts(...QUEUE_STATES);
+          for (const state of QUEUE_STATES) this.set({ queue: queue.name, state }, counts[state] ?? 0);
+        }
+      } catch (error) {
+        // A scrape without queue depths beats a failed scrape: the request metrics still matter.
+        onError(error);
+      }
+    },
+  });
+}
+
+async function metrics(app: FastifyInstance) {
+  const registry = new Registry();
+  const requests = new Counter({
+    name: 'plugboard_http_requests_total',
+    help: 'HTTP requests by method, route and status code',
+    labelNames: ['method', 'route', 'status_code'],
+    registers: [registry],
+  });
+  const latency = new Histogram({
+    name: 'plugboard_http_request_duration_seconds',
+    help: 'HTTP request latency by method, route and status code',
+    labelNames: ['method', 'route', 'status_code'],
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [registry],
+  });
+  queueDepthGauge(registry, app.services.queues, (error) => app.log.warn({ err: error }, 'could not read queue depths for /metrics'));
+
+  app.addHook('onResponse', async (request, reply) => {
+    const labels = { method: request.method, route: routeLabel(request), status_code: String(reply.statusCode) };
+    requests.inc(labels);
+    latency.observe(labels, reply.elapsedTime / 1000);
+  });
+
+  app.get(
+    '/metrics',
+    {
+      config: { rateLimit: false },
+      schema: {
+        tags: ['operations'],
+        summary: 'Prometheus metrics',
+        response: { 200: { description: 'Prometheus text format', content: { 'text/plain': { schema: Type.String() } } } },
+      },
+    },
+    async (_request, reply) => {
+      const texts = await Promise.all([registry.metrics(), processMetrics().metrics()]);
+      return reply.type(registry.contentType).send(texts.join('\n'));
+    },
+  );
+}
+
+export default fp(metrics, { name: 'metrics', fastify: '5.x', dependencies: ['services'] });

@@ -1,0 +1,130 @@
+import { Type } from 'typebox';
+import t from 'tap';
+import type { App } from '../../src/app.ts';
+import { canonicalJson } from '../../src/plugins/idempotency.ts';
+import { build, createOrganization } from '../helper.ts';
+
+/**
+ * Test-only routes that opt in with `config: { idempotent: true }`: one counts its runs, one can be held
+ * open to test concurrency, one fails with a 500 first and succeeds afterwards.
+ */
+function idempotentRoutes(state: { runs: number; release?: () => void; failNext: boolean }) {
+  return async (app: App) => {
+    const Body = Type.Object({ name: Type.String(), tags: Type.Optional(Type.Array(Type.String())) }, { additionalProperties: false });
+    app.post('/plug/test-things', { config: { idempotent: true }, preHandler: app.requireAccessToken, schema: { body: Body } }, async (request, reply) => {
+      state.runs += 1;
+      return reply.code(201).header('location', `/plug/test-things/${state.runs}`).send({ run: state.runs, name: request.body.name, secret: 'shown-once' });
+    });
+    app.post('/test-slow', { config: { idempotent: true } }, async () => {
+      state.runs += 1;
+      await new Promise<void>((resolve) => (state.release = resolve));
+      return { run: state.runs };
+    });
+    app.post('/test-flaky', { config: { idempotent: true } }, async () => {
+      state.runs += 1;
+      if (state.failNext) {
+        state.failNext = false;
+        throw new Error('database on fire');
+      }
+      return { run: state.runs };
+    });
+  };
+}
+
+t.test('same key and body replays the first response; a different body is a 409', async (t) => {
+  const state = { runs: 0, failNext: false };
+  const app = await build(t, { routes: idempotentRoutes(state) });
+  const org = await createOrganization(app);
+  const send = (payload: object, key = 'key-1', headers: Record<string, string> = org.headers) =>
+    app.inject({ method: 'POST', url: '/plug/test-things', headers: { ...headers, 'idempotency-key': key }, payload });
+
+  const first = await send({ name: 'a', tags: ['x'] });
+  t.equal(first.statusCode, 201);
+  t.notOk(first.headers['idempotent-replayed']);
+
+  // Same fields in another order are the same request.
+  const again = await app.inject({
+    method: 'POST',
+    url: '/plug/test-things',
+    headers: { ...org.headers, 'idempotency-key': 'key-1', 'content-type': 'application/json' },
+    payload: '{"tags":["x"],"name":"a"}',
+  });
+  t.equal(again.statusCode, 201);
+  t.equal(again.headers['idempotent-replayed'], 'true');
+  t.equal(again.headers.location, '/plug/test-things/1');
+  t.match(again.headers['content-type'], /application\/json/);
+  t.same(again.json(), first.json());
+  t.equal(state.runs, 1, 'the handler ran once');
+
+  const different = await send({ name: 'b' });
+  t.equal(different.statusCode, 409);
+  t.equal(different.json().errors[0].details.errorId, 'PB_IDEMPOTENCY_KEY_REUSED');
+
+  const newKey = await send({ name: 'b' }, 'key-2');
+  t.equal(newKey.statusCode, 201);
+  t.equal(state.runs, 2);
+
+  const noKey = await app.inject({ method: 'POST', url: '/plug/test-things', headers: org.headers, payload: { name: 'a' } });
+  t.equal(noKey.statusCode, 201, 'without the header every request runs');
+  t.equal(state.runs, 3);
+
+  // Keys are per organization: another org's identical key is a fresh request.
+  const otherOrg = await createOrganization(app);
+  const other = await send({ name: 'a', tags: ['x'] }, 'key-1', otherOrg.headers);
+  t.equal(other.statusCode, 201);
+  t.notOk(other.headers['idempotent-replayed']);
+  t.equal(state.runs, 4);
+
+  const badKey = await send({ name: 'a' }, 'has space');
+  t.equal(badKey.statusCode, 400);
+  t.equal(badKey.json().errors[0].param, 'idempotency-key');
+});
+
+t.test('stored responses are sealed: a secret in a response is not readable in Redis', async (t) => {
+  const state = { runs: 0, failNext: false };
+  const app = await build(t, { routes: idempotentRoutes(state) });
+  const org = await createOrganization(app);
+  await app.inject({ method: 'POST', url: '/plug/test-things', headers: { ...org.headers, 'idempotency-key': 'k' }, payload: { name: 'a' } });
+  const { redis, keys } = app.services.ctx;
+  const stored = await redis.keys(`${keys.prefix}:*idem*`);
+  t.equal(stored.length, 2, 'a claim and a sealed response');
+  for (const key of stored) {
+    const values = (await redis.type(key)) === 'hash' ? Object.values(await redis.hgetall(key)) : [await redis.get(key)];
+    for (const value of values) t.notMatch(value, /shown-once/);
+    t.ok((await redis.ttl(key)) > 23 * 3600, 'kept for 24 h');
+  }
+});
+
+t.test('a second request while the first runs gets 409 in-flight', async (t) => {
+  const state: { runs: number; release?: () => void; failNext: boolean } = { runs: 0, failNext: false };
+  const app = await build(t, { routes: idempotentRoutes(state) });
+  const request = () => app.inject({ method: 'POST', url: '/test-slow', headers: { 'idempotency-key': 'slow' }, payload: {} });
+  const first = request();
+  while (!state.release) await new Promise((resolve) => setTimeout(resolve, 5));
+  const second = await request();
+  t.equal(second.statusCode, 409);
+  t.equal(second.json().errors[0].details.errorId, 'PB_IDEMPOTENCY_KEY_IN_FLIGHT');
+  state.release();
+  t.equal((await first).statusCode, 200);
+  const third = await request();
+  t.equal(third.headers['idempotent-replayed'], 'true');
+  t.equal(state.runs, 1);
+});
+
+t.test('a 5xx releases the key so a retry runs again; 5xx bodies carry no internals', async (t) => {
+  const state = { runs: 0, failNext: true };
+  const app = await build(t, { routes: idempotentRoutes(state) });
+  const request = () => app.inject({ method: 'POST', url: '/test-flaky', headers: { 'idempotency-key': 'retry-me' }, payload: {} });
+  const failed = await request();
+  t.equal(failed.statusCode, 500);
+  t.notMatch(failed.body, /on fire/);
+  const retried = await request();
+  t.equal(retried.statusCode, 200);
+  t.notOk(retried.headers['idempotent-replayed']);
+  t.equal(state.runs, 2);
+});
+
+t.test('canonical JSON ignores key order and undefined fields', async (t) => {
+  t.equal(canonicalJson({ b: 1, a: [{ d: 2, c: undefined }] }), '{"a":[{"d":2}],"b":1}');
+  t.equal(canonicalJson(null), 'null');
+});
