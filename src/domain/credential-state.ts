@@ -1,0 +1,706 @@
+/**
+ * The credential state machine (SPEC §4, §5), as data and pure functions: no I/O, no clock, no randomness
+ * of its own. The API and the workers both feed it inputs; the service layer commits what it returns
+ * (the new record and its events) in one atomic, version-guarded write.
+ *
+ * Three ids keep late arrivals harmless:
+ * - `step.id` names the provider round trip in flight. A provider outcome for any other step (a worker
+ *   rerun after a crash, a login superseded by an update or refresh) is refused as stale.
+ * - `mfa.challengeId` names the open challenge. Client calls and expiry timers for another one are refused.
+ * - `session.id` names the stored provider session. Warnings, expiries and syncs of a replaced one are refused.
+ */
+import type { MfaMethodType } from '../connectors/types.ts';
+
+/** SPEC §4's table: each statusDetail belongs to exactly one status. */
+export const STATUS_DETAILS = {
+  DATA_EXTRACTION_IN_PROGRESS: { status: 'CONNECTION_IN_PROGRESS', isCustomerActionRequired: false },
+  PROVIDER_WEBSITE_INACCESSIBLE: { status: 'CONNECTION_IN_PROGRESS', isCustomerActionRequired: false },
+  MULTI_FACTOR_AUTHENTICATION_METHOD_REQUIRED: { status: 'CONNECTION_IN_PROGRESS', isCustomerActionRequired: true },
+  MULTI_FACTOR_AUTHENTICATION_CODE_REQUIRED: { status: 'CONNECTION_IN_PROGRESS', isCustomerActionRequired: true },
+  MULTI_FACTOR_AUTHENTICATION_CODE_SUBMITTED: { status: 'CONNECTION_IN_PROGRESS', isCustomerActionRequired: false },
+  LOGIN_AND_DATA_DISCOVERY_SUCCESS: { status: 'CONNECTION_SUCCESS', isCustomerActionRequired: false },
+  INVALID_CREDENTIALS: { status: 'CONNECTION_FAILURE', isCustomerActionRequired: true },
+  OTHER_ACCESS_LIMITATION: { status: 'CONNECTION_FAILURE', isCustomerActionRequired: true },
+  MULTI_FACTOR_AUTHENTICATION_CODE_INVALID: { status: 'CONNECTION_FAILURE', isCustomerActionRequired: true },
+  MULTI_FACTOR_AUTHENTICATION_TIMED_OUT: { status: 'CONNECTION_FAILURE', isCustomerActionRequired: true },
+  MULTI_FACTOR_AUTHENTICATION_REFRESH_REQUIRED: { status: 'CONNECTION_FAILURE', isCustomerActionRequired: true },
+  DISABLED: { status: 'CONNECTION_FAILURE', isCustomerActionRequired: false },
+} as const;
+
+export type StatusDetail = keyof typeof STATUS_DETAILS;
+export type Status = (typeof STATUS_DETAILS)[StatusDetail]['status'];
+export const STATUS_DETAIL_NAMES = Object.keys(STATUS_DETAILS) as StatusDetail[];
+export const STATUSES: readonly Status[] = ['CONNECTION_IN_PROGRESS', 'CONNECTION_SUCCESS', 'CONNECTION_FAILURE'];
+
+/** What `statusMessage` says when the provider gave no words of its own. */
+const DEFAULT_MESSAGES: Record<StatusDetail, string> = {
+  DATA_EXTRACTION_IN_PROGRESS: 'Logging in to the provider.',
+  PROVIDER_WEBSITE_INACCESSIBLE: 'The provider website cannot be reached; retrying.',
+  MULTI_FACTOR_AUTHENTICATION_METHOD_REQUIRED: 'The provider asks where to send a verification code.',
+  MULTI_FACTOR_AUTHENTICATION_CODE_REQUIRED: 'The provider sent a verification code; submit it before mfa.expiresAt.',
+  MULTI_FACTOR_AUTHENTICATION_CODE_SUBMITTED: 'Checking the verification code with the provider.',
+  LOGIN_AND_DATA_DISCOVERY_SUCCESS: 'Connected.',
+  INVALID_CREDENTIALS: 'The provider rejected the username or password.',
+  OTHER_ACCESS_LIMITATION: 'The provider refuses access to this account.',
+  MULTI_FACTOR_AUTHENTICATION_CODE_INVALID: 'Too many wrong verification codes; refresh to start again.',
+  MULTI_FACTOR_AUTHENTICATION_TIMED_OUT: 'No verification code arrived in time; refresh to start again.',
+  MULTI_FACTOR_AUTHENTICATION_REFRESH_REQUIRED: 'The provider session ended; refresh to log in again with a new code.',
+  DISABLED: 'Disabled.',
+};
+
+export type MfaStage = 'METHOD_SELECTION' | 'CODE_ENTRY';
+
+export interface ChallengeMethod {
+  id: string;
+  type: MfaMethodType;
+  destination: string | null;
+  /** The provider's id for the method; internal, never shown. */
+  providerMethodId: string;
+}
+
+export interface Challenge {
+  challengeId: string;
+  stage: MfaStage;
+  availableMethods: ChallengeMethod[];
+  selectedMethodId: string | null;
+  codeLength: number | null;
+  expiresAt: string;
+  attemptsRemaining: number;
+}
+
+export interface ProviderSession {
+  id: string;
+  obtainedAt: string;
+  expiresAt: string | null;
+  /** Obtained through MFA: when it ends, a person must supply a new code. Otherwise we just log in again. */
+  isMfa: boolean;
+  warnedAt: string | null;
+}
+
+export type StepKind = 'login' | 'choose_method' | 'submit_code';
+
+/** The provider round trip in flight. Its presence is what makes MFA submissions single-flight. */
+export interface Step {
+  id: string;
+  kind: StepKind;
+  requestedAt: string;
+  /** choose_method: our `mth_` id and whether a new code is asked for on the same challenge. */
+  methodId?: string;
+  isResubmission?: boolean;
+}
+
+/** The stored JSON record. Secrets (password, extra fields, login state, session, pending code) live elsewhere. */
+export interface CredentialRecord {
+  id: string;
+  organizationId: string;
+  providerId: string;
+  username: string;
+  correlationId: string | null;
+  status: Status;
+  statusDetail: StatusDetail;
+  statusMessage: string | null;
+  isActive: boolean;
+  mfa: Challenge | null;
+  session: ProviderSession | null;
+  step: Step | null;
+  lastSyncedAt: string | null;
+  nextSyncAt: string | null;
+  createdAt: string;
+  createdBy: string;
+  lastModifiedAt: string;
+  lastModifiedBy: string;
+  version: number;
+}
+
+/** SPEC §4's credential object. */
+export interface CredentialView {
+  id: string;
+  providerId: string;
+  username: string;
+  correlationId: string | null;
+  status: Status;
+  statusDetail: StatusDetail;
+  statusMessage: string | null;
+  isCustomerActionRequired: boolean;
+  isAccessible: boolean;
+  isActive: boolean;
+  mfa: null | {
+    challengeId: string;
+    stage: MfaStage;
+    availableMethods: { id: string; type: MfaMethodType; destination: string | null }[];
+    selectedMethodId: string | null;
+    codeLength: number | null;
+    expiresAt: string;
+    attemptsRemaining: number;
+  };
+  mfaSession: null | { obtainedAt: string; expiresAt: string | null };
+  lastSyncedAt: string | null;
+  nextSyncAt: string | null;
+  createdAt: string;
+  createdBy: string;
+  lastModifiedAt: string;
+  lastModifiedBy: string;
+}
+
+export function toView(record: CredentialRecord): CredentialView {
+  const { mfa, session } = record;
+  return {
+    id: record.id,
+    providerId: record.providerId,
+    username: record.username,
+    correlationId: record.correlationId,
+    status: record.status,
+    statusDetail: record.statusDetail,
+    statusMessage: record.statusMessage,
+    isCustomerActionRequired: STATUS_DETAILS[record.statusDetail].isCustomerActionRequired,
+    isAccessible: record.status === 'CONNECTION_SUCCESS',
+    isActive: record.isActive,
+    mfa: mfa && {
+      challengeId: mfa.challengeId,
+      stage: mfa.stage,
+      availableMethods: mfa.availableMethods.map(({ id, type, destination }) => ({ id, type, destination })),
+      selectedMethodId: mfa.selectedMethodId,
+      codeLength: mfa.codeLength,
+      expiresAt: mfa.expiresAt,
+      attemptsRemaining: mfa.attemptsRemaining,
+    },
+    mfaSession: session?.isMfa ? { obtainedAt: session.obtainedAt, expiresAt: session.expiresAt } : null,
+    lastSyncedAt: record.lastSyncedAt,
+    nextSyncAt: record.nextSyncAt,
+    createdAt: record.createdAt,
+    createdBy: record.createdBy,
+    lastModifiedAt: record.lastModifiedAt,
+    lastModifiedBy: record.lastModifiedBy,
+  };
+}
+
+export type CredentialEventType =
+  | 'credential.created'
+  | 'credential.status_changed'
+  | 'credential.connected'
+  | 'credential.mfa.method_required'
+  | 'credential.mfa.code_required'
+  | 'credential.mfa.code_rejected'
+  | 'credential.mfa.timed_out'
+  | 'credential.mfa.session_expiring'
+  | 'credential.mfa.refresh_required'
+  | 'credential.disabled'
+  | 'credential.deleted';
+
+export interface PendingEvent {
+  type: CredentialEventType;
+  data: { credential: CredentialView } & Record<string, unknown>;
+}
+
+/** A provider's MFA method as the connector reports it. */
+export interface OfferedMethod {
+  id: string;
+  type: MfaMethodType;
+  destination: string | null;
+}
+
+export type CredentialInput =
+  // What the provider said about the step in flight.
+  | { kind: 'connected'; stepId: string; sessionExpiresAt: string | null }
+  | { kind: 'method_required'; stepId: string; methods: OfferedMethod[]; expiresAt: string | null }
+  | {
+      kind: 'code_required';
+      stepId: string;
+      methods: OfferedMethod[];
+      selectedMethodId: string;
+      codeLength: number;
+      expiresAt: string | null;
+    }
+  | { kind: 'code_rejected'; stepId: string }
+  | { kind: 'invalid_credentials'; stepId: string; message: string }
+  | { kind: 'access_limited'; stepId: string; message: string }
+  | { kind: 'challenge_expired'; stepId: string }
+  /** Could not reach the provider; `willRetry` false once the retries are used up. */
+  | { kind: 'provider_unavailable'; stepId: string; message: string; willRetry: boolean }
+  // What the API client asked for.
+  | { kind: 'choose_method'; challengeId: string; methodId: string; isResubmission: boolean }
+  | { kind: 'submit_code'; challengeId: string }
+  | { kind: 'refresh' }
+  | { kind: 'disable' }
+  /** `isLoginChanged`: the username or a secret changed, so the old login means nothing any more. */
+  | { kind: 'update'; username?: string; correlationId?: string | null; isLoginChanged: boolean }
+  | { kind: 'delete' }
+  // Timers.
+  | { kind: 'challenge_expired_timer'; challengeId: string }
+  | { kind: 'session_warning'; sessionId: string }
+  | { kind: 'session_expired'; sessionId: string }
+  // Periodic sync with the stored session.
+  | { kind: 'synced'; sessionId: string; sessionExpiresAt: string | null }
+  | { kind: 'sync_failed'; sessionId: string }
+  | { kind: 'session_invalid'; sessionId: string };
+
+export type InputKind = CredentialInput['kind'];
+
+/** Inputs from outside (API calls) are refused with a conflict; internal ones that no longer apply are stale. */
+const API_INPUTS: ReadonlySet<InputKind> = new Set(['choose_method', 'submit_code', 'refresh', 'disable', 'update', 'delete']);
+
+export interface TransitionRule {
+  /** The statusDetails this input may act on. Anything else is refused. */
+  from: readonly StatusDetail[];
+  /** The statusDetails it can lead to. */
+  to: readonly StatusDetail[];
+  /** The events it can emit. */
+  emits: readonly CredentialEventType[];
+}
+
+const LOGGING_IN = ['DATA_EXTRACTION_IN_PROGRESS', 'PROVIDER_WEBSITE_INACCESSIBLE'] as const;
+const AWAITING_CUSTOMER = ['MULTI_FACTOR_AUTHENTICATION_METHOD_REQUIRED', 'MULTI_FACTOR_AUTHENTICATION_CODE_REQUIRED'] as const;
+const MFA_STAGES = [...AWAITING_CUSTOMER, 'MULTI_FACTOR_AUTHENTICATION_CODE_SUBMITTED'] as const;
+const IN_PROGRESS = [...LOGGING_IN, ...MFA_STAGES] as const;
+const CONNECTED = ['LOGIN_AND_DATA_DISCOVERY_SUCCESS'] as const;
+const FAILED = [
+  'INVALID_CREDENTIALS',
+  'OTHER_ACCESS_LIMITATION',
+  'MULTI_FACTOR_AUTHENTICATION_CODE_INVALID',
+  'MULTI_FACTOR_AUTHENTICATION_TIMED_OUT',
+  'MULTI_FACTOR_AUTHENTICATION_REFRESH_REQUIRED',
+] as const;
+const ANY = STATUS_DETAIL_NAMES;
+
+/** The allowed transitions. `apply` refuses inputs from other states; the unit tests hold every branch to this table. */
+export const TRANSITIONS: Record<InputKind, TransitionRule> = {
+  connected: { from: IN_PROGRESS, to: CONNECTED, emits: ['credential.status_changed', 'credential.connected'] },
+  method_required: {
+    from: LOGGING_IN,
+    to: ['MULTI_FACTOR_AUTHENTICATION_METHOD_REQUIRED'],
+    emits: ['credential.status_changed', 'credential.mfa.method_required'],
+  },
+  code_required: {
+    from: [...LOGGING_IN, ...AWAITING_CUSTOMER],
+    to: ['MULTI_FACTOR_AUTHENTICATION_CODE_REQUIRED', 'MULTI_FACTOR_AUTHENTICATION_TIMED_OUT'],
+    emits: ['credential.status_changed', 'credential.mfa.code_required', 'credential.mfa.timed_out'],
+  },
+  code_rejected: {
+    from: ['MULTI_FACTOR_AUTHENTICATION_CODE_SUBMITTED'],
+    to: ['MULTI_FACTOR_AUTHENTICATION_CODE_REQUIRED', 'MULTI_FACTOR_AUTHENTICATION_CODE_INVALID', 'MULTI_FACTOR_AUTHENTICATION_TIMED_OUT'],
+    emits: ['credential.status_changed', 'credential.mfa.code_rejected', 'credential.mfa.timed_out'],
+  },
+  invalid_credentials: { from: IN_PROGRESS, to: ['INVALID_CREDENTIALS'], emits: ['credential.status_changed'] },
+  access_limited: { from: IN_PROGRESS, to: ['OTHER_ACCESS_LIMITATION'], emits: ['credential.status_changed'] },
+  challenge_expired: {
+    from: MFA_STAGES,
+    to: ['MULTI_FACTOR_AUTHENTICATION_TIMED_OUT'],
+    emits: ['credential.status_changed', 'credential.mfa.timed_out'],
+  },
+  provider_unavailable: {
+    from: IN_PROGRESS,
+    to: ['PROVIDER_WEBSITE_INACCESSIBLE', ...AWAITING_CUSTOMER, 'MULTI_FACTOR_AUTHENTICATION_CODE_SUBMITTED'],
+    emits: ['credential.status_changed'],
+  },
+  choose_method: { from: AWAITING_CUSTOMER, to: AWAITING_CUSTOMER, emits: [] },
+  submit_code: {
+    from: ['MULTI_FACTOR_AUTHENTICATION_CODE_REQUIRED'],
+    to: ['MULTI_FACTOR_AUTHENTICATION_CODE_SUBMITTED'],
+    emits: ['credential.status_changed'],
+  },
+  refresh: {
+    from: ['PROVIDER_WEBSITE_INACCESSIBLE', ...AWAITING_CUSTOMER, ...CONNECTED, ...FAILED, 'DISABLED'],
+    to: ['DATA_EXTRACTION_IN_PROGRESS'],
+    emits: ['credential.status_changed'],
+  },
+  disable: {
+    from: ANY.filter((detail) => detail !== 'DISABLED'),
+    to: ['DISABLED'],
+    emits: ['credential.status_changed', 'credential.disabled'],
+  },
+  update: { from: ANY, to: ANY, emits: ['credential.status_changed'] },
+  delete: { from: ANY, to: ANY, emits: ['credential.deleted'] },
+  challenge_expired_timer: {
+    from: AWAITING_CUSTOMER,
+    to: ['MULTI_FACTOR_AUTHENTICATION_TIMED_OUT'],
+    emits: ['credential.status_changed', 'credential.mfa.timed_out'],
+  },
+  session_warning: { from: CONNECTED, to: CONNECTED, emits: ['credential.mfa.session_expiring'] },
+  session_expired: {
+    from: CONNECTED,
+    to: ['MULTI_FACTOR_AUTHENTICATION_REFRESH_REQUIRED', 'DATA_EXTRACTION_IN_PROGRESS'],
+    emits: ['credential.status_changed', 'credential.mfa.refresh_required'],
+  },
+  synced: { from: CONNECTED, to: CONNECTED, emits: [] },
+  sync_failed: { from: CONNECTED, to: CONNECTED, emits: [] },
+  session_invalid: {
+    from: CONNECTED,
+    to: ['MULTI_FACTOR_AUTHENTICATION_REFRESH_REQUIRED', 'DATA_EXTRACTION_IN_PROGRESS'],
+    emits: ['credential.status_changed', 'credential.mfa.refresh_required'],
+  },
+};
+
+export interface StateMachineConfig {
+  mfaChallengeTtlSeconds: number;
+  mfaMaxAttempts: number;
+  syncIntervalSeconds: number;
+}
+
+/** Everything a transition needs from outside, passed in so `apply` stays pure. */
+export interface TransitionEnv {
+  now: Date;
+  config: StateMachineConfig;
+  /** Who causes the change (an API key id, or `system`). */
+  actor: string;
+  newId(kind: 'challenge' | 'method' | 'step' | 'session'): string;
+}
+
+export interface Transition {
+  credential: CredentialRecord;
+  events: PendingEvent[];
+  isDeleted: boolean;
+}
+
+export interface Refusal {
+  /**
+   * `stale`: an internal input that no longer applies (drop it). `conflict`: the client's request does not
+   * fit the current state (409). `invalid`: the request names something that does not exist (400).
+   * `unchanged`: already in the requested state (answer with the credential as it is).
+   */
+  refused: 'stale' | 'conflict' | 'invalid' | 'unchanged';
+  message: string;
+  param?: string;
+}
+
+export function isRefusal(result: Transition | Refusal): result is Refusal {
+  return 'refused' in result;
+}
+
+export interface NewCredential {
+  id: string;
+  organizationId: string;
+  providerId: string;
+  username: string;
+  correlationId: string | null;
+}
+
+/** A new credential starts logging in at once. */
+export function create(fields: NewCredential, env: TransitionEnv): Transition {
+  const now = env.now.toISOString();
+  const credential: CredentialRecord = {
+    ...fields,
+    status: 'CONNECTION_IN_PROGRESS',
+    statusDetail: 'DATA_EXTRACTION_IN_PROGRESS',
+    statusMessage: DEFAULT_MESSAGES.DATA_EXTRACTION_IN_PROGRESS,
+    isActive: true,
+    mfa: null,
+    session: null,
+    step: { id: env.newId('step'), kind: 'login', requestedAt: now },
+    lastSyncedAt: null,
+    nextSyncAt: null,
+    createdAt: now,
+    createdBy: env.actor,
+    lastModifiedAt: now,
+    lastModifiedBy: env.actor,
+    version: 1,
+  };
+  return { credential, events: [event('credential.created', credential)], isDeleted: false };
+}
+
+export function apply(credential: CredentialRecord, input: CredentialInput, env: TransitionEnv): Transition | Refusal {
+  const rule = TRANSITIONS[input.kind];
+  if (!rule.from.includes(credential.statusDetail)) {
+    if (input.kind === 'disable') return { refused: 'unchanged', message: 'The credential is already disabled' };
+    return API_INPUTS.has(input.kind)
+      ? { refused: 'conflict', message: `Not possible while the credential is ${credential.statusDetail}` }
+      : stale(`${input.kind} does not apply to ${credential.statusDetail}`);
+  }
+  const change = new Change(credential, env);
+  switch (input.kind) {
+    case 'connected':
+    case 'method_required':
+    case 'code_required':
+    case 'code_rejected':
+    case 'invalid_credentials':
+    case 'access_limited':
+    case 'challenge_expired':
+    case 'provider_unavailable':
+      if (credential.step?.id !== input.stepId) return stale('the outcome belongs to a step that is no longer current');
+      return applyProviderOutcome(change, input);
+    case 'choose_method':
+      return chooseMethod(change, input);
+    case 'submit_code':
+      return submitCode(change, input);
+    case 'refresh':
+      if (credential.step) return { refused: 'conflict', message: 'A provider step is still in flight; wait for it to finish' };
+      return change.startLogin().done();
+    case 'disable':
+      return change
+        .moveTo('DISABLED', { isActive: false, mfa: null, session: null, step: null, nextSyncAt: null })
+        .emit('credential.disabled')
+        .done();
+    case 'update': {
+      change.set({
+        ...(input.username === undefined ? {} : { username: input.username }),
+        ...(input.correlationId === undefined ? {} : { correlationId: input.correlationId }),
+      });
+      return input.isLoginChanged ? change.startLogin().done() : change.done();
+    }
+    case 'delete':
+      return change.emit('credential.deleted').done({ isDeleted: true });
+    case 'challenge_expired_timer':
+      if (credential.mfa?.challengeId !== input.challengeId) return stale('the timer belongs to another challenge');
+      return change.timeOut().done();
+    case 'session_warning': {
+      const session = credential.session;
+      if (session?.id !== input.sessionId || !session.isMfa || session.warnedAt) return stale('no warning due for this session');
+      return change
+        .set({ session: { ...session, warnedAt: env.now.toISOString() } })
+        .emit('credential.mfa.session_expiring', { expiresAt: session.expiresAt })
+        .done();
+    }
+    case 'session_expired':
+    case 'session_invalid':
+      if (credential.session?.id !== input.sessionId) return stale('the session was replaced');
+      return change.loseSession().done();
+    case 'synced': {
+      const session = credential.session;
+      if (session?.id !== input.sessionId) return stale('the session was replaced');
+      const isExtended = input.sessionExpiresAt !== session.expiresAt;
+      return change
+        .set({
+          session: { ...session, expiresAt: input.sessionExpiresAt, warnedAt: isExtended ? null : session.warnedAt },
+          lastSyncedAt: env.now.toISOString(),
+          nextSyncAt: change.nextSyncAt(),
+        })
+        .done();
+    }
+    case 'sync_failed':
+      if (credential.session?.id !== input.sessionId) return stale('the session was replaced');
+      return change.set({ nextSyncAt: change.nextSyncAt() }).done();
+  }
+}
+
+type ProviderOutcome = Extract<
+  CredentialInput,
+  { kind: 'connected' | 'method_required' | 'code_required' | 'code_rejected' | 'invalid_credentials' | 'access_limited' | 'challenge_expired' | 'provider_unavailable' }
+>;
+
+function applyProviderOutcome(change: Change, input: ProviderOutcome): Transition {
+  const { before, env } = change;
+  const now = env.now.toISOString();
+  switch (input.kind) {
+    case 'connected':
+      return change
+        .moveTo('LOGIN_AND_DATA_DISCOVERY_SUCCESS', {
+          mfa: null,
+          step: null,
+          session: { id: env.newId('session'), obtainedAt: now, expiresAt: input.sessionExpiresAt, isMfa: before.mfa !== null, warnedAt: null },
+          lastSyncedAt: now,
+          nextSyncAt: change.nextSyncAt(),
+        })
+        .emit('credential.connected')
+        .done();
+    case 'method_required':
+      return change
+        .moveTo('MULTI_FACTOR_AUTHENTICATION_METHOD_REQUIRED', { step: null, mfa: change.newChallenge(input.methods, input.expiresAt) })
+        .emit('credential.mfa.method_required')
+        .done();
+    case 'code_required': {
+      const challenge = before.mfa ?? change.newChallenge(input.methods, input.expiresAt);
+      const selected = challenge.availableMethods.find((method) => method.providerMethodId === input.selectedMethodId);
+      const mfa: Challenge = {
+        ...challenge,
+        stage: 'CODE_ENTRY',
+        selectedMethodId: selected?.id ?? null,
+        codeLength: input.codeLength,
+        // A resent code never extends the challenge beyond what we promised, only shortens it if the provider says so.
+        expiresAt: earliest(challenge.expiresAt, input.expiresAt),
+      };
+      if (Date.parse(mfa.expiresAt) <= env.now.getTime()) return change.timeOut().done();
+      return change
+        .moveTo('MULTI_FACTOR_AUTHENTICATION_CODE_REQUIRED', { step: null, mfa })
+        .emit('credential.mfa.code_required', { expiresAt: mfa.expiresAt })
+        .done();
+    }
+    case 'code_rejected': {
+      const challenge = before.mfa as Challenge;
+      const attemptsRemaining = Math.max(0, challenge.attemptsRemaining - 1);
+      if (attemptsRemaining === 0) {
+        return change
+          .moveTo('MULTI_FACTOR_AUTHENTICATION_CODE_INVALID', { step: null, mfa: null })
+          .emit('credential.mfa.code_rejected', { attemptsRemaining })
+          .done();
+      }
+      // A wrong code that comes back after the deadline ends the challenge, as the expiry timer would have.
+      if (Date.parse(challenge.expiresAt) <= env.now.getTime()) return change.timeOut().done();
+      return change
+        .moveTo('MULTI_FACTOR_AUTHENTICATION_CODE_REQUIRED', { step: null, mfa: { ...challenge, attemptsRemaining } })
+        .emit('credential.mfa.code_rejected', { attemptsRemaining })
+        .done();
+    }
+    case 'invalid_credentials':
+      return change.moveTo('INVALID_CREDENTIALS', { step: null, mfa: null }, input.message).done();
+    case 'access_limited':
+      return change.moveTo('OTHER_ACCESS_LIMITATION', { step: null, mfa: null }, input.message).done();
+    case 'challenge_expired':
+      return change.timeOut().done();
+    case 'provider_unavailable':
+      return providerUnavailable(change, input);
+  }
+}
+
+function providerUnavailable(change: Change, input: Extract<CredentialInput, { kind: 'provider_unavailable' }>): Transition {
+  const { before } = change;
+  const step = input.willRetry ? before.step : null;
+  if (before.step?.kind === 'login') {
+    const message = input.willRetry ? `${input.message}; retrying` : `${input.message}; gave up retrying, refresh to try again`;
+    return change.moveTo('PROVIDER_WEBSITE_INACCESSIBLE', { step }, message).done();
+  }
+  // An MFA step keeps its stage while it retries; once it gives up, the customer may simply try again.
+  const detail = before.statusDetail === 'MULTI_FACTOR_AUTHENTICATION_CODE_SUBMITTED' && !input.willRetry
+    ? 'MULTI_FACTOR_AUTHENTICATION_CODE_REQUIRED'
+    : before.statusDetail;
+  const message = input.willRetry ? `${input.message}; retrying` : `${input.message}; please try again`;
+  return change.moveTo(detail, { step }, message).done();
+}
+
+function chooseMethod(change: Change, input: Extract<CredentialInput, { kind: 'choose_method' }>): Transition | Refusal {
+  const { before, env } = change;
+  const challenge = before.mfa;
+  if (before.step) return { refused: 'conflict', message: 'A verification step is already being processed' };
+  if (!challenge || challenge.challengeId !== input.challengeId) {
+    return { refused: 'conflict', message: 'challengeId is not the open challenge', param: 'challengeId' };
+  }
+  if (challenge.stage === 'CODE_ENTRY' && !input.isResubmission) {
+    return { refused: 'conflict', message: 'A method was already chosen; send isResubmission: true to get a new code', param: 'isResubmission' };
+  }
+  if (!challenge.availableMethods.some((method) => method.id === input.methodId)) {
+    return { refused: 'invalid', message: 'methodId is not one of mfa.availableMethods', param: 'methodId' };
+  }
+  return change
+    .set({
+      mfa: { ...challenge, selectedMethodId: input.methodId },
+      step: {
+        id: env.newId('step'),
+        kind: 'choose_method',
+        requestedAt: env.now.toISOString(),
+        methodId: input.methodId,
+        isResubmission: input.isResubmission,
+      },
+    })
+    .done();
+}
+
+function submitCode(change: Change, input: Extract<CredentialInput, { kind: 'submit_code' }>): Transition | Refusal {
+  const { before, env } = change;
+  const challenge = before.mfa;
+  if (before.step) return { refused: 'conflict', message: 'A verification step is already being processed' };
+  if (!challenge || challenge.challengeId !== input.challengeId) {
+    return { refused: 'conflict', message: 'challengeId is not the open challenge', param: 'challengeId' };
+  }
+  if (Date.parse(challenge.expiresAt) <= env.now.getTime()) {
+    return { refused: 'conflict', message: 'The challenge has expired; refresh to start a new one' };
+  }
+  return change
+    .moveTo('MULTI_FACTOR_AUTHENTICATION_CODE_SUBMITTED', {
+      step: { id: env.newId('step'), kind: 'submit_code', requestedAt: env.now.toISOString() },
+    })
+    .done();
+}
+
+function stale(message: string): Refusal {
+  return { refused: 'stale', message };
+}
+
+function earliest(ours: string, theirs: string | null): string {
+  return theirs !== null && Date.parse(theirs) < Date.parse(ours) ? new Date(Date.parse(theirs)).toISOString() : ours;
+}
+
+function event(type: CredentialEventType, credential: CredentialRecord, extra: Record<string, unknown> = {}): PendingEvent {
+  return { type, data: { credential: toView(credential), ...extra } };
+}
+
+/**
+ * One transition under construction: field changes, at most one move to a new statusDetail, and the events
+ * in the order they are emitted. `status_changed` always comes first, ahead of the event that explains it.
+ */
+class Change {
+  private next: CredentialRecord;
+  private readonly pending: { type: CredentialEventType; extra: Record<string, unknown> }[] = [];
+
+  constructor(
+    readonly before: CredentialRecord,
+    readonly env: TransitionEnv,
+  ) {
+    this.next = { ...before };
+  }
+
+  set(fields: Partial<CredentialRecord>): this {
+    this.next = { ...this.next, ...fields };
+    return this;
+  }
+
+  moveTo(detail: StatusDetail, fields: Partial<CredentialRecord> = {}, message?: string): this {
+    const { status } = STATUS_DETAILS[detail];
+    this.set({ ...fields, status, statusDetail: detail, statusMessage: message ?? DEFAULT_MESSAGES[detail] });
+    if (detail !== this.before.statusDetail) {
+      this.pending.unshift({
+        type: 'credential.status_changed',
+        extra: { previous: { status: this.before.status, statusDetail: this.before.statusDetail } },
+      });
+    }
+    return this;
+  }
+
+  emit(type: CredentialEventType, extra: Record<string, unknown> = {}): this {
+    this.pending.push({ type, extra });
+    return this;
+  }
+
+  /** A new login: whatever challenge or session came from the old one is void. */
+  startLogin(): this {
+    return this.moveTo('DATA_EXTRACTION_IN_PROGRESS', {
+      isActive: true,
+      mfa: null,
+      session: null,
+      nextSyncAt: null,
+      step: { id: this.env.newId('step'), kind: 'login', requestedAt: this.env.now.toISOString() },
+    });
+  }
+
+  timeOut(): this {
+    return this.moveTo('MULTI_FACTOR_AUTHENTICATION_TIMED_OUT', { mfa: null, step: null }).emit('credential.mfa.timed_out');
+  }
+
+  /** The stored session no longer works: an MFA session needs a person; a plain one just needs a new login. */
+  loseSession(): this {
+    if (!this.before.session?.isMfa) return this.startLogin();
+    return this.moveTo('MULTI_FACTOR_AUTHENTICATION_REFRESH_REQUIRED', { session: null, nextSyncAt: null }).emit(
+      'credential.mfa.refresh_required',
+    );
+  }
+
+  newChallenge(methods: OfferedMethod[], providerExpiresAt: string | null): Challenge {
+    const { now, config } = this.env;
+    const ours = new Date(now.getTime() + config.mfaChallengeTtlSeconds * 1000).toISOString();
+    return {
+      challengeId: this.env.newId('challenge'),
+      stage: 'METHOD_SELECTION',
+      availableMethods: methods.map((method) => ({
+        id: this.env.newId('method'),
+        type: method.type,
+        destination: method.destination,
+        providerMethodId: method.id,
+      })),
+      selectedMethodId: null,
+      codeLength: null,
+      expiresAt: earliest(ours, providerExpiresAt),
+      attemptsRemaining: config.mfaMaxAttempts,
+    };
+  }
+
+  nextSyncAt(): string {
+    return new Date(this.env.now.getTime() + this.env.config.syncIntervalSeconds * 1000).toISOString();
+  }
+
+  done(options: { isDeleted?: boolean } = {}): Transition {
+    const now = this.env.now.toISOString();
+    const credential: CredentialRecord = { ...this.next, version: this.before.version + 1, lastModifiedAt: now, lastModifiedBy: this.env.actor };
+    return {
+      credential,
+      events: this.pending.map(({ type, extra }) => event(type, credential, extra)),
+      isDeleted: options.isDeleted ?? false,
+    };
+  }
+}

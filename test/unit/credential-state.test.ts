@@ -1,0 +1,328 @@
+import t from 'tap';
+import { jobsFor, supersededJobs } from '../../src/domain/credential-jobs.ts';
+import {
+  apply,
+  create,
+  isRefusal,
+  STATUS_DETAIL_NAMES,
+  STATUS_DETAILS,
+  toView,
+  TRANSITIONS,
+  type CredentialInput,
+  type CredentialRecord,
+  type InputKind,
+  type StatusDetail,
+  type Transition,
+  type TransitionEnv,
+} from '../../src/domain/credential-state.ts';
+
+const NOW = new Date('2026-11-01T12:00:00.000Z');
+const inSeconds = (seconds: number) => new Date(NOW.getTime() + seconds * 1000).toISOString();
+
+function env(overrides: Partial<TransitionEnv> = {}): TransitionEnv {
+  let counter = 0;
+  return {
+    now: NOW,
+    config: { mfaChallengeTtlSeconds: 600, mfaMaxAttempts: 3, syncIntervalSeconds: 86400 },
+    actor: 'key_test',
+    newId: (kind) => `${kind}-${++counter}`,
+    ...overrides,
+  };
+}
+
+const METHODS = [
+  { id: 'p-sms', type: 'SMS' as const, destination: '***-***-1234' },
+  { id: 'p-mail', type: 'EMAIL' as const, destination: 'a***@example.com' },
+];
+
+/** A record consistent with `detail`: the ids every representative input below refers to. */
+function stateIn(detail: StatusDetail, options: { isStepInFlight?: boolean } = {}): CredentialRecord {
+  const base = create({ id: 'crd_1', organizationId: 'org_1', providerId: 'prv_1', username: 'u', correlationId: null }, env()).credential;
+  const isMfaStage = detail.startsWith('MULTI_FACTOR_AUTHENTICATION_') && STATUS_DETAILS[detail].status === 'CONNECTION_IN_PROGRESS';
+  const hasStep =
+    detail === 'DATA_EXTRACTION_IN_PROGRESS' ||
+    detail === 'MULTI_FACTOR_AUTHENTICATION_CODE_SUBMITTED' ||
+    (options.isStepInFlight ?? false);
+  const stepKind = detail === 'MULTI_FACTOR_AUTHENTICATION_CODE_SUBMITTED' ? 'submit_code' : isMfaStage ? 'choose_method' : 'login';
+  return {
+    ...base,
+    status: STATUS_DETAILS[detail].status,
+    statusDetail: detail,
+    isActive: detail !== 'DISABLED',
+    step: hasStep ? { id: 'step-x', kind: stepKind, requestedAt: NOW.toISOString() } : null,
+    mfa: isMfaStage
+      ? {
+          challengeId: 'mfa-x',
+          stage: detail === 'MULTI_FACTOR_AUTHENTICATION_METHOD_REQUIRED' ? 'METHOD_SELECTION' : 'CODE_ENTRY',
+          availableMethods: [{ id: 'mth-x', type: 'SMS', destination: '***-***-1234', providerMethodId: 'p-sms' }],
+          selectedMethodId: detail === 'MULTI_FACTOR_AUTHENTICATION_METHOD_REQUIRED' ? null : 'mth-x',
+          codeLength: detail === 'MULTI_FACTOR_AUTHENTICATION_METHOD_REQUIRED' ? null : 6,
+          expiresAt: inSeconds(300),
+          attemptsRemaining: 3,
+        }
+      : null,
+    session:
+      detail === 'LOGIN_AND_DATA_DISCOVERY_SUCCESS'
+        ? { id: 'ses-x', obtainedAt: NOW.toISOString(), expiresAt: inSeconds(3600), isMfa: true, warnedAt: null }
+        : null,
+    nextSyncAt: detail === 'LOGIN_AND_DATA_DISCOVERY_SUCCESS' ? inSeconds(86400) : null,
+  };
+}
+
+/** One representative input per kind, matching the ids of `stateIn`. */
+const REPRESENTATIVE: Record<InputKind, CredentialInput> = {
+  connected: { kind: 'connected', stepId: 'step-x', sessionExpiresAt: inSeconds(3600) },
+  method_required: { kind: 'method_required', stepId: 'step-x', methods: METHODS, expiresAt: null },
+  code_required: { kind: 'code_required', stepId: 'step-x', methods: METHODS, selectedMethodId: 'p-sms', codeLength: 6, expiresAt: null },
+  code_rejected: { kind: 'code_rejected', stepId: 'step-x' },
+  invalid_credentials: { kind: 'invalid_credentials', stepId: 'step-x', message: 'wrong password' },
+  access_limited: { kind: 'access_limited', stepId: 'step-x', message: 'locked' },
+  challenge_expired: { kind: 'challenge_expired', stepId: 'step-x' },
+  provider_unavailable: { kind: 'provider_unavailable', stepId: 'step-x', message: 'HTTP 503', willRetry: true },
+  choose_method: { kind: 'choose_method', challengeId: 'mfa-x', methodId: 'mth-x', isResubmission: true },
+  submit_code: { kind: 'submit_code', challengeId: 'mfa-x' },
+  refresh: { kind: 'refresh' },
+  disable: { kind: 'disable' },
+  update: { kind: 'update', correlationId: 'c-1', isLoginChanged: true },
+  delete: { kind: 'delete' },
+  challenge_expired_timer: { kind: 'challenge_expired_timer', challengeId: 'mfa-x' },
+  session_warning: { kind: 'session_warning', sessionId: 'ses-x' },
+  session_expired: { kind: 'session_expired', sessionId: 'ses-x' },
+  synced: { kind: 'synced', sessionId: 'ses-x', sessionExpiresAt: inSeconds(7200) },
+  sync_failed: { kind: 'sync_failed', sessionId: 'ses-x' },
+  session_invalid: { kind: 'session_invalid', sessionId: 'ses-x' },
+};
+
+const PROVIDER_OUTCOMES = new Set<InputKind>([
+  'connected',
+  'method_required',
+  'code_required',
+  'code_rejected',
+  'invalid_credentials',
+  'access_limited',
+  'challenge_expired',
+  'provider_unavailable',
+]);
+
+function expectTransition(result: ReturnType<typeof apply>): Transition {
+  if (isRefusal(result)) throw new Error(`refused: ${result.refused} ${result.message}`);
+  return result;
+}
+
+t.test('every allowed transition lands where the table says and emits only what it lists', async (t) => {
+  for (const [kind, rule] of Object.entries(TRANSITIONS) as [InputKind, (typeof TRANSITIONS)[InputKind]][]) {
+    for (const from of rule.from) {
+      // Provider outcomes answer a step in flight; client calls and timers find none.
+      const before = stateIn(from, { isStepInFlight: PROVIDER_OUTCOMES.has(kind) });
+      if (kind === 'refresh' && before.step) continue;
+      const result = apply(before, REPRESENTATIVE[kind], env());
+      t.notOk(isRefusal(result), `${kind} from ${from} is allowed`);
+      if (isRefusal(result)) continue;
+      const { credential, events } = result;
+      t.ok(rule.to.includes(credential.statusDetail), `${kind} from ${from} → ${credential.statusDetail} is in the table`);
+      t.equal(credential.status, STATUS_DETAILS[credential.statusDetail].status, 'status follows statusDetail');
+      t.equal(credential.version, before.version + 1, 'the version moves on');
+      for (const e of events) t.ok(rule.emits.includes(e.type), `${kind} from ${from} may emit ${e.type}`);
+      const statusChanged = events.filter((e) => e.type === 'credential.status_changed');
+      if (credential.statusDetail !== before.statusDetail && !result.isDeleted) {
+        t.equal(statusChanged.length, 1, `${kind} from ${from} announces the status change`);
+        t.same(statusChanged[0]?.data.previous, { status: before.status, statusDetail: before.statusDetail });
+        t.equal(events[0]?.type, 'credential.status_changed', 'status_changed comes first');
+      } else {
+        t.equal(statusChanged.length, 0, `${kind} from ${from} changes no status, so announces none`);
+      }
+      for (const e of events) t.same(e.data.credential, toView(credential), 'events carry the new state');
+    }
+  }
+});
+
+t.test('inputs from states outside the table are refused', async (t) => {
+  for (const [kind, rule] of Object.entries(TRANSITIONS) as [InputKind, (typeof TRANSITIONS)[InputKind]][]) {
+    for (const from of STATUS_DETAIL_NAMES.filter((detail) => !rule.from.includes(detail))) {
+      const result = apply(stateIn(from, { isStepInFlight: true }), REPRESENTATIVE[kind], env());
+      t.ok(isRefusal(result), `${kind} from ${from} is refused`);
+      if (!isRefusal(result)) continue;
+      const expected = kind === 'disable' ? 'unchanged' : ['choose_method', 'submit_code', 'refresh', 'update', 'delete'].includes(kind) ? 'conflict' : 'stale';
+      t.equal(result.refused, expected, `${kind} from ${from} is refused as ${expected}`);
+    }
+  }
+});
+
+t.test('isCustomerActionRequired is derived from SPEC §4 table', async (t) => {
+  const actionRequired = STATUS_DETAIL_NAMES.filter((detail) => toView(stateIn(detail)).isCustomerActionRequired);
+  t.same(actionRequired.sort(), [
+    'INVALID_CREDENTIALS',
+    'MULTI_FACTOR_AUTHENTICATION_CODE_INVALID',
+    'MULTI_FACTOR_AUTHENTICATION_CODE_REQUIRED',
+    'MULTI_FACTOR_AUTHENTICATION_METHOD_REQUIRED',
+    'MULTI_FACTOR_AUTHENTICATION_REFRESH_REQUIRED',
+    'MULTI_FACTOR_AUTHENTICATION_TIMED_OUT',
+    'OTHER_ACCESS_LIMITATION',
+  ]);
+});
+
+t.test('create starts a login and emits credential.created only', async (t) => {
+  const { credential, events } = create({ id: 'crd_1', organizationId: 'org_1', providerId: 'prv_1', username: 'u', correlationId: 'c' }, env());
+  t.match(credential, { status: 'CONNECTION_IN_PROGRESS', statusDetail: 'DATA_EXTRACTION_IN_PROGRESS', version: 1, createdBy: 'key_test' });
+  t.equal(credential.step?.kind, 'login');
+  t.same(events.map((e) => e.type), ['credential.created']);
+});
+
+t.test('the pass_mfa path: method, code, a wrong code, the right code', async (t) => {
+  const e = env();
+  let credential = stateIn('DATA_EXTRACTION_IN_PROGRESS');
+  const types: string[] = [];
+  const step = (input: CredentialInput) => {
+    const result = expectTransition(apply(credential, input, e));
+    credential = result.credential;
+    types.push(...result.events.map((event) => event.type));
+    return result;
+  };
+
+  step({ kind: 'method_required', stepId: 'step-x', methods: METHODS, expiresAt: inSeconds(900) });
+  t.equal(credential.mfa?.expiresAt, inSeconds(600), 'our TTL caps a longer provider expiry');
+  t.equal(credential.mfa?.stage, 'METHOD_SELECTION');
+  const challengeId = credential.mfa?.challengeId ?? '';
+  const emailMethod = credential.mfa?.availableMethods[1];
+  t.match(emailMethod, { id: /^method-/, type: 'EMAIL', providerMethodId: 'p-mail' });
+
+  step({ kind: 'choose_method', challengeId, methodId: emailMethod?.id ?? '', isResubmission: false });
+  t.equal(credential.step?.kind, 'choose_method');
+  t.equal(credential.step?.methodId, emailMethod?.id);
+  step({ kind: 'code_required', stepId: credential.step?.id ?? '', methods: METHODS, selectedMethodId: 'p-mail', codeLength: 6, expiresAt: inSeconds(300) });
+  t.match(credential.mfa, { challengeId, stage: 'CODE_ENTRY', selectedMethodId: emailMethod?.id, codeLength: 6, expiresAt: inSeconds(300) });
+  t.equal(credential.step, null);
+
+  step({ kind: 'submit_code', challengeId });
+  t.equal(credential.statusDetail, 'MULTI_FACTOR_AUTHENTICATION_CODE_SUBMITTED');
+  const rejected = step({ kind: 'code_rejected', stepId: credential.step?.id ?? '' });
+  t.equal(rejected.events.at(-1)?.data.attemptsRemaining, 2);
+  t.equal(credential.mfa?.attemptsRemaining, 2);
+
+  step({ kind: 'submit_code', challengeId });
+  step({ kind: 'connected', stepId: credential.step?.id ?? '', sessionExpiresAt: inSeconds(3600) });
+  t.match(toView(credential), { status: 'CONNECTION_SUCCESS', mfa: null, mfaSession: { obtainedAt: NOW.toISOString(), expiresAt: inSeconds(3600) } });
+  t.same(types, [
+    'credential.status_changed',
+    'credential.mfa.method_required',
+    'credential.status_changed',
+    'credential.mfa.code_required',
+    'credential.status_changed',
+    'credential.status_changed',
+    'credential.mfa.code_rejected',
+    'credential.status_changed',
+    'credential.status_changed',
+    'credential.connected',
+  ]);
+});
+
+t.test('the last wrong code fails the credential', async (t) => {
+  let credential = { ...stateIn('MULTI_FACTOR_AUTHENTICATION_CODE_REQUIRED') };
+  for (const remaining of [2, 1, 0]) {
+    credential = expectTransition(apply(credential, { kind: 'submit_code', challengeId: 'mfa-x' }, env())).credential;
+    const result = expectTransition(apply(credential, { kind: 'code_rejected', stepId: credential.step?.id ?? '' }, env()));
+    credential = result.credential;
+    t.equal(result.events.find((e) => e.type === 'credential.mfa.code_rejected')?.data.attemptsRemaining, remaining);
+  }
+  t.equal(credential.statusDetail, 'MULTI_FACTOR_AUTHENTICATION_CODE_INVALID');
+  t.equal(credential.mfa, null);
+});
+
+t.test('client calls that do not fit are conflicts or invalid', async (t) => {
+  const codeRequired = stateIn('MULTI_FACTOR_AUTHENTICATION_CODE_REQUIRED');
+  t.match(apply(codeRequired, { kind: 'submit_code', challengeId: 'mfa-old' }, env()), { refused: 'conflict', param: 'challengeId' });
+  t.match(apply(codeRequired, { kind: 'choose_method', challengeId: 'mfa-x', methodId: 'mth-x', isResubmission: false }, env()), {
+    refused: 'conflict',
+    param: 'isResubmission',
+  });
+  const methodRequired = stateIn('MULTI_FACTOR_AUTHENTICATION_METHOD_REQUIRED');
+  t.match(apply(methodRequired, { kind: 'choose_method', challengeId: 'mfa-x', methodId: 'mth-nope', isResubmission: false }, env()), {
+    refused: 'invalid',
+    param: 'methodId',
+  });
+  t.match(apply(methodRequired, { kind: 'submit_code', challengeId: 'mfa-x' }, env()), { refused: 'conflict' }, 'no code before a method');
+  const choosing = stateIn('MULTI_FACTOR_AUTHENTICATION_METHOD_REQUIRED', { isStepInFlight: true });
+  t.match(apply(choosing, { kind: 'choose_method', challengeId: 'mfa-x', methodId: 'mth-x', isResubmission: false }, env()), {
+    refused: 'conflict',
+  }, 'single flight');
+  t.match(apply(choosing, { kind: 'refresh' }, env()), { refused: 'conflict' }, 'no refresh while a step is in flight');
+  const expired = env({ now: new Date(NOW.getTime() + 301_000) });
+  t.match(apply(codeRequired, { kind: 'submit_code', challengeId: 'mfa-x' }, expired), { refused: 'conflict' }, 'no code after expiresAt');
+});
+
+t.test('stale provider outcomes and timers change nothing', async (t) => {
+  const submitted = stateIn('MULTI_FACTOR_AUTHENTICATION_CODE_SUBMITTED');
+  t.match(apply(submitted, { kind: 'connected', stepId: 'step-old', sessionExpiresAt: null }, env()), { refused: 'stale' });
+  t.match(apply(submitted, { kind: 'challenge_expired_timer', challengeId: 'mfa-x' }, env()), { refused: 'stale' }, 'the code in flight decides');
+  const codeRequired = stateIn('MULTI_FACTOR_AUTHENTICATION_CODE_REQUIRED');
+  t.match(apply(codeRequired, { kind: 'challenge_expired_timer', challengeId: 'mfa-old' }, env()), { refused: 'stale' });
+  const connected = stateIn('LOGIN_AND_DATA_DISCOVERY_SUCCESS');
+  t.match(apply(connected, { kind: 'session_expired', sessionId: 'ses-old' }, env()), { refused: 'stale' });
+  const warned = expectTransition(apply(connected, { kind: 'session_warning', sessionId: 'ses-x' }, env())).credential;
+  t.match(apply(warned, { kind: 'session_warning', sessionId: 'ses-x' }, env()), { refused: 'stale' }, 'one warning per session');
+});
+
+t.test('a wrong code or a resent code coming back after the deadline times the challenge out', async (t) => {
+  const late = env({ now: new Date(NOW.getTime() + 301_000) });
+  const submitted = stateIn('MULTI_FACTOR_AUTHENTICATION_CODE_SUBMITTED');
+  const rejected = expectTransition(apply(submitted, { kind: 'code_rejected', stepId: 'step-x' }, late));
+  t.equal(rejected.credential.statusDetail, 'MULTI_FACTOR_AUTHENTICATION_TIMED_OUT');
+  t.same(rejected.events.map((e) => e.type), ['credential.status_changed', 'credential.mfa.timed_out']);
+  const resending = stateIn('MULTI_FACTOR_AUTHENTICATION_CODE_REQUIRED', { isStepInFlight: true });
+  const resent = expectTransition(apply(resending, REPRESENTATIVE.code_required, late));
+  t.equal(resent.credential.statusDetail, 'MULTI_FACTOR_AUTHENTICATION_TIMED_OUT');
+});
+
+t.test('a lost session: MFA sessions need a person, plain ones log in again', async (t) => {
+  const mfa = expectTransition(apply(stateIn('LOGIN_AND_DATA_DISCOVERY_SUCCESS'), REPRESENTATIVE.session_invalid, env()));
+  t.equal(mfa.credential.statusDetail, 'MULTI_FACTOR_AUTHENTICATION_REFRESH_REQUIRED');
+  t.same(mfa.events.map((e) => e.type), ['credential.status_changed', 'credential.mfa.refresh_required']);
+  const plainState = stateIn('LOGIN_AND_DATA_DISCOVERY_SUCCESS');
+  const plain = expectTransition(
+    apply({ ...plainState, session: { ...(plainState.session as NonNullable<CredentialRecord['session']>), isMfa: false } }, REPRESENTATIVE.session_invalid, env()),
+  );
+  t.equal(plain.credential.statusDetail, 'DATA_EXTRACTION_IN_PROGRESS');
+  t.equal(plain.credential.step?.kind, 'login');
+  t.same(plain.events.map((e) => e.type), ['credential.status_changed']);
+});
+
+t.test('provider outages: a login shows INACCESSIBLE while it retries; an MFA step keeps its stage', async (t) => {
+  const retrying = expectTransition(apply(stateIn('DATA_EXTRACTION_IN_PROGRESS'), REPRESENTATIVE.provider_unavailable, env()));
+  t.equal(retrying.credential.statusDetail, 'PROVIDER_WEBSITE_INACCESSIBLE');
+  t.equal(retrying.credential.step?.id, 'step-x', 'the same step retries');
+  const again = expectTransition(apply(retrying.credential, REPRESENTATIVE.provider_unavailable, env()));
+  t.same(again.events, [], 'a second failure announces nothing new');
+  const gaveUp = expectTransition(apply(retrying.credential, { ...REPRESENTATIVE.provider_unavailable, willRetry: false } as CredentialInput, env()));
+  t.equal(gaveUp.credential.step, null, 'after the last retry a refresh is possible');
+  const submitted = stateIn('MULTI_FACTOR_AUTHENTICATION_CODE_SUBMITTED');
+  const codeRetry = expectTransition(apply(submitted, REPRESENTATIVE.provider_unavailable, env()));
+  t.equal(codeRetry.credential.statusDetail, 'MULTI_FACTOR_AUTHENTICATION_CODE_SUBMITTED');
+  const codeGaveUp = expectTransition(apply(submitted, { ...REPRESENTATIVE.provider_unavailable, willRetry: false } as CredentialInput, env()));
+  t.equal(codeGaveUp.credential.statusDetail, 'MULTI_FACTOR_AUTHENTICATION_CODE_REQUIRED');
+  t.equal(codeGaveUp.credential.mfa?.attemptsRemaining, 3, 'an unchecked code costs no attempt');
+});
+
+t.test('jobsFor: the work each state calls for, with deterministic ids', async (t) => {
+  const config = { sessionWarningSeconds: 600 };
+  const kinds = (credential: CredentialRecord) => jobsFor(credential, config).map((job) => (job.queue === 'timers' ? job.kind : 'step'));
+  t.same(kinds(stateIn('DATA_EXTRACTION_IN_PROGRESS')), ['step']);
+  t.same(kinds(stateIn('MULTI_FACTOR_AUTHENTICATION_METHOD_REQUIRED')), ['challenge_expiry']);
+  t.same(kinds(stateIn('MULTI_FACTOR_AUTHENTICATION_CODE_SUBMITTED')), ['step', 'challenge_expiry']);
+  t.same(kinds(stateIn('LOGIN_AND_DATA_DISCOVERY_SUCCESS')), ['session_warning', 'session_expiry', 'sync']);
+  t.same(kinds(stateIn('MULTI_FACTOR_AUTHENTICATION_TIMED_OUT')), []);
+  t.same(jobsFor(stateIn('MULTI_FACTOR_AUTHENTICATION_CODE_REQUIRED'), config), jobsFor(stateIn('MULTI_FACTOR_AUTHENTICATION_CODE_REQUIRED'), config));
+  for (const job of jobsFor(stateIn('LOGIN_AND_DATA_DISCOVERY_SUCCESS'), config)) t.notOk(job.jobId.includes(':'), 'BullMQ ids have no colon');
+
+  const connected = stateIn('LOGIN_AND_DATA_DISCOVERY_SUCCESS');
+  const warning = jobsFor(connected, config).find((job) => job.queue === 'timers' && job.kind === 'session_warning');
+  t.equal(warning?.queue === 'timers' && warning.runAt, inSeconds(3000), 'warning sessionWarningSeconds ahead of the expiry');
+  const short = jobsFor(connected, { sessionWarningSeconds: 86400 }).find((job) => job.queue === 'timers' && job.kind === 'session_warning');
+  t.equal(short?.queue === 'timers' && short.runAt, NOW.toISOString(), 'clamped to when the session was obtained');
+
+  const expired = expectTransition(apply(connected, REPRESENTATIVE.session_expired, env())).credential;
+  t.same(
+    supersededJobs(jobsFor(connected, config), jobsFor(expired, config)).map((job) => job.jobId),
+    jobsFor(connected, config).map((job) => job.jobId),
+    'every timer of the lost session is superseded',
+  );
+});
