@@ -22,8 +22,18 @@ import {
 
 const SESSION_COOKIE = 'sbx_session';
 
-const CHANNEL_TYPES = { sms: 'SMS', voice: 'CALL', email: 'EMAIL', totp: 'APP' } as const satisfies Record<string, MfaMethodType>;
+const CHANNEL_TYPES = {
+  sms: 'SMS',
+  voice: 'CALL',
+  email: 'EMAIL',
+  totp: 'APP',
+} as const satisfies Record<string, MfaMethodType>;
 const COMMODITY_TYPES = { electricity: 'ELECTRIC', gas: 'GAS' } as const satisfies Record<string, AccountType>;
+
+/** Accepts exactly the site words a translation table knows. */
+function oneOfKeys<Table extends Record<string, string>>(table: Table) {
+  return Type.Union(Object.keys(table).map((key) => Type.Literal(key as keyof Table & string)));
+}
 
 // What the site answers, checked before use: anything else is a ProviderProtocolError.
 const SiteError = Type.Object({ error: Type.String(), message: Type.String() });
@@ -32,7 +42,7 @@ const SiteChallenge = Type.Object({
   methods: Type.Array(
     Type.Object({
       id: Type.String(),
-      channel: Type.Union(Object.keys(CHANNEL_TYPES).map((channel) => Type.Literal(channel as keyof typeof CHANNEL_TYPES))),
+      channel: oneOfKeys(CHANNEL_TYPES),
       destination: Type.Union([Type.String(), Type.Null()]),
     }),
   ),
@@ -42,7 +52,10 @@ const SiteChallenge = Type.Object({
 });
 const SiteLoginStep = Type.Union([
   Type.Object({ status: Type.Literal('LOGGED_IN'), session: SiteSession }),
-  Type.Object({ status: Type.Union([Type.Literal('MFA_METHOD_REQUIRED'), Type.Literal('MFA_CODE_REQUIRED')]), challenge: SiteChallenge }),
+  Type.Object({
+    status: Type.Union([Type.Literal('MFA_METHOD_REQUIRED'), Type.Literal('MFA_CODE_REQUIRED')]),
+    challenge: SiteChallenge,
+  }),
 ]);
 const SiteAccountsPage = Type.Object({
   accounts: Type.Array(
@@ -51,7 +64,7 @@ const SiteAccountsPage = Type.Object({
       accountNumber: Type.String(),
       nickname: Type.String(),
       serviceAddress: Type.String(),
-      commodity: Type.Union(Object.keys(COMMODITY_TYPES).map((commodity) => Type.Literal(commodity as keyof typeof COMMODITY_TYPES))),
+      commodity: oneOfKeys(COMMODITY_TYPES),
     }),
   ),
   session: SiteSession,
@@ -87,7 +100,12 @@ export function createSandboxConnector({ baseUrl, http }: SandboxConnectorDeps):
     if (step.status === 'LOGGED_IN') {
       const page = await readAccounts(jar);
       if (page === 'not_logged_in') throw new ProviderProtocolError('sandbox site rejected the session it had just issued');
-      return { kind: 'connected', session: saveJar(jar), sessionExpiresAt: page.session.expiresAt, accounts: page.accounts.map(toDiscoveredAccount) };
+      return {
+        kind: 'connected',
+        session: saveJar(jar),
+        sessionExpiresAt: page.session.expiresAt,
+        accounts: page.accounts.map(toDiscoveredAccount),
+      };
     }
     const { challenge } = step;
     const loginState = saveJar(jar);
@@ -155,7 +173,12 @@ export function createSandboxConnector({ baseUrl, http }: SandboxConnectorDeps):
       const jar = restoreJar(session);
       const page = await readAccounts(jar);
       if (page === 'not_logged_in') return { kind: 'session_invalid' };
-      return { kind: 'ok', accounts: page.accounts.map(toDiscoveredAccount), session: saveJar(jar), sessionExpiresAt: page.session.expiresAt };
+      return {
+        kind: 'ok',
+        accounts: page.accounts.map(toDiscoveredAccount),
+        session: saveJar(jar),
+        sessionExpiresAt: page.session.expiresAt,
+      };
     },
   };
 }
@@ -184,7 +207,7 @@ async function controlSession(baseUrl: string, path: string, session: string, ht
   });
   if (response.statusCode === 204) return true;
   if (response.statusCode === 404) return false;
-  throw unexpected({ path, statusCode: response.statusCode, body: undefined });
+  throw unexpected({ path, statusCode: response.statusCode });
 }
 
 function siteUrl(baseUrl: string, path: string): string {
@@ -207,12 +230,11 @@ interface SavedJar {
 }
 
 function saveJar(jar: CookieJar): string {
-  const saved: SavedJar = { version: 1, jar: jar.serializeSync() ?? failToSerialise() };
+  const serialised = jar.serializeSync();
+  // Only a jar on an asynchronous store lacks a synchronous form; ours are all in memory.
+  if (!serialised) throw new Error('cookie jar cannot be serialised synchronously');
+  const saved: SavedJar = { version: 1, jar: serialised };
   return JSON.stringify(saved);
-}
-
-function failToSerialise(): never {
-  throw new Error('cookie jar cannot be serialised synchronously');
 }
 
 /** A state string that does not parse is Plugboard's bug (it stores them verbatim), not the provider's. */
@@ -249,6 +271,6 @@ function expectShape<T extends TSchema>(schema: T, response: SiteResponse): Stat
   return response.body;
 }
 
-function unexpected(response: SiteResponse): ProviderProtocolError {
+function unexpected(response: Pick<SiteResponse, 'path' | 'statusCode'>): ProviderProtocolError {
   return new ProviderProtocolError(`sandbox site answered ${response.path} with unexpected HTTP ${response.statusCode}`);
 }

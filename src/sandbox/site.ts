@@ -162,7 +162,9 @@ export function buildSandboxSite(options: SandboxSiteOptions): FastifyInstance {
       sessionSeconds: scenario.sessionLifetime === 'short' ? options.shortSessionSeconds : defaultSessionSeconds,
     };
     challengesByToken.set(challenge.token, challenge);
-    return reply.header('set-cookie', cookie(LOGIN_COOKIE, challenge.token, challenge.expiresAtMs)).send(challengeView(challenge));
+    return reply
+      .header('set-cookie', cookie(LOGIN_COOKIE, challenge.token, challenge.expiresAtMs))
+      .send(challengeView(challenge));
   }
 
   function openChallenge(request: FastifyRequest): Challenge | undefined {
