@@ -41,6 +41,13 @@ export function testConfig(env: Record<string, string> = {}, overrides: Partial<
   return { ...config, ...overrides };
 }
 
+/** Every key matching `pattern` on every node: what a test uses instead of KEYS, which sees one cluster node only. */
+export async function keysMatching(redis: RedisClient, pattern: string): Promise<string[]> {
+  const found: string[] = [];
+  for await (const batch of scanAll(redis, pattern)) found.push(...batch);
+  return found;
+}
+
 /** Deletes every key of a prefix: the org data (`prefix:…`) and the BullMQ queues (`{prefix:q}…`). */
 export async function wipePrefix(prefix: string): Promise<void> {
   const redis = connectTestRedis('test-wipe');

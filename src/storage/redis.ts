@@ -11,18 +11,28 @@ export type RedisClient = Redis | Cluster;
 
 export type RedisTopology = Pick<Config, 'redisUrl' | 'redisClusterNodes'>;
 
+export interface RedisClientOptions {
+  /** For CLIs: fail a command after one attempt and never reconnect, instead of waiting for Redis forever. */
+  failFast?: boolean;
+}
+
 /**
  * A connection for commands, to the single Redis or to the cluster the config names. BullMQ takes this client
  * as its connection and duplicates it for the blocking connections its workers need.
  * `maxRetriesPerRequest: null` keeps commands queued while Redis restarts or a cluster fails over instead of
- * failing them (BullMQ requires it).
+ * failing them (BullMQ requires it of worker connections).
  */
-export function createRedisClient(topology: RedisTopology, name: string): RedisClient {
-  const options = { connectionName: name, maxRetriesPerRequest: null };
+export function createRedisClient(topology: RedisTopology, name: string, { failFast = false }: RedisClientOptions = {}): RedisClient {
+  const options = { connectionName: name, maxRetriesPerRequest: failFast ? 1 : null };
+  const noReconnect = () => null;
   if (topology.redisClusterNodes.length === 0) {
-    return new Redis(topology.redisUrl, { ...options, enableAutoPipelining: true });
+    return new Redis(topology.redisUrl, { ...options, enableAutoPipelining: true, ...(failFast ? { retryStrategy: noReconnect } : {}) });
   }
-  return new Cluster(topology.redisClusterNodes, { redisOptions: options, enableAutoPipelining: true });
+  return new Cluster(topology.redisClusterNodes, {
+    redisOptions: options,
+    enableAutoPipelining: true,
+    ...(failFast ? { clusterRetryStrategy: noReconnect } : {}),
+  });
 }
 
 export function isCluster(redis: RedisClient): redis is Cluster {

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { build, createOrganization } from '../helper.ts';
+import { build, createOrganization, keysMatching } from '../helper.ts';
 
 t.test('authenticated routes are limited per client, with Retry-After and the envelope', async (t) => {
   const app = await build(t, { env: { RATE_LIMIT_PER_MINUTE: '3' } });
@@ -49,7 +49,7 @@ t.test('the counters live in Redis under the key prefix, so every API process sh
   const app = await build(t, { env: { TOKEN_RATE_LIMIT_PER_MINUTE: '5' } });
   await app.inject({ method: 'POST', url: '/oauth2/token', payload: { grant_type: 'client_credentials' } });
   const { redis, keys } = app.services.ctx;
-  const counters = await redis.keys(`${keys.rateLimit}*`);
+  const counters = await keysMatching(redis, `${keys.rateLimit}*`);
   t.equal(counters.length, 1);
   t.equal(await redis.get(counters[0]!), '1');
 });
