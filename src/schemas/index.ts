@@ -1,4 +1,6 @@
 import { Type, type Static, type TSchema } from 'typebox';
+import { AccessTokenSchema, OrganizationSchema } from './auth.ts';
+import { DeliveryAttemptSchema, WebhookEndpointSchema } from './webhooks.ts';
 
 /** The SPEC §1 error envelope, referenced by every route's 4xx/5xx responses. */
 export const ErrorEnvelopeSchema = Type.Object(
@@ -16,7 +18,7 @@ export const ErrorEnvelopeSchema = Type.Object(
 );
 
 /** Shared schemas registered once with `app.addSchema`; routes point at them with `ref()`. */
-export const sharedSchemas: TSchema[] = [ErrorEnvelopeSchema];
+export const sharedSchemas: TSchema[] = [ErrorEnvelopeSchema, AccessTokenSchema, OrganizationSchema, WebhookEndpointSchema, DeliveryAttemptSchema];
 
 /** A `$ref` to a shared schema that still carries its static type for the type provider. */
 export function ref<T extends TSchema & { $id?: string }>(schema: T) {

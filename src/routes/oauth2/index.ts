@@ -4,7 +4,8 @@ import type { FastifyRequest } from 'fastify';
 import { Type, type Static } from 'typebox';
 import { errors } from '../../errors.ts';
 import { rateLimitByIp } from '../../plugins/rate-limit.ts';
-import { errorResponses } from '../../schemas/index.ts';
+import { AccessTokenSchema } from '../../schemas/auth.ts';
+import { errorResponses, ref } from '../../schemas/index.ts';
 
 // RFC 6749 §3.2: unknown request parameters are ignored here (not refused as elsewhere in the API).
 const TokenRequest = Type.Object({
@@ -13,11 +14,6 @@ const TokenRequest = Type.Object({
   client_secret: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
   scope: Type.Optional(Type.String({ maxLength: 1000 })),
 });
-
-const TokenResponse = Type.Object(
-  { access_token: Type.String(), token_type: Type.Literal('Bearer'), expires_in: Type.Integer() },
-  { $id: 'AccessToken' },
-);
 
 const RevokeRequest = Type.Object({ token: Type.String({ minLength: 1, maxLength: 200 }) });
 
@@ -55,7 +51,7 @@ const oauth2: FastifyPluginAsyncTypebox = async (app) => {
         tags: ['auth'],
         summary: 'Exchange API key credentials for a 1-hour access token',
         body: TokenRequest,
-        response: { 200: TokenResponse, ...errorResponses(400, 401, 413, 415, 429) },
+        response: { 200: ref(AccessTokenSchema), ...errorResponses(400, 401, 413, 415, 429) },
       },
     },
     async (request, reply) => {

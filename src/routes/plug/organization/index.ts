@@ -1,13 +1,8 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { Type } from 'typebox';
 import { errors } from '../../../errors.ts';
 import { organizationOf } from '../../../plugins/bearer-auth.ts';
-import { errorResponses } from '../../../schemas/index.ts';
-
-const OrganizationSchema = Type.Object(
-  { id: Type.String(), name: Type.String(), createdAt: Type.String({ format: 'date-time' }) },
-  { $id: 'Organization' },
-);
+import { OrganizationSchema } from '../../../schemas/auth.ts';
+import { errorResponses, ref } from '../../../schemas/index.ts';
 
 /** Who am I: the organization the access token belongs to. */
 const organization: FastifyPluginAsyncTypebox = async (app) => {
@@ -18,7 +13,7 @@ const organization: FastifyPluginAsyncTypebox = async (app) => {
         tags: ['auth'],
         summary: 'The organization of the access token',
         security: [{ bearerAuth: [] }],
-        response: { 200: OrganizationSchema, ...errorResponses(401) },
+        response: { 200: ref(OrganizationSchema), ...errorResponses(401) },
       },
     },
     async (request) => {

@@ -1,0 +1,95 @@
+/**
+ * `npm run admin -- <command>`: operator tasks against the configured Redis (same environment as `npm start`).
+ *
+ *   create-org --name N --email E --password P   one JSON line { organizationId, userId, clientId, clientSecret }
+ *   rotate-keys                                  re-seals every stored secret with the first ENCRYPTION_KEYS key
+ *   revoke-key --org O --key K                   revokes API key K (its tokens stop working at once)
+ *
+ * Results go to stdout as one JSON line; logs and errors go to stderr; bad usage exits 2, failures exit 1.
+ */
+import { pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import { Redis } from 'ioredis';
+import pino from 'pino';
+import { ConfigError, type Config } from '../config.ts';
+import { createContainer, type Container } from '../container.ts';
+import { PlugError } from '../errors.ts';
+import { resolveConfig } from '../local/resolve-config.ts';
+import { loggerOptions } from '../logger.ts';
+
+export const USAGE = `usage: npm run admin -- <command>
+  create-org --name <name> --email <email> --password <password>
+  rotate-keys
+  revoke-key --org <organizationId> --key <apiKeyId>`;
+
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
+
+type Command = (container: Container, args: string[]) => Promise<unknown>;
+
+/** Parses `--flag value` options, all required, rejecting anything else. */
+function requiredOptions<const N extends string>(args: string[], names: readonly N[]): Record<N, string> {
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({ args, options: Object.fromEntries(names.map((n) => [n, { type: 'string' as const }])), strict: true }));
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  const missing = names.filter((n) => typeof values[n] !== 'string' || (values[n] as string).trim() === '');
+  if (missing.length > 0) throw new UsageError(`missing ${missing.map((n) => `--${n}`).join(', ')}`);
+  return values as Record<N, string>;
+}
+
+const COMMANDS: Record<string, Command> = {
+  'create-org': async (container, args) => {
+    const { name, email, password } = requiredOptions(args, ['name', 'email', 'password']);
+    const created = await container.services.organizations.createOrganization({ name, email, password });
+    return { organizationId: created.organizationId, userId: created.userId, clientId: created.clientId, clientSecret: created.clientSecret };
+  },
+  'rotate-keys': async (container, args) => {
+    requiredOptions(args, []);
+    return container.services.ctx.secrets.rotateAll();
+  },
+  'revoke-key': async (container, args) => {
+    const { org, key } = requiredOptions(args, ['org', 'key']);
+    await container.services.apiKeys.revoke(org, key);
+    return { organizationId: org, revokedKeyId: key };
+  },
+};
+
+/** Runs one command with its own connection; a CLI should fail fast instead of waiting for Redis forever. */
+export async function runAdminCommand(config: Config, argv: string[]): Promise<unknown> {
+  const [name, ...args] = argv;
+  const command = name ? COMMANDS[name] : undefined;
+  if (!command) throw new UsageError(name ? `unknown command "${name}"` : 'no command given');
+  const redis = new Redis(config.redisUrl, { connectionName: `${config.keyPrefix}:admin`, maxRetriesPerRequest: 1, retryStrategy: () => null });
+  const container = createContainer(config, { redis, logger: pino(loggerOptions(config), pino.destination(2)) });
+  try {
+    return await command(container, args);
+  } finally {
+    await container.close();
+    redis.disconnect();
+  }
+}
+
+async function main(): Promise<number> {
+  try {
+    const { config } = await resolveConfig(process.env);
+    const result = await runAdminCommand(config, process.argv.slice(2));
+    process.stdout.write(`${JSON.stringify(result)}\n`);
+    return 0;
+  } catch (error) {
+    if (error instanceof UsageError) {
+      process.stderr.write(`${error.message}\n${USAGE}\n`);
+      return 2;
+    }
+    const message = error instanceof ConfigError || error instanceof PlugError ? error.message : `admin command failed: ${(error as Error).message}`;
+    process.stderr.write(`${message}\n`);
+    return 1;
+  }
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  process.exitCode = await main();
+}

@@ -1,0 +1,77 @@
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { promisify } from 'node:util';
+import t from 'tap';
+import { runAdminCommand, UsageError } from '../../src/cli/admin.ts';
+import { buildApp } from '../../src/app.ts';
+import { loadConfig } from '../../src/config.ts';
+import { testConfig, TEST_REDIS_URL, uniquePrefix, wipePrefix } from '../helper.ts';
+
+const run = promisify(execFile);
+
+t.test('npm run admin -- create-org prints one JSON line whose key gets a working token', async (t) => {
+  const prefix = uniquePrefix('admin');
+  t.teardown(() => wipePrefix(prefix));
+  const env = { ...process.env, REDIS_URL: TEST_REDIS_URL, KEY_PREFIX: prefix, ENCRYPTION_KEYS: `k1:${randomBytes(32).toString('base64')}`, LOG_LEVEL: 'info' };
+  const { stdout } = await run('npx', ['tsx', 'src/cli/admin.ts', 'create-org', '--name', 'Acme', '--email', 'ops@acme.test', '--password', 'correct horse'], { env });
+  const lines = stdout.trim().split('\n');
+  t.equal(lines.length, 1, 'exactly one line on stdout (logs go to stderr)');
+  const created = JSON.parse(lines[0]!);
+  t.same(Object.keys(created), ['organizationId', 'userId', 'clientId', 'clientSecret']);
+  t.match(created.organizationId, /^org_/);
+
+  const app = await buildApp(loadConfig(env));
+  t.teardown(() => app.close());
+  const token = await app.inject({
+    method: 'POST',
+    url: '/oauth2/token',
+    payload: { grant_type: 'client_credentials', client_id: created.clientId, client_secret: created.clientSecret },
+  });
+  t.equal(token.statusCode, 200);
+});
+
+t.test('bad usage exits 2 with the usage text; a bad value exits 1 naming it', async (t) => {
+  const env = { ...process.env, REDIS_URL: TEST_REDIS_URL, KEY_PREFIX: uniquePrefix('admin'), ENCRYPTION_KEYS: `k1:${randomBytes(32).toString('base64')}` };
+  const missing = await run('npx', ['tsx', 'src/cli/admin.ts', 'create-org', '--name', 'Acme'], { env }).catch((error) => error);
+  t.equal(missing.code, 2);
+  t.match(missing.stderr, /missing --email, --password/);
+  t.match(missing.stderr, /usage: npm run admin/);
+
+  const badConfig = await run('npx', ['tsx', 'src/cli/admin.ts', 'rotate-keys'], { env: { ...env, ENCRYPTION_KEYS: 'nope' } }).catch((error) => error);
+  t.equal(badConfig.code, 1);
+  t.match(badConfig.stderr, /ENCRYPTION_KEYS/);
+});
+
+t.test('commands in process: unknown ones, extra flags, revoke-key, rotate-keys', async (t) => {
+  const config = testConfig();
+  t.teardown(() => wipePrefix(config.keyPrefix));
+
+  await t.rejects(runAdminCommand(config, []), UsageError);
+  await t.rejects(runAdminCommand(config, ['drop-everything']), { message: 'unknown command "drop-everything"' });
+  await t.rejects(runAdminCommand(config, ['rotate-keys', '--force']), UsageError);
+  await t.rejects(runAdminCommand(config, ['create-org', '--name', 'A', '--email', 'not-an-email', '--password', 'long enough']), {
+    type: 'invalidParameter',
+    param: 'email',
+  });
+
+  const created = (await runAdminCommand(config, ['create-org', '--name', 'A', '--email', 'a@b.test', '--password', 'long enough'])) as {
+    organizationId: string;
+    clientId: string;
+  };
+  const app = await buildApp(config);
+  t.teardown(() => app.close());
+  const [key] = await app.services.apiKeys.list(created.organizationId);
+  t.same(await runAdminCommand(config, ['revoke-key', '--org', created.organizationId, '--key', key!.id]), {
+    organizationId: created.organizationId,
+    revokedKeyId: key!.id,
+  });
+  t.same(await app.services.apiKeys.list(created.organizationId), []);
+  await t.rejects(runAdminCommand(config, ['revoke-key', '--org', created.organizationId, '--key', key!.id]), { type: 'notFound' });
+
+  // Secrets sealed with an old key are re-sealed with the new first key.
+  const secretsKey = `${app.services.ctx.keys.org(created.organizationId).credentialSecrets('crd_test')}`;
+  await app.services.ctx.secrets.write(secretsKey, { password: 'hunter2' });
+  const rotated = { ...config, encryptionKeys: [{ kid: 'new', key: randomBytes(32) }, ...config.encryptionKeys] };
+  t.same(await runAdminCommand(rotated, ['rotate-keys']), { scanned: 1, resealed: 1 });
+  t.same(await runAdminCommand(rotated, ['rotate-keys']), { scanned: 1, resealed: 0 });
+});
