@@ -31,7 +31,8 @@ async function main() {
   }
 
   let privateRedis: ChildProcess | undefined;
-  if (!config.isRedisUrlExplicit && !(await tcpAnswers('127.0.0.1', 6379))) {
+  const isRedisChosen = config.isRedisUrlExplicit || config.redisClusterNodes.length > 0;
+  if (!isRedisChosen && !(await tcpAnswers('127.0.0.1', 6379))) {
     privateRedis = await startPrivateRedis(config.dataDir);
     notes.push(`no Redis answered on 127.0.0.1:6379, so started a private redis-server (AOF on, data in ${config.dataDir}/redis)`);
   }

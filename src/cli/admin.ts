@@ -9,13 +9,13 @@
  */
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { Redis } from 'ioredis';
 import pino from 'pino';
 import { ConfigError, type Config } from '../config.ts';
 import { createContainer, type Container } from '../container.ts';
 import { PlugError } from '../errors.ts';
 import { resolveConfig } from '../local/resolve-config.ts';
 import { loggerOptions } from '../logger.ts';
+import { createRedisClient } from '../storage/redis.ts';
 
 export const USAGE = `usage: npm run admin -- <command>
   create-org --name <name> --email <email> --password <password>
@@ -63,7 +63,7 @@ export async function runAdminCommand(config: Config, argv: string[]): Promise<u
   const [name, ...args] = argv;
   const command = name ? COMMANDS[name] : undefined;
   if (!command) throw new UsageError(name ? `unknown command "${name}"` : 'no command given');
-  const redis = new Redis(config.redisUrl, { connectionName: `${config.keyPrefix}:admin`, maxRetriesPerRequest: 1, retryStrategy: () => null });
+  const redis = createRedisClient(config, `${config.keyPrefix}:admin`, { failFast: true });
   const container = createContainer(config, { redis, logger: pino(loggerOptions(config), pino.destination(2)) });
   try {
     return await command(container, args);
