@@ -62,7 +62,9 @@ export async function* scanAll(redis: RedisClient, pattern: string, batchSize = 
   }
 }
 
-export class UnsafeRedisError extends Error {}
+export class UnsafeRedisError extends Error {
+  override name = 'UnsafeRedisError';
+}
 
 /** SPEC §6: Redis must never evict our data; persistence off is allowed but warned about. Checks every master. */
 export async function checkRedisSettings(redis: RedisClient, logger: Logger): Promise<void> {
