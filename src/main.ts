@@ -2,7 +2,6 @@
  * Process entry point: `tsx src/main.ts all|api|workers|sandbox`.
  * `all` (npm start) runs API, workers and the sandbox utility site in one process on local defaults.
  */
-import type { ChildProcess } from 'node:child_process';
 import { buildApp } from './app.ts';
 import { ConfigError, type Config } from './config.ts';
 import { createContainer } from './container.ts';
@@ -30,10 +29,11 @@ async function main() {
     return;
   }
 
-  let privateRedis: ChildProcess | undefined;
   const isRedisChosen = config.isRedisUrlExplicit || config.redisClusterNodes.length > 0;
   if (!isRedisChosen && !(await tcpAnswers('127.0.0.1', 6379))) {
-    privateRedis = await startPrivateRedis(config.dataDir);
+    const privateRedis = await startPrivateRedis(config.dataDir);
+    // On every way out (shutdown, a failed start, the grace deadline): redis-server must not outlive us.
+    process.once('exit', () => privateRedis.kill('SIGTERM'));
     notes.push(`no Redis answered on 127.0.0.1:6379, so started a private redis-server (AOF on, data in ${config.dataDir}/redis)`);
   }
 
@@ -59,10 +59,6 @@ async function main() {
     if (config.bootstrapDemo) await printDemoOrganization(container, config);
   }
   closers.push(() => container.close());
-  if (privateRedis) {
-    const child = privateRedis;
-    closers.push(async () => child.kill('SIGTERM'));
-  }
   onShutdown(closers);
 }
 
