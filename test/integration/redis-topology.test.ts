@@ -1,0 +1,58 @@
+/**
+ * What differs between one Redis and a cluster: walking the key space and checking the server settings.
+ * On `npm run test:cluster` the organizations below land on different masters, so these tests fail if
+ * `scanAll` looked at one node only.
+ */
+import { randomBytes } from 'node:crypto';
+import pino from 'pino';
+import t from 'tap';
+import { createSecretBox } from '../../src/crypto/secret-box.ts';
+import { checkRedisSettings, dataNodes, isCluster, scanAll, UnsafeRedisError } from '../../src/storage/redis.ts';
+import { createSealedSecrets } from '../../src/storage/sealed-secrets.ts';
+import { build } from '../helper.ts';
+
+const organizationIds = Array.from({ length: 24 }, (_, i) => `org_${String(i).padStart(26, 'a')}`);
+
+t.test('scanAll finds the keys of every organization, on every master', async (t) => {
+  const app = await build(t);
+  const { redis, keys } = app.services.ctx;
+  await Promise.all(organizationIds.map((id) => redis.set(keys.org(id).record, '{}')));
+
+  const found = [];
+  for await (const batch of scanAll(redis, `${keys.prefix}:*`, 5)) found.push(...batch);
+  t.same(found.sort(), organizationIds.map((id) => keys.org(id).record).sort());
+
+  const nodes = await dataNodes(redis);
+  if (isCluster(redis)) {
+    const holding = await Promise.all(nodes.map((node) => node.dbsize()));
+    t.ok(holding.filter((count) => count > 0).length > 1, 'the keys are spread over several masters');
+  } else {
+    t.same(nodes, [redis], 'one Redis is its own only node');
+  }
+});
+
+t.test('rotate-keys re-seals secrets wherever they live', async (t) => {
+  const app = await build(t);
+  const { ctx } = app.services;
+  const secretKeys = organizationIds.map((id) => ctx.keys.org(id).credentialSecrets('crd_1'));
+  await Promise.all(secretKeys.map((key) => ctx.secrets.write(key, { password: 'provider-password' })));
+
+  const rotated = createSealedSecrets(ctx.redis, ctx.keys, createSecretBox([{ kid: 'next', key: randomBytes(32) }, ...ctx.config.encryptionKeys]));
+  t.same(await rotated.rotateAll(), { scanned: secretKeys.length, resealed: secretKeys.length });
+  for (const key of secretKeys) t.match(await ctx.redis.hget(key, 'password'), /^enc1:next:/);
+});
+
+t.test('the start-up check accepts noeviction and, on a cluster, refuses a single master that may evict', async (t) => {
+  const app = await build(t);
+  const { redis } = app.services.ctx;
+  const logger = pino({ level: 'silent' });
+  await t.resolves(checkRedisSettings(redis, logger));
+  // Changing a server setting is only safe on the throwaway cluster; the single test Redis is shared.
+  if (!isCluster(redis)) return;
+  const last = (await dataNodes(redis)).at(-1)!;
+  await last.config('SET', 'maxmemory-policy', 'allkeys-lru');
+  t.teardown(() => last.config('SET', 'maxmemory-policy', 'noeviction'));
+  const refusal = await checkRedisSettings(redis, logger).catch((error: unknown) => error);
+  t.type(refusal, UnsafeRedisError);
+  t.match((refusal as Error).message, `"allkeys-lru" on cluster node ${last.options.host}:${last.options.port}`);
+});
