@@ -12,10 +12,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { TEST_REDIS_URL as REDIS_URL, wipePrefix } from '../helper.ts';
 import { credentialCreate } from './benchmarks/credential-create.ts';
+import { webhookThroughput } from './benchmarks/webhook-throughput.ts';
 import { NotAvailableError, row, type BenchContext, type Benchmark, type Profile, type Row } from './lib/benchmark.ts';
 import { REPO_ROOT, startSystem, uniqueRunPrefix, type Role, type System } from './lib/system.ts';
 
-const BENCHMARKS: Benchmark[] = [credentialCreate];
+const BENCHMARKS: Benchmark[] = [credentialCreate, webhookThroughput];
 
 function parseArguments() {
   const args = process.argv.slice(2);

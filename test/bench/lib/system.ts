@@ -11,8 +11,10 @@ import { createServer } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Queue } from 'bullmq';
+import { parseRedisClusterNodes } from '../../../src/config.ts';
 import { tcpAnswers } from '../../../src/local/dev-defaults.ts';
 import { QUEUE_NAMES } from '../../../src/queues.ts';
+import { createRedisClient } from '../../../src/storage/redis.ts';
 
 export type Role = 'api' | 'workers' | 'sandbox';
 
@@ -23,6 +25,8 @@ const STOP_TIMEOUT_MS = 15_000;
 
 export interface SystemOptions {
   redisUrl: string;
+  /** A REDIS_CLUSTER_NODES value: when set, every role uses this Redis Cluster instead of `redisUrl`. */
+  redisClusterNodes?: string;
   /** A fresh prefix per system; `wipePrefix` removes it afterwards. */
   keyPrefix: string;
   /** Roles started right away; others can be started later with `start`. */
@@ -78,7 +82,7 @@ export async function waitFor<T>(what: string, check: () => Promise<T | undefine
 export async function startSystem(options: SystemOptions): Promise<System> {
   const [port, sandboxPort] = [await freePort(), await freePort()];
   const env: Record<string, string> = {
-    REDIS_URL: options.redisUrl,
+    ...(options.redisClusterNodes ? { REDIS_CLUSTER_NODES: options.redisClusterNodes } : { REDIS_URL: options.redisUrl }),
     KEY_PREFIX: options.keyPrefix,
     ENCRYPTION_KEYS: `bench1:${randomBytes(32).toString('base64')}`,
     HOST: '127.0.0.1',
@@ -139,7 +143,9 @@ export async function startSystem(options: SystemOptions): Promise<System> {
    * number stops growing. A workers process with no workers at all (feature not built yet) is let through.
    */
   async function waitForWorkers() {
-    const queues = Object.values(QUEUE_NAMES).map((name) => new Queue(name, { connection: { url: options.redisUrl }, prefix: `{${options.keyPrefix}:q}` }));
+    const redisClusterNodes = options.redisClusterNodes ? parseRedisClusterNodes(options.redisClusterNodes) : [];
+    const connection = createRedisClient({ redisUrl: options.redisUrl, redisClusterNodes }, 'system-probe');
+    const queues = Object.values(QUEUE_NAMES).map((name) => new Queue(name, { connection, prefix: `{${options.keyPrefix}:q}` }));
     try {
       const count = async () => (await Promise.all(queues.map((queue) => queue.getWorkersCount()))).reduce((a, b) => a + b, 0);
       let previous = -1;
@@ -152,6 +158,7 @@ export async function startSystem(options: SystemOptions): Promise<System> {
       }
     } finally {
       await Promise.all(queues.map((queue) => queue.close()));
+      connection.disconnect();
     }
   }
 
