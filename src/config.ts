@@ -3,6 +3,9 @@
  * Nothing else in the code base reads `process.env` (only the entry points hand it to `loadConfig`).
  */
 
+import { parseCidrList } from './webhooks/address-guard.ts';
+import { parseRetrySchedule } from './webhooks/retry-policy.ts';
+
 export type SmsGatewayKind = 'log' | 'webhook' | 'twilio';
 
 export interface RedisNode {
@@ -38,7 +41,10 @@ export interface Config {
   webhookTimeoutMs: number;
   webhookRetryScheduleSeconds: number[];
   webhookDisableAfterSeconds: number;
+  /** CIDRs as configured (validated at start-up); parse with `parseCidrList`. */
   webhookAllowedTargets: string;
+  /** How long the previous signing secret keeps signing after `rotateSecret` (SPEC: 24 h). */
+  webhookSecretOverlapSeconds: number;
   smsGateway: SmsGatewayKind;
   smsWebhookUrl: string | undefined;
   twilio: { accountSid: string; authToken: string; from: string; baseUrl: string } | undefined;
@@ -183,9 +189,17 @@ export function loadConfig(env: Env): Config {
   }
 
   const scheduleText = read.string('WEBHOOK_RETRY_SCHEDULE', DEFAULT_RETRY_SCHEDULE);
-  const webhookRetryScheduleSeconds = scheduleText.split(',').map((s) => Number(s.trim()));
-  if (webhookRetryScheduleSeconds.some((s) => !Number.isFinite(s) || s <= 0 || s > 7 * 86400)) {
-    read.problems.push(`WEBHOOK_RETRY_SCHEDULE must be a comma list of positive seconds (got "${scheduleText}")`);
+  let webhookRetryScheduleSeconds: number[] = [];
+  try {
+    webhookRetryScheduleSeconds = [...parseRetrySchedule(scheduleText)];
+  } catch (error) {
+    read.problems.push(`WEBHOOK_RETRY_SCHEDULE: ${(error as Error).message}`);
+  }
+  const webhookAllowedTargets = read.string('WEBHOOK_ALLOWED_TARGETS', '');
+  try {
+    parseCidrList(webhookAllowedTargets);
+  } catch (error) {
+    read.problems.push(`WEBHOOK_ALLOWED_TARGETS: ${(error as Error).message}`);
   }
 
   const smsGateway = read.oneOf<SmsGatewayKind>('SMS_GATEWAY', 'log', ['log', 'webhook', 'twilio']);
@@ -220,7 +234,8 @@ export function loadConfig(env: Env): Config {
     webhookTimeoutMs: read.integer('WEBHOOK_TIMEOUT_MS', 15000, 100, 120000),
     webhookRetryScheduleSeconds,
     webhookDisableAfterSeconds: read.integer('WEBHOOK_DISABLE_AFTER_SECONDS', 432000, 1, 365 * 86400),
-    webhookAllowedTargets: read.string('WEBHOOK_ALLOWED_TARGETS', ''),
+    webhookAllowedTargets,
+    webhookSecretOverlapSeconds: read.integer('WEBHOOK_SECRET_OVERLAP_SECONDS', 86400, 0, 30 * 86400),
     smsGateway,
     smsWebhookUrl,
     twilio,

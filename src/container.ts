@@ -3,6 +3,7 @@ import type { Config } from './config.ts';
 import { createSecretBox } from './crypto/secret-box.ts';
 import { closeQueues, createQueues } from './queues.ts';
 import { createServices, type Services } from './services/index.ts';
+import type { DnsResolver } from './services/webhook-delivery.ts';
 import { createKeys } from './storage/keys.ts';
 import { createRedisClient, type RedisClient } from './storage/redis.ts';
 import { createSealedSecrets } from './storage/sealed-secrets.ts';
@@ -12,6 +13,8 @@ export interface DependencyOverrides {
   logger?: Logger;
   redis?: RedisClient;
   now?: () => Date;
+  /** The DNS resolver behind webhook delivery's SSRF guard (tests stub it). */
+  webhookDnsResolver?: DnsResolver;
 }
 
 export interface Container {
@@ -39,7 +42,7 @@ export function createContainer(config: Config, overrides: DependencyOverrides =
     now: overrides.now ?? (() => new Date()),
   };
   const queues = createQueues(redis, keys);
-  const services = createServices(ctx, queues);
+  const services = createServices(ctx, queues, { webhookDelivery: { resolve: overrides.webhookDnsResolver } });
   return {
     config,
     logger,

@@ -3,13 +3,22 @@ import { createApiKeyService } from './api-keys.ts';
 import type { ServiceContext } from './context.ts';
 import { createEventService } from './events.ts';
 import { createOrganizationService } from './organizations.ts';
+import { createWebhookDeliveryService, type WebhookDeliveryOptions } from './webhook-delivery.ts';
+import { createWebhookService } from './webhooks.ts';
+
+export interface ServiceOptions {
+  webhookDelivery?: WebhookDeliveryOptions;
+}
 
 /** All domain services, wired together. Routes and workers both use this one object. */
-export function createServices(ctx: ServiceContext, queues: Queues) {
+export function createServices(ctx: ServiceContext, queues: Queues, options: ServiceOptions = {}) {
   const apiKeys = createApiKeyService(ctx);
   const organizations = createOrganizationService(ctx, apiKeys);
   const events = createEventService(ctx);
-  return { ctx, queues, apiKeys, organizations, events };
+  const webhooks = createWebhookService(ctx, queues, events);
+  events.onCommitted(webhooks.onEventsCommitted);
+  const webhookDeliveries = createWebhookDeliveryService(ctx, { events, webhooks }, options.webhookDelivery);
+  return { ctx, queues, apiKeys, organizations, events, webhooks, webhookDeliveries };
 }
 
 export type Services = ReturnType<typeof createServices>;

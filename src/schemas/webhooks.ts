@@ -1,0 +1,60 @@
+import { Type } from 'typebox';
+import { idPattern } from '../ids.ts';
+import { EVENT_TYPES, type EventType } from '../webhooks/event-types.ts';
+
+export const EventTypeNameSchema = Type.Unsafe<EventType>({ type: 'string', enum: [...EVENT_TYPES] });
+
+const endpointFields = {
+  url: Type.String({ maxLength: 2048, description: 'https URL (plain http only for targets the operator allow-lists)' }),
+  eventTypes: Type.Union([Type.Array(EventTypeNameSchema, { minItems: 1, uniqueItems: true }), Type.Null()], {
+    description: 'Event types to receive; null or omitted: all of them',
+  }),
+  description: Type.String({ maxLength: 500 }),
+  isEnabled: Type.Boolean(),
+};
+
+export const WebhookEndpointInputSchema = Type.Object(
+  {
+    url: endpointFields.url,
+    eventTypes: Type.Optional(endpointFields.eventTypes),
+    description: Type.Optional(endpointFields.description),
+    isEnabled: Type.Optional(endpointFields.isEnabled),
+  },
+  { additionalProperties: false },
+);
+
+export const WebhookEndpointPatchSchema = Type.Partial(WebhookEndpointInputSchema, { additionalProperties: false, minProperties: 1 });
+
+export const WebhookEndpointSchema = Type.Object(
+  {
+    id: Type.String({ pattern: idPattern('whe') }),
+    ...endpointFields,
+    disabledReason: Type.Union([Type.String(), Type.Null()], { description: 'Why Plugboard disabled the endpoint, if it did' }),
+    previousSecretExpiresAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()], {
+      description: 'Until when the secret before the last rotation still signs deliveries',
+    }),
+    createdAt: Type.String({ format: 'date-time' }),
+    updatedAt: Type.String({ format: 'date-time' }),
+  },
+  { $id: 'WebhookEndpoint' },
+);
+
+export const DeliveryAttemptSchema = Type.Object(
+  {
+    id: Type.String({ pattern: idPattern('att') }),
+    eventId: Type.String({ pattern: idPattern('evt') }),
+    endpointId: Type.String({ pattern: idPattern('whe') }),
+    url: Type.String(),
+    attemptNumber: Type.Integer({ minimum: 1, description: 'Counts the attempts of one delivery; a resend or recover starts again at 1' }),
+    trigger: Type.Union([Type.Literal('event'), Type.Literal('resend'), Type.Literal('recover')]),
+    attemptedAt: Type.String({ format: 'date-time' }),
+    outcome: Type.Union([Type.Literal('succeeded'), Type.Literal('failed')]),
+    responseStatus: Type.Union([Type.Integer(), Type.Null()], { description: 'null when no response came back' }),
+    latencyMs: Type.Integer({ minimum: 0 }),
+    responseBody: Type.Union([Type.String(), Type.Null()], { description: 'The first 4 KiB of the response body' }),
+    isResponseBodyTruncated: Type.Boolean(),
+    error: Type.Union([Type.String(), Type.Null()], { description: 'Why no usable response came back (timeout, refused target, …)' }),
+    nextAttemptAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()], { description: 'null when this was the last attempt' }),
+  },
+  { $id: 'DeliveryAttempt' },
+);

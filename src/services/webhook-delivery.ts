@@ -1,0 +1,226 @@
+import type { IncomingHttpHeaders } from 'node:http';
+import { performance } from 'node:perf_hooks';
+import got, { type Got } from 'got';
+import { newId } from '../ids.ts';
+import { createEndpointGate, DEFAULT_GATE_TUNING, type Admission, type EndpointGateTuning } from '../storage/webhook-endpoint-gate.ts';
+import { checkEndpointUrl, guardedLookup } from '../webhooks/address-guard.ts';
+import { nextRetryDelayMs } from '../webhooks/retry-policy.ts';
+import { webhookHeaders } from '../webhooks/signing.ts';
+import type { ServiceContext } from './context.ts';
+import type { EventEnvelope, EventService } from './events.ts';
+import type { DeliveryAttempt, DeliveryJob, WebhookEndpointRecord, WebhookService } from './webhooks.ts';
+
+/**
+ * One step of a delivery job: admit it past the endpoint's gate (isolation), make one signed request,
+ * log the attempt, and say whether the job is finished or when it should run again. The queue mechanics
+ * (moving the job to BullMQ's delayed set) stay in `workers/webhook-delivery.ts`.
+ */
+
+/** The DNS resolver behind the SSRF guard; tests inject a stub so no name ever resolves off loopback. */
+export type DnsResolver = NonNullable<Parameters<typeof guardedLookup>[1]>;
+
+export interface WebhookDeliveryOptions {
+  resolve?: DnsResolver;
+  gateTuning?: EndpointGateTuning;
+  http?: Got;
+}
+
+export type DeliveryStep =
+  | { kind: 'finished' }
+  /** Run the job again after `delayMs`, with `next` as its data (a retry counts one attempt more; a postponement does not). */
+  | { kind: 'later'; delayMs: number; next: DeliveryJob };
+
+export const MAX_STORED_RESPONSE_BYTES = 4096;
+export const USER_AGENT = 'Plugboard-Webhooks/1.0';
+
+// A postponed job comes back when the endpoint has likely freed a slot: about as long as its oldest request
+// in flight has been running (fast endpoints are retried in milliseconds, hanging ones in seconds).
+const BUSY_DELAY_MIN_MS = 25;
+const BUSY_DELAY_MAX_MS = 5_000;
+// Parked jobs wake over this window after the cooldown, not all in the same millisecond.
+const PARKED_WAKE_SPREAD_MS = 1_000;
+
+interface HttpOutcome {
+  responseStatus: number | null;
+  responseHeaders: IncomingHttpHeaders;
+  responseBody: string | null;
+  isResponseBodyTruncated: boolean;
+  error: string | null;
+  latencyMs: number;
+}
+
+export function createWebhookDeliveryService(
+  ctx: ServiceContext,
+  deps: { events: EventService; webhooks: WebhookService },
+  options: WebhookDeliveryOptions = {},
+) {
+  const { config, logger } = ctx;
+  const { events, webhooks } = deps;
+  const gate = createEndpointGate(ctx.redis, ctx.keys, config.webhookTimeoutMs, options.gateTuning ?? DEFAULT_GATE_TUNING);
+  const http = (options.http ?? got).extend({
+    timeout: { request: config.webhookTimeoutMs },
+    followRedirect: false,
+    retry: { limit: 0 },
+    throwHttpErrors: false,
+    // Checked after DNS, right before connecting: a name that resolves to a private address is never reached.
+    dnsLookup: guardedLookup(webhooks.allowList, options.resolve),
+    headers: { 'user-agent': USER_AGENT },
+  });
+
+  /** Posts and reads at most 4 KiB of the answer: a receiver cannot make us buffer a huge body. */
+  function post(url: string, headers: Record<string, string>, body: string): Promise<Omit<HttpOutcome, 'latencyMs'>> {
+    return new Promise((resolve) => {
+      const stream = http.stream.post(url, { body, headers: { ...headers, 'content-type': 'application/json' } });
+      const chunks: Buffer[] = [];
+      let size = 0;
+      let settled = false;
+      let status: number | null = null;
+      let responseHeaders: IncomingHttpHeaders = {};
+      const settle = (error: string | null, truncated: boolean) => {
+        if (settled) return;
+        settled = true;
+        const bytes = Buffer.concat(chunks).subarray(0, MAX_STORED_RESPONSE_BYTES);
+        // `stream: true` holds back a multi-byte character cut in half by the limit instead of mangling it.
+        const text = status === null ? null : new TextDecoder('utf-8').decode(bytes, { stream: true });
+        resolve({ responseStatus: status, responseHeaders, responseBody: text, isResponseBodyTruncated: truncated, error });
+      };
+      stream.on('response', (response: { statusCode: number; headers: IncomingHttpHeaders }) => {
+        status = response.statusCode;
+        responseHeaders = response.headers;
+      });
+      stream.on('data', (chunk: Buffer) => {
+        chunks.push(chunk);
+        size += chunk.length;
+        if (size > MAX_STORED_RESPONSE_BYTES) {
+          settle(null, true);
+          stream.destroy();
+        }
+      });
+      stream.on('end', () => settle(null, false));
+      stream.on('error', (error: Error & { code?: string }) => {
+        // A status already received decides the outcome; a body cut short by the timeout does not undo it.
+        settle(status === null ? describeError(error) : null, status !== null);
+      });
+    });
+  }
+
+  async function attempt(endpoint: WebhookEndpointRecord, event: EventEnvelope, organizationId: string): Promise<HttpOutcome> {
+    const started = performance.now();
+    const elapsed = () => Math.round(performance.now() - started);
+    // The allow-list may have shrunk since the endpoint was created.
+    const verdict = checkEndpointUrl(endpoint.url, webhooks.allowList);
+    if (!verdict.ok) {
+      return { responseStatus: null, responseHeaders: {}, responseBody: null, isResponseBodyTruncated: false, error: `refused: ${verdict.reason}`, latencyMs: 0 };
+    }
+    const body = JSON.stringify(event);
+    const secrets = await webhooks.signingSecrets(organizationId, endpoint);
+    const headers = webhookHeaders({ secrets, msgId: event.id, timestamp: Math.floor(ctx.now().getTime() / 1000), body });
+    const outcome = await post(endpoint.url, headers, body);
+    return { ...outcome, latencyMs: elapsed() };
+  }
+
+  function postponement(admission: Exclude<Admission, { admitted: true }>): number {
+    if (admission.reason === 'parked') return admission.retryInMs + Math.random() * PARKED_WAKE_SPREAD_MS;
+    const expected = Math.min(Math.max(admission.retryInMs, BUSY_DELAY_MIN_MS), BUSY_DELAY_MAX_MS);
+    return Math.round(expected * (0.5 + Math.random()));
+  }
+
+  /** After a failed attempt: disable the endpoint, give up, or schedule the retry. Returns the retry delay, if any. */
+  async function afterFailure(delivery: DeliveryJob, outcome: HttpOutcome, failingSinceMs: number | null): Promise<number | null> {
+    const { organizationId, endpointId } = delivery;
+    const now = ctx.now().getTime();
+    let disabledReason: string | null = null;
+    if (outcome.responseStatus === 410) {
+      disabledReason = 'The endpoint answered 410 Gone';
+    } else if (failingSinceMs !== null && now - failingSinceMs >= config.webhookDisableAfterSeconds * 1000) {
+      disabledReason = `Every delivery failed for ${config.webhookDisableAfterSeconds} seconds`;
+    }
+    if (disabledReason !== null) {
+      logger.warn({ organizationId, endpointId, reason: disabledReason }, 'webhook endpoint disabled');
+      await webhooks.disableEndpoint(organizationId, endpointId, disabledReason);
+      return null;
+    }
+    return nextRetryDelayMs({
+      schedule: config.webhookRetryScheduleSeconds,
+      attemptNumber: delivery.attemptNumber,
+      retryAfterHeader: firstHeader(outcome.responseHeaders['retry-after']),
+      nowMs: now,
+    });
+  }
+
+  return {
+    gate,
+
+    /** `leaseId` identifies the job across worker crashes, so a re-run keeps its in-flight slot. */
+    async run(delivery: DeliveryJob, leaseId: string): Promise<DeliveryStep> {
+      const { organizationId, endpointId, eventId } = delivery;
+      const endpoint = await webhooks.findRecord(organizationId, endpointId);
+      if (!endpoint) return { kind: 'finished' };
+      const event = await events.get(organizationId, eventId);
+      if (!endpoint.isEnabled || !event) {
+        // Disabled: kept for `recover` once the endpoint is enabled again. Expired: nothing left to send.
+        if (event) await webhooks.markDeliveryFailed(organizationId, endpointId, eventId);
+        return { kind: 'finished' };
+      }
+
+      const admission = await gate.admit(organizationId, endpointId, leaseId);
+      if (!admission.admitted) return { kind: 'later', delayMs: postponement(admission), next: delivery };
+
+      const attemptedAt = ctx.now();
+      let outcome: HttpOutcome;
+      try {
+        outcome = await attempt(endpoint, event, organizationId);
+      } finally {
+        await gate.release(organizationId, endpointId, leaseId);
+      }
+      const delivered = outcome.responseStatus !== null && outcome.responseStatus >= 200 && outcome.responseStatus < 300;
+      const { failingSinceMs } = await gate.recordOutcome(organizationId, endpointId, delivered);
+      const retryInMs = delivered ? null : await afterFailure(delivery, outcome, failingSinceMs);
+
+      const record: DeliveryAttempt = {
+        id: newId('att'),
+        eventId,
+        endpointId,
+        url: endpoint.url,
+        attemptNumber: delivery.attemptNumber,
+        trigger: delivery.trigger,
+        attemptedAt: attemptedAt.toISOString(),
+        outcome: delivered ? 'succeeded' : 'failed',
+        responseStatus: outcome.responseStatus,
+        latencyMs: outcome.latencyMs,
+        responseBody: outcome.responseBody,
+        isResponseBodyTruncated: outcome.isResponseBodyTruncated,
+        error: outcome.error,
+        nextAttemptAt: retryInMs === null ? null : new Date(ctx.now().getTime() + retryInMs).toISOString(),
+      };
+      await webhooks.recordAttempt(organizationId, record);
+
+      if (delivered) {
+        await webhooks.markDeliverySucceeded(organizationId, endpointId, eventId);
+        return { kind: 'finished' };
+      }
+      logger.info(
+        { organizationId, endpointId, eventId, attemptNumber: delivery.attemptNumber, status: outcome.responseStatus, error: outcome.error },
+        'webhook delivery attempt failed',
+      );
+      if (retryInMs === null) {
+        await webhooks.markDeliveryFailed(organizationId, endpointId, eventId);
+        return { kind: 'finished' };
+      }
+      return { kind: 'later', delayMs: retryInMs, next: { ...delivery, attemptNumber: delivery.attemptNumber + 1 } };
+    },
+  };
+}
+
+function firstHeader(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
+}
+
+/** Transport errors as an integrator can act on them; never the request (it carries signatures). */
+function describeError(error: Error & { code?: string }): string {
+  const cause = error.cause as (Error & { code?: string }) | undefined;
+  const code = error.code ?? cause?.code;
+  return code && !error.message.includes(code) ? `${code}: ${error.message}` : error.message;
+}
+
+export type WebhookDeliveryService = ReturnType<typeof createWebhookDeliveryService>;

@@ -1,0 +1,413 @@
+import { errors } from '../errors.ts';
+import { newId } from '../ids.ts';
+import type { Queues } from '../queues.ts';
+import { EVENT_RETENTION_SECONDS, type Mutation } from '../storage/event-log.ts';
+import { checkEndpointUrl, parseCidrList } from '../webhooks/address-guard.ts';
+import type { EventType } from '../webhooks/event-types.ts';
+import { generateWebhookSecret } from '../webhooks/signing.ts';
+import type { ServiceContext } from './context.ts';
+import { newEvent, type EventEnvelope, type EventService } from './events.ts';
+
+/**
+ * Webhook endpoints (SPEC §5) and everything that decides which deliveries exist: fan-out of committed
+ * events, resend, recover, the test event, and the reconciler that catches events a crash left behind.
+ * Making the HTTP requests is `webhook-delivery.ts`'s job.
+ *
+ * Records are JSON with a `version`, written through the event log's guarded commit like every other state.
+ * Signing secrets live only in the endpoint's sealed `…:secrets` hash: `current`, and `previous` while a
+ * rotation overlaps (the record's `previousSecretExpiresAt` says until when).
+ */
+
+export interface WebhookEndpointRecord {
+  id: string;
+  url: string;
+  /** null: every event type. */
+  eventTypes: EventType[] | null;
+  description: string;
+  isEnabled: boolean;
+  /** Why Plugboard disabled the endpoint (410 Gone, failing too long); null when enabled or disabled by the caller. */
+  disabledReason: string | null;
+  /** Until when the secret before the last rotation still signs deliveries. */
+  previousSecretExpiresAt: string | null;
+  createdAt: string;
+  updatedAt: string;
+  version: number;
+}
+
+export type WebhookEndpoint = Omit<WebhookEndpointRecord, 'version'>;
+
+export interface EndpointInput {
+  url: string;
+  eventTypes?: EventType[] | null;
+  description?: string;
+  isEnabled?: boolean;
+}
+
+export type EndpointPatch = Partial<EndpointInput>;
+
+/** What started a delivery: the event itself, `POST /events/{id}/resend`, or `POST …/recover`. */
+export type DeliveryTrigger = 'event' | 'resend' | 'recover';
+
+/** The data of one delivery job: one event to one endpoint, through all of its retries. */
+export interface DeliveryJob {
+  organizationId: string;
+  eventId: string;
+  endpointId: string;
+  /** 1 for the first request; incremented before each retry. */
+  attemptNumber: number;
+  trigger: DeliveryTrigger;
+}
+
+export interface FanoutJob {
+  organizationId: string;
+  eventId: string;
+}
+
+export interface DeliveryAttempt {
+  id: string;
+  eventId: string;
+  endpointId: string;
+  url: string;
+  attemptNumber: number;
+  trigger: DeliveryTrigger;
+  attemptedAt: string;
+  outcome: 'succeeded' | 'failed';
+  /** null when no HTTP response came back (timeout, refused target, connection error). */
+  responseStatus: number | null;
+  latencyMs: number;
+  /** The first 4 KiB of the response body. */
+  responseBody: string | null;
+  isResponseBodyTruncated: boolean;
+  error: string | null;
+  /** When the next retry is due, or null when this was the last attempt. */
+  nextAttemptAt: string | null;
+}
+
+const MAX_ATTEMPTS_LOGGED_PER_EVENT = 500;
+const UPDATE_RETRIES = 5;
+
+// Completed jobs are kept an hour so a duplicate fan-out (reconciler racing the listener) finds their ids taken.
+const DELIVERY_JOB_OPTIONS = {
+  removeOnComplete: { age: 3600 },
+  removeOnFail: { age: EVENT_RETENTION_SECONDS },
+  // Only for unexpected errors (Redis away mid-job): retries after HTTP failures are scheduled by the delivery itself.
+  attempts: 10,
+  backoff: { type: 'exponential', delay: 1000 },
+} as const;
+
+// Failed fan-out jobs are removed so that the reconciler can add the event again under the same job id.
+const FANOUT_JOB_OPTIONS = {
+  removeOnComplete: true,
+  removeOnFail: true,
+  attempts: 5,
+  backoff: { type: 'exponential', delay: 500 },
+} as const;
+
+export function toEndpointView({ version: _version, ...view }: WebhookEndpointRecord): WebhookEndpoint {
+  return view;
+}
+
+/** Which endpoints an event goes to: a test event only to the endpoint it tests, others by subscription. */
+export function isDeliveredTo(event: EventEnvelope, endpoint: WebhookEndpointRecord): boolean {
+  if (!endpoint.isEnabled) return false;
+  if (event.type === 'webhook.test') return event.data.endpointId === endpoint.id;
+  return endpoint.eventTypes === null || (endpoint.eventTypes as string[]).includes(event.type);
+}
+
+export function createWebhookService(ctx: ServiceContext, queues: Queues, events: EventService) {
+  const { redis, keys, config } = ctx;
+  const allowList = parseCidrList(config.webhookAllowedTargets);
+
+  function assertDeliverableUrl(url: string) {
+    const verdict = checkEndpointUrl(url, allowList);
+    if (!verdict.ok) throw errors.invalidParameter({ param: 'url', message: `url: ${verdict.reason}`, value: url });
+  }
+
+  async function findRecord(organizationId: string, endpointId: string): Promise<WebhookEndpointRecord | null> {
+    const raw = await redis.get(keys.org(organizationId).webhookEndpoint(endpointId));
+    return raw ? (JSON.parse(raw) as WebhookEndpointRecord) : null;
+  }
+
+  async function loadRecord(organizationId: string, endpointId: string): Promise<WebhookEndpointRecord> {
+    const record = await findRecord(organizationId, endpointId);
+    if (!record) throw errors.notFound({ message: 'Webhook endpoint not found', param: 'id' });
+    return record;
+  }
+
+  async function listRecords(organizationId: string): Promise<WebhookEndpointRecord[]> {
+    const ids = await redis.smembers(keys.org(organizationId).webhookEndpoints);
+    const records = await Promise.all(ids.map((id) => findRecord(organizationId, id)));
+    return records.filter((record): record is WebhookEndpointRecord => record !== null);
+  }
+
+  /** Read-modify-write under the record's version; retried when another writer got there first. */
+  async function updateRecord(
+    organizationId: string,
+    endpointId: string,
+    change: (record: WebhookEndpointRecord) => Partial<WebhookEndpointRecord>,
+  ): Promise<WebhookEndpointRecord> {
+    const key = keys.org(organizationId).webhookEndpoint(endpointId);
+    for (let attempt = 0; attempt < UPDATE_RETRIES; attempt += 1) {
+      const current = await loadRecord(organizationId, endpointId);
+      const next = { ...current, ...change(current), updatedAt: ctx.now().toISOString(), version: current.version + 1 };
+      const committed = await events.commit({
+        organizationId,
+        guard: { key, expectedVersion: current.version },
+        mutations: [{ op: 'set', key, value: JSON.stringify(next) }],
+        events: [],
+      });
+      if (committed) return next;
+    }
+    throw errors.conflict({ message: 'The webhook endpoint is being changed concurrently; retry' });
+  }
+
+  async function enqueueDeliveries(organizationId: string, targets: { eventId: string; endpointId: string }[], trigger: DeliveryTrigger) {
+    if (targets.length === 0) return;
+    await queues.webhookDelivery.addBulk(
+      targets.map(({ eventId, endpointId }) => ({
+        name: 'deliver',
+        data: { organizationId, eventId, endpointId, attemptNumber: 1, trigger } satisfies DeliveryJob,
+        // A fan-out's deliveries have fixed ids so that fanning an event out twice delivers it once;
+        // resend and recover must create new deliveries, so theirs are unique.
+        opts: { ...DELIVERY_JOB_OPTIONS, ...(trigger === 'event' ? { jobId: `${eventId}.${endpointId}` } : {}) },
+      })),
+    );
+  }
+
+  async function recipientsOf(organizationId: string, event: EventEnvelope): Promise<string[]> {
+    return (await listRecords(organizationId)).filter((endpoint) => isDeliveredTo(event, endpoint)).map((endpoint) => endpoint.id);
+  }
+
+  async function enqueueFanout(organizationId: string, eventIds: string[]) {
+    await queues.webhookFanout.addBulk(
+      eventIds.map((eventId) => ({
+        name: 'fanout',
+        data: { organizationId, eventId } satisfies FanoutJob,
+        opts: { ...FANOUT_JOB_OPTIONS, jobId: eventId },
+      })),
+    );
+  }
+
+  return {
+    allowList,
+    findRecord,
+    updateRecord,
+
+    async createEndpoint(organizationId: string, input: EndpointInput): Promise<WebhookEndpoint & { secret: string }> {
+      assertDeliverableUrl(input.url);
+      const now = ctx.now().toISOString();
+      const record: WebhookEndpointRecord = {
+        id: newId('whe'),
+        url: input.url,
+        eventTypes: input.eventTypes ?? null,
+        description: input.description ?? '',
+        isEnabled: input.isEnabled ?? true,
+        disabledReason: null,
+        previousSecretExpiresAt: null,
+        createdAt: now,
+        updatedAt: now,
+        version: 1,
+      };
+      const orgKeys = keys.org(organizationId);
+      const secret = generateWebhookSecret();
+      // The secret first: a record never exists without one (an orphaned secret hash is harmless).
+      await ctx.secrets.write(orgKeys.webhookEndpointSecrets(record.id), { current: secret });
+      await events.commit({
+        organizationId,
+        guard: { key: orgKeys.webhookEndpoint(record.id), expectedVersion: null },
+        mutations: [
+          { op: 'set', key: orgKeys.webhookEndpoint(record.id), value: JSON.stringify(record) },
+          { op: 'sadd', key: orgKeys.webhookEndpoints, member: record.id },
+        ],
+        events: [],
+      });
+      return { ...toEndpointView(record), secret };
+    },
+
+    async listEndpoints(organizationId: string): Promise<WebhookEndpoint[]> {
+      return (await listRecords(organizationId)).map(toEndpointView);
+    },
+
+    async getEndpoint(organizationId: string, endpointId: string): Promise<WebhookEndpoint> {
+      return toEndpointView(await loadRecord(organizationId, endpointId));
+    },
+
+    async updateEndpoint(organizationId: string, endpointId: string, patch: EndpointPatch): Promise<WebhookEndpoint> {
+      if (patch.url !== undefined) assertDeliverableUrl(patch.url);
+      const updated = await updateRecord(organizationId, endpointId, (current) => ({
+        ...(patch.url !== undefined ? { url: patch.url } : {}),
+        ...(patch.eventTypes !== undefined ? { eventTypes: patch.eventTypes } : {}),
+        ...(patch.description !== undefined ? { description: patch.description } : {}),
+        ...(patch.isEnabled !== undefined ? { isEnabled: patch.isEnabled, disabledReason: patch.isEnabled ? null : current.disabledReason } : {}),
+      }));
+      // A new URL or a re-enabled endpoint starts with a clean slate: no open breaker, no failure streak.
+      if (patch.url !== undefined || patch.isEnabled === true) {
+        await redis.del(keys.org(organizationId).webhookEndpointHealth(endpointId));
+      }
+      return toEndpointView(updated);
+    },
+
+    async deleteEndpoint(organizationId: string, endpointId: string): Promise<void> {
+      const record = await loadRecord(organizationId, endpointId);
+      const orgKeys = keys.org(organizationId);
+      const del = (key: string): Mutation => ({ op: 'del', key });
+      const deleted = await events.commit({
+        organizationId,
+        guard: { key: orgKeys.webhookEndpoint(endpointId), expectedVersion: record.version },
+        mutations: [
+          del(orgKeys.webhookEndpoint(endpointId)),
+          { op: 'srem', key: orgKeys.webhookEndpoints, member: endpointId },
+          del(orgKeys.webhookEndpointSecrets(endpointId)),
+          del(orgKeys.webhookEndpointHealth(endpointId)),
+          del(orgKeys.webhookEndpointInFlight(endpointId)),
+          del(orgKeys.webhookEndpointFailed(endpointId)),
+        ],
+        events: [],
+      });
+      if (!deleted) throw errors.conflict({ message: 'The webhook endpoint changed while being deleted; retry' });
+    },
+
+    /**
+     * A new secret signs from now on; the old one keeps signing alongside until `previousSecretExpiresAt`,
+     * so receivers can switch without losing a delivery.
+     */
+    async rotateSecret(organizationId: string, endpointId: string): Promise<{ secret: string; previousSecretExpiresAt: string }> {
+      const secretsKey = keys.org(organizationId).webhookEndpointSecrets(endpointId);
+      await loadRecord(organizationId, endpointId);
+      const previous = await ctx.secrets.read(secretsKey, 'current');
+      if (previous === null) throw new Error(`webhook endpoint ${endpointId} has no signing secret`);
+      const secret = generateWebhookSecret();
+      const previousSecretExpiresAt = new Date(ctx.now().getTime() + config.webhookSecretOverlapSeconds * 1000).toISOString();
+      // The overlap is recorded before the secrets change, so no delivery in between signs without the old one.
+      await updateRecord(organizationId, endpointId, () => ({ previousSecretExpiresAt }));
+      await ctx.secrets.write(secretsKey, { current: secret, previous });
+      return { secret, previousSecretExpiresAt };
+    },
+
+    /** Every secret that signs a delivery right now: the current one, and the previous one during an overlap. */
+    async signingSecrets(organizationId: string, endpoint: WebhookEndpointRecord): Promise<string[]> {
+      const stored = await ctx.secrets.readAll(keys.org(organizationId).webhookEndpointSecrets(endpoint.id));
+      if (stored.current === undefined) throw new Error(`webhook endpoint ${endpoint.id} has no signing secret`);
+      const overlaps = endpoint.previousSecretExpiresAt !== null && Date.parse(endpoint.previousSecretExpiresAt) > ctx.now().getTime();
+      return overlaps && stored.previous !== undefined ? [stored.current, stored.previous] : [stored.current];
+    },
+
+    /** Commits a `webhook.test` event; the fan-out sends it to this endpoint only. */
+    async sendTest(organizationId: string, endpointId: string): Promise<EventEnvelope> {
+      const record = await loadRecord(organizationId, endpointId);
+      if (!record.isEnabled) throw errors.conflict({ message: 'The webhook endpoint is disabled; enable it before testing' });
+      const event = newEvent('webhook.test', { endpointId, message: 'A test event sent on request.' }, ctx.now());
+      await events.commit({ organizationId, mutations: [], events: [event] });
+      return event;
+    },
+
+    /** Re-sends, with their original event ids, the deliveries to this endpoint that gave up since `since`. */
+    async recover(organizationId: string, endpointId: string, since: Date): Promise<{ eventIds: string[] }> {
+      const record = await loadRecord(organizationId, endpointId);
+      if (!record.isEnabled) throw errors.conflict({ message: 'The webhook endpoint is disabled; enable it before recovering' });
+      const failedKey = keys.org(organizationId).webhookEndpointFailed(endpointId);
+      const eventIds = await redis.zrangebyscore(failedKey, since.getTime(), '+inf');
+      if (eventIds.length === 0) return { eventIds };
+      // Taken off the list now so that a second recover does not send them twice; a new failure puts them back.
+      await redis.zrem(failedKey, ...eventIds);
+      await enqueueDeliveries(
+        organizationId,
+        eventIds.map((eventId) => ({ eventId, endpointId })),
+        'recover',
+      );
+      return { eventIds };
+    },
+
+    /** Sends an event again, with its original id, to every enabled endpoint it is meant for. */
+    async resend(organizationId: string, eventId: string): Promise<{ eventId: string; endpointIds: string[] }> {
+      const event = await events.get(organizationId, eventId);
+      if (!event) throw errors.notFound({ message: 'Event not found', param: 'id' });
+      const endpointIds = await recipientsOf(organizationId, event);
+      await enqueueDeliveries(
+        organizationId,
+        endpointIds.map((endpointId) => ({ eventId, endpointId })),
+        'resend',
+      );
+      return { eventId, endpointIds };
+    },
+
+    /** The fan-out job: one delivery per enabled endpoint the event is meant for, then the event is done. */
+    async fanOut(organizationId: string, eventId: string): Promise<number> {
+      const event = await events.get(organizationId, eventId);
+      // An event past its retention has nothing left to deliver.
+      const endpointIds = event ? await recipientsOf(organizationId, event) : [];
+      await enqueueDeliveries(
+        organizationId,
+        endpointIds.map((endpointId) => ({ eventId, endpointId })),
+        'event',
+      );
+      await events.store.markFannedOut(organizationId, [eventId]);
+      return endpointIds.length;
+    },
+
+    /** The `events.onCommitted` listener: hands each committed event to the fan-out queue. */
+    async onEventsCommitted(organizationId: string, committed: EventEnvelope[]): Promise<void> {
+      await enqueueFanout(
+        organizationId,
+        committed.map((event) => event.id),
+      );
+    },
+
+    /**
+     * At-least-once across crashes: events committed before `olderThan` that no fan-out has claimed (the
+     * process died between commit and enqueue, or every fan-out try failed) are enqueued again.
+     */
+    async reconcileFanout(olderThan: Date): Promise<number> {
+      let cursor = '0';
+      let enqueued = 0;
+      do {
+        const [next, organizationIds] = await redis.sscan(keys.organizations, cursor, 'COUNT', 200);
+        cursor = next;
+        for (const organizationId of organizationIds) {
+          const eventIds = await events.store.pendingFanout(organizationId, olderThan);
+          if (eventIds.length === 0) continue;
+          await enqueueFanout(organizationId, eventIds);
+          enqueued += eventIds.length;
+        }
+      } while (cursor !== '0');
+      return enqueued;
+    },
+
+    async recordAttempt(organizationId: string, attempt: DeliveryAttempt): Promise<void> {
+      const key = keys.org(organizationId).attempts(attempt.eventId);
+      await redis
+        .multi()
+        .rpush(key, JSON.stringify(attempt))
+        .ltrim(key, -MAX_ATTEMPTS_LOGGED_PER_EVENT, -1)
+        .expire(key, EVENT_RETENTION_SECONDS)
+        .exec();
+    },
+
+    async listAttempts(organizationId: string, eventId: string): Promise<DeliveryAttempt[]> {
+      if (!(await events.get(organizationId, eventId))) throw errors.notFound({ message: 'Event not found', param: 'id' });
+      const raw = await redis.lrange(keys.org(organizationId).attempts(eventId), 0, -1);
+      return raw.map((entry) => JSON.parse(entry) as DeliveryAttempt);
+    },
+
+    /** A delivery gave up (schedule used up, endpoint gone or disabled): `recover` can send it again. */
+    async markDeliveryFailed(organizationId: string, endpointId: string, eventId: string): Promise<void> {
+      const key = keys.org(organizationId).webhookEndpointFailed(endpointId);
+      const now = ctx.now().getTime();
+      await redis
+        .multi()
+        .zadd(key, now, eventId)
+        .zremrangebyscore(key, '-inf', now - EVENT_RETENTION_SECONDS * 1000)
+        .exec();
+    },
+
+    async markDeliverySucceeded(organizationId: string, endpointId: string, eventId: string): Promise<void> {
+      await redis.zrem(keys.org(organizationId).webhookEndpointFailed(endpointId), eventId);
+    },
+
+    async disableEndpoint(organizationId: string, endpointId: string, reason: string): Promise<void> {
+      await updateRecord(organizationId, endpointId, () => ({ isEnabled: false, disabledReason: reason }));
+    },
+  };
+}
+
+export type WebhookService = ReturnType<typeof createWebhookService>;

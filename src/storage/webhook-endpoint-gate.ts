@@ -1,0 +1,145 @@
+import type { Keys } from './keys.ts';
+import type { RedisClient } from './redis.ts';
+
+/**
+ * Per-endpoint isolation for webhook delivery, kept in Redis so every worker process shares it.
+ *
+ * BullMQ has one wait list per queue and no per-group concurrency, so a dead endpoint with a big backlog
+ * would fill every worker slot and starve the others. Two things stop that, both decided by one Lua call
+ * before a delivery job makes its request:
+ *
+ * - Bounded in-flight requests per endpoint: a sorted set of leases (job id → start time). A job that finds
+ *   its endpoint at the limit does not wait in the worker; it is put back in BullMQ's delayed set, so its
+ *   slot goes to another endpoint's job. Leases expire (timeout + margin), so a crashed worker cannot
+ *   leak them, and are re-entrant by job id, so a stalled job picked up again keeps its own lease.
+ * - A circuit breaker: after `breakerFailureThreshold` consecutive failures the endpoint is "open" for a
+ *   cooldown that doubles with each trip. Its jobs are parked in the delayed set until the cooldown ends
+ *   without making requests. Then one probe request at a time is admitted (half-open); a success closes the
+ *   breaker, a failure re-opens it with a longer cooldown.
+ *
+ * The same hash also holds `failingSince`, the start of the current failure streak, which decides when an
+ * endpoint that keeps failing is disabled.
+ */
+
+export interface EndpointGateTuning {
+  maxInFlightPerEndpoint: number;
+  breakerFailureThreshold: number;
+  breakerBaseCooldownMs: number;
+  breakerMaxCooldownMs: number;
+  /** How long a lease lives without being released: the request timeout plus this margin. */
+  leaseMarginMs: number;
+}
+
+export const DEFAULT_GATE_TUNING: EndpointGateTuning = {
+  maxInFlightPerEndpoint: 10,
+  breakerFailureThreshold: 5,
+  breakerBaseCooldownMs: 10_000,
+  breakerMaxCooldownMs: 10 * 60_000,
+  leaseMarginMs: 5_000,
+};
+
+export type Admission =
+  | { admitted: true }
+  /** `parked`: the breaker is open; `busy`: the endpoint has its maximum of requests in flight. */
+  | { admitted: false; reason: 'parked' | 'busy'; retryInMs: number };
+
+export interface Outcome {
+  /** When the current failure streak started (ms), or null after a success. */
+  failingSinceMs: number | null;
+  /** Whether this failure opened (or re-opened) the breaker. */
+  opened: boolean;
+}
+
+// Redis's clock, not the workers': leases and cooldowns written by one process are read by others.
+const NOW_MS = `local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)`;
+
+// KEYS: 1 in-flight leases, 2 health. ARGV: 1 lease id, 2 max in flight, 3 lease ms, 4 breaker threshold.
+// Returns { 'admitted' | 'parked' | 'busy', ms }: for parked, until the cooldown ends; for busy, the age of
+// the oldest request in flight (how slow the endpoint is right now).
+const ADMIT_SCRIPT = `${NOW_MS}
+local leaseMs = tonumber(ARGV[3])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - leaseMs)
+local limit = tonumber(ARGV[2])
+local failures = tonumber(redis.call('HGET', KEYS[2], 'failures') or '0')
+if failures >= tonumber(ARGV[4]) then
+  local openUntil = tonumber(redis.call('HGET', KEYS[2], 'openUntil') or '0')
+  if now < openUntil then return { 'parked', openUntil - now } end
+  limit = 1
+end
+if not redis.call('ZSCORE', KEYS[1], ARGV[1]) and redis.call('ZCARD', KEYS[1]) >= limit then
+  local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+  return { 'busy', now - tonumber(oldest[2]) }
+end
+redis.call('ZADD', KEYS[1], now, ARGV[1])
+redis.call('PEXPIRE', KEYS[1], leaseMs)
+return { 'admitted', 0 }
+`;
+
+// KEYS: 1 health. ARGV: 1 '1' success / '0' failure, 2 threshold, 3 base cooldown ms, 4 max cooldown ms.
+// Returns { failingSince ms or -1, 1 if the breaker opened now }.
+const RECORD_OUTCOME_SCRIPT = `${NOW_MS}
+if ARGV[1] == '1' then
+  redis.call('DEL', KEYS[1])
+  return { -1, 0 }
+end
+redis.call('HSETNX', KEYS[1], 'failingSince', now)
+local failingSince = tonumber(redis.call('HGET', KEYS[1], 'failingSince'))
+local failures = redis.call('HINCRBY', KEYS[1], 'failures', 1)
+local openUntil = tonumber(redis.call('HGET', KEYS[1], 'openUntil') or '0')
+-- Failures of requests that started before the breaker opened land while it is open: they do not re-trip it.
+if failures >= tonumber(ARGV[2]) and now >= openUntil then
+  local trips = redis.call('HINCRBY', KEYS[1], 'trips', 1)
+  local cooldown = math.min(tonumber(ARGV[3]) * 2 ^ (trips - 1), tonumber(ARGV[4]))
+  redis.call('HSET', KEYS[1], 'openUntil', now + cooldown)
+  return { failingSince, 1 }
+end
+return { failingSince, 0 }
+`;
+
+type GateCommands = RedisClient & {
+  webhookGateAdmit(inFlightKey: string, healthKey: string, leaseId: string, limit: number, leaseMs: number, threshold: number): Promise<[string, number]>;
+  webhookGateRecord(healthKey: string, success: '1' | '0', threshold: number, baseMs: number, maxMs: number): Promise<[number, number]>;
+};
+
+export function createEndpointGate(redis: RedisClient, keys: Keys, requestTimeoutMs: number, tuning: EndpointGateTuning = DEFAULT_GATE_TUNING) {
+  redis.defineCommand('webhookGateAdmit', { numberOfKeys: 2, lua: ADMIT_SCRIPT });
+  redis.defineCommand('webhookGateRecord', { numberOfKeys: 1, lua: RECORD_OUTCOME_SCRIPT });
+  const commands = redis as GateCommands;
+  const leaseMs = requestTimeoutMs + tuning.leaseMarginMs;
+
+  return {
+    tuning,
+
+    async admit(organizationId: string, endpointId: string, leaseId: string): Promise<Admission> {
+      const orgKeys = keys.org(organizationId);
+      const [verdict, ms] = await commands.webhookGateAdmit(
+        orgKeys.webhookEndpointInFlight(endpointId),
+        orgKeys.webhookEndpointHealth(endpointId),
+        leaseId,
+        tuning.maxInFlightPerEndpoint,
+        leaseMs,
+        tuning.breakerFailureThreshold,
+      );
+      if (verdict === 'admitted') return { admitted: true };
+      return { admitted: false, reason: verdict === 'parked' ? 'parked' : 'busy', retryInMs: ms };
+    },
+
+    async release(organizationId: string, endpointId: string, leaseId: string): Promise<void> {
+      await redis.zrem(keys.org(organizationId).webhookEndpointInFlight(endpointId), leaseId);
+    },
+
+    async recordOutcome(organizationId: string, endpointId: string, delivered: boolean): Promise<Outcome> {
+      const [failingSince, opened] = await commands.webhookGateRecord(
+        keys.org(organizationId).webhookEndpointHealth(endpointId),
+        delivered ? '1' : '0',
+        tuning.breakerFailureThreshold,
+        tuning.breakerBaseCooldownMs,
+        tuning.breakerMaxCooldownMs,
+      );
+      return { failingSinceMs: failingSince === -1 ? null : failingSince, opened: opened === 1 };
+    },
+  };
+}
+
+export type EndpointGate = ReturnType<typeof createEndpointGate>;

@@ -1,0 +1,20 @@
+import { Worker, type Job } from 'bullmq';
+import type { Container } from '../src/container.ts';
+import { QUEUE_NAMES } from '../src/queues.ts';
+import type { FanoutJob } from '../src/services/webhooks.ts';
+
+const FANOUT_CONCURRENCY = 20;
+
+/** One job per committed event: creates its deliveries (see `WebhookService.fanOut`). */
+export function startWebhookFanoutWorker(container: Container): Worker<FanoutJob> {
+  const { services } = container;
+  return new Worker<FanoutJob>(
+    QUEUE_NAMES.webhookFanout,
+    async (job: Job<FanoutJob>) => services.webhooks.fanOut(job.data.organizationId, job.data.eventId),
+    {
+      connection: container.redis,
+      prefix: services.ctx.keys.queuePrefix,
+      concurrency: FANOUT_CONCURRENCY,
+    },
+  );
+}
