@@ -6,7 +6,7 @@ import type { Config } from './config.ts';
 import { createContainer, type Container, type DependencyOverrides } from './container.ts';
 import apiVersion from './plugins/api-version.ts';
 import bearerAuth from './plugins/bearer-auth.ts';
-import errorEnvelope from './plugins/error-envelope.ts';
+import errorEnvelope, { clientErrorHandler, frameworkErrorHandler } from './plugins/error-envelope.ts';
 import idempotency from './plugins/idempotency.ts';
 import metrics from './plugins/metrics.ts';
 import openapi from './plugins/openapi.ts';
@@ -47,6 +47,8 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     genReqId: () => crypto.randomUUID(),
     trustProxy: false,
     return503OnClosing: true,
+    clientErrorHandler,
+    frameworkErrors: frameworkErrorHandler,
     schemaController: { compilersFactory: { buildValidator: buildValidatorCompiler() as never } },
   }).withTypeProvider<TypeBoxTypeProvider>();
 

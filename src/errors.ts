@@ -83,6 +83,8 @@ export const errors = {
     'A request with this Idempotency-Key is still being processed',
   ),
   payloadTooLarge: define('PB_PAYLOAD_TOO_LARGE', 'payloadTooLarge', 413, 'The request body is too large'),
+  headersTooLarge: define('PB_HEADERS_TOO_LARGE', 'invalidParameter', 431, 'The request headers are too large'),
+  requestTimeout: define('PB_REQUEST_TIMEOUT', 'invalidParameter', 408, 'The request took too long to arrive'),
   unsupportedMediaType: define('PB_UNSUPPORTED_MEDIA_TYPE', 'unsupportedMediaType', 415, 'Unsupported content type'),
   tooManyRequests: define('PB_TOO_MANY_REQUESTS', 'tooManyRequests', 429, 'Too many requests; retry later'),
   internal: define('PB_INTERNAL', 'internalServerError', 500, 'Something went wrong on our side'),

@@ -1,4 +1,6 @@
-import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
 import fp from 'fastify-plugin';
 import { errors, PlugError } from '../errors.ts';
 
@@ -20,9 +22,12 @@ export function toEnvelope(error: PlugError): ErrorEnvelope {
   };
 }
 
-export function sendError(reply: FastifyReply, error: PlugError) {
+/** How an API version writes a catalog error as a response body: SPEC §1's envelope, or v1's `{ status, message }`. */
+export type ErrorBody = (error: PlugError) => unknown;
+
+export function sendError(reply: FastifyReply, error: PlugError, body: ErrorBody = toEnvelope) {
   for (const [name, value] of Object.entries(error.headers)) reply.header(name, value);
-  return reply.status(error.statusCode).send(toEnvelope(error));
+  return reply.status(error.statusCode).send(body(error));
 }
 
 /** Ajv reports where a value failed as a JSON pointer; integrators want the field name. */
@@ -74,7 +79,11 @@ export function toPlugError(error: FastifyError | PlugError | Error): PlugError 
   return errors.internal();
 }
 
-async function errorEnvelope(app: FastifyInstance) {
+/**
+ * Sets the error and not-found handlers of `app`'s context: the root gets SPEC §1's envelope; a route tree
+ * that speaks another shape (legacy v1) calls this again for its own context with its own `body`.
+ */
+export function handleErrors(app: FastifyInstance, body: ErrorBody = toEnvelope) {
   app.setErrorHandler((error: FastifyError, request, reply) => {
     const plugError = toPlugError(error);
     if (plugError.statusCode >= 500) {
@@ -82,10 +91,49 @@ async function errorEnvelope(app: FastifyInstance) {
     } else {
       request.log.info({ errorId: plugError.code, status: plugError.statusCode }, plugError.message);
     }
-    return sendError(reply, plugError);
+    return sendError(reply, plugError, body);
   });
 
-  app.setNotFoundHandler((request, reply) => sendError(reply, errors.routeNotFound({ message: `No route ${request.method} ${request.url.split('?')[0]}` })));
+  app.setNotFoundHandler((request, reply) =>
+    sendError(reply, errors.routeNotFound({ message: `No route ${request.method} ${request.url.split('?')[0]}` }), body),
+  );
+}
+
+/**
+ * Errors Fastify raises before routing (a URL that is not valid percent-encoding); passed to Fastify as
+ * its `frameworkErrors` option so they get the envelope like everything else.
+ */
+export function frameworkErrorHandler(error: FastifyError, request: FastifyRequest, reply: FastifyReply) {
+  const plugError = toPlugError(error);
+  request.log.info({ errorId: plugError.code, status: plugError.statusCode }, plugError.message);
+  return sendError(reply, plugError);
+}
+
+/**
+ * Requests Node's HTTP parser rejects (oversized headers, bytes that are not HTTP, a stalled client)
+ * never become Fastify requests; passed as Fastify's `clientErrorHandler`, this answers them in the
+ * envelope on the raw socket and closes it.
+ */
+export function clientErrorHandler(error: NodeJS.ErrnoException, socket: Socket) {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  const plugError =
+    error.code === 'HPE_HEADER_OVERFLOW'
+      ? errors.headersTooLarge()
+      : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? errors.requestTimeout()
+        : errors.invalidParameter({ message: 'The request is not valid HTTP' });
+  if (socket.writable) {
+    const body = JSON.stringify(toEnvelope(plugError));
+    socket.write(
+      `HTTP/1.1 ${plugError.statusCode} ${STATUS_CODES[plugError.statusCode]}\r\nContent-Type: application/json; charset=utf-8\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
+  }
+  socket.destroy();
+}
+
+async function errorEnvelope(app: FastifyInstance) {
+  handleErrors(app);
 }
 
 export default fp(errorEnvelope, { name: 'error-envelope', fastify: '5.x' });

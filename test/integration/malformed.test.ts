@@ -1,0 +1,140 @@
+/**
+ * The malformed-request battery: every one gets a 4xx in the SPEC envelope, never a 5xx. Most go through
+ * `inject`; the ones Node's HTTP parser sees first (huge headers, raw bytes) go over a real socket.
+ */
+import { connect } from 'node:net';
+import t from 'tap';
+import { Type } from 'typebox';
+import type { App } from '../../src/app.ts';
+import { build, createOrganization } from '../helper.ts';
+
+const SECRET_LOOKING = 'password=hunter2 at redis://admin:s3cret@10.0.0.5:6379';
+
+/** A strict body schema like the real routes use, and a handler that fails the way a bug would. */
+function testRoutes(app: App) {
+  const Body = Type.Object({ name: Type.String({ maxLength: 50 }), count: Type.Optional(Type.Integer()) }, { additionalProperties: false });
+  app.post('/plug/test-strict', { preHandler: app.requireAccessToken, schema: { body: Body } }, async () => ({ ok: true }));
+  app.get('/test-bug', async () => {
+    throw new Error(SECRET_LOOKING);
+  });
+}
+
+interface Case {
+  name: string;
+  method?: 'GET' | 'POST' | 'PUT' | 'DELETE' | 'PATCH';
+  url: string;
+  headers?: Record<string, string>;
+  payload?: string | Buffer;
+  authorized?: boolean;
+  status: number;
+}
+
+const twoMiB = Buffer.alloc(2 * 1024 * 1024, 'a');
+const json = { 'content-type': 'application/json' };
+
+const CASES: Case[] = [
+  { name: 'bad JSON', method: 'POST', url: '/plug/test-strict', authorized: true, headers: json, payload: '{"name": ', status: 400 },
+  { name: 'JSON that is not an object', method: 'POST', url: '/plug/test-strict', authorized: true, headers: json, payload: '"just a string"', status: 400 },
+  { name: 'empty JSON body', method: 'POST', url: '/plug/test-strict', authorized: true, headers: json, payload: '', status: 400 },
+  { name: 'wrong type', method: 'POST', url: '/plug/test-strict', authorized: true, headers: json, payload: '{"name": 42}', status: 400 },
+  { name: 'wrong type (number as string)', method: 'POST', url: '/plug/test-strict', authorized: true, headers: json, payload: '{"name": "a", "count": "3"}', status: 400 },
+  { name: 'unknown field', method: 'POST', url: '/plug/test-strict', authorized: true, headers: json, payload: '{"name": "a", "admin": true}', status: 400 },
+  { name: 'missing field', method: 'POST', url: '/plug/test-strict', authorized: true, headers: json, payload: '{}', status: 400 },
+  { name: 'too long a string', method: 'POST', url: '/plug/test-strict', authorized: true, headers: json, payload: JSON.stringify({ name: 'x'.repeat(51) }), status: 400 },
+  { name: 'prototype pollution attempt', method: 'POST', url: '/plug/test-strict', authorized: true, headers: json, payload: '{"name":"a","__proto__":{"admin":true}}', status: 400 },
+  { name: 'null byte in a JSON string', method: 'POST', url: '/plug/test-strict', authorized: true, headers: json, payload: '{"name":"a\\u0000b","extra":1}', status: 400 },
+  { name: 'deeply nested JSON', method: 'POST', url: '/plug/test-strict', authorized: true, headers: json, payload: `${'['.repeat(5000)}${']'.repeat(5000)}`, status: 400 },
+  { name: '2 MiB JSON body', method: 'POST', url: '/plug/test-strict', authorized: true, headers: json, payload: twoMiB, status: 413 },
+  { name: '2 MiB token request', method: 'POST', url: '/oauth2/token', headers: json, payload: twoMiB, status: 413 },
+  { name: '2 MiB form token request', method: 'POST', url: '/oauth2/token', headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: twoMiB, status: 413 },
+  { name: 'text/plain body', method: 'POST', url: '/plug/test-strict', authorized: true, headers: { 'content-type': 'text/plain' }, payload: 'name=a', status: 415 },
+  { name: 'multipart body', method: 'POST', url: '/plug/test-strict', authorized: true, headers: { 'content-type': 'multipart/form-data; boundary=x' }, payload: '--x\r\nContent-Disposition: form-data; name="name"\r\n\r\na\r\n--x--\r\n', status: 415 },
+  { name: 'XML body', method: 'POST', url: '/plug/test-strict', authorized: true, headers: { 'content-type': 'application/xml' }, payload: '<name>a</name>', status: 415 },
+  { name: 'XML token request', method: 'POST', url: '/oauth2/token', headers: { 'content-type': 'text/xml' }, payload: '<grant_type>client_credentials</grant_type>', status: 415 },
+  { name: 'form body on a JSON-only route', method: 'POST', url: '/plug/test-strict', authorized: true, headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: 'name=a', status: 415 },
+  { name: 'body without content type', method: 'POST', url: '/plug/test-strict', authorized: true, headers: { 'content-type': '' }, payload: 'name=a', status: 415 },
+  { name: 'token request with wrong grant type', method: 'POST', url: '/oauth2/token', headers: json, payload: '{"grant_type":"password"}', status: 400 },
+  { name: 'token request with an array grant type', method: 'POST', url: '/oauth2/token', headers: json, payload: '{"grant_type":["client_credentials"]}', status: 400 },
+  { name: 'token request with junk Basic credentials', method: 'POST', url: '/oauth2/token', headers: { ...json, authorization: 'Basic !!!not-base64' }, payload: '{"grant_type":"client_credentials"}', status: 401 },
+  { name: 'token request with Basic lacking a colon', method: 'POST', url: '/oauth2/token', headers: { ...json, authorization: `Basic ${Buffer.from('justanid').toString('base64')}` }, payload: '{"grant_type":"client_credentials"}', status: 401 },
+  { name: 'token request with bad percent-encoding in Basic', method: 'POST', url: '/oauth2/token', headers: { ...json, authorization: `Basic ${Buffer.from('id%ZZ:secret').toString('base64')}` }, payload: '{"grant_type":"client_credentials"}', status: 401 },
+  { name: 'unknown route', url: '/nope', status: 404 },
+  { name: 'unknown route under /plug', url: '/plug/nope', authorized: true, status: 404 },
+  { name: 'unknown method', method: 'DELETE', url: '/oauth2/token', status: 404 },
+  { name: '/plug without Authorization', url: '/plug/organization', status: 401 },
+  { name: '/plug with junk Authorization', url: '/plug/organization', headers: { authorization: 'junk' }, status: 401 },
+  { name: '/plug with an empty Bearer', url: '/plug/organization', headers: { authorization: 'Bearer ' }, status: 401 },
+  { name: '/plug with an unknown token', url: '/plug/organization', headers: { authorization: 'Bearer abcdefghijklmnopqrstuvwxyz' }, status: 401 },
+  { name: '/plug with Basic credentials', url: '/plug/organization', headers: { authorization: `Basic ${Buffer.from('a:b').toString('base64')}` }, status: 401 },
+  { name: '/plug with a 10 kB token', url: '/plug/organization', headers: { authorization: `Bearer ${'a'.repeat(10_000)}` }, status: 401 },
+  { name: 'unknown Plug-Version', url: '/plug/organization', authorized: true, headers: { 'plug-version': '1999-01-01' }, status: 400 },
+  { name: 'junk Plug-Version', url: '/healthz', headers: { 'plug-version': 'latest; DROP TABLE' }, status: 400 },
+  { name: 'junk Arcadia-Version', url: '/plug/organization', authorized: true, headers: { 'arcadia-version': '2024' }, status: 400 },
+  { name: 'invalid percent-encoding in the path', url: '/plug/organization/%E0%A4%A', authorized: true, status: 400 },
+  { name: 'invalid percent-encoding in an unknown path', url: '/nope/%ZZ', status: 400 },
+  { name: 'invalid percent-encoding in the query', url: '/plug/organization?x=%ZZ', authorized: true, status: 200 },
+  { name: 'encoded null byte in the path', url: '/plug/organization%00', authorized: true, status: 404 },
+  { name: 'bad Idempotency-Key is ignored where not supported', url: '/plug/organization', authorized: true, headers: { 'idempotency-key': ' ' }, status: 200 },
+];
+
+t.test('every malformed request gets a 4xx in the envelope', async (t) => {
+  const app = await build(t, { routes: testRoutes });
+  const org = await createOrganization(app);
+  for (const c of CASES) {
+    const response = await app.inject({
+      method: c.method ?? 'GET',
+      url: c.url,
+      headers: { ...(c.authorized ? org.headers : {}), ...c.headers },
+      ...(c.payload !== undefined ? { payload: c.payload } : {}),
+    });
+    t.equal(response.statusCode, c.status, `${c.name}: ${response.statusCode} ${response.body.slice(0, 200)}`);
+    if (response.statusCode >= 400) {
+      const body = response.json();
+      t.ok(Array.isArray(body.errors) && body.errors.length === 1, `${c.name}: envelope`);
+      t.type(body.errors[0].type, 'string', `${c.name}: type`);
+      t.type(body.errors[0].details?.errorId, 'string', `${c.name}: errorId`);
+    }
+  }
+});
+
+t.test('a 5xx body never carries internals', async (t) => {
+  const app = await build(t, { routes: testRoutes });
+  const response = await app.inject({ method: 'GET', url: '/test-bug' });
+  t.equal(response.statusCode, 500);
+  t.same(response.json(), { errors: [{ type: 'internalServerError', message: 'Something went wrong on our side', details: { errorId: 'PB_INTERNAL' } }] });
+  t.notMatch(response.body, /hunter2|s3cret|10\.0\.0\.5|Error:|at /);
+});
+
+/** Sends raw bytes and returns the raw answer, for what Node's HTTP parser rejects before Fastify. */
+async function rawRequest(port: number, bytes: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host: '127.0.0.1', port });
+    let answer = '';
+    socket.on('data', (chunk) => (answer += chunk.toString()));
+    socket.on('end', () => resolve(answer));
+    socket.on('close', () => resolve(answer));
+    socket.on('error', (error) => (answer ? resolve(answer) : reject(error)));
+    socket.end(bytes);
+  });
+}
+
+t.test('requests Node rejects before routing get the envelope too', async (t) => {
+  const app = await build(t);
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const { port } = app.server.address() as { port: number };
+
+  const cases = [
+    { name: 'huge headers', bytes: `GET /healthz HTTP/1.1\r\nHost: x\r\nX-Junk: ${'a'.repeat(64 * 1024)}\r\n\r\n`, status: 431 },
+    { name: 'not HTTP at all', bytes: 'HELLO THERE\r\n\r\n', status: 400 },
+    { name: 'null byte in the request line', bytes: 'GET /healthz\u0000 HTTP/1.1\r\nHost: x\r\n\r\n', status: 400 },
+    { name: 'null byte in a header value', bytes: 'GET /healthz HTTP/1.1\r\nHost: x\r\nX-A: a\u0000b\r\n\r\n', status: 400 },
+    { name: 'conflicting Content-Length', bytes: 'POST /oauth2/token HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello', status: 400 },
+  ];
+  for (const c of cases) {
+    const answer = await rawRequest(port, c.bytes);
+    const [head = '', body = ''] = answer.split('\r\n\r\n');
+    t.match(head, new RegExp(`^HTTP/1.1 ${c.status} `), `${c.name}: ${head.split('\r\n')[0]}`);
+    t.match(head, /content-type: application\/json/i, `${c.name}: JSON`);
+    t.ok(JSON.parse(body).errors?.[0]?.details?.errorId, `${c.name}: envelope`);
+  }
+});
