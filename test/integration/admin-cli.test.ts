@@ -5,14 +5,14 @@ import t from 'tap';
 import { runAdminCommand, UsageError } from '../../src/cli/admin.ts';
 import { buildApp } from '../../src/app.ts';
 import { loadConfig } from '../../src/config.ts';
-import { testConfig, TEST_REDIS_URL, uniquePrefix, wipePrefix } from '../helper.ts';
+import { testConfig, testRedisEnv, uniquePrefix, wipePrefix } from '../helper.ts';
 
 const run = promisify(execFile);
 
 t.test('npm run admin -- create-org prints one JSON line whose key gets a working token', async (t) => {
   const prefix = uniquePrefix('admin');
   t.teardown(() => wipePrefix(prefix));
-  const env = { ...process.env, REDIS_URL: TEST_REDIS_URL, KEY_PREFIX: prefix, ENCRYPTION_KEYS: `k1:${randomBytes(32).toString('base64')}`, LOG_LEVEL: 'info' };
+  const env = { ...process.env, ...testRedisEnv, KEY_PREFIX: prefix, ENCRYPTION_KEYS: `k1:${randomBytes(32).toString('base64')}`, LOG_LEVEL: 'info' };
   const { stdout } = await run('npx', ['tsx', 'src/cli/admin.ts', 'create-org', '--name', 'Acme', '--email', 'ops@acme.test', '--password', 'correct horse'], { env });
   const lines = stdout.trim().split('\n');
   t.equal(lines.length, 1, 'exactly one line on stdout (logs go to stderr)');
@@ -31,7 +31,7 @@ t.test('npm run admin -- create-org prints one JSON line whose key gets a workin
 });
 
 t.test('bad usage exits 2 with the usage text; a bad value exits 1 naming it', async (t) => {
-  const env = { ...process.env, REDIS_URL: TEST_REDIS_URL, KEY_PREFIX: uniquePrefix('admin'), ENCRYPTION_KEYS: `k1:${randomBytes(32).toString('base64')}` };
+  const env = { ...process.env, ...testRedisEnv, KEY_PREFIX: uniquePrefix('admin'), ENCRYPTION_KEYS: `k1:${randomBytes(32).toString('base64')}` };
   const missing = await run('npx', ['tsx', 'src/cli/admin.ts', 'create-org', '--name', 'Acme'], { env }).catch((error) => error);
   t.equal(missing.code, 2);
   t.match(missing.stderr, /missing --email, --password/);

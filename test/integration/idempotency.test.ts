@@ -2,7 +2,7 @@ import { Type } from 'typebox';
 import t from 'tap';
 import type { App } from '../../src/app.ts';
 import { canonicalJson } from '../../src/plugins/idempotency.ts';
-import { build, createOrganization } from '../helper.ts';
+import { build, createOrganization, keysMatching } from '../helper.ts';
 
 /**
  * Test-only routes that opt in with `config: { idempotent: true }`: one counts its runs, one can be held
@@ -86,7 +86,7 @@ t.test('stored responses are sealed: a secret in a response is not readable in R
   const org = await createOrganization(app);
   await app.inject({ method: 'POST', url: '/plug/test-things', headers: { ...org.headers, 'idempotency-key': 'k' }, payload: { name: 'a' } });
   const { redis, keys } = app.services.ctx;
-  const stored = await redis.keys(`${keys.prefix}:*idem*`);
+  const stored = await keysMatching(redis, `${keys.prefix}:*idem*`);
   t.equal(stored.length, 2, 'a claim and a sealed response');
   for (const key of stored) {
     const values = (await redis.type(key)) === 'hash' ? Object.values(await redis.hgetall(key)) : [await redis.get(key)];

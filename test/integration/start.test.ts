@@ -16,7 +16,7 @@ import pino from 'pino';
 import t from 'tap';
 import { startPrivateRedis, tcpAnswers } from '../../src/local/dev-defaults.ts';
 import { checkRedisSettings, UnsafeRedisError } from '../../src/storage/redis.ts';
-import { TEST_REDIS_URL, uniquePrefix, wipePrefix } from '../helper.ts';
+import { testRedisEnv, uniquePrefix, wipePrefix } from '../helper.ts';
 
 async function freePort(): Promise<number> {
   const server = createServer();
@@ -68,7 +68,7 @@ t.test('npm start: ready, prints a usable demo key, serves the API, exits 0 on S
     SANDBOX_PORT: String(sandboxPort),
     KEY_PREFIX: prefix,
     DATA_DIR: dataDir,
-    REDIS_URL: TEST_REDIS_URL,
+    ...testRedisEnv,
     BOOTSTRAP_DEMO: 'true',
     LOG_LEVEL: 'warn',
   });
@@ -122,7 +122,7 @@ t.test('npm start: ready, prints a usable demo key, serves the API, exits 0 on S
 
 t.test('an invalid configuration exits non-zero and names every problem', async (t) => {
   const dataDir = await tempDir(t, 'badconfig');
-  const { child, output } = startPlugboard({ PORT: 'abc', SANDBOX_PORT: '-1', DATA_DIR: dataDir, REDIS_URL: TEST_REDIS_URL });
+  const { child, output } = startPlugboard({ PORT: 'abc', SANDBOX_PORT: '-1', DATA_DIR: dataDir, ...testRedisEnv });
   t.equal(await exited(child), 1);
   t.match(output.stderr, /Invalid configuration/);
   t.match(output.stderr, /PORT must be an integer between 0 and 65535 \(got "abc"\)/);

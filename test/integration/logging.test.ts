@@ -1,0 +1,46 @@
+import { Writable } from 'node:stream';
+import pino from 'pino';
+import t from 'tap';
+import { loggerOptions } from '../../src/logger.ts';
+import { build, createOrganization } from '../helper.ts';
+
+/** A logger as in production (same redaction), at the most verbose level, writing into an array. */
+function capturingLogger() {
+  const lines: string[] = [];
+  const stream = new Writable({
+    write(chunk, _encoding, done) {
+      lines.push(...String(chunk).split('\n').filter(Boolean));
+      done();
+    },
+  });
+  return { lines, logger: pino(loggerOptions({ logLevel: 'trace' }), stream) };
+}
+
+t.test('request logs carry request ids and never a secret, token or password', async (t) => {
+  const { lines, logger } = capturingLogger();
+  const app = await build(t, { logger });
+  const org = await createOrganization(app);
+  const basic = `Basic ${Buffer.from(`${org.clientId}:${org.clientSecret}`).toString('base64')}`;
+
+  await app.inject({ method: 'POST', url: '/oauth2/token', headers: { authorization: basic }, payload: { grant_type: 'client_credentials' } });
+  await app.inject({
+    method: 'POST',
+    url: '/oauth2/token',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    payload: `grant_type=client_credentials&client_id=${org.clientId}&client_secret=${org.clientSecret}x`,
+  });
+  await app.inject({ method: 'GET', url: '/plug/organization', headers: { ...org.headers, cookie: 'session=cookie-secret-value' } });
+  await app.inject({ method: 'POST', url: '/oauth2/revoke', payload: { token: org.accessToken } });
+  await app.inject({ method: 'GET', url: '/plug/organization', headers: org.headers });
+  // A deliberate log call with secret-named fields, as service code might write one.
+  app.log.info({ credential: { password: 'pw-in-object', loginState: 'state-in-object' }, body: { code: '123456' } }, 'service log');
+
+  const text = lines.join('\n');
+  t.ok(lines.length > 10, `captured ${lines.length} lines`);
+  const entries = lines.map((line) => JSON.parse(line) as { reqId?: string; msg?: string });
+  t.ok(entries.some((e) => e.msg === 'incoming request' && typeof e.reqId === 'string'), 'request logs have a request id');
+  for (const secret of [org.clientSecret, org.accessToken, org.password, basic.slice(6), 'cookie-secret-value', 'pw-in-object', 'state-in-object', '123456']) {
+    t.notOk(text.includes(secret), `${secret.slice(0, 6)}… never logged`);
+  }
+  t.match(text, /\[redacted\]/, 'secret-named fields are censored, not dropped silently');
+});
