@@ -28,9 +28,11 @@ export function createRedisClient(topology: RedisTopology, name: string, { failF
   if (topology.redisClusterNodes.length === 0) {
     return new Redis(topology.redisUrl, { ...options, enableAutoPipelining: true, ...(failFast ? { retryStrategy: noReconnect } : {}) });
   }
+  // No auto-pipelining on a cluster: ioredis routes an auto-pipelined script by its first argument, which
+  // for a script with a variable number of keys (the event log's commit) is the key count, not a key, and
+  // the batch then fails with "All keys in the pipeline should belong to the same slots allocation group".
   return new Cluster(topology.redisClusterNodes, {
     redisOptions: options,
-    enableAutoPipelining: true,
     ...(failFast ? { clusterRetryStrategy: noReconnect } : {}),
   });
 }

@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import pino from 'pino';
 import t from 'tap';
 import { createSecretBox } from '../../src/crypto/secret-box.ts';
+import { newEvent } from '../../src/services/events.ts';
 import { checkRedisSettings, dataNodes, isCluster, scanAll, UnsafeRedisError } from '../../src/storage/redis.ts';
 import { createSealedSecrets } from '../../src/storage/sealed-secrets.ts';
 import { build } from '../helper.ts';
@@ -29,6 +30,24 @@ t.test('scanAll finds the keys of every organization, on every master', async (t
   } else {
     t.same(nodes, [redis], 'one Redis is its own only node');
   }
+});
+
+t.test('commits of many organizations in the same tick, beside plain reads, all succeed', async (t) => {
+  const app = await build(t);
+  const { events, ctx } = app.services;
+  const now = new Date();
+  // Issued together so a client that batches commands (auto-pipelining) sees them in one batch.
+  const results = await Promise.all(
+    organizationIds.flatMap((organizationId) => [
+      events.commit({
+        organizationId,
+        mutations: [{ op: 'set', key: ctx.keys.org(organizationId).credential('crd_1'), value: '{"version":1}' }],
+        events: [newEvent('credential.created', { credential: { id: 'crd_1' } }, now)],
+      }),
+      ctx.redis.get(ctx.keys.org(organizationId).record),
+    ]),
+  );
+  t.same(results, organizationIds.flatMap(() => [true, null]));
 });
 
 t.test('rotate-keys re-seals secrets wherever they live', async (t) => {
