@@ -38,6 +38,17 @@ export interface Config {
   sessionWarningSeconds: number;
   syncIntervalSeconds: number;
   sandboxShortSessionSeconds: number;
+  /** Credential steps and timers processed at once by one worker process. */
+  workerConcurrency: number;
+  /** A job whose worker stops renewing its lock for this long is taken over by another worker. */
+  workerLockDurationMs: number;
+  /** How often workers look for jobs whose worker died (BullMQ stalled-job check). */
+  workerStalledIntervalMs: number;
+  /** First delay of the exponential backoff while a provider website is unreachable, and how many tries in all. */
+  providerRetryDelayMs: number;
+  providerRetryAttempts: number;
+  /** How often the reconciler re-creates missing credential timers and steps. */
+  reconcileIntervalSeconds: number;
   webhookTimeoutMs: number;
   webhookRetryScheduleSeconds: number[];
   webhookDisableAfterSeconds: number;
@@ -231,6 +242,12 @@ export function loadConfig(env: Env): Config {
     sessionWarningSeconds: read.integer('SESSION_WARNING_SECONDS', 259200, 0, 365 * 86400),
     syncIntervalSeconds: read.integer('SYNC_INTERVAL_SECONDS', 86400, 1, 365 * 86400),
     sandboxShortSessionSeconds: read.integer('SANDBOX_SHORT_SESSION_SECONDS', 60, 1, 86400),
+    workerConcurrency: read.integer('WORKER_CONCURRENCY', 10, 1, 1000),
+    workerLockDurationMs: read.integer('WORKER_LOCK_DURATION_MS', 30_000, 500, 600_000),
+    workerStalledIntervalMs: read.integer('WORKER_STALLED_INTERVAL_MS', 30_000, 100, 600_000),
+    providerRetryDelayMs: read.integer('PROVIDER_RETRY_DELAY_MS', 30_000, 10, 3_600_000),
+    providerRetryAttempts: read.integer('PROVIDER_RETRY_ATTEMPTS', 8, 1, 50),
+    reconcileIntervalSeconds: read.integer('RECONCILE_INTERVAL_SECONDS', 60, 1, 86400),
     webhookTimeoutMs: read.integer('WEBHOOK_TIMEOUT_MS', 15000, 100, 120000),
     webhookRetryScheduleSeconds,
     webhookDisableAfterSeconds: read.integer('WEBHOOK_DISABLE_AFTER_SECONDS', 432000, 1, 365 * 86400),

@@ -5,9 +5,12 @@
  * proves the code runs on a cluster.
  */
 import { randomBytes } from 'node:crypto';
+import type { FastifyInstance } from 'fastify';
 import { buildApp, type App, type AppOptions } from '../src/app.ts';
 import { loadConfig, parseRedisClusterNodes, type Config } from '../src/config.ts';
 import { createRedisClient, scanAll, type RedisClient } from '../src/storage/redis.ts';
+import { buildSandboxSite } from '../src/sandbox/site.ts';
+import { startWorkers, type RunningWorkers } from '../workers/index.ts';
 
 export const TEST_REDIS_URL = 'redis://127.0.0.1:6379';
 const clusterNodes = process.env.TEST_REDIS_CLUSTER_NODES?.trim() || undefined;
@@ -108,4 +111,67 @@ export async function createOrganization(app: App, name = 'Test org'): Promise<T
   if (response.statusCode !== 200) throw new Error(`token request failed: ${response.statusCode} ${response.body}`);
   const accessToken = (response.json() as { access_token: string }).access_token;
   return { ...created, email, password, accessToken, headers: { authorization: `Bearer ${accessToken}` } };
+}
+
+export interface TestStack {
+  app: App;
+  config: Config;
+  /** The environment the config was read from, for a child process that must share it. */
+  env: Record<string, string>;
+  siteUrl: string;
+  org: TestOrganization;
+  /** Stops the in-process workers (already done in teardown). */
+  stopWorkers(): Promise<void>;
+}
+
+export interface StackOptions {
+  env?: Record<string, string>;
+  /** Adjust the sandbox site before it listens (e.g. a hook that holds requests). */
+  site?: (site: FastifyInstance) => void;
+  /** False: the test runs workers itself (e.g. in a child process). */
+  isWorkerInProcess?: boolean;
+}
+
+/** Short timings so retries, stalled jobs and the reconciler happen within a test's patience. */
+const STACK_DEFAULTS: Record<string, string> = {
+  PROVIDER_RETRY_DELAY_MS: '50',
+  WORKER_LOCK_DURATION_MS: '2000',
+  WORKER_STALLED_INTERVAL_MS: '500',
+  RECONCILE_INTERVAL_SECONDS: '1',
+};
+
+/**
+ * The whole product on one fresh prefix: the sandbox utility site over HTTP on 127.0.0.1:0, the API, and
+ * (unless told otherwise) the workers in this process, plus an organization with a token.
+ */
+export async function buildStack(t: Teardown, options: StackOptions = {}): Promise<TestStack> {
+  const baseEnv = { ...STACK_DEFAULTS, ...options.env };
+  const site = buildSandboxSite({ shortSessionSeconds: Number(baseEnv.SANDBOX_SHORT_SESSION_SECONDS ?? 60) });
+  options.site?.(site);
+  const siteUrl = await site.listen({ host: '127.0.0.1', port: 0 });
+  const env: Record<string, string> = {
+    ...testRedisEnv,
+    KEY_PREFIX: uniquePrefix('crd'),
+    ENCRYPTION_KEYS: `test1:${randomBytes(32).toString('base64')}`,
+    LOG_LEVEL: 'silent',
+    BOOTSTRAP_DEMO: 'false',
+    ...baseEnv,
+    SANDBOX_PORT: '0',
+    SANDBOX_BASE_URL: siteUrl,
+  };
+  const config = testConfig(env);
+  const app = await buildApp(config);
+  await app.ready();
+  let workers: RunningWorkers | null = options.isWorkerInProcess === false ? null : await startWorkers(app.container);
+  const stopWorkers = async () => {
+    await workers?.close();
+    workers = null;
+  };
+  t.teardown(async () => {
+    await stopWorkers();
+    await app.close();
+    await site.close();
+    await wipePrefix(config.keyPrefix);
+  });
+  return { app, config, env, siteUrl, org: await createOrganization(app), stopWorkers };
 }

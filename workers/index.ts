@@ -1,5 +1,8 @@
 import type { Worker } from 'bullmq';
 import type { Container } from '../src/container.ts';
+import { startCredentialStepWorker } from './credential-steps.ts';
+import { startCredentialReconciler } from './reconciler.ts';
+import { startTimerWorker } from './timers.ts';
 import { DEFAULT_DELIVERY_WORKER_OPTIONS, startWebhookDeliveryWorker, type DeliveryWorkerOptions } from './webhook-delivery.ts';
 import { startWebhookFanoutWorker } from './webhook-fanout.ts';
 import { DEFAULT_RECONCILER_OPTIONS, startWebhookReconciler, type ReconcilerOptions } from './webhook-reconciler.ts';
@@ -21,14 +24,18 @@ export interface WorkerOptions {
  */
 export async function startWorkers(container: Container, options: WorkerOptions = {}): Promise<RunningWorkers> {
   const workers: Worker[] = [
+    startCredentialStepWorker(container),
+    startTimerWorker(container),
     startWebhookFanoutWorker(container),
     startWebhookDeliveryWorker(container, { ...DEFAULT_DELIVERY_WORKER_OPTIONS, ...options.webhookDelivery }),
   ];
   const reconciler = startWebhookReconciler(container, { ...DEFAULT_RECONCILER_OPTIONS, ...options.webhookReconciler });
+  const credentialReconciler = startCredentialReconciler(container);
   container.logger.info({ workers: workers.map((w) => w.name) }, 'workers started');
   return {
     async close() {
       await reconciler.close();
+      await credentialReconciler.close();
       await Promise.all(workers.map((w) => w.close()));
     },
   };

@@ -440,6 +440,7 @@ export function apply(credential: CredentialRecord, input: CredentialInput, env:
       return change.emit('credential.deleted').done({ isDeleted: true });
     case 'challenge_expired_timer':
       if (credential.mfa?.challengeId !== input.challengeId) return stale('the timer belongs to another challenge');
+      if (!isDue(credential.mfa.expiresAt, env.now)) return stale('the challenge has not expired yet');
       return change.timeOut().done();
     case 'session_warning': {
       const session = credential.session;
@@ -450,6 +451,9 @@ export function apply(credential: CredentialRecord, input: CredentialInput, env:
         .done();
     }
     case 'session_expired':
+      if (credential.session?.id !== input.sessionId) return stale('the session was replaced');
+      if (!isDue(credential.session.expiresAt, env.now)) return stale('the session has not expired yet');
+      return change.loseSession().done();
     case 'session_invalid':
       if (credential.session?.id !== input.sessionId) return stale('the session was replaced');
       return change.loseSession().done();
@@ -597,6 +601,16 @@ function submitCode(change: Change, input: Extract<CredentialInput, { kind: 'sub
       step: { id: env.newId('step'), kind: 'submit_code', requestedAt: env.now.toISOString() },
     })
     .done();
+}
+
+/**
+ * Timers fire at their time, but the clock of the process that scheduled one may run a little ahead of the
+ * one that runs it. A timer for a deadline that has moved (a longer session after a sync) is not due.
+ */
+const TIMER_CLOCK_TOLERANCE_MS = 1000;
+
+function isDue(deadline: string | null, now: Date): boolean {
+  return deadline !== null && Date.parse(deadline) - now.getTime() <= TIMER_CLOCK_TOLERANCE_MS;
 }
 
 function stale(message: string): Refusal {

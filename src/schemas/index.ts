@@ -1,5 +1,6 @@
 import { Type, type Static, type TSchema } from 'typebox';
 import { AccessTokenSchema, OrganizationSchema } from './auth.ts';
+import { AccountSchema, CredentialSchema, EventSchema, ProviderSchema } from './credentials.ts';
 import { DeliveryAttemptSchema, WebhookEndpointSchema } from './webhooks.ts';
 
 /** The SPEC §1 error envelope, referenced by every route's 4xx/5xx responses. */
@@ -18,7 +19,8 @@ export const ErrorEnvelopeSchema = Type.Object(
 );
 
 /** Shared schemas registered once with `app.addSchema`; routes point at them with `ref()`. */
-export const sharedSchemas: TSchema[] = [ErrorEnvelopeSchema, AccessTokenSchema, OrganizationSchema, WebhookEndpointSchema, DeliveryAttemptSchema];
+export const sharedSchemas: TSchema[] = [ErrorEnvelopeSchema, AccessTokenSchema, OrganizationSchema, WebhookEndpointSchema, DeliveryAttemptSchema,
+  ProviderSchema, CredentialSchema, AccountSchema, EventSchema];
 
 /** A `$ref` to a shared schema that still carries its static type for the type provider. */
 export function ref<T extends TSchema & { $id?: string }>(schema: T) {

@@ -1,6 +1,10 @@
 import type { Queues } from '../queues.ts';
+import { createAccountService } from './accounts.ts';
 import { createApiKeyService } from './api-keys.ts';
+import { createConnectionService } from './connections.ts';
 import type { ServiceContext } from './context.ts';
+import { createCredentialStore } from './credential-store.ts';
+import { createCredentialService } from './credentials.ts';
 import { createEventService } from './events.ts';
 import { createOrganizationService } from './organizations.ts';
 import { createWebhookDeliveryService, type WebhookDeliveryOptions } from './webhook-delivery.ts';
@@ -18,7 +22,11 @@ export function createServices(ctx: ServiceContext, queues: Queues, options: Ser
   const webhooks = createWebhookService(ctx, queues, events);
   events.onCommitted(webhooks.onEventsCommitted);
   const webhookDeliveries = createWebhookDeliveryService(ctx, { events, webhooks }, options.webhookDelivery);
-  return { ctx, queues, apiKeys, organizations, events, webhooks, webhookDeliveries };
+  const accounts = createAccountService(ctx);
+  const credentialStore = createCredentialStore(ctx, events, queues);
+  const credentials = createCredentialService(ctx, credentialStore, accounts);
+  const connections = createConnectionService(ctx, credentialStore, accounts);
+  return { ctx, queues, apiKeys, organizations, events, webhooks, webhookDeliveries, accounts, credentials, connections };
 }
 
 export type Services = ReturnType<typeof createServices>;

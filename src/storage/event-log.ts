@@ -24,7 +24,8 @@ export type Mutation =
   | { op: 'zadd'; key: string; score: number; member: string }
   | { op: 'zrem'; key: string; member: string }
   | { op: 'sadd'; key: string; member: string }
-  | { op: 'srem'; key: string; member: string };
+  | { op: 'srem'; key: string; member: string }
+  | { op: 'hset'; key: string; field: string; value: string };
 
 export interface Commit {
   organizationId: string;
@@ -76,6 +77,7 @@ while i <= #ARGV do
   elseif op == 'zrem' then redis.call('ZREM', key, ARGV[i + 2]); i = i + 3
   elseif op == 'sadd' then redis.call('SADD', key, ARGV[i + 2]); i = i + 3
   elseif op == 'srem' then redis.call('SREM', key, ARGV[i + 2]); i = i + 3
+  elseif op == 'hset' then redis.call('HSET', key, ARGV[i + 2], ARGV[i + 3]); i = i + 4
   else return redis.error_reply('unknown op ' .. op) end
 end
 return 'OK'
@@ -125,6 +127,8 @@ export function createEventStore(redis: RedisClient, keys: Keys) {
           case 'sadd':
           case 'srem':
             return [m.op, keyIndex(m.key), m.member];
+          case 'hset':
+            return ['hset', keyIndex(m.key), m.field, m.value];
         }
       });
       const expected = commit.guard ? (commit.guard.expectedVersion === null ? '' : String(commit.guard.expectedVersion)) : '*';

@@ -32,10 +32,15 @@ export function createKeys(prefix: string) {
         };
       },
       loginChallenge: (challengeId: string) => `${base}:login-challenge:${challengeId}`,
+      /** Sorted set of the org's credential ids by creation time (ms). */
       credentials: `${base}:credentials`,
+      /** Set of credential ids with a step in flight or timers pending: what the reconciler checks. */
+      credentialsScheduled: `${base}:credentials:scheduled`,
       credential: (credentialId: string) => `${base}:crd:${credentialId}`,
       credentialSecrets: (credentialId: string) => `${base}:crd:${credentialId}:secrets`,
+      /** JSON map of the provider's account id to our `acc_` id, so ids stay stable across syncs. */
       credentialAccounts: (credentialId: string) => `${base}:crd:${credentialId}:accounts`,
+      /** Sorted set of the org's account ids by creation time (ms). */
       accounts: `${base}:accounts`,
       account: (accountId: string) => `${base}:acc:${accountId}`,
       events: `${base}:events`,

@@ -1,8 +1,18 @@
 import type { FastifyInstance } from 'fastify';
+import accounts from './accounts/index.ts';
+import credentials from './credentials/index.ts';
+import events from './events/index.ts';
 import organization from './organization/index.ts';
+import providers from './providers/index.ts';
+import sandbox from './sandbox/index.ts';
 
 /** The current API. Everything under /plug needs an organization's access token. */
 export default async function plug(app: FastifyInstance) {
   app.addHook('onRequest', app.requireAccessToken);
   await app.register(organization, { prefix: '/organization' });
+  await app.register(providers, { prefix: '/providers' });
+  await app.register(credentials, { prefix: '/credentials' });
+  await app.register(accounts, { prefix: '/accounts' });
+  await app.register(events, { prefix: '/events' });
+  await app.register(sandbox, { prefix: '/sandbox' });
 }

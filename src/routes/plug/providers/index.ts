@@ -1,0 +1,46 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
+import { findProvider, listProviders } from '../../../connectors/catalog.ts';
+import { errors } from '../../../errors.ts';
+import { idPattern } from '../../../ids.ts';
+import { ProviderSchema } from '../../../schemas/credentials.ts';
+import { errorResponses, ref } from '../../../schemas/index.ts';
+
+const tags = ['providers'];
+const security = [{ bearerAuth: [] }];
+
+/** The provider catalog (SPEC §3). */
+const providers: FastifyPluginAsyncTypebox = async (app) => {
+  app.get(
+    '/',
+    {
+      schema: {
+        tags,
+        summary: 'List the providers credentials can connect to',
+        security,
+        response: { 200: Type.Object({ data: Type.Array(ref(ProviderSchema)) }), ...errorResponses(401) },
+      },
+    },
+    async () => ({ data: listProviders() }),
+  );
+
+  app.get(
+    '/:id',
+    {
+      schema: {
+        tags,
+        summary: 'Get a provider',
+        security,
+        params: Type.Object({ id: Type.String({ pattern: idPattern('prv') }) }),
+        response: { 200: ref(ProviderSchema), ...errorResponses(400, 401, 404) },
+      },
+    },
+    async (request) => {
+      const provider = findProvider(request.params.id);
+      if (!provider) throw errors.notFound({ message: 'Provider not found' });
+      return provider;
+    },
+  );
+};
+
+export default providers;

@@ -1,0 +1,231 @@
+/**
+ * Everything that talks to providers on a credential's behalf: the provider step in flight (login, method
+ * choice, code), the timers (challenge expiry, session warning and expiry, periodic sync), the reconciler,
+ * and the sandbox helpers. Workers call these; each outcome becomes one state-machine input committed by
+ * the credential store. A step or timer that is no longer current (a rerun after a crash, a superseded
+ * timer) is refused by the state machine as stale and changes nothing.
+ */
+import { connectorFor, findProvider, type Provider } from '../connectors/catalog.ts';
+import { createProviderHttp } from '../connectors/http.ts';
+import { expireSession, revokeSession } from '../connectors/sandbox.ts';
+import { ProviderUnavailableError, type DiscoveredAccount, type LoginOutcome, type ProviderConnector } from '../connectors/types.ts';
+import type { TimerJob, StepJob } from '../domain/credential-jobs.ts';
+import {
+  toView,
+  type CredentialInput,
+  type CredentialRecord,
+  type CredentialView,
+  type Step,
+  type Transition,
+} from '../domain/credential-state.ts';
+import { errors } from '../errors.ts';
+import type { AccountService } from './accounts.ts';
+import type { ServiceContext } from './context.ts';
+import { SECRET_FIELDS, SYSTEM_ACTOR, type CredentialStore, type TransitionExtras } from './credential-store.ts';
+
+export type StepJobData = StepJob['data'];
+export type TimerJobData = TimerJob['data'];
+
+/** Thrown after a provider outage was recorded, so the queue retries the step with backoff. */
+export class StepRetryError extends Error {
+  override readonly name = 'StepRetryError';
+}
+
+export function createConnectionService(ctx: ServiceContext, store: CredentialStore, accounts: AccountService) {
+  const http = createProviderHttp();
+  const connectors = new Map<string, ProviderConnector>();
+
+  function connectorOf(providerId: string): { provider: Provider; connector: ProviderConnector } {
+    const provider = findProvider(providerId);
+    if (!provider) throw new Error(`provider ${providerId} is no longer in the catalog`);
+    let connector = connectors.get(providerId);
+    if (!connector) {
+      connector = connectorFor(provider, { sandboxBaseUrl: ctx.config.sandboxBaseUrl, http });
+      connectors.set(providerId, connector);
+    }
+    return { provider, connector };
+  }
+
+  async function readSecret(credential: CredentialRecord, field: string): Promise<string> {
+    const value = await ctx.secrets.read(store.secretsKey(credential.organizationId, credential.id), field);
+    if (value === null) throw new Error(`credential ${credential.id} has no ${field.split('.')[0]} secret`);
+    return value;
+  }
+
+  async function callProvider(credential: CredentialRecord, step: Step, connector: ProviderConnector): Promise<LoginOutcome> {
+    switch (step.kind) {
+      case 'login':
+        return connector.login({
+          username: credential.username,
+          password: await readSecret(credential, SECRET_FIELDS.password),
+          extraFields: JSON.parse(await readSecret(credential, SECRET_FIELDS.extraFields)) as Record<string, string>,
+        });
+      case 'choose_method': {
+        const method = credential.mfa?.availableMethods.find((candidate) => candidate.id === step.methodId);
+        if (!method) throw new Error(`credential ${credential.id}: the chosen method is not in the challenge`);
+        const request = { loginState: await readSecret(credential, SECRET_FIELDS.loginState), methodId: method.providerMethodId };
+        return step.isResubmission ? connector.resendCode(request) : connector.chooseMethod(request);
+      }
+      case 'submit_code':
+        return connector.submitCode({
+          loginState: await readSecret(credential, SECRET_FIELDS.loginState),
+          code: await readSecret(credential, SECRET_FIELDS.code(step.id)),
+        });
+    }
+  }
+
+  /** The state-machine input for an outcome, and the secrets and accounts that are committed with it. */
+  function outcomeInput(
+    stepId: string,
+    outcome: LoginOutcome,
+  ): { input: CredentialInput; secrets?: Record<string, string>; accounts?: DiscoveredAccount[] } {
+    switch (outcome.kind) {
+      case 'connected':
+        return {
+          input: { kind: 'connected', stepId, sessionExpiresAt: outcome.sessionExpiresAt },
+          secrets: { [SECRET_FIELDS.session]: outcome.session },
+          accounts: outcome.accounts,
+        };
+      case 'method_required':
+        return {
+          input: { kind: 'method_required', stepId, methods: outcome.methods, expiresAt: outcome.expiresAt },
+          secrets: { [SECRET_FIELDS.loginState]: outcome.loginState },
+        };
+      case 'code_required': {
+        const { loginState, kind: _kind, ...challenge } = outcome;
+        return { input: { kind: 'code_required', stepId, ...challenge }, secrets: { [SECRET_FIELDS.loginState]: loginState } };
+      }
+      case 'code_rejected':
+        return { input: { kind: 'code_rejected', stepId }, secrets: { [SECRET_FIELDS.loginState]: outcome.loginState } };
+      case 'invalid_credentials':
+      case 'access_limited':
+        return { input: { kind: outcome.kind, stepId, message: outcome.message } };
+      case 'challenge_expired':
+        return { input: { kind: 'challenge_expired', stepId } };
+    }
+  }
+
+  /** Extras of a provider answer, computed against the record the transition applies to. */
+  function withDiscovery(secrets: Record<string, string> | undefined, discovered: DiscoveredAccount[] | undefined) {
+    return async (_transition: Transition, before: CredentialRecord): Promise<TransitionExtras> => ({
+      secrets,
+      mutations: discovered ? await accounts.mutationsForDiscovery(before, discovered, ctx.now()) : [],
+    });
+  }
+
+  async function sync(credential: CredentialRecord, sessionId: string): Promise<void> {
+    const { organizationId, id } = credential;
+    const { connector } = connectorOf(credential.providerId);
+    let outcome;
+    try {
+      outcome = await connector.sync({ session: await readSecret(credential, SECRET_FIELDS.session) });
+    } catch (error) {
+      ctx.logger.warn({ credentialId: id, reason: (error as Error).message }, 'sync failed; trying again at the next sync');
+      await store.transition(organizationId, id, { kind: 'sync_failed', sessionId }, SYSTEM_ACTOR);
+      return;
+    }
+    if (outcome.kind === 'session_invalid') {
+      await store.transition(organizationId, id, { kind: 'session_invalid', sessionId }, SYSTEM_ACTOR);
+      return;
+    }
+    await store.transition(
+      organizationId,
+      id,
+      { kind: 'synced', sessionId, sessionExpiresAt: outcome.sessionExpiresAt },
+      SYSTEM_ACTOR,
+      withDiscovery({ [SECRET_FIELDS.session]: outcome.session }, outcome.accounts),
+    );
+  }
+
+  async function requireSandboxSession(organizationId: string, credentialId: string): Promise<{ credential: CredentialRecord; session: string }> {
+    const credential = await store.load(organizationId, credentialId);
+    if (!credential) throw errors.notFound({ message: 'Credential not found' });
+    if (!findProvider(credential.providerId)?.isSandbox) {
+      throw errors.invalidParameter({ message: 'Sandbox helpers only work on credentials of sandbox providers' });
+    }
+    if (!credential.session) throw errors.conflict({ message: 'The credential holds no provider session' });
+    return { credential, session: await readSecret(credential, SECRET_FIELDS.session) };
+  }
+
+  return {
+    /**
+     * Performs the step in flight, if `stepId` still is it. Provider outages are recorded and rethrown as
+     * `StepRetryError` for the queue's backoff, except on the last attempt, which ends the step.
+     */
+    async runStep(data: StepJobData, attempt: { isFinal: boolean }): Promise<void> {
+      const credential = await store.load(data.organizationId, data.credentialId);
+      const step = credential?.step;
+      if (!credential || step?.id !== data.stepId) return;
+      let outcome: LoginOutcome;
+      try {
+        outcome = await callProvider(credential, step, connectorOf(credential.providerId).connector);
+      } catch (error) {
+        const reason = error instanceof ProviderUnavailableError ? 'The provider website cannot be reached' : 'The provider answered unexpectedly';
+        ctx.logger.warn({ credentialId: credential.id, step: step.kind, reason: (error as Error).message }, 'provider step failed');
+        const input: CredentialInput = { kind: 'provider_unavailable', stepId: step.id, message: reason, willRetry: !attempt.isFinal };
+        const result = await store.transition(credential.organizationId, credential.id, input, SYSTEM_ACTOR);
+        if (!attempt.isFinal && result.outcome === 'applied') throw new StepRetryError(reason);
+        return;
+      }
+      const { input, secrets, accounts: discovered } = outcomeInput(step.id, outcome);
+      await store.transition(credential.organizationId, credential.id, input, SYSTEM_ACTOR, withDiscovery(secrets, discovered));
+    },
+
+    async runTimer(data: TimerJobData): Promise<void> {
+      const { organizationId, credentialId, ref } = data;
+      switch (data.kind) {
+        case 'challenge_expiry':
+          await store.transition(organizationId, credentialId, { kind: 'challenge_expired_timer', challengeId: ref }, SYSTEM_ACTOR);
+          return;
+        case 'session_warning':
+          await store.transition(organizationId, credentialId, { kind: 'session_warning', sessionId: ref }, SYSTEM_ACTOR);
+          return;
+        case 'session_expiry':
+          await store.transition(organizationId, credentialId, { kind: 'session_expired', sessionId: ref }, SYSTEM_ACTOR);
+          return;
+        case 'sync': {
+          const credential = await store.load(organizationId, credentialId);
+          if (credential?.session?.id === ref && credential.status === 'CONNECTION_SUCCESS') await sync(credential, ref);
+          return;
+        }
+      }
+    },
+
+    /**
+     * Re-creates every missing step job and timer of every credential that should have some (SPEC §6), e.g.
+     * after a crash between a commit and its enqueue. Only the scheduled index is read, not every credential.
+     */
+    async reconcile(): Promise<{ checked: number }> {
+      let checked = 0;
+      for (const organizationId of await ctx.redis.smembers(ctx.keys.organizations)) {
+        const scheduledKey = ctx.keys.org(organizationId).credentialsScheduled;
+        const ids = await ctx.redis.smembers(scheduledKey);
+        const credentials = await store.loadMany(organizationId, ids);
+        const gone = ids.filter((id) => !credentials.some((credential) => credential.id === id));
+        if (gone.length > 0) await ctx.redis.srem(scheduledKey, ...gone);
+        for (const credential of credentials) await store.ensureScheduled(credential);
+        checked += credentials.length;
+      }
+      return { checked };
+    },
+
+    /** Sandbox helper: the provider session ends now, which the credential learns at once. */
+    async expireSandboxSession(organizationId: string, credentialId: string): Promise<CredentialView> {
+      const { credential, session } = await requireSandboxSession(organizationId, credentialId);
+      await expireSession(ctx.config.sandboxBaseUrl, session, http);
+      const sessionId = credential.session?.id ?? '';
+      const result = await store.transition(organizationId, credentialId, { kind: 'session_invalid', sessionId }, SYSTEM_ACTOR);
+      if (result.outcome === 'missing') throw errors.notFound({ message: 'Credential not found' });
+      return toView(result.credential);
+    },
+
+    /** Sandbox helper: the provider silently stops honouring the session; the next sync finds out. */
+    async revokeSandboxSession(organizationId: string, credentialId: string): Promise<CredentialView> {
+      const { credential, session } = await requireSandboxSession(organizationId, credentialId);
+      await revokeSession(ctx.config.sandboxBaseUrl, session, http);
+      return toView(credential);
+    },
+  };
+}
+
+export type ConnectionService = ReturnType<typeof createConnectionService>;

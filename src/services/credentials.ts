@@ -1,0 +1,201 @@
+/**
+ * The credentials API as a service (SPEC §4), free of HTTP: routes of any API version call it and only
+ * translate. Every change goes through the state machine and one atomic commit (credential-store.ts);
+ * passwords and extra fields go straight into the credential's sealed secrets and never come back out.
+ */
+import { findProvider, type Provider } from '../connectors/catalog.ts';
+import {
+  toView,
+  type CredentialInput,
+  type CredentialRecord,
+  type CredentialView,
+  type Status,
+  type StatusDetail,
+} from '../domain/credential-state.ts';
+import { errors } from '../errors.ts';
+import { newId } from '../ids.ts';
+import type { AccountService } from './accounts.ts';
+import type { ServiceContext } from './context.ts';
+import { SECRET_FIELDS, type CredentialStore, type TransitionExtras, type TransitionResult } from './credential-store.ts';
+import { paginate, type Page, type PageRequest } from './pagination.ts';
+
+export interface NewCredentialInput {
+  providerId: string;
+  username: string;
+  password: string;
+  extraFields?: Record<string, string>;
+  correlationId?: string | null;
+}
+
+/** Any subset; a new username, password or extra field means a new login. */
+export interface CredentialChanges {
+  username?: string;
+  password?: string;
+  extraFields?: Record<string, string>;
+  correlationId?: string | null;
+}
+
+export interface CredentialFilters {
+  status?: Status;
+  statusDetail?: StatusDetail;
+  providerId?: string;
+  correlationId?: string;
+  isCustomerActionRequired?: boolean;
+}
+
+export type CredentialSortField = 'createdAt' | 'lastModifiedAt';
+export const CREDENTIAL_SORT_FIELDS: readonly CredentialSortField[] = ['createdAt', 'lastModifiedAt'];
+
+/** The answer to an MFA call: the credential now, and the step it started (to wait for). */
+export interface StepStarted {
+  credential: CredentialView;
+  stepId: string | null;
+}
+
+const WAIT_POLL_MS = 50;
+
+export function createCredentialService(ctx: ServiceContext, store: CredentialStore, accounts: AccountService) {
+  async function requireRecord(organizationId: string, credentialId: string): Promise<CredentialRecord> {
+    const record = await store.load(organizationId, credentialId);
+    if (!record) throw notFound();
+    return record;
+  }
+
+  /** Runs a client's input and turns a refusal into the matching API error. */
+  async function act(
+    organizationId: string,
+    credentialId: string,
+    input: CredentialInput,
+    actor: string,
+    extras?: Parameters<CredentialStore['transition']>[4],
+  ): Promise<Extract<TransitionResult, { outcome: 'applied' | 'refused' }>> {
+    const result = await store.transition(organizationId, credentialId, input, actor, extras);
+    if (result.outcome === 'missing') throw notFound();
+    if (result.outcome === 'refused') {
+      const { refused, message, param } = result.refusal;
+      if (refused === 'invalid') throw errors.invalidParameter({ message, param });
+      if (refused !== 'unchanged') throw errors.conflict({ message, param });
+    }
+    return result;
+  }
+
+  function stepStarted(result: Extract<TransitionResult, { outcome: 'applied' | 'refused' }>): StepStarted {
+    return { credential: toView(result.credential), stepId: result.credential.step?.id ?? null };
+  }
+
+  return {
+    async create(organizationId: string, input: NewCredentialInput, actor: string): Promise<StepStarted> {
+      const provider = findProvider(input.providerId);
+      if (!provider) throw errors.invalidParameter({ message: 'Unknown providerId', param: 'providerId', value: input.providerId });
+      const extraFields = checkExtraFields(provider, input.extraFields ?? {}, true);
+      const id = newId('crd');
+      const record = await store.create(
+        { id, organizationId, providerId: provider.id, username: input.username, correlationId: input.correlationId ?? null },
+        actor,
+        { secrets: loginSecrets(input.password, extraFields) },
+      );
+      return { credential: toView(record), stepId: record.step?.id ?? null };
+    },
+
+    async list(organizationId: string, query: CredentialFilters & PageRequest<CredentialSortField>): Promise<Page<CredentialView>> {
+      const ids = await ctx.redis.zrange(ctx.keys.org(organizationId).credentials, 0, -1);
+      const views = (await store.loadMany(organizationId, ids)).map(toView).filter(
+        (view) =>
+          (query.status === undefined || view.status === query.status) &&
+          (query.statusDetail === undefined || view.statusDetail === query.statusDetail) &&
+          (query.providerId === undefined || view.providerId === query.providerId) &&
+          (query.correlationId === undefined || view.correlationId === query.correlationId) &&
+          (query.isCustomerActionRequired === undefined || view.isCustomerActionRequired === query.isCustomerActionRequired),
+      );
+      return paginate(views, query);
+    },
+
+    async get(organizationId: string, credentialId: string): Promise<CredentialView> {
+      return toView(await requireRecord(organizationId, credentialId));
+    },
+
+    async update(organizationId: string, credentialId: string, changes: CredentialChanges, actor: string): Promise<StepStarted> {
+      const current = await requireRecord(organizationId, credentialId);
+      const provider = findProvider(current.providerId) as Provider;
+      const secrets: Record<string, string> = {};
+      if (changes.password !== undefined) secrets[SECRET_FIELDS.password] = changes.password;
+      if (changes.extraFields !== undefined) secrets[SECRET_FIELDS.extraFields] = JSON.stringify(checkExtraFields(provider, changes.extraFields, false));
+      const isLoginChanged = Object.keys(secrets).length > 0 || (changes.username !== undefined && changes.username !== current.username);
+      const result = await act(
+        organizationId,
+        credentialId,
+        { kind: 'update', username: changes.username, correlationId: changes.correlationId, isLoginChanged },
+        actor,
+        { secrets },
+      );
+      return stepStarted(result);
+    },
+
+    async remove(organizationId: string, credentialId: string, actor: string): Promise<void> {
+      await act(organizationId, credentialId, { kind: 'delete' }, actor, async () => ({
+        mutations: await accounts.mutationsForDeletion(organizationId, credentialId),
+      }));
+    },
+
+    async disable(organizationId: string, credentialId: string, actor: string): Promise<CredentialView> {
+      return toView((await act(organizationId, credentialId, { kind: 'disable' }, actor)).credential);
+    },
+
+    async refresh(organizationId: string, credentialId: string, actor: string): Promise<StepStarted> {
+      return stepStarted(await act(organizationId, credentialId, { kind: 'refresh' }, actor));
+    },
+
+    async chooseMethod(
+      organizationId: string,
+      credentialId: string,
+      body: { challengeId: string; methodId: string; isResubmission?: boolean },
+      actor: string,
+    ): Promise<StepStarted> {
+      const input: CredentialInput = { kind: 'choose_method', challengeId: body.challengeId, methodId: body.methodId, isResubmission: body.isResubmission ?? false };
+      return stepStarted(await act(organizationId, credentialId, input, actor));
+    },
+
+    /** The code travels to the worker sealed, named after the step that will submit it. */
+    async submitCode(organizationId: string, credentialId: string, body: { challengeId: string; code: string }, actor: string): Promise<StepStarted> {
+      const withCode = (transition: { credential: CredentialRecord }): TransitionExtras => ({
+        secrets: { [SECRET_FIELDS.code(transition.credential.step?.id ?? '')]: body.code },
+      });
+      return stepStarted(await act(organizationId, credentialId, { kind: 'submit_code', challengeId: body.challengeId }, actor, withCode));
+    },
+
+    /** Resolves once the step is no longer in flight (its outcome is committed), or at the deadline. */
+    async waitForStep(organizationId: string, credentialId: string, stepId: string, timeoutMs: number): Promise<CredentialView | null> {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const record = await store.load(organizationId, credentialId);
+        if (!record || record.step?.id !== stepId || Date.now() >= deadline) return record && toView(record);
+        await new Promise((resolve) => setTimeout(resolve, Math.min(WAIT_POLL_MS, deadline - Date.now())));
+      }
+    },
+  };
+}
+
+function notFound() {
+  return errors.notFound({ message: 'Credential not found' });
+}
+
+function loginSecrets(password: string, extraFields: Record<string, string>): Record<string, string> {
+  return { [SECRET_FIELDS.password]: password, [SECRET_FIELDS.extraFields]: JSON.stringify(extraFields) };
+}
+
+/** Extra fields are the provider's login fields beyond username and password; nothing else is accepted. */
+function checkExtraFields(provider: Provider, extraFields: Record<string, string>, isNew: boolean): Record<string, string> {
+  const known = provider.loginFields.filter((field) => field.name !== 'username' && field.name !== 'password');
+  for (const name of Object.keys(extraFields)) {
+    if (!known.some((field) => field.name === name)) {
+      throw errors.invalidParameter({ message: `${provider.name} has no login field "${name}"`, param: `extraFields.${name}` });
+    }
+  }
+  if (isNew) {
+    const missing = known.find((field) => field.isRequired && extraFields[field.name] === undefined);
+    if (missing) throw errors.invalidParameter({ message: `${provider.name} needs the login field "${missing.name}"`, param: `extraFields.${missing.name}` });
+  }
+  return extraFields;
+}
+
+export type CredentialService = ReturnType<typeof createCredentialService>;

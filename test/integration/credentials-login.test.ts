@@ -1,0 +1,114 @@
+import t from 'tap';
+import type { CredentialView } from '../../src/domain/credential-state.ts';
+import { call, createCredential, describe, eventsOf, hasDetail, waitForCredential } from '../credentials-helper.ts';
+import { buildStack, createOrganization } from '../helper.ts';
+
+t.test('pass_good connects and finds two accounts', async (t) => {
+  const stack = await buildStack(t);
+  const created = await createCredential(stack, 'pass_good', { correlationId: 'customer-42' });
+  t.match(created, { status: 'CONNECTION_IN_PROGRESS', statusDetail: 'DATA_EXTRACTION_IN_PROGRESS', correlationId: 'customer-42', mfa: null });
+  t.notOk('password' in created, 'the password is never returned');
+
+  const connected = await waitForCredential(stack, created.id, hasDetail('LOGIN_AND_DATA_DISCOVERY_SUCCESS'));
+  t.match(connected, { status: 'CONNECTION_SUCCESS', isAccessible: true, isCustomerActionRequired: false, mfaSession: null });
+  t.ok(connected.lastSyncedAt && connected.nextSyncAt, 'sync times are set');
+
+  const accounts = await call<{ data: { id: string; type: string; credentialId: string }[] }>(stack, 'GET', `/plug/credentials/${created.id}/accounts`);
+  t.equal(accounts.statusCode, 200);
+  t.same(accounts.body.data.map((account) => account.type).sort(), ['ELECTRIC', 'GAS']);
+  for (const account of accounts.body.data) t.match(account, { id: /^acc_/, credentialId: created.id });
+  const one = await call(stack, 'GET', `/plug/accounts/${accounts.body.data[0]?.id}`);
+  t.equal(one.statusCode, 200);
+  const all = await call<{ data: unknown[]; page: { totalElements: number } }>(stack, 'GET', '/plug/accounts?size=1');
+  t.match(all.body, { page: { number: 0, size: 1, totalElements: 2, totalPages: 2 } });
+
+  t.same(describe(await eventsOf(stack, created.id)), ['created', '→ LOGIN_AND_DATA_DISCOVERY_SUCCESS', 'connected']);
+});
+
+t.test('pass_bad, pass_locked and pass_flaky end where SPEC §3 says', async (t) => {
+  const stack = await buildStack(t);
+  const bad = await createCredential(stack, 'pass_bad');
+  const locked = await createCredential(stack, 'pass_locked');
+  const flaky = await createCredential(stack, 'pass_flaky');
+
+  t.match(await waitForCredential(stack, bad.id, hasDetail('INVALID_CREDENTIALS')), { status: 'CONNECTION_FAILURE', isCustomerActionRequired: true });
+  t.match(await waitForCredential(stack, locked.id, hasDetail('OTHER_ACCESS_LIMITATION')), { status: 'CONNECTION_FAILURE' });
+  await waitForCredential(stack, flaky.id, hasDetail('LOGIN_AND_DATA_DISCOVERY_SUCCESS'));
+  const flakyEvents = describe(await eventsOf(stack, flaky.id));
+  t.same(flakyEvents, ['created', '→ PROVIDER_WEBSITE_INACCESSIBLE', '→ LOGIN_AND_DATA_DISCOVERY_SUCCESS', 'connected'], 'the outage shows, once');
+});
+
+t.test('the credentials API: list filters and pages, PATCH, disable, delete, tenants', async (t) => {
+  const stack = await buildStack(t);
+  const good = await createCredential(stack, 'pass_good', { correlationId: 'a' });
+  const bad = await createCredential(stack, 'pass_bad', { correlationId: 'b' });
+  await waitForCredential(stack, good.id, hasDetail('LOGIN_AND_DATA_DISCOVERY_SUCCESS'));
+  await waitForCredential(stack, bad.id, hasDetail('INVALID_CREDENTIALS'));
+
+  type Page = { data: CredentialView[]; page: { number: number; size: number; totalElements: number; totalPages: number } };
+  const list = (query: string) => call<Page>(stack, 'GET', `/plug/credentials?${query}`);
+  t.same((await list('sort=createdAt,asc')).body.data.map((c) => c.id), [good.id, bad.id]);
+  t.same((await list('')).body.data.map((c) => c.id), [bad.id, good.id], 'newest first by default');
+  t.same((await list('status=CONNECTION_FAILURE')).body.data.map((c) => c.id), [bad.id]);
+  t.same((await list('isCustomerActionRequired=true')).body.data.map((c) => c.id), [bad.id]);
+  t.same((await list('correlationId=a')).body.data.map((c) => c.id), [good.id]);
+  t.same((await list('statusDetail=LOGIN_AND_DATA_DISCOVERY_SUCCESS')).body.data.map((c) => c.id), [good.id]);
+  t.match((await list('size=1&page=1')).body, { data: [{ id: good.id }], page: { number: 1, size: 1, totalElements: 2, totalPages: 2 } });
+  t.equal((await list('sort=username,up')).statusCode, 400);
+  t.equal((await list('size=101')).statusCode, 400);
+
+  const fixed = await call<CredentialView>(stack, 'PATCH', `/plug/credentials/${bad.id}`, { password: 'pass_good' });
+  t.match(fixed.body, { statusDetail: 'DATA_EXTRACTION_IN_PROGRESS' }, 'a new password means a new login');
+  await waitForCredential(stack, bad.id, hasDetail('LOGIN_AND_DATA_DISCOVERY_SUCCESS'));
+  const renamed = await call<CredentialView>(stack, 'PATCH', `/plug/credentials/${bad.id}`, { correlationId: 'c' });
+  t.match(renamed.body, { correlationId: 'c', statusDetail: 'LOGIN_AND_DATA_DISCOVERY_SUCCESS' }, 'a new correlationId changes nothing else');
+  t.equal((await call(stack, 'PATCH', `/plug/credentials/${bad.id}`, { color: 'red' })).statusCode, 400);
+
+  const disabled = await call<CredentialView>(stack, 'POST', `/plug/credentials/${good.id}/disable`);
+  t.match(disabled.body, { status: 'CONNECTION_FAILURE', statusDetail: 'DISABLED', isActive: false, isCustomerActionRequired: false });
+  t.equal((await call(stack, 'POST', `/plug/credentials/${good.id}/disable`)).statusCode, 200, 'disabling twice is fine');
+
+  const other = await createOrganization(stack.app, 'Someone else');
+  const foreign = await stack.app.inject({ method: 'GET', url: `/plug/credentials/${good.id}`, headers: other.headers });
+  t.equal(foreign.statusCode, 404, "another organization's credential does not exist for them");
+  const foreignDelete = await stack.app.inject({ method: 'DELETE', url: `/plug/credentials/${good.id}`, headers: other.headers });
+  t.equal(foreignDelete.statusCode, 404);
+
+  t.equal((await call(stack, 'DELETE', `/plug/credentials/${good.id}`)).statusCode, 204);
+  t.equal((await call(stack, 'GET', `/plug/credentials/${good.id}`)).statusCode, 404);
+  t.equal((await call(stack, 'GET', `/plug/credentials/${good.id}/accounts`)).statusCode, 404);
+  const types = (await eventsOf(stack, good.id)).map((event) => event.type);
+  t.same(types.slice(-3), ['credential.status_changed', 'credential.disabled', 'credential.deleted']);
+  t.equal((await call<{ page: { totalElements: number } }>(stack, 'GET', '/plug/accounts')).body.page.totalElements, 2, 'its accounts went with it');
+
+  const invalid = await call(stack, 'POST', '/plug/credentials', { providerId: 'prv_aaaaaaaaaaaaaaaaaaaaaaaaaa', username: 'u', password: 'p' });
+  t.match(invalid, { statusCode: 400, body: { errors: [{ param: 'providerId' }] } });
+  const extra = await call(stack, 'POST', '/plug/credentials', { providerId: good.providerId, username: 'u', password: 'p', extraFields: { pin: '1' } });
+  t.match(extra, { statusCode: 400, body: { errors: [{ param: 'extraFields.pin' }] } });
+});
+
+t.test('providers and the event log', async (t) => {
+  const stack = await buildStack(t);
+  const providers = await call<{ data: { id: string; isSandbox: boolean }[] }>(stack, 'GET', '/plug/providers');
+  t.ok(providers.body.data.length >= 1 && providers.body.data.every((p) => p.isSandbox));
+  const first = providers.body.data[0]?.id ?? '';
+  t.match((await call(stack, 'GET', `/plug/providers/${first}`)).body, { id: first, mfaMethods: ['SMS', 'CALL', 'EMAIL', 'APP'] });
+  t.equal((await call(stack, 'GET', '/plug/providers/prv_aaaaaaaaaaaaaaaaaaaaaaaaaa')).statusCode, 404);
+
+  const one = await createCredential(stack, 'pass_good');
+  const two = await createCredential(stack, 'pass_bad');
+  await waitForCredential(stack, one.id, hasDetail('LOGIN_AND_DATA_DISCOVERY_SUCCESS'));
+  await waitForCredential(stack, two.id, hasDetail('INVALID_CREDENTIALS'));
+  const page = await call<{ data: { id: string; type: string }[]; nextCursor: string | null }>(stack, 'GET', '/plug/events?limit=2');
+  t.equal(page.body.data.length, 2);
+  t.ok(page.body.nextCursor);
+  const rest = await call<{ data: { id: string }[]; nextCursor: string | null }>(stack, 'GET', `/plug/events?after=${page.body.nextCursor}&limit=100`);
+  t.equal(rest.body.nextCursor, null);
+  t.equal(new Set([...page.body.data, ...rest.body.data].map((e) => e.id)).size, 2 + rest.body.data.length, 'no event twice');
+  const connectedOnly = await call<{ data: { type: string }[] }>(stack, 'GET', '/plug/events?type=credential.connected');
+  t.same(connectedOnly.body.data.map((e) => e.type), ['credential.connected']);
+  t.match(await call(stack, 'GET', '/plug/events?after=evt_aaaaaaaaaaaaaaaaaaaaaaaaaa'), { statusCode: 400, body: { errors: [{ param: 'after' }] } });
+  const firstEvent = page.body.data[0];
+  t.match((await call(stack, 'GET', `/plug/events/${firstEvent?.id}`)).body, { id: firstEvent?.id, type: firstEvent?.type });
+  t.equal((await call(stack, 'GET', '/plug/events/evt_aaaaaaaaaaaaaaaaaaaaaaaaaa')).statusCode, 404);
+});
