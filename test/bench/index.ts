@@ -11,12 +11,14 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { TEST_REDIS_URL as REDIS_URL, wipePrefix } from '../helper.ts';
+import { challengeExpiry } from './benchmarks/challenge-expiry.ts';
 import { credentialCreate } from './benchmarks/credential-create.ts';
+import { mfaEndToEnd } from './benchmarks/mfa-end-to-end.ts';
 import { webhookThroughput } from './benchmarks/webhook-throughput.ts';
 import { NotAvailableError, row, type BenchContext, type Benchmark, type Profile, type Row } from './lib/benchmark.ts';
 import { REPO_ROOT, startSystem, uniqueRunPrefix, type Role, type System } from './lib/system.ts';
 
-const BENCHMARKS: Benchmark[] = [credentialCreate, webhookThroughput];
+const BENCHMARKS: Benchmark[] = [credentialCreate, mfaEndToEnd, webhookThroughput, challengeExpiry];
 
 function parseArguments() {
   const args = process.argv.slice(2);

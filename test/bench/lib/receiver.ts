@@ -10,6 +10,8 @@ export interface Delivery {
   /** The `webhook-id` header: the event id, stable across retries. */
   eventId: string;
   type: string;
+  /** When the event was committed (the envelope's `timestamp`). */
+  committedAt: number;
   data: Record<string, unknown>;
   /** The request path, so one receiver can stand in for many endpoints. */
   path: string;
@@ -42,8 +44,15 @@ export async function startReceiver(options: { delayMs?: number; port?: number }
     request.on('end', () => {
       const receivedAt = nowMs();
       try {
-        const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { type: string; data: Record<string, unknown> };
-        const delivery = { eventId: String(request.headers['webhook-id']), type: body.type, data: body.data, path: request.url ?? '/', receivedAt };
+        const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { type: string; timestamp: string; data: Record<string, unknown> };
+        const delivery = {
+          eventId: String(request.headers['webhook-id']),
+          type: body.type,
+          committedAt: Date.parse(body.timestamp),
+          data: body.data,
+          path: request.url ?? '/',
+          receivedAt,
+        };
         deliveries.push(delivery);
         for (const listener of listeners) listener(delivery);
       } catch {
