@@ -67,6 +67,7 @@ export const errors = {
   invalidClient: define('PB_INVALID_CLIENT', 'unauthorized', 401, 'Unknown client or wrong client secret'),
   tokenExpired: define('PB_TOKEN_INVALID', 'unauthorized', 401, 'The access token is invalid, expired or revoked'),
   forbidden: define('PB_FORBIDDEN', 'forbidden', 403, 'You are not allowed to do this'),
+  connectLinkInvalid: define('PB_CONNECT_LINK_INVALID', 'unauthorized', 401, 'This link has expired or was revoked; ask for a new one'),
   notFound: define('PB_NOT_FOUND', 'notFound', 404, 'Resource not found'),
   routeNotFound: define('PB_ROUTE_NOT_FOUND', 'notFound', 404, 'No such route'),
   conflict: define('PB_CONFLICT', 'conflict', 409, 'The request conflicts with the current state'),

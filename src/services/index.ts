@@ -1,6 +1,7 @@
 import type { Queues } from '../queues.ts';
 import { createAccountService } from './accounts.ts';
 import { createApiKeyService } from './api-keys.ts';
+import { createConnectLinkService } from './connect-links.ts';
 import { createConnectionService } from './connections.ts';
 import type { ServiceContext } from './context.ts';
 import { createCredentialStore } from './credential-store.ts';
@@ -26,7 +27,8 @@ export function createServices(ctx: ServiceContext, queues: Queues, options: Ser
   const credentialStore = createCredentialStore(ctx, events, queues);
   const credentials = createCredentialService(ctx, credentialStore, accounts);
   const connections = createConnectionService(ctx, credentialStore, accounts);
-  return { ctx, queues, apiKeys, organizations, events, webhooks, webhookDeliveries, accounts, credentials, connections };
+  const connectLinks = createConnectLinkService(ctx, { credentials });
+  return { ctx, queues, apiKeys, organizations, events, webhooks, webhookDeliveries, accounts, credentials, connections, connectLinks };
 }
 
 export type Services = ReturnType<typeof createServices>;

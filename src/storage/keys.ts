@@ -38,6 +38,8 @@ export function createKeys(prefix: string) {
       credentialsScheduled: `${base}:credentials:scheduled`,
       credential: (credentialId: string) => `${base}:crd:${credentialId}`,
       credentialSecrets: (credentialId: string) => `${base}:crd:${credentialId}:secrets`,
+      /** Sorted set of the credential's live connect-link ids (score: expiry in ms); deleting it revokes them all. */
+      credentialConnectLinks: (credentialId: string) => `${base}:crd:${credentialId}:connect-links`,
       /** JSON map of the provider's account id to our `acc_` id, so ids stay stable across syncs. */
       credentialAccounts: (credentialId: string) => `${base}:crd:${credentialId}:accounts`,
       /** Sorted set of the org's account ids by creation time (ms). */

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import accounts from './accounts/index.ts';
+import connectLink from './credentials/connect-link.ts';
 import credentials from './credentials/index.ts';
 import events from './events/index.ts';
 import organization from './organization/index.ts';
@@ -15,4 +16,5 @@ export default async function plug(app: FastifyInstance) {
   await app.register(accounts, { prefix: '/accounts' });
   await app.register(events, { prefix: '/events' });
   await app.register(sandbox, { prefix: '/sandbox' });
+  await app.register(connectLink, { prefix: '/credentials' });
 }
