@@ -38,6 +38,8 @@ export const SECRET_FIELDS = {
   session: 'session',
   /** A submitted one-time code, until its step has run. Named per step so concurrent submissions never mix. */
   code: (stepId: string) => `code.${stepId}`,
+  /** A login value no connector reads yet (v1's username2..4, password2..4), kept sealed like the password. */
+  additional: (name: string) => `additional.${name}`,
 } as const;
 
 /** Besides the record and its events, a transition may write sealed secrets and other records (accounts). */

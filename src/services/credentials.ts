@@ -25,6 +25,8 @@ export interface NewCredentialInput {
   password: string;
   extraFields?: Record<string, string>;
   correlationId?: string | null;
+  /** Login values no connector reads (v1's username2..4, password2..4), by name: sealed like the password, never returned. */
+  additionalSecrets?: Record<string, string>;
 }
 
 /** Any subset; a new username, password or extra field means a new login. */
@@ -33,6 +35,7 @@ export interface CredentialChanges {
   password?: string;
   extraFields?: Record<string, string>;
   correlationId?: string | null;
+  additionalSecrets?: Record<string, string>;
 }
 
 export interface CredentialFilters {
@@ -79,6 +82,12 @@ export function createCredentialService(ctx: ServiceContext, store: CredentialSt
     return result;
   }
 
+  /** Every credential of the organization, oldest first; for callers that filter beyond `CredentialFilters` (v1's search). */
+  async function listAll(organizationId: string): Promise<CredentialView[]> {
+    const ids = await ctx.redis.zrange(ctx.keys.org(organizationId).credentials, 0, -1);
+    return (await store.loadMany(organizationId, ids)).map(toView);
+  }
+
   function stepStarted(result: Extract<TransitionResult, { outcome: 'applied' | 'refused' }>): StepStarted {
     return { credential: toView(result.credential), stepId: result.credential.step?.id ?? null };
   }
@@ -92,14 +101,15 @@ export function createCredentialService(ctx: ServiceContext, store: CredentialSt
       const record = await store.create(
         { id, organizationId, providerId: provider.id, username: input.username, correlationId: input.correlationId ?? null },
         actor,
-        { secrets: loginSecrets(input.password, extraFields) },
+        { secrets: { ...loginSecrets(input.password, extraFields), ...additionalSecretFields(input.additionalSecrets) } },
       );
       return { credential: toView(record), stepId: record.step?.id ?? null };
     },
 
+    listAll,
+
     async list(organizationId: string, query: CredentialFilters & PageRequest<CredentialSortField>): Promise<Page<CredentialView>> {
-      const ids = await ctx.redis.zrange(ctx.keys.org(organizationId).credentials, 0, -1);
-      const views = (await store.loadMany(organizationId, ids)).map(toView).filter(
+      const views = (await listAll(organizationId)).filter(
         (view) =>
           (query.status === undefined || view.status === query.status) &&
           (query.statusDetail === undefined || view.statusDetail === query.statusDetail) &&
@@ -120,6 +130,7 @@ export function createCredentialService(ctx: ServiceContext, store: CredentialSt
       const secrets: Record<string, string> = {};
       if (changes.password !== undefined) secrets[SECRET_FIELDS.password] = changes.password;
       if (changes.extraFields !== undefined) secrets[SECRET_FIELDS.extraFields] = JSON.stringify(checkExtraFields(provider, changes.extraFields, false));
+      Object.assign(secrets, additionalSecretFields(changes.additionalSecrets));
       const isLoginChanged = Object.keys(secrets).length > 0 || (changes.username !== undefined && changes.username !== current.username);
       const result = await act(
         organizationId,
@@ -181,6 +192,10 @@ function notFound() {
 
 function loginSecrets(password: string, extraFields: Record<string, string>): Record<string, string> {
   return { [SECRET_FIELDS.password]: password, [SECRET_FIELDS.extraFields]: JSON.stringify(extraFields) };
+}
+
+function additionalSecretFields(additionalSecrets: Record<string, string> = {}): Record<string, string> {
+  return Object.fromEntries(Object.entries(additionalSecrets).map(([name, value]) => [SECRET_FIELDS.additional(name), value]));
 }
 
 /** Extra fields are the provider's login fields beyond username and password; nothing else is accepted. */

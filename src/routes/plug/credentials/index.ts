@@ -2,7 +2,15 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { idPattern } from '../../../ids.ts';
 import { organizationOf } from '../../../plugins/bearer-auth.ts';
-import { AccountSchema, CredentialSchema, CredentialStatus, CredentialStatusDetail } from '../../../schemas/credentials.ts';
+import {
+  AccountSchema,
+  CorrelationId,
+  CredentialSchema,
+  CredentialStatus,
+  CredentialStatusDetail,
+  Password,
+  Username,
+} from '../../../schemas/credentials.ts';
 import { errorResponses, ref } from '../../../schemas/index.ts';
 import { pageOf, pageQuery } from '../../../schemas/pagination.ts';
 import { CREDENTIAL_SORT_FIELDS } from '../../../services/credentials.ts';
@@ -14,14 +22,9 @@ const security = [{ bearerAuth: [] }];
 const CredentialParams = Type.Object({ id: Type.String({ pattern: idPattern('crd') }) });
 const PreferHeaders = Type.Object({ prefer: Type.Optional(Type.String({ maxLength: 200, description: PREFER_HEADER_DESCRIPTION })) });
 
-const Username = Type.String({ minLength: 1, maxLength: 256 });
-const Password = Type.String({ minLength: 1, maxLength: 1024, description: 'Encrypted at rest; never returned' });
 const ExtraFields = Type.Record(Type.String({ pattern: '^[A-Za-z][A-Za-z0-9_]{0,63}$' }), Type.String({ maxLength: 1024 }), {
   maxProperties: 20,
   description: "Values of the provider's other `loginFields`, by name; encrypted at rest and never returned",
-});
-const CorrelationId = Type.Union([Type.String({ minLength: 1, maxLength: 255 }), Type.Null()], {
-  description: 'Your own reference, e.g. your customer id; filterable',
 });
 
 const CreateBody = Type.Object(
