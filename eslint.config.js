@@ -18,4 +18,16 @@ export default tseslint.config(
     files: ['src/main.ts', 'src/cli/**', 'src/sandbox/main.ts', 'test/**'],
     rules: { 'no-restricted-properties': 'off' },
   },
+  {
+    // The Dashboard and hosted page: plain ES modules that run in the browser, not in Node.
+    files: ['src/web/**/*.js'],
+    languageOptions: {
+      sourceType: 'module',
+      globals: Object.fromEntries(
+        ['window', 'document', 'location', 'history', 'navigator', 'fetch', 'FormData', 'URLSearchParams', 'Node', 'CSS', 'setTimeout', 'clearTimeout', 'setInterval', 'clearInterval'].map(
+          (name) => [name, 'readonly'],
+        ),
+      ),
+    },
+  },
 );

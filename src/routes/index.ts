@@ -2,10 +2,12 @@ import type { FastifyInstance } from 'fastify';
 import health from './health.ts';
 import oauth2 from './oauth2/index.ts';
 import plug from './plug/index.ts';
+import web from './web/index.ts';
 
 /** Every route tree of the API, one line each. */
 export default async function routes(app: FastifyInstance) {
   await app.register(health);
   await app.register(oauth2, { prefix: '/oauth2' });
   await app.register(plug, { prefix: '/plug' });
+  await app.register(web);
 }
