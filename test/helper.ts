@@ -51,6 +51,25 @@ export async function keysMatching(redis: RedisClient, pattern: string): Promise
   return found;
 }
 
+/** Every value under the given patterns, of every key type, as one text: what secrets-at-rest checks search. */
+export async function dumpKeys(redis: RedisClient, patterns: string[]): Promise<string> {
+  const parts: string[] = [];
+  for (const pattern of patterns) {
+    for (const key of await keysMatching(redis, pattern)) {
+      const type = await redis.type(key);
+      parts.push(`${type} ${key}`);
+      if (type === 'string') parts.push((await redis.get(key)) ?? '');
+      else if (type === 'hash') parts.push(JSON.stringify(await redis.hgetall(key)));
+      else if (type === 'set') parts.push(JSON.stringify(await redis.smembers(key)));
+      else if (type === 'zset') parts.push(JSON.stringify(await redis.zrange(key, 0, -1, 'WITHSCORES')));
+      else if (type === 'list') parts.push(JSON.stringify(await redis.lrange(key, 0, -1)));
+      else if (type === 'stream') parts.push(JSON.stringify(await redis.xrange(key, '-', '+')));
+      else parts.push(`(unhandled type ${type})`);
+    }
+  }
+  return parts.join('\n');
+}
+
 /** Deletes every key of a prefix: the org data (`prefix:…`) and the BullMQ queues (`{prefix:q}…`). */
 export async function wipePrefix(prefix: string): Promise<void> {
   const redis = connectTestRedis('test-wipe');
@@ -120,7 +139,9 @@ export interface TestStack {
   env: Record<string, string>;
   siteUrl: string;
   org: TestOrganization;
-  /** Stops the in-process workers (already done in teardown). */
+  /** Starts workers in this process (when built without them, or after `stopWorkers`). */
+  startWorkers(): Promise<void>;
+  /** Stops the in-process workers (teardown does it too). */
   stopWorkers(): Promise<void>;
 }
 
@@ -163,6 +184,9 @@ export async function buildStack(t: Teardown, options: StackOptions = {}): Promi
   const app = await buildApp(config);
   await app.ready();
   let workers: RunningWorkers | null = options.isWorkerInProcess === false ? null : await startWorkers(app.container);
+  const startInProcess = async () => {
+    workers ??= await startWorkers(app.container);
+  };
   const stopWorkers = async () => {
     await workers?.close();
     workers = null;
@@ -173,5 +197,5 @@ export async function buildStack(t: Teardown, options: StackOptions = {}): Promi
     await site.close();
     await wipePrefix(config.keyPrefix);
   });
-  return { app, config, env, siteUrl, org: await createOrganization(app), stopWorkers };
+  return { app, config, env, siteUrl, org: await createOrganization(app), startWorkers: startInProcess, stopWorkers };
 }

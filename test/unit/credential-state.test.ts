@@ -115,7 +115,9 @@ t.test('every allowed transition lands where the table says and emits only what 
       // Provider outcomes answer a step in flight; client calls and timers find none.
       const before = stateIn(from, { isStepInFlight: PROVIDER_OUTCOMES.has(kind) });
       if (kind === 'refresh' && before.step) continue;
-      const result = apply(before, REPRESENTATIVE[kind], env());
+      // Expiry timers act only once their deadline has come.
+      const when = kind === 'challenge_expired_timer' || kind === 'session_expired' ? env({ now: new Date(Date.parse(inSeconds(3600))) }) : env();
+      const result = apply(before, REPRESENTATIVE[kind], when);
       t.notOk(isRefusal(result), `${kind} from ${from} is allowed`);
       if (isRefusal(result)) continue;
       const { credential, events } = result;
@@ -258,6 +260,8 @@ t.test('stale provider outcomes and timers change nothing', async (t) => {
   t.match(apply(codeRequired, { kind: 'challenge_expired_timer', challengeId: 'mfa-old' }, env()), { refused: 'stale' });
   const connected = stateIn('LOGIN_AND_DATA_DISCOVERY_SUCCESS');
   t.match(apply(connected, { kind: 'session_expired', sessionId: 'ses-old' }, env()), { refused: 'stale' });
+  t.match(apply(connected, { kind: 'session_expired', sessionId: 'ses-x' }, env()), { refused: 'stale' }, 'a session extended by a sync is not due');
+  t.match(apply(codeRequired, { kind: 'challenge_expired_timer', challengeId: 'mfa-x' }, env()), { refused: 'stale' }, 'not before expiresAt');
   const warned = expectTransition(apply(connected, { kind: 'session_warning', sessionId: 'ses-x' }, env())).credential;
   t.match(apply(warned, { kind: 'session_warning', sessionId: 'ses-x' }, env()), { refused: 'stale' }, 'one warning per session');
 });
@@ -319,7 +323,7 @@ t.test('jobsFor: the work each state calls for, with deterministic ids', async (
   const short = jobsFor(connected, { sessionWarningSeconds: 86400 }).find((job) => job.queue === 'timers' && job.kind === 'session_warning');
   t.equal(short?.queue === 'timers' && short.runAt, NOW.toISOString(), 'clamped to when the session was obtained');
 
-  const expired = expectTransition(apply(connected, REPRESENTATIVE.session_expired, env())).credential;
+  const expired = expectTransition(apply(connected, REPRESENTATIVE.session_invalid, env())).credential;
   t.same(
     supersededJobs(jobsFor(connected, config), jobsFor(expired, config)).map((job) => job.jobId),
     jobsFor(connected, config).map((job) => job.jobId),
