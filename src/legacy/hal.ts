@@ -90,6 +90,7 @@ function mfaLinks(credential: CredentialView, urls: LegacyUrls): V1Link[] {
   const base = urls.currentCredential(credential.id);
   return [
     { name: 'credential', href: base, title: 'GET: the open challenge (mfa.challengeId, mfa.availableMethods)' },
+    { name: 'connectLink', href: `${base}/connectLink`, title: 'POST: a link to the hosted MFA page, for your customer to answer it there' },
     ...MFA_CALLS.filter((call) => TRANSITIONS[call.input].from.includes(credential.statusDetail)).map((call) => ({
       name: call.name,
       href: `${base}/${call.name}`,

@@ -76,7 +76,7 @@ export const V1CredentialSchema = Type.Object(
       mfa: Type.Optional(
         Type.Array(ref(V1LinkSchema), {
           description:
-            'Only with MULTI_FACTOR_AUTH_FAILURE: the current API calls that resolve the MFA, named credential, verificationMethod, oneTimePasscode and refresh (those that fit the current stage). They need an access token of the current API.',
+            'Only with MULTI_FACTOR_AUTH_FAILURE: the current API calls that resolve the MFA, named credential, connectLink, verificationMethod, oneTimePasscode and refresh (those that fit the current stage). They need an access token of the current API.',
         }),
       ),
     }),
