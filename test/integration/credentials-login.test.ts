@@ -1,5 +1,6 @@
 import t from 'tap';
-import type { CredentialView } from '../../src/domain/credential-state.ts';
+import { jobsFor } from '../../src/domain/credential-jobs.ts';
+import type { CredentialRecord, CredentialView } from '../../src/domain/credential-state.ts';
 import { call, createCredential, describe, eventsOf, hasDetail, waitForCredential } from '../credentials-helper.ts';
 import { buildStack, createOrganization } from '../helper.ts';
 
@@ -111,4 +112,22 @@ t.test('providers and the event log', async (t) => {
   const firstEvent = page.body.data[0];
   t.match((await call(stack, 'GET', `/plug/events/${firstEvent?.id}`)).body, { id: firstEvent?.id, type: firstEvent?.type });
   t.equal((await call(stack, 'GET', '/plug/events/evt_aaaaaaaaaaaaaaaaaaaaaaaaaa')).statusCode, 404);
+});
+
+t.test('the reconciler re-creates a missing challenge timer', async (t) => {
+  const stack = await buildStack(t);
+  const created = await createCredential(stack, 'pass_mfa');
+  await waitForCredential(stack, created.id, hasDetail('MULTI_FACTOR_AUTHENTICATION_METHOD_REQUIRED'));
+  await stack.stopWorkers();
+  const { services, config } = stack.app.container;
+  const record = await services.ctx.redis.get(services.ctx.keys.org(stack.org.organizationId).credential(created.id));
+  const [timer] = jobsFor(JSON.parse(record ?? '{}') as CredentialRecord, config);
+  t.equal(timer?.queue === 'timers' && timer.kind, 'challenge_expiry');
+  await services.queues.timers.remove(timer?.jobId ?? '');
+  t.notOk(await services.queues.timers.getJob(timer?.jobId ?? ''), 'the timer is gone, as after a crash before enqueue');
+
+  await services.connections.reconcile();
+  const restored = await services.queues.timers.getJob(timer?.jobId ?? '');
+  t.ok(restored, 'the reconciler put it back');
+  t.equal(await restored?.getState(), 'delayed');
 });
