@@ -1,4 +1,5 @@
 import type { Queues } from '../queues.ts';
+import { createSmsGateway } from '../sms/gateway.ts';
 import { createAccountService } from './accounts.ts';
 import { createApiKeyService } from './api-keys.ts';
 import { createConnectLinkService } from './connect-links.ts';
@@ -6,8 +7,11 @@ import { createConnectionService } from './connections.ts';
 import type { ServiceContext } from './context.ts';
 import { createCredentialStore } from './credential-store.ts';
 import { createCredentialService } from './credentials.ts';
+import { createDashboardSessionService } from './dashboard-sessions.ts';
+import { createDashboardUserService } from './dashboard-users.ts';
 import { createEventService } from './events.ts';
 import { createOrganizationService } from './organizations.ts';
+import { createTwoFactorService } from './two-factor.ts';
 import { createWebhookDeliveryService, type WebhookDeliveryOptions } from './webhook-delivery.ts';
 import { createWebhookService } from './webhooks.ts';
 
@@ -20,6 +24,10 @@ export function createServices(ctx: ServiceContext, queues: Queues, options: Ser
   const apiKeys = createApiKeyService(ctx);
   const organizations = createOrganizationService(ctx, apiKeys);
   const events = createEventService(ctx);
+  const smsGateway = createSmsGateway(ctx.config, { logger: ctx.logger });
+  const twoFactor = createTwoFactorService(ctx, { events, smsGateway });
+  const dashboardSessions = createDashboardSessionService(ctx, { organizations, twoFactor });
+  const dashboardUsers = createDashboardUserService({ organizations, sessions: dashboardSessions, twoFactor });
   const webhooks = createWebhookService(ctx, queues, events);
   events.onCommitted(webhooks.onEventsCommitted);
   const webhookDeliveries = createWebhookDeliveryService(ctx, { events, webhooks }, options.webhookDelivery);
@@ -28,7 +36,22 @@ export function createServices(ctx: ServiceContext, queues: Queues, options: Ser
   const credentials = createCredentialService(ctx, credentialStore, accounts);
   const connections = createConnectionService(ctx, credentialStore, accounts);
   const connectLinks = createConnectLinkService(ctx, { credentials });
-  return { ctx, queues, apiKeys, organizations, events, webhooks, webhookDeliveries, accounts, credentials, connections, connectLinks };
+  return {
+    ctx,
+    queues,
+    apiKeys,
+    organizations,
+    events,
+    webhooks,
+    webhookDeliveries,
+    twoFactor,
+    dashboardSessions,
+    dashboardUsers,
+    accounts,
+    credentials,
+    connections,
+    connectLinks,
+  };
 }
 
 export type Services = ReturnType<typeof createServices>;

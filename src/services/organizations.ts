@@ -109,6 +109,27 @@ export function createOrganizationService(ctx: ServiceContext, apiKeys: ApiKeySe
       const raw = await redis.get(keys.org(organizationId).user(userId));
       return raw ? (JSON.parse(raw) as UserRecord) : null;
     },
+
+    async listUsers(organizationId: string): Promise<UserRecord[]> {
+      const orgKeys = keys.org(organizationId);
+      const ids = await redis.smembers(orgKeys.users);
+      const raws = ids.length > 0 ? await redis.mget(ids.map((id) => orgKeys.user(id))) : [];
+      return raws
+        .filter((raw): raw is string => raw !== null)
+        .map((raw) => JSON.parse(raw) as UserRecord)
+        .sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+    },
+
+    /** Removes the user record and frees its email. Sessions and two-factor data are their services' to end. */
+    async deleteUser(organizationId: string, userId: string): Promise<UserRecord | null> {
+      const orgKeys = keys.org(organizationId);
+      const raw = await redis.get(orgKeys.user(userId));
+      if (!raw) return null;
+      const user = JSON.parse(raw) as UserRecord;
+      await redis.multi().del(orgKeys.user(userId)).srem(orgKeys.users, userId).exec();
+      await redis.del(keys.userEmail(user.email));
+      return user;
+    },
   };
 }
 

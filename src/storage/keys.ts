@@ -26,7 +26,7 @@ export function createKeys(prefix: string) {
           lastTotpStep: `${twoFactorBase}:totp-step`,
           consecutiveFailures: `${twoFactorBase}:failures`,
           smsSendsThisHour: `${twoFactorBase}:sms-sends`,
-          smsCooldown: `${twoFactorBase}:sms-cooldown`,
+          smsLastSentAt: `${twoFactorBase}:sms-last-sent`,
           enrollment: `${twoFactorBase}:enrollment`,
           enrollmentSecrets: `${twoFactorBase}:enrollment:secrets`,
         };

@@ -1,0 +1,144 @@
+/**
+ * Dashboard sessions (SPEC §8): a login with email and password, then the second factor when the user has one.
+ *
+ * A session token is `pbd_` + 256 random bits, handed out once; Redis keeps only its SHA-256 (like access
+ * tokens), with the session's owner and expiry. Each user's token hashes are also listed in a sorted set under
+ * the organization, so every session of a user can be ended at once (recovery-code login, user deletion).
+ */
+import { hashPassword, randomToken, sha256Hex, verifyPassword } from '../crypto/hashing.ts';
+import { errors } from '../errors.ts';
+import type { ServiceContext } from './context.ts';
+import type { OrganizationService, UserRecord } from './organizations.ts';
+import type { LoginChallengeView, LoginProof, TwoFactorService } from './two-factor.ts';
+
+export const DASHBOARD_SESSION_TTL_SECONDS = 12 * 60 * 60;
+const SESSION_TOKEN_PREFIX = 'pbd_';
+
+export interface DashboardSessionRecord {
+  userId: string;
+  organizationId: string;
+  createdAt: string;
+  expiresAt: string;
+}
+
+export interface SessionGrant {
+  token: string;
+  expiresAt: string;
+}
+
+export type LoginResult = { session: SessionGrant } | { twoFactorRequired: true; challenge: LoginChallengeView };
+
+export interface CompletedLogin {
+  session: SessionGrant;
+  /** A recovery code was used: two-factor is now off and the user's other sessions have ended. */
+  twoFactorDisabled: boolean;
+}
+
+export interface AuthenticatedSession {
+  user: UserRecord;
+  session: DashboardSessionRecord;
+}
+
+export function createDashboardSessionService(
+  ctx: ServiceContext,
+  deps: { organizations: OrganizationService; twoFactor: TwoFactorService },
+) {
+  const { redis, keys } = ctx;
+  let decoyHash: Promise<string> | undefined;
+
+  async function start(user: UserRecord): Promise<SessionGrant> {
+    const token = `${SESSION_TOKEN_PREFIX}${randomToken(32)}`;
+    const tokenHash = sha256Hex(token);
+    const now = ctx.now();
+    const expiresAt = new Date(now.getTime() + DASHBOARD_SESSION_TTL_SECONDS * 1000);
+    const record: DashboardSessionRecord = {
+      userId: user.id,
+      organizationId: user.organizationId,
+      createdAt: now.toISOString(),
+      expiresAt: expiresAt.toISOString(),
+    };
+    const userSessions = keys.org(user.organizationId).userSessions(user.id);
+    // Listed before it exists, so that ending all of a user's sessions cannot miss one being created.
+    await redis
+      .multi()
+      .zremrangebyscore(userSessions, '-inf', now.getTime())
+      .zadd(userSessions, expiresAt.getTime(), tokenHash)
+      .pexpire(userSessions, DASHBOARD_SESSION_TTL_SECONDS * 1000)
+      .exec();
+    await redis.set(keys.dashboardSession(tokenHash), JSON.stringify(record), 'EX', DASHBOARD_SESSION_TTL_SECONDS);
+    return { token, expiresAt: record.expiresAt };
+  }
+
+  async function endAllForUser(user: Pick<UserRecord, 'id' | 'organizationId'>): Promise<void> {
+    const userSessions = keys.org(user.organizationId).userSessions(user.id);
+    const tokenHashes = await redis.zrange(userSessions, 0, -1);
+    // Session keys live outside the organization's hash tag: one DEL each keeps this Redis Cluster safe.
+    await Promise.all(tokenHashes.map((tokenHash) => redis.del(keys.dashboardSession(tokenHash))));
+    if (tokenHashes.length > 0) await redis.zrem(userSessions, ...tokenHashes);
+  }
+
+  /**
+   * The user with this email and password, or null. Unknown emails cost a password hash too, so response
+   * times do not reveal which addresses have accounts.
+   */
+  async function checkPassword(email: string, password: string): Promise<UserRecord | null> {
+    const user = await deps.organizations.findUserByEmail(email);
+    decoyHash ??= hashPassword(randomToken(16));
+    const matches = await verifyPassword(password, user?.passwordHash ?? (await decoyHash));
+    return user && matches ? user : null;
+  }
+
+  return {
+    /** Also for the v1 login (`POST /v1/auth/login`), which must then refuse users with two-factor on. */
+    checkPassword,
+
+    /** A session for a user whose login is complete; v1 login hands it out as its token once it has refused two-factor users. */
+    startSession: start,
+
+    /** Step 1: a session, or a two-factor challenge to answer with `verifyLogin`. */
+    async login(email: string, password: string): Promise<LoginResult> {
+      const user = await checkPassword(email, password);
+      if (!user) throw errors.loginFailed();
+      const challenge = await deps.twoFactor.startLoginChallenge(user);
+      if (challenge) return { twoFactorRequired: true, challenge };
+      return { session: await start(user) };
+    },
+
+    /**
+     * Step 2: the app or SMS code, or a recovery code. A recovery code turns two-factor off (as the help article
+     * this product follows describes) and ends the user's other sessions, since whoever lost their phone may
+     * have lost it to someone.
+     */
+    async verifyLogin(challengeId: string, proof: LoginProof): Promise<CompletedLogin> {
+      const verified = await deps.twoFactor.verifyLogin(challengeId, proof);
+      const user = await deps.organizations.getUser(verified.organizationId, verified.userId);
+      if (!user) throw errors.loginChallengeInvalid();
+      if (verified.usedRecoveryCode) await endAllForUser(user);
+      return { session: await start(user), twoFactorDisabled: verified.usedRecoveryCode };
+    },
+
+    async authenticate(token: string): Promise<AuthenticatedSession> {
+      if (!token.startsWith(SESSION_TOKEN_PREFIX)) throw errors.sessionInvalid();
+      const raw = await redis.get(keys.dashboardSession(sha256Hex(token)));
+      const session = raw ? (JSON.parse(raw) as DashboardSessionRecord) : null;
+      if (!session || Date.parse(session.expiresAt) <= ctx.now().getTime()) throw errors.sessionInvalid();
+      const user = await deps.organizations.getUser(session.organizationId, session.userId);
+      if (!user) throw errors.sessionInvalid();
+      return { user, session };
+    },
+
+    /** Ends one session. Unknown or expired tokens are fine: the outcome is the same. */
+    async logout(token: string): Promise<void> {
+      const tokenHash = sha256Hex(token);
+      const raw = await redis.get(keys.dashboardSession(tokenHash));
+      if (!raw) return;
+      const session = JSON.parse(raw) as DashboardSessionRecord;
+      await redis.del(keys.dashboardSession(tokenHash));
+      await redis.zrem(keys.org(session.organizationId).userSessions(session.userId), tokenHash);
+    },
+
+    endAllForUser,
+  };
+}
+
+export type DashboardSessionService = ReturnType<typeof createDashboardSessionService>;

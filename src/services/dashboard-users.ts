@@ -1,0 +1,46 @@
+/**
+ * What an organization's admins do with its dashboard users (SPEC §8). Two-factor settings are deliberately
+ * absent: only the user themselves can see or change those.
+ */
+import { errors } from '../errors.ts';
+import type { DashboardSessionService } from './dashboard-sessions.ts';
+import type { OrganizationService, UserRecord, UserRole } from './organizations.ts';
+import type { TwoFactorService } from './two-factor.ts';
+
+export interface DashboardUserView {
+  id: string;
+  email: string;
+  role: UserRole;
+  createdAt: string;
+}
+
+function toView(user: UserRecord): DashboardUserView {
+  return { id: user.id, email: user.email, role: user.role, createdAt: user.createdAt };
+}
+
+export function createDashboardUserService(deps: {
+  organizations: OrganizationService;
+  sessions: DashboardSessionService;
+  twoFactor: TwoFactorService;
+}) {
+  return {
+    async list(organizationId: string): Promise<DashboardUserView[]> {
+      return (await deps.organizations.listUsers(organizationId)).map(toView);
+    },
+
+    async create(organizationId: string, input: { email: string; password: string; role: UserRole }): Promise<DashboardUserView> {
+      return toView(await deps.organizations.createUser({ organizationId, ...input }));
+    },
+
+    /** Deletes a user of the organization and ends their sessions. Admins cannot delete themselves. */
+    async remove(organizationId: string, userId: string, actingUserId: string): Promise<void> {
+      if (userId === actingUserId) throw errors.conflict({ message: 'You cannot delete your own user' });
+      const user = await deps.organizations.deleteUser(organizationId, userId);
+      if (!user) throw errors.notFound({ message: 'User not found' });
+      await deps.sessions.endAllForUser(user);
+      await deps.twoFactor.forgetUser(user);
+    },
+  };
+}
+
+export type DashboardUserService = ReturnType<typeof createDashboardUserService>;

@@ -1,0 +1,595 @@
+/**
+ * Two-factor authentication of dashboard users (SPEC §8): enrollment with an authenticator app or by text
+ * message, recovery codes, and the second step of a dashboard login (a "login challenge").
+ *
+ * A user only ever changes their own settings: every function takes the user the caller authenticated as,
+ * never an id from a request. Storage, all under the organization's hash tag (`keys.org(org).twoFactor(user)`):
+ * - `record`: `{ version, isEnabled, method, … }`, changed only by `events.commit` with a version guard, so the
+ *   settings, their secrets and the audit event land together;
+ * - `secrets`: the TOTP secret and phone numbers, sealed (`ctx.secrets` layout);
+ * - `recoveryCodes`: a set of SHA-256 hashes; removing a member is what "using" a code means;
+ * - `lastTotpStep`: the time step of the last accepted app code; it only moves forward, so a code works once;
+ * - `consecutiveFailures`: wrong codes at login since the last right one; at 100, two-factor login locks until
+ *   the password is reset (`clearLockout`);
+ * - `enrollment` (+ `enrollmentSecrets`): a method being set up, waiting for its first code.
+ * Login challenges (`chl_…`) are hashes under the same tag; a key outside it maps a challenge id to its org.
+ *
+ * Every check that consumes something (a TOTP step, an SMS code, a recovery code, an enrollment) is decided
+ * by one Lua call, so of any number of concurrent requests holding the same code exactly one succeeds.
+ */
+import { safeEqual, verifyPassword } from '../crypto/hashing.ts';
+import { errors } from '../errors.ts';
+import { newId } from '../ids.ts';
+import { SmsDeliveryError, type SmsGateway } from '../sms/gateway.ts';
+import type { Mutation } from '../storage/event-log.ts';
+import type { OrgKeys } from '../storage/keys.ts';
+import type { RedisClient } from '../storage/redis.ts';
+import { isE164, maskPhone } from '../two-factor/phone.ts';
+import { generateRecoveryCodes, hashRecoveryCode, normaliseRecoveryCode } from '../two-factor/recovery-codes.ts';
+import { generateSmsCode, hashSmsCode } from '../two-factor/sms-codes.ts';
+import { generateTotpSecret, isWellFormedCode, otpauthUri, totpQrCodeSvg, verifyTotp } from '../two-factor/totp.ts';
+import type { EventType } from '../webhooks/event-types.ts';
+import type { ServiceContext } from './context.ts';
+import { newEvent, type EventService } from './events.ts';
+import type { UserRecord } from './organizations.ts';
+
+export const LOGIN_CHALLENGE_TTL_MS = 15 * 60_000;
+export const SMS_CODE_TTL_MS = 10 * 60_000;
+export const ENROLLMENT_TTL_MS = 15 * 60_000;
+export const MAX_ATTEMPTS_PER_CHALLENGE = 5;
+export const LOCK_AFTER_CONSECUTIVE_FAILURES = 100;
+/** A text message at most every 30 s, and 10 an hour, per user: enough for typos, too few to run up a bill. */
+export const SMS_RESEND_INTERVAL_MS = 30_000;
+export const MAX_SMS_PER_HOUR = 10;
+/** Redis forgets challenges and enrollments a little after they expire; `expiresAt` is what decides. */
+const CLEANUP_MARGIN_MS = 60_000;
+const MAX_COMMIT_RETRIES = 5;
+const RECOVERY_CODE_LENGTH = 16;
+const CROCKFORD_BASE32 = /^[0-9a-hjkmnp-tv-z]+$/;
+
+export type TwoFactorMethod = 'APP' | 'SMS';
+
+/** The user fields this service needs; `UserRecord` fits. */
+export type TwoFactorUser = Pick<UserRecord, 'id' | 'organizationId' | 'email'>;
+
+interface TwoFactorRecord {
+  version: number;
+  isEnabled: boolean;
+  method: TwoFactorMethod | null;
+  enabledAt: string | null;
+  updatedAt: string;
+}
+
+/** What `POST /dashboard/me/two-factor/view` shows. Phone numbers are masked. */
+export interface TwoFactorSettingsView {
+  isEnabled: boolean;
+  method: TwoFactorMethod | null;
+  phoneNumber: string | null;
+  backupPhoneNumber: string | null;
+  recoveryCodesRemaining: number;
+}
+
+export interface LoginChallengeView {
+  id: string;
+  method: TwoFactorMethod;
+  /** The masked phone number the last code went to (SMS only). */
+  destination?: string;
+  expiresAt: string;
+}
+
+export interface AppEnrollment {
+  secret: string;
+  otpauthUri: string;
+  qrCodeSvg: string;
+}
+
+export interface SmsEnrollment {
+  destination: string;
+  expiresAt: string;
+}
+
+export type LoginProof = { code: string } | { recoveryCode: string };
+
+export interface VerifiedLogin {
+  userId: string;
+  organizationId: string;
+  /** True when a recovery code was used: the user's two-factor settings are now off. */
+  usedRecoveryCode: boolean;
+}
+
+/** The secrets a method keeps: field names in the `secrets` hash. */
+type MethodSecrets = { totpSecret: string } | { phoneNumber: string; backupPhoneNumber?: string };
+
+/** How a code is consumed atomically; see CLAIM_SCRIPT. */
+type Claim =
+  | { kind: 'totp'; step: number }
+  | { kind: 'sms'; codeHash: string }
+  | { kind: 'recovery'; codeHash: string }
+  /** Nothing to compare: whoever deletes the holder first wins (app enrollment, already checked in JS). */
+  | { kind: 'holder' };
+
+// Consumes a one-time proof and its holder (a login challenge or an enrollment) in one step. The holder must
+// still exist, so a challenge yields at most one session however many codes arrive for it.
+// KEYS[1] holder hash; KEYS[2] the proof's key (last TOTP step, recovery-code set; the holder otherwise);
+// KEYS[3] optional: a consecutive-failure counter to reset. ARGV[1] kind, ARGV[2] step or code hash.
+const CLAIM_SCRIPT = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return 'GONE' end
+local kind, value = ARGV[1], ARGV[2]
+if kind == 'totp' then
+  local last = redis.call('GET', KEYS[2])
+  if last and tonumber(last) >= tonumber(value) then return 'USED' end
+  redis.call('SET', KEYS[2], value)
+elseif kind == 'sms' then
+  if redis.call('HGET', KEYS[2], 'smsCodeHash') ~= value then return 'USED' end
+elseif kind == 'recovery' then
+  if redis.call('SREM', KEYS[2], value) == 0 then return 'USED' end
+elseif kind ~= 'holder' then
+  return redis.error_reply('unknown claim kind ' .. kind)
+end
+redis.call('DEL', KEYS[1])
+if KEYS[3] then redis.call('DEL', KEYS[3]) end
+return 'OK'
+`;
+
+// Counts a wrong code against its holder (ended at the limit) and, at login, against the user.
+// KEYS[1] holder hash; KEYS[2] optional consecutive-failure counter. ARGV[1] attempts allowed per holder.
+// Returns { attempts left on the holder (0 once ended or gone), consecutive failures (0 without KEYS[2]) }.
+const FAILURE_SCRIPT = `
+local remaining = 0
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  remaining = tonumber(ARGV[1]) - redis.call('HINCRBY', KEYS[1], 'attempts', 1)
+  if remaining <= 0 then redis.call('DEL', KEYS[1]); remaining = 0 end
+end
+local failures = 0
+if KEYS[2] then failures = redis.call('INCR', KEYS[2]) end
+return { remaining, failures }
+`;
+
+// Decides whether another text message may go out to a user, and if so counts it.
+// KEYS[1] when the last one went out (ms, by the service's clock); KEYS[2] messages sent this hour.
+// ARGV[1] now ms, ARGV[2] minimum interval ms, ARGV[3] hourly maximum. Returns { 'OK' | refusal, ms to wait }.
+const RESERVE_SMS_SCRIPT = `
+local now, interval = tonumber(ARGV[1]), tonumber(ARGV[2])
+local last = redis.call('GET', KEYS[1])
+if last and now - tonumber(last) < interval then return { 'COOLDOWN', interval - (now - tonumber(last)) } end
+if tonumber(redis.call('GET', KEYS[2]) or '0') >= tonumber(ARGV[3]) then return { 'HOURLY_LIMIT', redis.call('PTTL', KEYS[2]) } end
+redis.call('SET', KEYS[1], now, 'PX', interval)
+if redis.call('INCR', KEYS[2]) == 1 then redis.call('PEXPIRE', KEYS[2], 3600000) end
+return { 'OK', 0 }
+`;
+
+type ClaimOutcome = 'OK' | 'USED' | 'GONE';
+type WithScripts = RedisClient & {
+  plugboardClaimCode(numKeys: number, ...args: (string | number)[]): Promise<ClaimOutcome>;
+  plugboardRecordCodeFailure(numKeys: number, ...args: (string | number)[]): Promise<[number, number]>;
+  plugboardReserveSms(numKeys: number, ...args: (string | number)[]): Promise<['OK' | 'COOLDOWN' | 'HOURLY_LIMIT', number]>;
+};
+
+export function createTwoFactorService(ctx: ServiceContext, deps: { events: EventService; smsGateway: SmsGateway }) {
+  const { keys } = ctx;
+  const redis = ctx.redis as WithScripts;
+  redis.defineCommand('plugboardClaimCode', { lua: CLAIM_SCRIPT });
+  redis.defineCommand('plugboardRecordCodeFailure', { lua: FAILURE_SCRIPT });
+  redis.defineCommand('plugboardReserveSms', { lua: RESERVE_SMS_SCRIPT });
+
+  const keysOf = (user: TwoFactorUser) => keys.org(user.organizationId).twoFactor(user.id);
+  const nowMs = () => ctx.now().getTime();
+
+  async function claim(holderKey: string, proof: Claim, proofKey: string, failureCounterKey?: string): Promise<ClaimOutcome> {
+    const value = proof.kind === 'totp' ? proof.step : proof.kind === 'holder' ? '' : proof.codeHash;
+    const keyList = failureCounterKey ? [holderKey, proofKey, failureCounterKey] : [holderKey, proofKey];
+    return redis.plugboardClaimCode(keyList.length, ...keyList, proof.kind, value);
+  }
+
+  async function recordFailure(holderKey: string, failureCounterKey?: string) {
+    const keyList = failureCounterKey ? [holderKey, failureCounterKey] : [holderKey];
+    const [attemptsLeft, consecutiveFailures] = await redis.plugboardRecordCodeFailure(keyList.length, ...keyList, MAX_ATTEMPTS_PER_CHALLENGE);
+    return { attemptsLeft, consecutiveFailures };
+  }
+
+  function wrongCode(attemptsLeft: number, what: 'login challenge' | 'enrollment') {
+    const next = what === 'login challenge' ? 'log in again' : 'start the enrollment again';
+    return errors.twoFactorCodeInvalid({
+      message:
+        attemptsLeft > 0
+          ? `The code is wrong, expired or already used; ${attemptsLeft} attempt${attemptsLeft === 1 ? '' : 's'} left`
+          : `The code is wrong, expired or already used; this ${what} has ended, ${next}`,
+    });
+  }
+
+  async function loadRecord(user: TwoFactorUser): Promise<{ record: TwoFactorRecord; version: number | null }> {
+    const raw = await redis.get(keysOf(user).record);
+    if (!raw) {
+      return { record: { version: 0, isEnabled: false, method: null, enabledAt: null, updatedAt: ctx.now().toISOString() }, version: null };
+    }
+    const record = JSON.parse(raw) as TwoFactorRecord;
+    return { record, version: record.version };
+  }
+
+  async function requirePassword(user: TwoFactorUser, password: string): Promise<void> {
+    // The stored hash is re-read: a password changed since the session began must be the one that counts.
+    const raw = await redis.get(keys.org(user.organizationId).user(user.id));
+    const stored = raw ? (JSON.parse(raw) as UserRecord) : null;
+    if (!stored || !(await verifyPassword(password, stored.passwordHash))) throw errors.passwordIncorrect({ param: 'password' });
+  }
+
+  function auditEvent(type: EventType, user: TwoFactorUser) {
+    return newEvent(type, { user: { id: user.id, email: user.email } }, ctx.now());
+  }
+
+  function recoveryCodeMutations(k: ReturnType<typeof keysOf>, codes: string[]): Mutation[] {
+    return [{ op: 'del', key: k.recoveryCodes }, ...codes.map((code): Mutation => ({ op: 'sadd', key: k.recoveryCodes, member: hashRecoveryCode(code) }))];
+  }
+
+  /** Turns two-factor on with the secrets of a confirmed enrollment; returns the new recovery codes (shown once). */
+  async function enable(user: TwoFactorUser, method: TwoFactorMethod, secrets: MethodSecrets, lastTotpStep?: number): Promise<string[]> {
+    const k = keysOf(user);
+    const { version } = await loadRecord(user);
+    const recoveryCodes = generateRecoveryCodes();
+    const now = ctx.now().toISOString();
+    const record: TwoFactorRecord = { version: (version ?? 0) + 1, isEnabled: true, method, enabledAt: now, updatedAt: now };
+    const sealed = ctx.secrets.seal(k.secrets, secrets as Record<string, string>);
+    const committed = await deps.events.commit({
+      organizationId: user.organizationId,
+      guard: { key: k.record, expectedVersion: version },
+      mutations: [
+        { op: 'del', key: k.secrets },
+        ...Object.entries(sealed).map(([field, value]): Mutation => ({ op: 'hset', key: k.secrets, field, value })),
+        { op: 'del', key: k.enrollmentSecrets },
+        ...recoveryCodeMutations(k, recoveryCodes),
+        lastTotpStep === undefined ? { op: 'del', key: k.lastTotpStep } : { op: 'set', key: k.lastTotpStep, value: String(lastTotpStep) },
+        { op: 'set', key: k.record, value: JSON.stringify(record) },
+      ],
+      events: [auditEvent('user.two_factor.enabled', user)],
+    });
+    if (!committed) throw errors.conflict({ message: 'Two-factor settings changed meanwhile; reload them and try again' });
+    return recoveryCodes;
+  }
+
+  /**
+   * Turns two-factor off and forgets its secrets and recovery codes. After a recovery-code login the use of the
+   * code is recorded too, even if the settings were already off by then.
+   */
+  async function turnOff(user: TwoFactorUser, reason: 'password' | 'recoveryCode'): Promise<void> {
+    const k = keysOf(user);
+    for (let attempt = 1; ; attempt++) {
+      const { record, version } = await loadRecord(user);
+      const events = reason === 'recoveryCode' ? [auditEvent('user.two_factor.recovery_code_used', user)] : [];
+      if (record.isEnabled) events.push(auditEvent('user.two_factor.disabled', user));
+      if (events.length === 0) return;
+      const off: TwoFactorRecord = { version: record.version + 1, isEnabled: false, method: null, enabledAt: null, updatedAt: ctx.now().toISOString() };
+      const mutations: Mutation[] = record.isEnabled
+        ? [
+            { op: 'set', key: k.record, value: JSON.stringify(off) },
+            { op: 'del', key: k.secrets },
+            { op: 'del', key: k.recoveryCodes },
+            { op: 'del', key: k.lastTotpStep },
+          ]
+        : [];
+      const committed = await deps.events.commit({ organizationId: user.organizationId, guard: { key: k.record, expectedVersion: version }, mutations, events });
+      if (committed) return;
+      if (attempt === MAX_COMMIT_RETRIES) throw errors.conflict({ message: 'Two-factor settings keep changing; try again' });
+    }
+  }
+
+  async function assertNotLocked(user: TwoFactorUser): Promise<void> {
+    const failures = Number((await redis.get(keysOf(user).consecutiveFailures)) ?? 0);
+    if (failures >= LOCK_AFTER_CONSECUTIVE_FAILURES) throw errors.twoFactorLocked();
+  }
+
+  /** Enforces the per-user SMS limits atomically: a cool-down between messages and an hourly budget. */
+  async function reserveSms(user: TwoFactorUser): Promise<void> {
+    const k = keysOf(user);
+    const [refusal, waitMs] = await redis.plugboardReserveSms(2, k.smsLastSentAt, k.smsSendsThisHour, nowMs(), SMS_RESEND_INTERVAL_MS, MAX_SMS_PER_HOUR);
+    if (refusal === 'OK') return;
+    throw errors.tooManyRequests({
+      message: refusal === 'COOLDOWN' ? 'A code was sent moments ago; wait before asking for another' : `At most ${MAX_SMS_PER_HOUR} codes are sent per hour`,
+      headers: { 'Retry-After': String(Math.max(1, Math.ceil(waitMs / 1000))) },
+    });
+  }
+
+  /**
+   * Sends a fresh code to `phoneNumber` and stores its hash on the holder, bound to the holder's id. The hash is
+   * stored before sending, so a code that arrives quickly is already valid; a resend replaces the previous code.
+   */
+  async function sendCode(user: TwoFactorUser, holderKey: string, holderId: string, phoneNumber: string): Promise<void> {
+    await reserveSms(user);
+    const code = generateSmsCode();
+    const now = nowMs();
+    await redis.hset(holderKey, {
+      smsCodeHash: hashSmsCode(holderId, code),
+      smsCodeExpiresAt: now + SMS_CODE_TTL_MS,
+      destination: maskPhone(phoneNumber),
+    });
+    try {
+      await deps.smsGateway.send({ to: phoneNumber, body: `Your Plugboard code is ${code}. It expires in ${SMS_CODE_TTL_MS / 60_000} minutes.` });
+    } catch (error) {
+      if (!(error instanceof SmsDeliveryError)) throw error;
+      ctx.logger.warn({ err: error, userId: user.id }, 'two-factor code could not be sent');
+      throw errors.unavailable({ message: 'The text message could not be sent; try again shortly' });
+    }
+  }
+
+  function smsCodeMatches(holder: Record<string, string>, holderId: string, code: string): boolean {
+    const stored = holder.smsCodeHash ?? '';
+    const expiresAt = Number(holder.smsCodeExpiresAt ?? 0);
+    // Compared even when expired, so the timing does not tell the two cases apart.
+    const matches = safeEqual(hashSmsCode(holderId, code), stored);
+    return matches && stored !== '' && expiresAt > nowMs();
+  }
+
+  async function matchesARecoveryCode(user: TwoFactorUser, codeHash: string): Promise<boolean> {
+    const stored = await redis.smembers(keysOf(user).recoveryCodes);
+    // Every stored hash is compared, so the time taken does not depend on which one matched.
+    return stored.reduce((found, candidate) => safeEqual(candidate, codeHash) || found, false);
+  }
+
+  async function phoneNumbers(user: TwoFactorUser): Promise<{ phoneNumber?: string; backupPhoneNumber?: string }> {
+    return ctx.secrets.readAll(keysOf(user).secrets);
+  }
+
+  async function writeEnrollment(user: TwoFactorUser, method: TwoFactorMethod, secrets: MethodSecrets) {
+    const k = keysOf(user);
+    const id = newId('chl');
+    const expiresAt = nowMs() + ENROLLMENT_TTL_MS;
+    const ttl = ENROLLMENT_TTL_MS + CLEANUP_MARGIN_MS;
+    await redis
+      .multi()
+      .del(k.enrollment, k.enrollmentSecrets)
+      .hset(k.enrollment, { id, method, expiresAt, attempts: 0 })
+      .hset(k.enrollmentSecrets, ctx.secrets.seal(k.enrollmentSecrets, secrets as Record<string, string>))
+      .pexpire(k.enrollment, ttl)
+      .pexpire(k.enrollmentSecrets, ttl)
+      .exec();
+    return { id, expiresAt };
+  }
+
+  async function assertDisabled(user: TwoFactorUser): Promise<void> {
+    const { record } = await loadRecord(user);
+    if (record.isEnabled) {
+      throw errors.conflict({ message: 'Two-factor authentication is already on; disable it first to change the method' });
+    }
+  }
+
+  async function confirmEnrollment(user: TwoFactorUser, method: TwoFactorMethod, code: string): Promise<{ recoveryCodes: string[] }> {
+    if (!isWellFormedCode(code)) throw errors.invalidParameter({ param: 'code', message: 'code must be 6 digits' });
+    const k = keysOf(user);
+    const enrollment = await redis.hgetall(k.enrollment);
+    if (enrollment.method !== method || Number(enrollment.expiresAt) <= nowMs()) {
+      const start = method === 'APP' ? 'POST /dashboard/me/two-factor/app' : 'POST /dashboard/me/two-factor/sms';
+      throw errors.conflict({ message: `No ${method === 'APP' ? 'app' : 'SMS'} enrollment is in progress; start one with ${start}` });
+    }
+    const pending = (await ctx.secrets.readAll(k.enrollmentSecrets)) as MethodSecrets & Record<string, string>;
+    let proof: Claim | null = null;
+    let acceptedStep: number | undefined;
+    if (method === 'APP') {
+      const result = await verifyTotp({ secret: pending.totpSecret ?? '', code, now: ctx.now() });
+      if (result.ok) {
+        proof = { kind: 'holder' };
+        acceptedStep = result.step;
+      }
+    } else if (smsCodeMatches(enrollment, enrollment.id ?? '', code)) {
+      proof = { kind: 'sms', codeHash: enrollment.smsCodeHash ?? '' };
+    }
+    if (!proof) {
+      const { attemptsLeft } = await recordFailure(k.enrollment);
+      if (attemptsLeft === 0) await redis.del(k.enrollmentSecrets);
+      throw wrongCode(attemptsLeft, 'enrollment');
+    }
+    if ((await claim(k.enrollment, proof, k.enrollment)) !== 'OK') throw wrongCode(0, 'enrollment');
+    return { recoveryCodes: await enable(user, method, pending, acceptedStep) };
+  }
+
+  async function loadChallenge(challengeId: string) {
+    const organizationId = await redis.get(keys.loginChallengeOrganization(challengeId));
+    const orgKeys: OrgKeys | null = organizationId ? keys.org(organizationId) : null;
+    const fields = orgKeys ? await redis.hgetall(orgKeys.loginChallenge(challengeId)) : {};
+    const { userId, method } = fields;
+    if (!organizationId || !orgKeys || !userId || (method !== 'APP' && method !== 'SMS') || Number(fields.expiresAt) <= nowMs()) {
+      throw errors.loginChallengeInvalid();
+    }
+    const raw = await redis.get(orgKeys.user(userId));
+    if (!raw) throw errors.loginChallengeInvalid();
+    const user = JSON.parse(raw) as UserRecord;
+    const { record } = await loadRecord(user);
+    // Settings turned off (or changed) since the challenge began: the challenge no longer means anything.
+    if (!record.isEnabled || record.method !== method) throw errors.loginChallengeInvalid();
+    return { id: challengeId, key: orgKeys.loginChallenge(challengeId), user, method: method as TwoFactorMethod, fields };
+  }
+
+  function challengeView(id: string, method: TwoFactorMethod, fields: Record<string, string | number>): LoginChallengeView {
+    return {
+      id,
+      method,
+      ...(method === 'SMS' && fields.destination ? { destination: String(fields.destination) } : {}),
+      expiresAt: new Date(Number(fields.expiresAt)).toISOString(),
+    };
+  }
+
+  /** Works out which claim a proof makes, or null when it is simply wrong. */
+  async function proofFor(challenge: Awaited<ReturnType<typeof loadChallenge>>, proof: LoginProof): Promise<Claim | null> {
+    const { user } = challenge;
+    if ('recoveryCode' in proof) {
+      const normalised = normaliseRecoveryCode(proof.recoveryCode);
+      if (normalised.length !== RECOVERY_CODE_LENGTH || !CROCKFORD_BASE32.test(normalised)) {
+        throw errors.invalidParameter({ param: 'recoveryCode', message: 'recoveryCode must look like xxxx-xxxx-xxxx-xxxx' });
+      }
+      const codeHash = hashRecoveryCode(normalised);
+      return (await matchesARecoveryCode(user, codeHash)) ? { kind: 'recovery', codeHash } : null;
+    }
+    if (!isWellFormedCode(proof.code)) throw errors.invalidParameter({ param: 'code', message: 'code must be 6 digits' });
+    if (challenge.method === 'SMS') {
+      return smsCodeMatches(challenge.fields, challenge.id, proof.code) ? { kind: 'sms', codeHash: challenge.fields.smsCodeHash ?? '' } : null;
+    }
+    const k = keysOf(user);
+    const secret = await ctx.secrets.read(k.secrets, 'totpSecret');
+    if (!secret) throw errors.loginChallengeInvalid();
+    const lastStep = await redis.get(k.lastTotpStep);
+    const result = await verifyTotp({ secret, code: proof.code, now: ctx.now(), lastAcceptedStep: lastStep === null ? undefined : Number(lastStep) });
+    return result.ok ? { kind: 'totp', step: result.step } : null;
+  }
+
+  return {
+    /** Whether the user signs in with a second factor; the v1 login refuses such users (SPEC §7). */
+    async isEnabled(user: Pick<TwoFactorUser, 'id' | 'organizationId'>): Promise<boolean> {
+      const raw = await redis.get(keys.org(user.organizationId).twoFactor(user.id).record);
+      return raw !== null && (JSON.parse(raw) as TwoFactorRecord).isEnabled;
+    },
+
+    async view(user: TwoFactorUser, password: string): Promise<TwoFactorSettingsView> {
+      await requirePassword(user, password);
+      const { record } = await loadRecord(user);
+      if (!record.isEnabled) return { isEnabled: false, method: null, phoneNumber: null, backupPhoneNumber: null, recoveryCodesRemaining: 0 };
+      const phones = record.method === 'SMS' ? await phoneNumbers(user) : {};
+      return {
+        isEnabled: true,
+        method: record.method,
+        phoneNumber: phones.phoneNumber ? maskPhone(phones.phoneNumber) : null,
+        backupPhoneNumber: phones.backupPhoneNumber ? maskPhone(phones.backupPhoneNumber) : null,
+        recoveryCodesRemaining: await redis.scard(keysOf(user).recoveryCodes),
+      };
+    },
+
+    /** Step 1 of app enrollment: a new secret for the authenticator app, confirmed by `confirmAppEnrollment`. */
+    async startAppEnrollment(user: TwoFactorUser, password: string): Promise<AppEnrollment> {
+      await requirePassword(user, password);
+      await assertDisabled(user);
+      const secret = generateTotpSecret();
+      await writeEnrollment(user, 'APP', { totpSecret: secret });
+      const uri = otpauthUri({ secret, email: user.email });
+      return { secret, otpauthUri: uri, qrCodeSvg: await totpQrCodeSvg(uri) };
+    },
+
+    async confirmAppEnrollment(user: TwoFactorUser, code: string): Promise<{ recoveryCodes: string[] }> {
+      return confirmEnrollment(user, 'APP', code);
+    },
+
+    /** Step 1 of SMS enrollment: sends a code to the primary number, confirmed by `confirmSmsEnrollment`. */
+    async startSmsEnrollment(
+      user: TwoFactorUser,
+      input: { password: string; phoneNumber: string; backupPhoneNumber?: string },
+    ): Promise<SmsEnrollment> {
+      for (const param of ['phoneNumber', 'backupPhoneNumber'] as const) {
+        const number = input[param];
+        if (number !== undefined && !isE164(number)) {
+          throw errors.invalidParameter({ param, message: `${param} must be in E.164 format, like +15551234567` });
+        }
+      }
+      if (input.backupPhoneNumber === input.phoneNumber) {
+        throw errors.invalidParameter({ param: 'backupPhoneNumber', message: 'backupPhoneNumber must differ from phoneNumber' });
+      }
+      await requirePassword(user, input.password);
+      await assertDisabled(user);
+      const secrets: MethodSecrets = { phoneNumber: input.phoneNumber, ...(input.backupPhoneNumber ? { backupPhoneNumber: input.backupPhoneNumber } : {}) };
+      const k = keysOf(user);
+      const { id } = await writeEnrollment(user, 'SMS', secrets);
+      await sendCode(user, k.enrollment, id, input.phoneNumber);
+      return { destination: maskPhone(input.phoneNumber), expiresAt: new Date(nowMs() + SMS_CODE_TTL_MS).toISOString() };
+    },
+
+    async confirmSmsEnrollment(user: TwoFactorUser, code: string): Promise<{ recoveryCodes: string[] }> {
+      return confirmEnrollment(user, 'SMS', code);
+    },
+
+    async disable(user: TwoFactorUser, password: string): Promise<void> {
+      await requirePassword(user, password);
+      await turnOff(user, 'password');
+    },
+
+    /** A new set of recovery codes; the old ones stop working in the same step. */
+    async regenerateRecoveryCodes(user: TwoFactorUser, password: string): Promise<{ recoveryCodes: string[] }> {
+      await requirePassword(user, password);
+      const k = keysOf(user);
+      const { record, version } = await loadRecord(user);
+      if (!record.isEnabled) throw errors.conflict({ message: 'Two-factor authentication is off; there are no recovery codes to replace' });
+      const recoveryCodes = generateRecoveryCodes();
+      const next: TwoFactorRecord = { ...record, version: record.version + 1, updatedAt: ctx.now().toISOString() };
+      const committed = await deps.events.commit({
+        organizationId: user.organizationId,
+        guard: { key: k.record, expectedVersion: version },
+        mutations: [...recoveryCodeMutations(k, recoveryCodes), { op: 'set', key: k.record, value: JSON.stringify(next) }],
+        events: [],
+      });
+      if (!committed) throw errors.conflict({ message: 'Two-factor settings changed meanwhile; reload them and try again' });
+      return { recoveryCodes };
+    },
+
+    /**
+     * After a right password: null when the user has no second factor, else a login challenge (for SMS, with the
+     * code already sent to the primary phone). Refused while two-factor login is locked.
+     */
+    async startLoginChallenge(user: TwoFactorUser): Promise<LoginChallengeView | null> {
+      const { record } = await loadRecord(user);
+      if (!record.isEnabled || !record.method) return null;
+      await assertNotLocked(user);
+      const id = newId('chl');
+      const challengeKey = keys.org(user.organizationId).loginChallenge(id);
+      const fields = { userId: user.id, method: record.method, expiresAt: nowMs() + LOGIN_CHALLENGE_TTL_MS, attempts: 0 };
+      const ttl = LOGIN_CHALLENGE_TTL_MS + CLEANUP_MARGIN_MS;
+      await redis.multi().hset(challengeKey, fields).pexpire(challengeKey, ttl).exec();
+      await redis.set(keys.loginChallengeOrganization(id), user.organizationId, 'PX', ttl);
+      if (record.method === 'SMS') {
+        const { phoneNumber } = await phoneNumbers(user);
+        if (!phoneNumber) throw new Error(`two-factor SMS settings of ${user.id} have no phone number`);
+        await sendCode(user, challengeKey, id, phoneNumber);
+        return challengeView(id, record.method, { ...fields, destination: maskPhone(phoneNumber) });
+      }
+      return challengeView(id, record.method, fields);
+    },
+
+    /** Sends a new SMS code for a login challenge, to the primary phone or the backup one. */
+    async resendLoginSms(challengeId: string, options: { useBackupPhone?: boolean } = {}): Promise<LoginChallengeView> {
+      const challenge = await loadChallenge(challengeId);
+      if (challenge.method !== 'SMS') {
+        throw errors.conflict({ message: 'This account confirms logins with an authenticator app, not by text message' });
+      }
+      await assertNotLocked(challenge.user);
+      const phones = await phoneNumbers(challenge.user);
+      const to = options.useBackupPhone ? phones.backupPhoneNumber : phones.phoneNumber;
+      if (!to) throw errors.invalidParameter({ param: 'useBackupPhone', message: 'No backup phone number is set for this account' });
+      await sendCode(challenge.user, challenge.key, challenge.id, to);
+      return challengeView(challenge.id, challenge.method, { ...challenge.fields, destination: maskPhone(to) });
+    },
+
+    /**
+     * Checks the second factor of a login. A right code ends the challenge and returns the user; a recovery code
+     * also turns two-factor off. A wrong code costs one of the challenge's attempts and counts towards the lock.
+     */
+    async verifyLogin(challengeId: string, proof: LoginProof): Promise<VerifiedLogin> {
+      const challenge = await loadChallenge(challengeId);
+      const { user } = challenge;
+      const k = keysOf(user);
+      await assertNotLocked(user);
+      const claimed = await proofFor(challenge, proof);
+      if (claimed) {
+        const proofKey = claimed.kind === 'totp' ? k.lastTotpStep : claimed.kind === 'recovery' ? k.recoveryCodes : challenge.key;
+        const outcome = await claim(challenge.key, claimed, proofKey, k.consecutiveFailures);
+        // Another request with the same proof, or another proof for this challenge, got there first.
+        if (outcome === 'GONE') throw errors.loginChallengeInvalid();
+        if (outcome === 'OK') {
+          const usedRecoveryCode = claimed.kind === 'recovery';
+          if (usedRecoveryCode) await turnOff(user, 'recoveryCode');
+          return { userId: user.id, organizationId: user.organizationId, usedRecoveryCode };
+        }
+      }
+      const { attemptsLeft, consecutiveFailures } = await recordFailure(challenge.key, k.consecutiveFailures);
+      if (consecutiveFailures === LOCK_AFTER_CONSECUTIVE_FAILURES) {
+        await deps.events.commit({ organizationId: user.organizationId, mutations: [], events: [auditEvent('user.two_factor.locked', user)] });
+      }
+      if (consecutiveFailures >= LOCK_AFTER_CONSECUTIVE_FAILURES) throw errors.twoFactorLocked();
+      throw wrongCode(attemptsLeft, 'login challenge');
+    },
+
+    /** For the password-reset flow: unlocks two-factor login after too many wrong codes. */
+    async clearLockout(user: Pick<TwoFactorUser, 'id' | 'organizationId'>): Promise<void> {
+      await redis.del(keys.org(user.organizationId).twoFactor(user.id).consecutiveFailures);
+    },
+
+    /** Deletes everything two-factor of a user that is being deleted. */
+    async forgetUser(user: Pick<TwoFactorUser, 'id' | 'organizationId'>): Promise<void> {
+      await redis.del(...Object.values(keys.org(user.organizationId).twoFactor(user.id)));
+    },
+  };
+}
+
+export type TwoFactorService = ReturnType<typeof createTwoFactorService>;
