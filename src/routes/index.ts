@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import dashboard from './dashboard/index.ts';
 import health from './health.ts';
 import oauth2 from './oauth2/index.ts';
 import plug from './plug/index.ts';
@@ -9,5 +10,6 @@ export default async function routes(app: FastifyInstance) {
   await app.register(health);
   await app.register(oauth2, { prefix: '/oauth2' });
   await app.register(plug, { prefix: '/plug' });
+  await app.register(dashboard, { prefix: '/dashboard' });
   await app.register(web);
 }

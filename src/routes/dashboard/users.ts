@@ -1,0 +1,92 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
+import { idPattern } from '../../ids.ts';
+import { errorResponses } from '../../schemas/index.ts';
+import { pageOf, pageQuery } from '../../schemas/pagination.ts';
+import type { DashboardUserView } from '../../services/dashboard-users.ts';
+import { paginate, parseSort } from '../../services/pagination.ts';
+import { Password } from './schemas.ts';
+import { requireDashboardSession, requireOrganizationAdmin, sessionUserOf } from './session-auth.ts';
+
+const Role = Type.Union([Type.Literal('admin'), Type.Literal('member')]);
+
+const UserSchema = Type.Object({
+  id: Type.String(),
+  email: Type.String(),
+  role: Role,
+  createdAt: Type.String({ format: 'date-time' }),
+});
+
+const CreateUserBody = Type.Object(
+  {
+    email: Type.String({ minLength: 3, maxLength: 320 }),
+    password: Password,
+    role: Type.Optional(Type.Union([Type.Literal('admin'), Type.Literal('member')], { default: 'member' })),
+  },
+  { additionalProperties: false },
+);
+
+const security = [{ bearerAuth: [] }];
+const SORT_FIELDS = ['createdAt'] as const;
+
+/** Organization admins manage the organization's dashboard users. */
+const users: FastifyPluginAsyncTypebox = async (app) => {
+  app.addHook('onRequest', requireDashboardSession);
+  app.addHook('preHandler', requireOrganizationAdmin);
+
+  app.get(
+    '/',
+    {
+      schema: {
+        tags: ['dashboard'],
+        summary: "The organization's dashboard users (admins only)",
+        security,
+        querystring: Type.Object(pageQuery(SORT_FIELDS)),
+        response: { 200: pageOf(UserSchema), ...errorResponses(400, 401, 403) },
+      },
+    },
+    async (request) => {
+      const { page, size, sort } = request.query;
+      const all = await app.services.dashboardUsers.list(sessionUserOf(request).organizationId);
+      return paginate<DashboardUserView, 'createdAt'>(all, { page, size, sort: parseSort(sort, SORT_FIELDS, 'createdAt') });
+    },
+  );
+
+  app.post(
+    '/',
+    {
+      schema: {
+        tags: ['dashboard'],
+        summary: 'Add a dashboard user to the organization (admins only)',
+        security,
+        body: CreateUserBody,
+        response: { 201: UserSchema, ...errorResponses(400, 401, 403, 409) },
+      },
+    },
+    async (request, reply) => {
+      const { email, password, role = 'member' } = request.body;
+      const user = await app.services.dashboardUsers.create(sessionUserOf(request).organizationId, { email, password, role });
+      return reply.status(201).send(user);
+    },
+  );
+
+  app.delete(
+    '/:id',
+    {
+      schema: {
+        tags: ['dashboard'],
+        summary: 'Delete a dashboard user and end their sessions (admins only; not yourself)',
+        security,
+        params: Type.Object({ id: Type.String({ pattern: idPattern('usr') }) }),
+        response: { 204: Type.Null({ description: 'Deleted' }), ...errorResponses(400, 401, 403, 404, 409) },
+      },
+    },
+    async (request, reply) => {
+      const actingUser = sessionUserOf(request);
+      await app.services.dashboardUsers.remove(actingUser.organizationId, request.params.id, actingUser.id);
+      return reply.status(204).send(null);
+    },
+  );
+};
+
+export default users;
