@@ -1,0 +1,132 @@
+import t from 'tap';
+import { DASHBOARD_SESSION_TTL_SECONDS } from '../../src/services/dashboard-sessions.ts';
+import { login, manualClock, sessionHeaders } from '../dashboard-helper.ts';
+import { build, createOrganization } from '../helper.ts';
+
+t.test('login without two-factor: a session as Bearer token and as a strict HttpOnly cookie', async (t) => {
+  const app = await build(t);
+  const org = await createOrganization(app);
+
+  const response = await login(app, org.email.toUpperCase(), org.password);
+  t.equal(response.statusCode, 200, 'emails are case-insensitive');
+  const { session } = response.json();
+  t.match(session, { token: /^pbd_[A-Za-z0-9_-]{43}$/, expiresAt: String });
+  t.equal(response.headers['cache-control'], 'no-store');
+  const cookie = String(response.headers['set-cookie']);
+  t.equal(cookie, `plugboard_session=${session.token}; Path=/dashboard; Max-Age=${DASHBOARD_SESSION_TTL_SECONDS}; HttpOnly; SameSite=Strict`);
+
+  const viaBearer = await app.inject({ method: 'GET', url: '/dashboard/me', headers: { authorization: `Bearer ${session.token}` } });
+  t.equal(viaBearer.statusCode, 200);
+  t.match(viaBearer.json(), { user: { id: org.userId, organizationId: org.organizationId, email: org.email, role: 'admin' }, session: { expiresAt: session.expiresAt } });
+  t.notMatch(viaBearer.body, /passwordHash|scrypt/);
+  const viaCookie = await app.inject({ method: 'GET', url: '/dashboard/me', headers: { cookie: `theme=dark; plugboard_session=${session.token}` } });
+  t.equal(viaCookie.statusCode, 200);
+
+  const origin = new URL(app.services.ctx.config.publicUrl).origin;
+  const loggedOut = await app.inject({ method: 'POST', url: '/dashboard/logout', headers: { origin, cookie: `plugboard_session=${session.token}` } });
+  t.equal(loggedOut.statusCode, 204);
+  t.match(String(loggedOut.headers['set-cookie']), /^plugboard_session=; Path=\/dashboard; Max-Age=0; HttpOnly; SameSite=Strict$/);
+  t.equal((await app.inject({ method: 'GET', url: '/dashboard/me', headers: { authorization: `Bearer ${session.token}` } })).statusCode, 401);
+  t.equal((await app.inject({ method: 'POST', url: '/dashboard/logout' })).statusCode, 204, 'logging out twice is fine');
+});
+
+t.test('the cookie is Secure when the public URL is https', async (t) => {
+  const app = await build(t, { env: { PUBLIC_URL: 'https://plugboard.example.com' } });
+  const org = await createOrganization(app);
+  t.match(String((await login(app, org.email, org.password)).headers['set-cookie']), /; HttpOnly; SameSite=Strict; Secure$/);
+});
+
+t.test('wrong passwords and unknown emails get the same 401', async (t) => {
+  const app = await build(t);
+  const org = await createOrganization(app);
+  const wrongPassword = await login(app, org.email, `${org.password}x`);
+  const unknownEmail = await login(app, `nobody-${org.email}`, org.password);
+  for (const response of [wrongPassword, unknownEmail]) {
+    t.equal(response.statusCode, 401);
+    t.equal(response.json().errors[0].details.errorId, 'PB_LOGIN_FAILED');
+    t.notOk(response.headers['set-cookie']);
+  }
+  t.equal(wrongPassword.body, unknownEmail.body);
+  t.equal((await login(app, org.email, '')).statusCode, 400);
+  t.equal((await app.inject({ method: 'POST', url: '/dashboard/login', payload: { email: org.email, password: org.password, remember: true } })).statusCode, 400);
+});
+
+t.test('sessions need a real, live token', async (t) => {
+  const clock = manualClock();
+  const app = await build(t, { now: clock.now });
+  const org = await createOrganization(app);
+  for (const headers of [{}, { authorization: 'Bearer pbd_made-up' }, { authorization: org.headers.authorization }, { cookie: 'plugboard_session=' }]) {
+    const response = await app.inject({ method: 'GET', url: '/dashboard/me', headers });
+    t.equal(response.statusCode, 401, JSON.stringify(headers).slice(0, 40));
+    t.equal(response.json().errors[0].details.errorId, 'PB_SESSION_INVALID');
+  }
+  const headers = await sessionHeaders(app, org.email, org.password);
+  t.equal((await app.inject({ method: 'GET', url: '/plug/organization', headers })).statusCode, 401, 'a session is not an API access token');
+  clock.advance(DASHBOARD_SESSION_TTL_SECONDS * 1000);
+  t.equal((await app.inject({ method: 'GET', url: '/dashboard/me', headers })).statusCode, 401, 'sessions expire after 12 hours');
+});
+
+t.test('org admins manage users; members cannot', async (t) => {
+  const app = await build(t);
+  const org = await createOrganization(app);
+  const other = await createOrganization(app, 'Other org');
+  const adminHeaders = await sessionHeaders(app, org.email, org.password);
+
+  const created = await app.inject({
+    method: 'POST',
+    url: '/dashboard/users',
+    headers: adminHeaders,
+    payload: { email: `member-${org.email}`, password: 'member-password-1' },
+  });
+  t.equal(created.statusCode, 201);
+  t.match(created.json(), { id: /^usr_/, email: `member-${org.email}`, role: 'member' });
+  t.notMatch(created.body, /password/i);
+  const duplicate = await app.inject({ method: 'POST', url: '/dashboard/users', headers: adminHeaders, payload: { email: `member-${org.email}`, password: 'another-password' } });
+  t.equal(duplicate.statusCode, 409);
+
+  const listed = await app.inject({ method: 'GET', url: '/dashboard/users?sort=createdAt,asc', headers: adminHeaders });
+  t.equal(listed.statusCode, 200);
+  t.same(listed.json().data.map((user: { email: string }) => user.email), [org.email, `member-${org.email}`]);
+  t.same(listed.json().page, { number: 0, size: 20, totalElements: 2, totalPages: 1 });
+
+  const memberHeaders = await sessionHeaders(app, `member-${org.email}`, 'member-password-1');
+  for (const [method, url] of [['GET', '/dashboard/users'], ['GET', '/dashboard/apiKeys'], ['DELETE', `/dashboard/users/${org.userId}`]] as const) {
+    t.equal((await app.inject({ method, url, headers: memberHeaders })).statusCode, 403, `member: ${method} ${url}`);
+  }
+
+  t.equal((await app.inject({ method: 'DELETE', url: `/dashboard/users/${other.userId}`, headers: adminHeaders })).statusCode, 404, 'another org’s user');
+  t.equal((await app.inject({ method: 'DELETE', url: `/dashboard/users/${org.userId}`, headers: adminHeaders })).statusCode, 409, 'not yourself');
+  t.equal((await app.inject({ method: 'DELETE', url: `/dashboard/users/${created.json().id}`, headers: adminHeaders })).statusCode, 204);
+  t.equal((await app.inject({ method: 'GET', url: '/dashboard/me', headers: memberHeaders })).statusCode, 401, "the deleted user's sessions end");
+  t.equal((await login(app, `member-${org.email}`, 'member-password-1')).statusCode, 401);
+});
+
+t.test('org admins manage API keys; the secret is shown once and works', async (t) => {
+  const app = await build(t);
+  const org = await createOrganization(app);
+  const headers = await sessionHeaders(app, org.email, org.password);
+
+  const created = await app.inject({ method: 'POST', url: '/dashboard/apiKeys', headers, payload: { name: 'Billing sync' } });
+  t.equal(created.statusCode, 201);
+  const key = created.json();
+  t.match(key, { id: /^key_/, name: 'Billing sync', clientId: /^cli_/, createdBy: org.userId, client_secret: /^pbs_/ });
+  const token = await app.inject({ method: 'POST', url: '/oauth2/token', payload: { grant_type: 'client_credentials', client_id: key.clientId, client_secret: key.client_secret } });
+  t.equal(token.statusCode, 200);
+
+  const listed = await app.inject({ method: 'GET', url: '/dashboard/apiKeys', headers });
+  t.equal(listed.json().page.totalElements, 2, 'the default key and the new one');
+  t.notMatch(listed.body, /pbs_|secretHash|client_secret/);
+
+  t.equal((await app.inject({ method: 'DELETE', url: `/dashboard/apiKeys/${key.id}`, headers })).statusCode, 204);
+  t.equal((await app.inject({ method: 'DELETE', url: `/dashboard/apiKeys/${key.id}`, headers })).statusCode, 404);
+  const accessToken = token.json().access_token as string;
+  t.equal((await app.inject({ method: 'GET', url: '/plug/organization', headers: { authorization: `Bearer ${accessToken}` } })).statusCode, 401, 'revoked');
+});
+
+t.test('password checks are rate limited per IP address', async (t) => {
+  const app = await build(t, { config: { tokenRateLimitPerMinute: 3 } });
+  const org = await createOrganization(app);
+  const statuses = [];
+  for (let attempt = 0; attempt < 4; attempt++) statuses.push((await login(app, org.email, 'wrong-password')).statusCode);
+  t.same(statuses, [401, 401, 401, 429]);
+});

@@ -1,0 +1,136 @@
+import * as OTPAuth from 'otpauth';
+import t from 'tap';
+import { build, createOrganization } from '../helper.ts';
+import {
+  challengeFor,
+  enrolledAdmin,
+  eventTypesOf,
+  login,
+  manualClock,
+  serviceChallenge,
+  sessionHeaders,
+  STEP_MS,
+  totpCode,
+  verify,
+} from '../dashboard-helper.ts';
+
+t.test('app enrollment and login with codes from an independent TOTP implementation', async (t) => {
+  const clock = manualClock();
+  const app = await build(t, { now: clock.now });
+  const org = await createOrganization(app);
+  const headers = await sessionHeaders(app, org.email, org.password);
+
+  const started = await app.inject({ method: 'POST', url: '/dashboard/me/two-factor/app', headers, payload: { password: org.password } });
+  t.equal(started.statusCode, 200);
+  const { secret, otpauthUri, qrCodeSvg } = started.json();
+  const parsed = OTPAuth.URI.parse(otpauthUri);
+  t.ok(parsed instanceof OTPAuth.TOTP, 'a TOTP URI');
+  t.match(parsed, { issuer: 'Plugboard', label: org.email, algorithm: 'SHA1', digits: 6, period: 30 });
+  t.equal(parsed.secret.base32, secret, 'the URI carries the secret shown for typing in');
+  t.match(qrCodeSvg, /^<svg[\s\S]*<\/svg>\s*$/);
+
+  const wrong = await app.inject({ method: 'POST', url: '/dashboard/me/two-factor/app/confirm', headers, payload: { code: '000000' } });
+  t.equal(wrong.statusCode, 401, 'a wrong first code does not enable anything');
+  const confirmed = await app.inject({
+    method: 'POST',
+    url: '/dashboard/me/two-factor/app/confirm',
+    headers,
+    payload: { code: totpCode(otpauthUri, clock.now()) },
+  });
+  t.equal(confirmed.statusCode, 200);
+  const { recoveryCodes } = confirmed.json();
+  t.equal(recoveryCodes.length, 10);
+  t.equal(new Set(recoveryCodes).size, 10);
+  t.match(recoveryCodes[0], /^[0-9a-z]{4}-[0-9a-z]{4}-[0-9a-z]{4}-[0-9a-z]{4}$/);
+  t.equal(confirmed.headers['cache-control'], 'no-store');
+
+  const view = await app.inject({ method: 'POST', url: '/dashboard/me/two-factor/view', headers, payload: { password: org.password } });
+  t.same(view.json(), { isEnabled: true, method: 'APP', phoneNumber: null, backupPhoneNumber: null, recoveryCodesRemaining: 10 });
+  t.same(await eventTypesOf(app, org.organizationId), ['user.two_factor.enabled']);
+
+  const again = await app.inject({ method: 'POST', url: '/dashboard/me/two-factor/app', headers, payload: { password: org.password } });
+  t.equal(again.statusCode, 409, 'no second enrollment while two-factor is on');
+
+  const loginResponse = await login(app, org.email, org.password);
+  t.equal(loginResponse.statusCode, 200);
+  t.notOk(loginResponse.headers['set-cookie'], 'no session cookie before the second factor');
+  const { challenge } = loginResponse.json();
+  t.match(loginResponse.json(), { twoFactorRequired: true, challenge: { id: /^chl_/, method: 'APP' } });
+  t.notOk('destination' in challenge);
+
+  const sameStepAsEnrollment = await verify(app, { challengeId: challenge.id, code: totpCode(otpauthUri, clock.now()) });
+  t.equal(sameStepAsEnrollment.statusCode, 401, 'the code that confirmed enrollment cannot log in');
+
+  clock.advance(STEP_MS);
+  const code = totpCode(otpauthUri, clock.now());
+  const verified = await verify(app, { challengeId: challenge.id, code });
+  t.equal(verified.statusCode, 200);
+  t.match(verified.json(), { session: { token: /^pbd_/ }, twoFactorDisabled: false });
+  t.match(verified.headers['set-cookie'], /^plugboard_session=pbd_/);
+  const me = await app.inject({ method: 'GET', url: '/dashboard/me', headers: { authorization: `Bearer ${verified.json().session.token}` } });
+  t.equal(me.statusCode, 200);
+  t.equal(me.json().user.email, org.email);
+
+  const replay = await verify(app, { challengeId: await challengeFor(app, org), code });
+  t.equal(replay.statusCode, 401, 'the same code is refused the second time, even on a new challenge');
+  t.equal(replay.json().errors[0].details.errorId, 'PB_TWO_FACTOR_CODE_INVALID');
+});
+
+t.test('20 concurrent verify calls with one valid code give exactly one session', async (t) => {
+  const { app, org, clock, otpauthUri } = await enrolledAdmin(t);
+  const challengeId = await challengeFor(app, org);
+  const code = totpCode(otpauthUri, clock.now());
+  const responses = await Promise.all(Array.from({ length: 20 }, () => verify(app, { challengeId, code })));
+  const statuses = responses.map((response) => response.statusCode);
+  t.equal(statuses.filter((status) => status === 200).length, 1, 'one session');
+  t.equal(statuses.filter((status) => status === 401).length, 19, 'the rest are refused');
+});
+
+t.test('20 concurrent logins with one recovery code give exactly one session', async (t) => {
+  const { app, org, recoveryCodes } = await enrolledAdmin(t);
+  const challenges = await Promise.all(Array.from({ length: 20 }, () => serviceChallenge(app, org)));
+  const responses = await Promise.all(challenges.map((challengeId) => verify(app, { challengeId, recoveryCode: recoveryCodes[0] })));
+  t.equal(responses.filter((response) => response.statusCode === 200).length, 1);
+});
+
+t.test('five wrong codes end a challenge', async (t) => {
+  const { app, org, clock, otpauthUri } = await enrolledAdmin(t);
+  const challengeId = await challengeFor(app, org);
+  for (let attempt = 1; attempt <= 5; attempt++) {
+    const response = await verify(app, { challengeId, code: '000000' });
+    t.equal(response.statusCode, 401);
+    t.match(response.json().errors[0].message, attempt < 5 ? `${5 - attempt} attempt` : 'has ended');
+  }
+  const right = await verify(app, { challengeId, code: totpCode(otpauthUri, clock.now()) });
+  t.equal(right.statusCode, 401, 'even the right code no longer works on it');
+  t.equal(right.json().errors[0].details.errorId, 'PB_LOGIN_CHALLENGE_INVALID');
+  const fresh = await verify(app, { challengeId: await challengeFor(app, org), code: totpCode(otpauthUri, clock.now()) });
+  t.equal(fresh.statusCode, 200, 'a new challenge works');
+});
+
+t.test('100 consecutive failures lock two-factor login until the lockout is cleared', async (t) => {
+  const { app, org, clock, otpauthUri } = await enrolledAdmin(t);
+  let lastStatus = 0;
+  for (let challenge = 0; challenge < 20; challenge++) {
+    const challengeId = await serviceChallenge(app, org);
+    for (let attempt = 0; attempt < 5; attempt++) lastStatus = (await verify(app, { challengeId, code: '000000' })).statusCode;
+  }
+  t.equal(lastStatus, 403, 'the 100th failure locks');
+  const locked = await login(app, org.email, org.password);
+  t.equal(locked.statusCode, 403, 'the right password no longer leads to a challenge');
+  t.equal(locked.json().errors[0].details.errorId, 'PB_TWO_FACTOR_LOCKED');
+  t.same(await eventTypesOf(app, org.organizationId), ['user.two_factor.enabled', 'user.two_factor.locked'], 'locked once, audited once');
+
+  await app.services.twoFactor.clearLockout({ id: org.userId, organizationId: org.organizationId });
+  const verified = await verify(app, { challengeId: await challengeFor(app, org), code: totpCode(otpauthUri, clock.now()) });
+  t.equal(verified.statusCode, 200);
+});
+
+t.test('a success resets the consecutive failure count', async (t) => {
+  const { app, org, clock, otpauthUri } = await enrolledAdmin(t);
+  // 99 failures, as the 100-failure test above produces them one by one.
+  await app.services.ctx.redis.set(app.services.ctx.keys.org(org.organizationId).twoFactor(org.userId).consecutiveFailures, '99');
+  t.equal((await verify(app, { challengeId: await challengeFor(app, org), code: totpCode(otpauthUri, clock.now()) })).statusCode, 200);
+  const challengeId = await challengeFor(app, org);
+  for (let attempt = 0; attempt < 5; attempt++) t.equal((await verify(app, { challengeId, code: '000000' })).statusCode, 401, 'not locked');
+});
