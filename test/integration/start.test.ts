@@ -1,51 +1,14 @@
 /**
  * `npm start` as an operator runs it: a real child process on free ports, its own key prefix and data
- * folder, against the shared Redis. Also the local-defaults path (private redis-server) and the Redis
- * safety check, each against a throwaway redis-server so the shared one is never reconfigured.
+ * folder, against the shared test Redis. Waits are generous: a loaded CI machine takes seconds to load tsx.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { request } from 'node:http';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { Writable } from 'node:stream';
-import { Redis } from 'ioredis';
-import pino from 'pino';
 import t from 'tap';
-import { startPrivateRedis, tcpAnswers } from '../../src/local/dev-defaults.ts';
-import { checkRedisSettings, UnsafeRedisError } from '../../src/storage/redis.ts';
 import { testRedisEnv, uniquePrefix, wipePrefix } from '../helper.ts';
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
-async function tempDir(t: { teardown(fn: () => unknown): void }, label: string): Promise<string> {
-  const dir = await mkdtemp(path.join(tmpdir(), `plugboard-${label}-`));
-  t.teardown(() => rm(dir, { recursive: true, force: true }));
-  return dir;
-}
-
-function exited(child: ChildProcess): Promise<number | null> {
-  if (child.exitCode !== null) return Promise.resolve(child.exitCode);
-  return new Promise((resolve) => child.once('exit', (code) => resolve(code)));
-}
-
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe().catch(() => undefined);
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
+import { exited, freePort, tempDir, waitFor } from '../process-helper.ts';
 
 function startPlugboard(env: Record<string, string>) {
   const child = spawn(process.execPath, ['--import=tsx', 'src/main.ts', 'all'], {
@@ -127,48 +90,4 @@ t.test('an invalid configuration exits non-zero and names every problem', async 
   t.match(output.stderr, /Invalid configuration/);
   t.match(output.stderr, /PORT must be an integer between 0 and 65535 \(got "abc"\)/);
   t.match(output.stderr, /SANDBOX_PORT must be an integer/);
-});
-
-t.test('startPrivateRedis runs redis-server with AOF in <dataDir>/redis', async (t) => {
-  const dataDir = await tempDir(t, 'redis');
-  const port = await freePort();
-  const child = await startPrivateRedis(dataDir, port);
-  t.teardown(() => {
-    child.kill('SIGKILL');
-  });
-  t.ok(await tcpAnswers('127.0.0.1', port));
-  const redis = new Redis({ port, lazyConnect: true });
-  t.teardown(() => redis.disconnect());
-  await redis.set('k', 'v');
-  t.same(await redis.config('GET', 'appendonly'), ['appendonly', 'yes']);
-  t.same(await redis.config('GET', 'maxmemory-policy'), ['maxmemory-policy', 'noeviction']);
-  // Redis 7 keeps AOF files in appendonlydir/, older versions write appendonly.aof.
-  const files = await readdir(path.join(dataDir, 'redis'));
-  t.ok(files.some((name) => name.startsWith('appendonly')), `AOF present (${files.join(', ')})`);
-  child.kill('SIGTERM');
-  await exited(child);
-  t.notOk(await tcpAnswers('127.0.0.1', port), 'stopped with its parent');
-});
-
-t.test('checkRedisSettings refuses an evicting Redis and warns about one without persistence', async (t) => {
-  const port = await freePort();
-  const dir = await tempDir(t, 'unsafe-redis');
-  const server = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no', '--maxmemory-policy', 'allkeys-lru'], {
-    stdio: 'ignore',
-  });
-  t.teardown(() => {
-    server.kill('SIGKILL');
-  });
-  await waitFor('throwaway redis-server', async () => ((await tcpAnswers('127.0.0.1', port)) ? true : undefined), 5000);
-  const redis = new Redis({ port });
-  t.teardown(() => redis.disconnect());
-  const lines: string[] = [];
-  const logger = pino({ level: 'info' }, new Writable({ write: (chunk, _encoding, done) => (lines.push(String(chunk)), done()) }));
-
-  await t.rejects(checkRedisSettings(redis, logger), UnsafeRedisError);
-  await t.rejects(checkRedisSettings(redis, logger), { message: /maxmemory-policy is "allkeys-lru"/ });
-
-  await redis.config('SET', 'maxmemory-policy', 'noeviction');
-  await checkRedisSettings(redis, logger);
-  t.match(lines.join(''), /neither AOF nor RDB/);
 });
