@@ -106,9 +106,13 @@ t.test('org admins manage API keys; the secret is shown once and works', async (
   const org = await createOrganization(app);
   const headers = await sessionHeaders(app, org.email, org.password);
 
-  const created = await app.inject({ method: 'POST', url: '/dashboard/apiKeys', headers, payload: { name: 'Billing sync' } });
+  const idempotent = { ...headers, 'idempotency-key': 'create-billing-key' };
+  const created = await app.inject({ method: 'POST', url: '/dashboard/apiKeys', headers: idempotent, payload: { name: 'Billing sync' } });
   t.equal(created.statusCode, 201);
   const key = created.json();
+  const retried = await app.inject({ method: 'POST', url: '/dashboard/apiKeys', headers: idempotent, payload: { name: 'Billing sync' } });
+  t.equal(retried.headers['idempotent-replayed'], 'true');
+  t.same(retried.json(), key, 'a retry with the same Idempotency-Key gets the same key, not a second one');
   t.match(key, { id: /^key_/, name: 'Billing sync', clientId: /^cli_/, createdBy: org.userId, client_secret: /^pbs_/ });
   const token = await app.inject({ method: 'POST', url: '/oauth2/token', payload: { grant_type: 'client_credentials', client_id: key.clientId, client_secret: key.client_secret } });
   t.equal(token.statusCode, 200);

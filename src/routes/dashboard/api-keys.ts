@@ -5,7 +5,7 @@ import { errorResponses } from '../../schemas/index.ts';
 import { pageOf, pageQuery } from '../../schemas/pagination.ts';
 import type { ApiKeyView } from '../../services/api-keys.ts';
 import { paginate, parseSort } from '../../services/pagination.ts';
-import { requireDashboardSession, requireOrganizationAdmin, sessionUserOf } from './session-auth.ts';
+import { organizationIdempotency, requireDashboardSession, requireOrganizationAdmin, sessionUserOf } from './session-auth.ts';
 
 const apiKeyFields = {
   id: Type.String(),
@@ -56,6 +56,7 @@ const apiKeys: FastifyPluginAsyncTypebox = async (app) => {
   app.post(
     '/',
     {
+      config: organizationIdempotency,
       schema: {
         tags: ['dashboard'],
         summary: 'Create an API key (admins only); the response holds client_secret, shown this once',

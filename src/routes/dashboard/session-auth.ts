@@ -79,3 +79,11 @@ export function clearSessionCookie(request: FastifyRequest, reply: FastifyReply)
 export function passwordCheckRouteConfig(config: Config) {
   return { rateLimit: { max: config.tokenRateLimitPerMinute, keyGenerator: rateLimitByIp } };
 }
+
+/**
+ * Route config for admin routes that create something: `Idempotency-Key` scoped to the session's organization.
+ * Not for `/me/…` routes: an organization-wide scope could replay one user's recovery codes to another.
+ */
+export const organizationIdempotency = {
+  idempotent: { organizationOf: (request: FastifyRequest) => request.dashboardSession?.user.organizationId ?? null },
+};

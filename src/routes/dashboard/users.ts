@@ -6,7 +6,7 @@ import { pageOf, pageQuery } from '../../schemas/pagination.ts';
 import type { DashboardUserView } from '../../services/dashboard-users.ts';
 import { paginate, parseSort } from '../../services/pagination.ts';
 import { Password } from './schemas.ts';
-import { requireDashboardSession, requireOrganizationAdmin, sessionUserOf } from './session-auth.ts';
+import { organizationIdempotency, requireDashboardSession, requireOrganizationAdmin, sessionUserOf } from './session-auth.ts';
 
 const Role = Type.Union([Type.Literal('admin'), Type.Literal('member')]);
 
@@ -55,6 +55,7 @@ const users: FastifyPluginAsyncTypebox = async (app) => {
   app.post(
     '/',
     {
+      config: organizationIdempotency,
       schema: {
         tags: ['dashboard'],
         summary: 'Add a dashboard user to the organization (admins only)',
