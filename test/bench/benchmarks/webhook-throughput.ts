@@ -11,22 +11,17 @@
  */
 import path from 'node:path';
 import { Queue } from 'bullmq';
-import { createTransitionEnvForBench, SANDBOX_PROVIDER_ID } from './fixtures.ts';
-import { create } from '../../../src/domain/credential-state.ts';
-import { newId } from '../../../src/ids.ts';
-import { newEvent, type EventEnvelope } from '../../../src/services/events.ts';
 import { DEFAULT_GATE_TUNING } from '../../../src/storage/webhook-endpoint-gate.ts';
 import { DEFAULT_DELIVERY_WORKER_OPTIONS } from '../../../workers/webhook-delivery.ts';
 import { spawnTsChild } from '../lib/child.ts';
+import { commitEvents, SAMPLE_EVENT_TYPE, sampleEventData } from '../lib/events.ts';
 import { format, NotAvailableError, row, type BenchContext, type Benchmark, type Row } from '../lib/benchmark.ts';
 import { ApiError, connectContainer, createClient, type Client } from '../lib/plugboard.ts';
 import { startReceiver, type Receiver } from '../lib/receiver.ts';
 import { REPO_ROOT, waitFor, type System } from '../lib/system.ts';
-import type { Container } from '../../../src/container.ts';
 
 const NAME = '3. Webhook deliveries';
 const ENDPOINTS = 16;
-const EVENTS_PER_COMMIT = 100;
 /** The one-endpoint run is capped by design, so it sends this share of the others' deliveries. */
 const SINGLE_ENDPOINT_SHARE = 1 / 20;
 
@@ -72,7 +67,7 @@ async function createEndpoints(client: Client, receiver: Receiver, count: number
   const ids: string[] = [];
   for (let i = 0; i < count; i += 1) {
     const endpoint = await client
-      .call<{ id: string }>('POST', '/plug/webhooks/endpoints', { url: `${receiver.url}/endpoint-${i}`, eventTypes: ['credential.status_changed'] })
+      .call<{ id: string }>('POST', '/plug/webhooks/endpoints', { url: `${receiver.url}/endpoint-${i}`, eventTypes: [SAMPLE_EVENT_TYPE] })
       .catch((error: unknown) => {
         if (error instanceof ApiError && error.status === 404) throw new NotAvailableError('POST /plug/webhooks/endpoints is not there yet');
         throw error;
@@ -85,25 +80,6 @@ async function createEndpoints(client: Client, receiver: Receiver, count: number
 /** The first `count` endpoints are enabled, the rest disabled, so one run can fan out to one endpoint only. */
 async function setSubscribedEndpoints(client: Client, endpointIds: string[], count: number) {
   await Promise.all(endpointIds.map((id, index) => client.call('PATCH', `/plug/webhooks/endpoints/${id}`, { isEnabled: index < count })));
-}
-
-/** A real credential object as the state machine makes it, so webhook bodies have their real size. */
-function sampleEventData(container: Container, organizationId: string): EventEnvelope['data'] {
-  const transition = create(
-    { id: newId('crd'), organizationId, providerId: SANDBOX_PROVIDER_ID, username: 'bench-user', correlationId: 'bench' },
-    createTransitionEnvForBench(container.config),
-  );
-  const created = transition.events[0];
-  if (!created) throw new Error('the state machine made no event for a new credential');
-  return { ...created.data, previous: { status: 'CONNECTION_IN_PROGRESS', statusDetail: 'DATA_EXTRACTION_IN_PROGRESS' } };
-}
-
-async function commitEvents(container: Container, organizationId: string, count: number, data: EventEnvelope['data']) {
-  for (let done = 0; done < count; done += EVENTS_PER_COMMIT) {
-    const now = new Date();
-    const batch = Array.from({ length: Math.min(EVENTS_PER_COMMIT, count - done) }, () => newEvent('credential.status_changed', data, now));
-    await container.services.events.commit({ organizationId, mutations: [], events: batch });
-  }
 }
 
 /** Starts the workers on the waiting backlog and returns deliveries per second, first to last arrival. */

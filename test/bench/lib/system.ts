@@ -109,8 +109,13 @@ export async function startSystem(options: SystemOptions): Promise<System> {
   };
   process.once('exit', killAll);
 
+  const isRunning = (role: Role) => {
+    const child = children.get(role);
+    return child !== undefined && child.exitCode === null && child.signalCode === null;
+  };
+
   async function start(role: Role) {
-    if (children.get(role)?.exitCode === null) throw new Error(`${role} is already running`);
+    if (isRunning(role)) throw new Error(`${role} is already running`);
     const profiling = options.profile?.includes(role) ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${role}-${Date.now()}.cpuprofile`] : [];
     const log = createWriteStream(path.join(options.logDir, `${role}.log`), { flags: 'a' });
     const child = spawn(process.execPath, [...profiling, '--import', 'tsx', MAIN, role], {
@@ -164,7 +169,7 @@ export async function startSystem(options: SystemOptions): Promise<System> {
 
   async function stop(role: Role, signal: 'SIGTERM' | 'SIGKILL' = 'SIGTERM') {
     const child = children.get(role);
-    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    if (!child || !isRunning(role)) return;
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
     child.kill(signal);
     const timer = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS);
@@ -178,10 +183,7 @@ export async function startSystem(options: SystemOptions): Promise<System> {
     env,
     start,
     stop,
-    isRunning: (role) => {
-      const child = children.get(role);
-      return child !== undefined && child.exitCode === null && child.signalCode === null;
-    },
+    isRunning,
     async close() {
       // The API first (no new work), then workers (finish their jobs), then the sandbox they talk to.
       for (const role of ['api', 'workers', 'sandbox'] as const) await stop(role);
