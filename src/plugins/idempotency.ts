@@ -17,6 +17,7 @@ import fp from 'fastify-plugin';
 import { Type } from 'typebox';
 import { randomToken, sha256Hex } from '../crypto/hashing.ts';
 import { errors } from '../errors.ts';
+import { errorResponses } from '../schemas/index.ts';
 
 export interface IdempotencyOptions {
   /** The organization whose key space the key belongs to; the default is the access token's organization. */
@@ -94,13 +95,15 @@ function optionsOf(config: boolean | IdempotencyOptions | undefined): Idempotenc
   return config === true ? {} : config;
 }
 
-/** Documents (and validates) the header on every idempotent route. */
+/** Documents (and validates) the header, and documents the 409 it can cause, on every idempotent route. */
 function withIdempotencyHeader(routeOptions: RouteOptions) {
   const schema = routeOptions.schema ?? {};
   const headers = (schema.headers ?? { type: 'object' }) as { properties?: Record<string, unknown> };
+  const response = schema.response as Record<string, unknown> | undefined;
   routeOptions.schema = {
     ...schema,
     headers: { ...headers, properties: { ...headers.properties, [IDEMPOTENCY_HEADER]: IdempotencyKeySchema } },
+    ...(response ? { response: { ...errorResponses(409), ...response } } : {}),
   };
 }
 

@@ -1,6 +1,7 @@
 import { validate } from '@readme/openapi-parser';
 import { Redis } from 'ioredis';
 import t from 'tap';
+import { Type } from 'typebox';
 import { parse } from 'yaml';
 import { generateOpenApiDocument, toYaml } from '../../src/cli/openapi.ts';
 import { build } from '../helper.ts';
@@ -30,11 +31,13 @@ t.test('the generated document is valid OpenAPI 3.1 with stable component names'
 t.test('idempotent routes document the Idempotency-Key header', async (t) => {
   const app = await build(t, {
     routes: (app) => {
-      app.post('/test-idempotent', { config: { idempotent: true }, schema: { summary: 'test' } }, async () => ({}));
+      app.post('/test-idempotent', { config: { idempotent: true }, schema: { summary: 'test', response: { 201: Type.Object({}) } } }, async () => ({}));
     },
   });
-  const operation = (app.swagger() as { paths: Record<string, { post: { parameters: { in: string; name: string }[] } }> }).paths['/test-idempotent']!.post;
+  type Operation = { parameters: { in: string; name: string }[]; responses: Record<string, unknown> };
+  const operation = (app.swagger() as { paths: Record<string, { post: Operation }> }).paths['/test-idempotent']!.post;
   t.ok(operation.parameters.some((p) => p.in === 'header' && p.name === 'idempotency-key'));
+  t.ok(operation.responses['409'], 'the 409 of a reused key is documented');
 });
 
 t.test('Swagger UI is served at /docs', async (t) => {
