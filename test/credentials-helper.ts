@@ -73,9 +73,43 @@ export async function eventsOf(stack: TestStack, credentialId: string): Promise<
   return events;
 }
 
-/** Event types without the status_changed ones, and the statusDetail pairs of those, for order checks. */
+/** Each event as its type without `credential.`, and each status change as `→ <new statusDetail>`, for order checks. */
 export function describe(events: LoggedEvent[]): string[] {
   return events.map((event) =>
     event.type === 'credential.status_changed' ? `→ ${event.data.credential.statusDetail}` : event.type.replace('credential.', ''),
   );
+}
+
+/** Headers of an MFA call that answers once its provider step has finished. */
+export const WAIT = { prefer: 'wait=5' };
+export const SUCCESS = 'LOGIN_AND_DATA_DISCOVERY_SUCCESS';
+
+export function mfaOf(credential: CredentialView) {
+  if (!credential.mfa) throw new Error(`no open challenge: ${JSON.stringify(credential)}`);
+  return credential.mfa;
+}
+
+export async function chooseFirstMethod(stack: TestStack, credential: CredentialView): Promise<CallResult<CredentialView>> {
+  const mfa = mfaOf(credential);
+  return call<CredentialView>(
+    stack,
+    'PUT',
+    `/plug/credentials/${credential.id}/verificationMethod`,
+    { challengeId: mfa.challengeId, methodId: mfa.availableMethods[0]?.id },
+    WAIT,
+  );
+}
+
+export async function submitCode(stack: TestStack, credential: CredentialView, code: string, headers: Record<string, string> = WAIT) {
+  return call<CredentialView>(stack, 'PUT', `/plug/credentials/${credential.id}/oneTimePasscode`, { challengeId: mfaOf(credential).challengeId, code }, headers);
+}
+
+/** Logs a pass_mfa-like credential in through the API: method, then the right code. */
+export async function connectWithMfa(stack: TestStack, password: string): Promise<CredentialView> {
+  const created = await createCredential(stack, password);
+  const asked = await waitForCredential(stack, created.id, hasDetail('MULTI_FACTOR_AUTHENTICATION_METHOD_REQUIRED'));
+  const codeRequired = (await chooseFirstMethod(stack, asked)).body;
+  const done = await submitCode(stack, codeRequired, '123456');
+  if (done.body.statusDetail !== SUCCESS) throw new Error(`not connected: ${JSON.stringify(done.body)}`);
+  return done.body;
 }

@@ -1,0 +1,87 @@
+/** Challenge expiry, provider session lifetimes, syncs and the sandbox session helpers. */
+import t from 'tap';
+import type { CredentialView } from '../../src/domain/credential-state.ts';
+import {
+  call,
+  chooseFirstMethod,
+  connectWithMfa,
+  createCredential,
+  describe,
+  eventsOf,
+  hasDetail,
+  mfaOf,
+  SUCCESS,
+  WAIT,
+  waitForCredential,
+} from '../credentials-helper.ts';
+import { buildStack } from '../helper.ts';
+
+t.test('an unanswered challenge times out within 1 s of expiresAt; refresh starts a new one', async (t) => {
+  const stack = await buildStack(t, { env: { MFA_CHALLENGE_TTL_SECONDS: '2' } });
+  const created = await createCredential(stack, 'pass_mfa');
+  const asked = await waitForCredential(stack, created.id, hasDetail('MULTI_FACTOR_AUTHENTICATION_METHOD_REQUIRED'));
+  const expiresAt = Date.parse(mfaOf(asked).expiresAt);
+  t.ok(expiresAt - Date.parse(asked.lastModifiedAt) <= 2000, 'MFA_CHALLENGE_TTL_SECONDS caps the provider’s 10 minutes');
+
+  const timedOut = await waitForCredential(stack, created.id, hasDetail('MULTI_FACTOR_AUTHENTICATION_TIMED_OUT'), 5000);
+  t.match(timedOut, { status: 'CONNECTION_FAILURE', mfa: null, isCustomerActionRequired: true });
+  const event = (await eventsOf(stack, created.id)).find((e) => e.type === 'credential.mfa.timed_out');
+  const lateness = Date.parse(event?.timestamp ?? '') - expiresAt;
+  t.ok(lateness >= 0 && lateness <= 1000, `timed_out ${lateness} ms after expiresAt`);
+  t.equal((await chooseFirstMethod(stack, asked)).statusCode, 409, 'the old challenge is gone');
+
+  const refreshed = await call<CredentialView>(stack, 'POST', `/plug/credentials/${created.id}/refresh`, undefined, WAIT);
+  t.equal(refreshed.statusCode, 202);
+  t.match(refreshed.body, { statusDetail: 'MULTI_FACTOR_AUTHENTICATION_METHOD_REQUIRED' });
+  t.not(refreshed.body.mfa?.challengeId, mfaOf(asked).challengeId, 'a new challenge');
+  const again = await call(stack, 'POST', `/plug/credentials/${created.id}/refresh`);
+  t.equal(again.statusCode, 202, 'refresh also abandons an open challenge');
+});
+
+t.test('pass_mfa_short: session_expiring, then refresh_required when the session ends', async (t) => {
+  const stack = await buildStack(t, { env: { SANDBOX_SHORT_SESSION_SECONDS: '3', SESSION_WARNING_SECONDS: '2' } });
+  const connected = await connectWithMfa(stack, 'pass_mfa_short');
+  const sessionEnd = Date.parse(connected.mfaSession?.expiresAt ?? '');
+  t.ok(sessionEnd - Date.now() <= 3000, 'the short session');
+  const ended = await waitForCredential(stack, connected.id, hasDetail('MULTI_FACTOR_AUTHENTICATION_REFRESH_REQUIRED'), 6000);
+  t.match(ended, { status: 'CONNECTION_FAILURE', mfaSession: null, isAccessible: false });
+  const events = await eventsOf(stack, connected.id);
+  t.same(describe(events).slice(-3), ['mfa.session_expiring', '→ MULTI_FACTOR_AUTHENTICATION_REFRESH_REQUIRED', 'mfa.refresh_required']);
+  const warning = events.find((event) => event.type === 'credential.mfa.session_expiring');
+  t.equal(warning?.data.expiresAt, connected.mfaSession?.expiresAt);
+  t.ok(Date.parse(warning?.timestamp ?? '') <= sessionEnd - 1000, 'the warning comes ahead of the end');
+  const ending = events.find((event) => event.type === 'credential.mfa.refresh_required');
+  t.ok(Math.abs(Date.parse(ending?.timestamp ?? '') - sessionEnd) <= 1000, 'the end comes on time');
+});
+
+t.test('sandbox helpers: expireSession ends the session now, revokeSession is found by the next sync', async (t) => {
+  const stack = await buildStack(t, { env: { SYNC_INTERVAL_SECONDS: '1' } });
+  const expiring = await connectWithMfa(stack, 'pass_mfa');
+  const expired = await call<CredentialView>(stack, 'POST', `/plug/sandbox/credentials/${expiring.id}/expireSession`);
+  t.match(expired, { statusCode: 200, body: { statusDetail: 'MULTI_FACTOR_AUTHENTICATION_REFRESH_REQUIRED' } });
+  t.equal((await call(stack, 'POST', `/plug/sandbox/credentials/${expiring.id}/expireSession`)).statusCode, 409, 'no session left');
+
+  const revoking = await connectWithMfa(stack, 'pass_mfa');
+  const accountsBefore = await call<{ data: { id: string }[] }>(stack, 'GET', `/plug/credentials/${revoking.id}/accounts`);
+  const synced = await waitForCredential(stack, revoking.id, (c) => c.lastSyncedAt !== revoking.lastSyncedAt, 4000);
+  t.equal(synced.statusDetail, SUCCESS, 'a sync with a live session changes nothing but the sync times');
+  const accountsAfter = await call<{ data: { id: string }[] }>(stack, 'GET', `/plug/credentials/${revoking.id}/accounts`);
+  t.same(accountsAfter.body.data.map((a) => a.id), accountsBefore.body.data.map((a) => a.id), 'account ids are stable across syncs');
+
+  const revoked = await call<CredentialView>(stack, 'POST', `/plug/sandbox/credentials/${revoking.id}/revokeSession`);
+  t.match(revoked, { statusCode: 200, body: { statusDetail: SUCCESS } }, 'nothing shows until the next sync');
+  await waitForCredential(stack, revoking.id, hasDetail('MULTI_FACTOR_AUTHENTICATION_REFRESH_REQUIRED'), 4000);
+  t.same(describe(await eventsOf(stack, revoking.id)).slice(-2), ['→ MULTI_FACTOR_AUTHENTICATION_REFRESH_REQUIRED', 'mfa.refresh_required']);
+
+  const plain = await createCredential(stack, 'pass_good');
+  await waitForCredential(stack, plain.id, hasDetail(SUCCESS));
+  await call(stack, 'POST', `/plug/sandbox/credentials/${plain.id}/revokeSession`);
+  const deadline = Date.now() + 4000;
+  let connections = 1;
+  while (connections < 2 && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    connections = (await eventsOf(stack, plain.id)).filter((event) => event.type === 'credential.connected').length;
+  }
+  t.equal(connections, 2, 'a session without MFA is replaced by logging in again, no customer needed');
+  t.notOk(describe(await eventsOf(stack, plain.id)).includes('mfa.refresh_required'));
+});
