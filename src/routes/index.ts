@@ -3,6 +3,7 @@ import dashboard from './dashboard/index.ts';
 import health from './health.ts';
 import oauth2 from './oauth2/index.ts';
 import plug from './plug/index.ts';
+import v1 from './v1/index.ts';
 import web from './web/index.ts';
 
 /** Every route tree of the API, one line each. */
@@ -11,5 +12,6 @@ export default async function routes(app: FastifyInstance) {
   await app.register(oauth2, { prefix: '/oauth2' });
   await app.register(plug, { prefix: '/plug' });
   await app.register(dashboard, { prefix: '/dashboard' });
+  await app.register(v1, { prefix: '/v1' });
   await app.register(web);
 }
