@@ -79,6 +79,7 @@ export const errors = {
     'Two-factor login is locked after too many wrong codes; reset your password to unlock it',
   ),
   connectLinkInvalid: define('PB_CONNECT_LINK_INVALID', 'unauthorized', 401, 'This link has expired or was revoked; ask for a new one'),
+  crossOriginRequest: define('PB_CROSS_ORIGIN_REQUEST', 'forbidden', 403, 'This request must come from a Plugboard page (its Origin is missing or foreign)'),
   notFound: define('PB_NOT_FOUND', 'notFound', 404, 'Resource not found'),
   routeNotFound: define('PB_ROUTE_NOT_FOUND', 'notFound', 404, 'No such route'),
   conflict: define('PB_CONFLICT', 'conflict', 409, 'The request conflicts with the current state'),

@@ -5,10 +5,13 @@ import oauth2 from './oauth2/index.ts';
 import plug from './plug/index.ts';
 import v1 from './v1/index.ts';
 import web from './web/index.ts';
+import sameOrigin from './web/same-origin.ts';
 
 /** Every route tree of the API, one line each. */
 export default async function routes(app: FastifyInstance) {
   await app.register(health);
+  // Before any tree a browser reaches with a cookie: refuses state changes from other sites (CSRF).
+  await app.register(sameOrigin);
   await app.register(oauth2, { prefix: '/oauth2' });
   await app.register(plug, { prefix: '/plug' });
   await app.register(dashboard, { prefix: '/dashboard' });

@@ -7,6 +7,7 @@ import { mkdirSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Test } from 'tap';
 import { buildStack, type TestStack } from '../helper.ts';
 
 export const CHROMIUM_PATH = '/usr/bin/chromium';
@@ -113,4 +114,10 @@ export async function tabTo(page: Page, selector: string, limit = 40): Promise<v
     await page.keyboard.press('Tab');
   }
   throw new Error(`Tab never reached ${selector}`);
+}
+
+/** Screenshots a screen at both widths and checks that it fits them and that every input has a label. */
+export async function checkScreen(t: Test, page: Page, name: string): Promise<void> {
+  for (const check of await captureScreen(page, name)) t.ok(check.fits, `${name}: no horizontal overflow at ${check.width} px`);
+  t.same(await unlabelledInputs(page), [], `${name}: every input has a label`);
 }

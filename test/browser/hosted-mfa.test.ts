@@ -1,6 +1,6 @@
 import t from 'tap';
 import { call, createCredential, describe, eventsOf, hasDetail, waitForCredential } from '../credentials-helper.ts';
-import { captureScreen, isFocused, launchChromium, openPage, startWebStack, tabTo, unlabelledInputs } from './harness.ts';
+import { checkScreen, isFocused, launchChromium, openPage, startWebStack, tabTo } from './harness.ts';
 
 t.test('a customer completes pass_mfa on the hosted page, keyboard only, in a browser without a Dashboard session', async (t) => {
   const stack = await startWebStack(t);
@@ -19,8 +19,7 @@ t.test('a customer completes pass_mfa on the hosted page, keyboard only, in a br
   t.equal(new URL(page.url()).hash, '', 'the token is taken out of the address bar');
   t.notMatch(await page.content(), credential.username, 'the page never shows the username');
   await page.getByText(/Text message \(SMS\) to \*\*\*-\*\*\*-\d{4}/).waitFor();
-  t.same(await unlabelledInputs(page), [], 'every input has a label');
-  for (const check of await captureScreen(page, 'hosted-choose-method')) t.ok(check.fits, `choose method fits ${check.width} px`);
+  await checkScreen(t, page, 'hosted-choose-method');
 
   // Keyboard only: Tab to the checked radio, arrow to the second method (a phone call), Tab to the button.
   await tabTo(page, 'input[type="radio"]:checked');
@@ -32,18 +31,18 @@ t.test('a customer completes pass_mfa on the hosted page, keyboard only, in a br
   t.ok(await isFocused(page, 'input[name="code"]'), 'focus moves to the code field');
   await page.getByText(/Expires in \d+:\d\d/).waitFor();
   await page.getByText('3 attempts left.').waitFor();
-  for (const check of await captureScreen(page, 'hosted-enter-code')) t.ok(check.fits, `code entry fits ${check.width} px`);
+  await checkScreen(t, page, 'hosted-enter-code');
 
   await page.keyboard.type('000000');
   await page.keyboard.press('Enter');
   await page.getByText('That code was not accepted. 2 attempts left.').waitFor();
-  for (const check of await captureScreen(page, 'hosted-code-rejected')) t.ok(check.fits, `rejection fits ${check.width} px`);
+  await checkScreen(t, page, 'hosted-code-rejected');
 
   await page.getByLabel('Verification code').focus();
   await page.keyboard.type('123456');
   await page.keyboard.press('Enter');
   await page.getByText("Connected to Sandbox Electric. You're all set.").waitFor();
-  for (const check of await captureScreen(page, 'hosted-connected')) t.ok(check.fits, `success fits ${check.width} px`);
+  await checkScreen(t, page, 'hosted-connected');
 
   await waitForCredential(stack, credential.id, hasDetail('LOGIN_AND_DATA_DISCOVERY_SUCCESS'));
   const events = await eventsOf(stack, credential.id);
@@ -82,6 +81,6 @@ t.test('a revoked link shows a clear page', async (t) => {
   await page.goto(link.body.url);
   await page.getByRole('heading', { name: 'This link no longer works' }).waitFor();
   await page.getByText('It has expired or was revoked').waitFor();
-  for (const check of await captureScreen(page, 'hosted-link-revoked')) t.ok(check.fits, `fits ${check.width} px`);
+  await checkScreen(t, page, 'hosted-link-revoked');
   t.same(problems.filter((problem) => !problem.includes('401')), [], 'no script errors');
 });

@@ -85,7 +85,7 @@ function takeNotice() {
 async function onSignedIn({ notice } = {}) {
   state.me = await api('GET', '/dashboard/me');
   state.notice = notice ?? null;
-  if (!location.hash.startsWith('#/')) location.replace('#/credentials');
+  if (!location.hash.startsWith('#/')) history.replaceState(null, '', '#/credentials');
   await route();
 }
 
@@ -93,7 +93,8 @@ document.getElementById('sign-out').addEventListener('click', async () => {
   await api('POST', '/dashboard/logout').catch(() => undefined);
   state.me = null;
   state.notice = 'You have signed out.';
-  location.hash = '#/credentials';
+  // replaceState, not `location.hash =`: that would route a second time (hashchange) and drop the notice.
+  history.replaceState(null, '', '#/credentials');
   await route();
 });
 

@@ -31,9 +31,8 @@ export function statusLabel(status) {
   return STATUS_LABELS[status] ?? status;
 }
 
-/** `badge` class modifiers per status, plus the amber "Action required" one. */
+/** The `badge` class modifier of a status ("Action required" has its own amber badge). */
 export function statusTone(credential) {
-  if (credential.isCustomerActionRequired) return 'warning';
   if (credential.status === 'CONNECTION_SUCCESS') return 'success';
   if (credential.status === 'CONNECTION_FAILURE') return 'danger';
   return 'info';

@@ -1,0 +1,43 @@
+/**
+ * CSRF protection for everything a browser reaches with ambient credentials (the Dashboard's session cookie)
+ * or from our pages: `/dashboard/…` and `/connect/…`.
+ *
+ * Two layers. The session cookie is `SameSite=Strict`, so browsers do not attach it to requests that other
+ * sites start. And here, every state-changing request (anything but GET, HEAD, OPTIONS) is refused when its
+ * `Origin` header names another site, or when it rides on the session cookie without an `Origin` at all
+ * (browsers send `Origin` on every cross-origin and same-origin POST, PUT, PATCH and DELETE). Scripts and curl
+ * that authenticate with `Authorization: Bearer` send no cookie, need no `Origin`, and are not affected.
+ *
+ * Origin checks instead of double-submit tokens: nothing to store, render or rotate, and the Fetch standard
+ * guarantees pages cannot forge the header.
+ */
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import fp from 'fastify-plugin';
+import { errors } from '../../errors.ts';
+import { SESSION_COOKIE } from '../dashboard/session-auth.ts';
+
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+const BROWSER_FACING_PREFIXES = ['/dashboard/', '/dashboard?', '/connect/', '/connect?'];
+const SESSION_COOKIE_PATTERN = new RegExp(`(?:^|;)\\s*${SESSION_COOKIE}=`);
+
+function isBrowserFacing(url: string): boolean {
+  return url === '/dashboard' || url === '/connect' || BROWSER_FACING_PREFIXES.some((prefix) => url.startsWith(prefix));
+}
+
+/** Our own origins: the configured public URL, and the Host the browser asked for (it differs behind a proxy). */
+function isOwnOrigin(request: FastifyRequest, origin: string, publicOrigin: string): boolean {
+  return origin === publicOrigin || origin === `${request.protocol}://${request.host}`;
+}
+
+async function sameOrigin(app: FastifyInstance) {
+  const publicOrigin = new URL(app.services.ctx.config.publicUrl).origin;
+  app.addHook('onRequest', async (request) => {
+    if (SAFE_METHODS.has(request.method) || !isBrowserFacing(request.url)) return;
+    const origin = request.headers.origin;
+    if (origin !== undefined ? !isOwnOrigin(request, origin, publicOrigin) : SESSION_COOKIE_PATTERN.test(request.headers.cookie ?? '')) {
+      throw errors.crossOriginRequest();
+    }
+  });
+}
+
+export default fp(sameOrigin, { name: 'same-origin', fastify: '5.x', dependencies: ['services'] });
