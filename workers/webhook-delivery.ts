@@ -28,8 +28,8 @@ const MAX_STALLED_COUNT = 20;
  * BullMQ's delayed set instead of sleeping in the worker, so it holds no concurrency slot meanwhile.
  */
 export function startWebhookDeliveryWorker(container: Container, options: DeliveryWorkerOptions): Worker<DeliveryJob> {
-  const { services } = container;
-  return new Worker<DeliveryJob>(
+  const { services, logger } = container;
+  const worker = new Worker<DeliveryJob>(
     QUEUE_NAMES.webhookDelivery,
     async (job: Job<DeliveryJob>, token?: string) => {
       const step = await services.webhookDeliveries.run(job.data, job.id ?? `${job.data.eventId}.${job.data.endpointId}`);
@@ -47,4 +47,8 @@ export function startWebhookDeliveryWorker(container: Container, options: Delive
       maxStalledCount: MAX_STALLED_COUNT,
     },
   );
+  worker.on('error', (error) => logger.error({ err: error }, 'webhook delivery worker error'));
+  // A job fails only on unexpected errors (Redis away, lock lost to a stalled check); BullMQ retries it.
+  worker.on('failed', (job, error) => logger.warn({ err: error, jobId: job?.id, attemptsMade: job?.attemptsMade }, 'webhook delivery job failed'));
+  return worker;
 }

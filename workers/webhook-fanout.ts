@@ -7,8 +7,8 @@ const FANOUT_CONCURRENCY = 20;
 
 /** One job per committed event: creates its deliveries (see `WebhookService.fanOut`). */
 export function startWebhookFanoutWorker(container: Container): Worker<FanoutJob> {
-  const { services } = container;
-  return new Worker<FanoutJob>(
+  const { services, logger } = container;
+  const worker = new Worker<FanoutJob>(
     QUEUE_NAMES.webhookFanout,
     async (job: Job<FanoutJob>) => services.webhooks.fanOut(job.data.organizationId, job.data.eventId),
     {
@@ -17,4 +17,6 @@ export function startWebhookFanoutWorker(container: Container): Worker<FanoutJob
       concurrency: FANOUT_CONCURRENCY,
     },
   );
+  worker.on('error', (error) => logger.error({ err: error }, 'webhook fan-out worker error'));
+  return worker;
 }

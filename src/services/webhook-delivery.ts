@@ -33,10 +33,6 @@ export type DeliveryStep =
 export const MAX_STORED_RESPONSE_BYTES = 4096;
 export const USER_AGENT = 'Plugboard-Webhooks/1.0';
 
-// A postponed job comes back when the endpoint has likely freed a slot: about as long as its oldest request
-// in flight has been running (fast endpoints are retried in milliseconds, hanging ones in seconds).
-const BUSY_DELAY_MIN_MS = 25;
-const BUSY_DELAY_MAX_MS = 5_000;
 // Parked jobs wake over this window after the cooldown, not all in the same millisecond.
 const PARKED_WAKE_SPREAD_MS = 1_000;
 
@@ -120,9 +116,7 @@ export function createWebhookDeliveryService(
   }
 
   function postponement(admission: Exclude<Admission, { admitted: true }>): number {
-    if (admission.reason === 'parked') return admission.retryInMs + Math.random() * PARKED_WAKE_SPREAD_MS;
-    const expected = Math.min(Math.max(admission.retryInMs, BUSY_DELAY_MIN_MS), BUSY_DELAY_MAX_MS);
-    return Math.round(expected * (0.5 + Math.random()));
+    return admission.reason === 'parked' ? admission.retryInMs + Math.round(Math.random() * PARKED_WAKE_SPREAD_MS) : admission.retryInMs;
   }
 
   /** After a failed attempt: disable the endpoint, give up, or schedule the retry. Returns the retry delay, if any. */
@@ -154,27 +148,27 @@ export function createWebhookDeliveryService(
     /** `leaseId` identifies the job across worker crashes, so a re-run keeps its in-flight slot. */
     async run(delivery: DeliveryJob, leaseId: string): Promise<DeliveryStep> {
       const { organizationId, endpointId, eventId } = delivery;
-      const endpoint = await webhooks.findRecord(organizationId, endpointId);
-      if (!endpoint) return { kind: 'finished' };
-      const event = await events.get(organizationId, eventId);
-      if (!endpoint.isEnabled || !event) {
-        // Disabled: kept for `recover` once the endpoint is enabled again. Expired: nothing left to send.
-        if (event) await webhooks.markDeliveryFailed(organizationId, endpointId, eventId);
-        return { kind: 'finished' };
-      }
-
+      // The gate first: a postponed job (the common case for a backlog) costs one Redis call, nothing more.
       const admission = await gate.admit(organizationId, endpointId, leaseId);
       if (!admission.admitted) return { kind: 'later', delayMs: postponement(admission), next: delivery };
 
       const attemptedAt = ctx.now();
       let outcome: HttpOutcome;
+      let endpoint: WebhookEndpointRecord | null;
       try {
+        endpoint = await webhooks.findRecord(organizationId, endpointId);
+        const event = endpoint ? await events.get(organizationId, eventId) : null;
+        if (!endpoint || !endpoint.isEnabled || !event) {
+          // Disabled: kept for `recover` once the endpoint is enabled again. Deleted or expired: nothing to do.
+          if (endpoint && event) await webhooks.markDeliveryFailed(organizationId, endpointId, eventId);
+          return { kind: 'finished' };
+        }
         outcome = await attempt(endpoint, event, organizationId);
       } finally {
         await gate.release(organizationId, endpointId, leaseId);
       }
       const delivered = outcome.responseStatus !== null && outcome.responseStatus >= 200 && outcome.responseStatus < 300;
-      const { failingSinceMs } = await gate.recordOutcome(organizationId, endpointId, delivered);
+      const { failingSinceMs } = await gate.recordOutcome(organizationId, endpointId, delivered, outcome.latencyMs);
       const retryInMs = delivered ? null : await afterFailure(delivery, outcome, failingSinceMs);
 
       const record: DeliveryAttempt = {

@@ -9,16 +9,19 @@ import type { RedisClient } from './redis.ts';
  * before a delivery job makes its request:
  *
  * - Bounded in-flight requests per endpoint: a sorted set of leases (job id → start time). A job that finds
- *   its endpoint at the limit does not wait in the worker; it is put back in BullMQ's delayed set, so its
- *   slot goes to another endpoint's job. Leases expire (timeout + margin), so a crashed worker cannot
- *   leak them, and are re-entrant by job id, so a stalled job picked up again keeps its own lease.
+ *   its endpoint at the limit does not wait in the worker; it reserves the endpoint's next free turn and is
+ *   put back in BullMQ's delayed set until then, so its slot goes to another endpoint's job and a backlog
+ *   returns at the pace the endpoint answers, not in a stampede. Leases expire (timeout + margin), so a
+ *   crashed worker cannot leak them, and are re-entrant by job id, so a stalled job picked up again keeps
+ *   its own lease.
  * - A circuit breaker: after `breakerFailureThreshold` consecutive failures the endpoint is "open" for a
  *   cooldown that doubles with each trip. Its jobs are parked in the delayed set until the cooldown ends
  *   without making requests. Then one probe request at a time is admitted (half-open); a success closes the
  *   breaker, a failure re-opens it with a longer cooldown.
  *
- * The same hash also holds `failingSince`, the start of the current failure streak, which decides when an
- * endpoint that keeps failing is disabled.
+ * The endpoint's health hash holds the breaker, the turn reservations, a moving average of its latency,
+ * and `failingSince`, the start of the current failure streak, which decides when an endpoint that keeps
+ * failing is disabled.
  */
 
 export interface EndpointGateTuning {
@@ -28,6 +31,8 @@ export interface EndpointGateTuning {
   breakerMaxCooldownMs: number;
   /** How long a lease lives without being released: the request timeout plus this margin. */
   leaseMarginMs: number;
+  /** The longest a job waits for a turn at a busy endpoint before asking again. */
+  maxPostponeMs: number;
 }
 
 export const DEFAULT_GATE_TUNING: EndpointGateTuning = {
@@ -36,11 +41,15 @@ export const DEFAULT_GATE_TUNING: EndpointGateTuning = {
   breakerBaseCooldownMs: 10_000,
   breakerMaxCooldownMs: 10 * 60_000,
   leaseMarginMs: 5_000,
+  maxPostponeMs: 30_000,
 };
 
 export type Admission =
   | { admitted: true }
-  /** `parked`: the breaker is open; `busy`: the endpoint has its maximum of requests in flight. */
+  /**
+   * `parked`: the breaker is open, `retryInMs` is the rest of its cooldown; `busy`: the endpoint has its
+   * maximum of requests in flight, `retryInMs` is the job's reserved turn.
+   */
   | { admitted: false; reason: 'parked' | 'busy'; retryInMs: number };
 
 export interface Outcome {
@@ -54,9 +63,8 @@ export interface Outcome {
 const NOW_MS = `local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)`;
 
-// KEYS: 1 in-flight leases, 2 health. ARGV: 1 lease id, 2 max in flight, 3 lease ms, 4 breaker threshold.
-// Returns { 'admitted' | 'parked' | 'busy', ms }: for parked, until the cooldown ends; for busy, the age of
-// the oldest request in flight (how slow the endpoint is right now).
+// KEYS: 1 in-flight leases, 2 health. ARGV: 1 lease id, 2 max in flight, 3 lease ms, 4 breaker threshold,
+// 5 longest postponement ms. Returns { 'admitted' | 'parked' | 'busy', ms to wait }.
 const ADMIT_SCRIPT = `${NOW_MS}
 local leaseMs = tonumber(ARGV[3])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - leaseMs)
@@ -68,19 +76,31 @@ if failures >= tonumber(ARGV[4]) then
   limit = 1
 end
 if not redis.call('ZSCORE', KEYS[1], ARGV[1]) and redis.call('ZCARD', KEYS[1]) >= limit then
-  local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-  return { 'busy', now - tonumber(oldest[2]) }
+  -- Busy: reserve the next free turn. Turns are spaced by the endpoint's typical latency divided by its
+  -- slots (before any request finished: the age of the oldest one in flight), so a backlog comes back at
+  -- the pace the endpoint can take instead of all at once.
+  local latency = tonumber(redis.call('HGET', KEYS[2], 'latencyMs') or '-1')
+  if latency < 0 then
+    local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+    latency = now - tonumber(oldest[2])
+  end
+  local turn = math.max(now, tonumber(redis.call('HGET', KEYS[2], 'nextTurnAt') or '0')) + math.max(latency / limit, 1)
+  turn = math.min(turn, now + tonumber(ARGV[5]))
+  redis.call('HSET', KEYS[2], 'nextTurnAt', turn)
+  return { 'busy', math.floor(turn - now) }
 end
 redis.call('ZADD', KEYS[1], now, ARGV[1])
 redis.call('PEXPIRE', KEYS[1], leaseMs)
 return { 'admitted', 0 }
 `;
 
-// KEYS: 1 health. ARGV: 1 '1' success / '0' failure, 2 threshold, 3 base cooldown ms, 4 max cooldown ms.
-// Returns { failingSince ms or -1, 1 if the breaker opened now }.
+// KEYS: 1 health. ARGV: 1 '1' success / '0' failure, 2 threshold, 3 base cooldown ms, 4 max cooldown ms,
+// 5 latency ms of the request. Returns { failingSince ms or -1, 1 if the breaker opened now }.
 const RECORD_OUTCOME_SCRIPT = `${NOW_MS}
+local previous = tonumber(redis.call('HGET', KEYS[1], 'latencyMs') or ARGV[5])
+redis.call('HSET', KEYS[1], 'latencyMs', math.floor(0.8 * previous + 0.2 * tonumber(ARGV[5])))
 if ARGV[1] == '1' then
-  redis.call('DEL', KEYS[1])
+  redis.call('HDEL', KEYS[1], 'failures', 'trips', 'openUntil', 'failingSince')
   return { -1, 0 }
 end
 redis.call('HSETNX', KEYS[1], 'failingSince', now)
@@ -98,8 +118,8 @@ return { failingSince, 0 }
 `;
 
 type GateCommands = RedisClient & {
-  webhookGateAdmit(inFlightKey: string, healthKey: string, leaseId: string, limit: number, leaseMs: number, threshold: number): Promise<[string, number]>;
-  webhookGateRecord(healthKey: string, success: '1' | '0', threshold: number, baseMs: number, maxMs: number): Promise<[number, number]>;
+  webhookGateAdmit(inFlightKey: string, healthKey: string, leaseId: string, limit: number, leaseMs: number, threshold: number, maxPostponeMs: number): Promise<[string, number]>;
+  webhookGateRecord(healthKey: string, success: '1' | '0', threshold: number, baseMs: number, maxMs: number, latencyMs: number): Promise<[number, number]>;
 };
 
 export function createEndpointGate(redis: RedisClient, keys: Keys, requestTimeoutMs: number, tuning: EndpointGateTuning = DEFAULT_GATE_TUNING) {
@@ -120,6 +140,7 @@ export function createEndpointGate(redis: RedisClient, keys: Keys, requestTimeou
         tuning.maxInFlightPerEndpoint,
         leaseMs,
         tuning.breakerFailureThreshold,
+        tuning.maxPostponeMs,
       );
       if (verdict === 'admitted') return { admitted: true };
       return { admitted: false, reason: verdict === 'parked' ? 'parked' : 'busy', retryInMs: ms };
@@ -129,13 +150,14 @@ export function createEndpointGate(redis: RedisClient, keys: Keys, requestTimeou
       await redis.zrem(keys.org(organizationId).webhookEndpointInFlight(endpointId), leaseId);
     },
 
-    async recordOutcome(organizationId: string, endpointId: string, delivered: boolean): Promise<Outcome> {
+    async recordOutcome(organizationId: string, endpointId: string, delivered: boolean, latencyMs: number): Promise<Outcome> {
       const [failingSince, opened] = await commands.webhookGateRecord(
         keys.org(organizationId).webhookEndpointHealth(endpointId),
         delivered ? '1' : '0',
         tuning.breakerFailureThreshold,
         tuning.breakerBaseCooldownMs,
         tuning.breakerMaxCooldownMs,
+        Math.round(latencyMs),
       );
       return { failingSinceMs: failingSince === -1 ? null : failingSince, opened: opened === 1 };
     },

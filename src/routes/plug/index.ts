@@ -2,10 +2,12 @@ import type { FastifyInstance } from 'fastify';
 import accounts from './accounts/index.ts';
 import connectLink from './credentials/connect-link.ts';
 import credentials from './credentials/index.ts';
+import eventDeliveries from './events/deliveries.ts';
 import events from './events/index.ts';
 import organization from './organization/index.ts';
 import providers from './providers/index.ts';
 import sandbox from './sandbox/index.ts';
+import webhooks from './webhooks/index.ts';
 
 /** The current API. Everything under /plug needs an organization's access token. */
 export default async function plug(app: FastifyInstance) {
@@ -17,4 +19,6 @@ export default async function plug(app: FastifyInstance) {
   await app.register(events, { prefix: '/events' });
   await app.register(sandbox, { prefix: '/sandbox' });
   await app.register(connectLink, { prefix: '/credentials' });
+  await app.register(webhooks, { prefix: '/webhooks' });
+  await app.register(eventDeliveries, { prefix: '/events' });
 }
