@@ -67,3 +67,36 @@ t.test('a console user finds a pass_mfa credential under "Action required" and c
   t.equal((await waitForCredential(stack, late.id, hasDetail('MULTI_FACTOR_AUTHENTICATION_METHOD_REQUIRED'))).statusDetail, 'MULTI_FACTOR_AUTHENTICATION_METHOD_REQUIRED', 'a new challenge');
   t.same(problems, [], 'no script errors or CSP violations');
 });
+
+t.test('API keys and webhook endpoints: secrets shown once, a test delivery and its attempts', async (t) => {
+  const stack = await startWebStack(t, { WEBHOOK_ALLOWED_TARGETS: '127.0.0.0/8' });
+  const { createServer } = await import('node:http');
+  const receiver = createServer((_request, response) => response.writeHead(204).end());
+  await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => new Promise((resolve) => receiver.close(resolve)));
+  const receiverUrl = `http://127.0.0.1:${(receiver.address() as { port: number }).port}/hooks`;
+  const problems: string[] = [];
+  const page = await signedInPage(t, stack, problems);
+
+  await page.getByRole('link', { name: 'API keys & webhooks' }).click();
+  await page.getByRole('heading', { name: 'API keys & webhooks' }).waitFor();
+  await page.getByLabel('Key name').fill('Browser test key');
+  await page.getByRole('button', { name: 'Create API key' }).click();
+  const clientSecret = await page.getByLabel('Client secret').inputValue();
+  t.match(clientSecret, /^pbs_/, 'the client secret is shown');
+  await checkScreen(t, page, 'developers-key-created');
+  await page.locator('.secret-once').getByRole('button', { name: 'Done' }).click();
+  t.notOk((await page.content()).includes(clientSecret), 'and gone once done');
+  await page.getByText('Browser test key').waitFor();
+
+  await page.getByLabel('Endpoint URL').fill(receiverUrl);
+  await page.getByLabel('Description (optional)').fill('Local receiver');
+  await page.getByRole('button', { name: 'Add endpoint' }).click();
+  t.match(await page.getByLabel('Signing secret').inputValue(), /^whsec_/, 'the signing secret is shown once');
+  await page.locator('.secret-once').getByRole('button', { name: 'Done' }).click();
+  await page.getByRole('button', { name: 'Send test' }).click();
+  await page.getByRole('cell', { name: 'Delivered' }).waitFor({ timeout: 20_000 });
+  t.equal(await page.getByRole('cell', { name: '204' }).count(), 1, 'the attempt shows the response status');
+  await checkScreen(t, page, 'developers-test-delivered');
+  t.same(problems, [], 'no script errors or CSP violations');
+});

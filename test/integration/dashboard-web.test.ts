@@ -43,6 +43,8 @@ t.test('the Dashboard reaches /plug data through /dashboard/plug with its sessio
   const memberLogin = await app.inject({ method: 'POST', url: '/dashboard/login', payload: { email: 'member@example.com', password: 'member password 1' } });
   const member = { authorization: `Bearer ${(memberLogin.json() as Login).session.token}` };
   t.equal((await app.inject({ url: '/dashboard/plug/credentials', headers: member })).statusCode, 200, 'members see credentials');
+  t.equal((await app.inject({ url: '/dashboard/plug/webhooks/endpoints', headers: member })).statusCode, 403, 'webhook endpoints are for admins');
+  t.equal((await app.inject({ url: '/dashboard/plug/webhooks/endpoints', headers: { authorization: `Bearer ${token}` } })).statusCode, 200);
 
   const paths = Object.keys((app.swagger() as { paths: Record<string, unknown> }).paths);
   t.notOk(paths.some((path) => path.startsWith('/dashboard/plug') || path.startsWith('/connect')), 'the OpenAPI document describes /plug once');

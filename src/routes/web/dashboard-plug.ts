@@ -6,17 +6,21 @@
  *
  * - authentication is the session cookie (or `Authorization: Bearer <session token>`), and the caller's
  *   organization is the signed-in user's; `createdBy`/`lastModifiedBy` name the user (`usr_…`);
+ * - webhook endpoints are for organization admins only, like API keys: an endpoint receives every
+ *   credential event of the organization;
  * - CSRF protection comes from the SameSite=Strict cookie plus the Origin check (same-origin.ts);
  * - the routes are left out of the OpenAPI document, which describes `/plug` once.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Principal } from '../../services/api-keys.ts';
 import type { UserRecord } from '../../services/organizations.ts';
-import { requireDashboardSession, sessionUserOf } from '../dashboard/session-auth.ts';
+import { requireDashboardSession, requireOrganizationAdmin, sessionUserOf } from '../dashboard/session-auth.ts';
 import connectLink from '../plug/credentials/connect-link.ts';
 import credentials from '../plug/credentials/index.ts';
+import eventDeliveries from '../plug/events/deliveries.ts';
 import events from '../plug/events/index.ts';
 import providers from '../plug/providers/index.ts';
+import webhooks from '../plug/webhooks/index.ts';
 
 /**
  * A signed-in user acts for their organization as an API key would. The user id stands in for the key id,
@@ -24,6 +28,11 @@ import providers from '../plug/providers/index.ts';
  */
 function principalOf(user: UserRecord): Principal {
   return { organizationId: user.organizationId, apiKeyId: user.id, clientId: user.id };
+}
+
+async function adminOnly(app: FastifyInstance) {
+  app.addHook('preHandler', requireOrganizationAdmin);
+  await app.register(webhooks, { prefix: '/webhooks' });
 }
 
 export default async function dashboardPlug(app: FastifyInstance) {
@@ -44,4 +53,6 @@ export default async function dashboardPlug(app: FastifyInstance) {
   await app.register(credentials, { prefix: '/credentials' });
   await app.register(connectLink, { prefix: '/credentials' });
   await app.register(events, { prefix: '/events' });
+  await app.register(eventDeliveries, { prefix: '/events' });
+  await app.register(adminOnly);
 }
