@@ -3,6 +3,7 @@ import swaggerUi from '@fastify/swagger-ui';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { sharedSchemas } from '../schemas/index.ts';
+import { openApiWebhooks } from '../schemas/webhooks.ts';
 
 /**
  * OpenAPI 3.1 from the route schemas. Shared schemas are registered with `$id`s and referenced by
@@ -19,6 +20,8 @@ async function openapi(app: FastifyInstance, options: { publicUrl: string }) {
         description: 'Credential connections with MFA webhooks. See README.md for the guide.',
       },
       servers: [{ url: options.publicUrl }],
+      // Built from the event catalog's JSON Schemas, which the OpenAPI typings cannot check statically.
+      webhooks: openApiWebhooks() as never,
       components: {
         securitySchemes: {
           bearerAuth: { type: 'http', scheme: 'bearer' },

@@ -1,6 +1,6 @@
 import { Type } from 'typebox';
 import { idPattern } from '../ids.ts';
-import { EVENT_TYPES, type EventType } from '../webhooks/event-types.ts';
+import { EVENT_TYPES, eventTypeCatalog, type EventType } from '../webhooks/event-types.ts';
 
 export const EventTypeNameSchema = Type.Unsafe<EventType>({ type: 'string', enum: [...EVENT_TYPES] });
 
@@ -58,3 +58,37 @@ export const DeliveryAttemptSchema = Type.Object(
   },
   { $id: 'DeliveryAttempt' },
 );
+
+const SIGNATURE_HEADERS = [
+  { name: 'webhook-id', description: 'The event id: the same on every retry and resend, so deduplicate on it' },
+  { name: 'webhook-timestamp', description: 'Unix seconds of this attempt; reject values far from your clock' },
+  { name: 'webhook-signature', description: 'Space-separated `v1,<base64 HMAC-SHA256 of id.timestamp.body>`, one per active secret' },
+].map((header) => ({ in: 'header', required: true, schema: { type: 'string' }, ...header }));
+
+/**
+ * The OpenAPI 3.1 `webhooks` section: one POST per event type whose body is that type's envelope schema.
+ * The catalog refers to shared schemas by `$id` (e.g. `Credential`); the document needs component paths.
+ */
+export function openApiWebhooks(): Record<string, unknown> {
+  const withComponentRefs = (schema: unknown): unknown =>
+    JSON.parse(JSON.stringify(schema), (key, value: unknown) =>
+      key === '$ref' && typeof value === 'string' && !value.startsWith('#') ? `#/components/schemas/${value}` : value,
+    );
+  return Object.fromEntries(
+    EVENT_TYPES.map((type) => {
+      const { description, schema } = eventTypeCatalog[type];
+      const operation = {
+        summary: type,
+        description,
+        tags: ['webhooks'],
+        parameters: SIGNATURE_HEADERS,
+        requestBody: { required: true, content: { 'application/json': { schema: withComponentRefs(schema) } } },
+        responses: {
+          '2XX': { description: 'Received. Any 2xx within the timeout counts; answer first, process later.' },
+          '410': { description: 'Gone: Plugboard disables the endpoint.' },
+        },
+      };
+      return [type, { post: operation }];
+    }),
+  );
+}

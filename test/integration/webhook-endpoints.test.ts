@@ -1,0 +1,137 @@
+import t from 'tap';
+import { ConfigError } from '../../src/config.ts';
+import { EVENT_TYPES } from '../../src/webhooks/event-types.ts';
+import { build, createOrganization, testConfig } from '../helper.ts';
+
+const endpointsUrl = '/plug/webhooks/endpoints';
+
+t.test('endpoint lifecycle: the secret is shown once and stored sealed', async (t) => {
+  const app = await build(t);
+  const org = await createOrganization(app);
+  const created = await app.inject({
+    method: 'POST',
+    url: endpointsUrl,
+    headers: org.headers,
+    payload: { url: 'https://hooks.example.com/plugboard', eventTypes: ['credential.mfa.code_required'], description: 'MFA' },
+  });
+  t.equal(created.statusCode, 201, created.body);
+  const endpoint = created.json() as { id: string; secret: string };
+  t.match(endpoint, {
+    id: /^whe_/,
+    secret: /^whsec_[A-Za-z0-9+/]+=*$/,
+    url: 'https://hooks.example.com/plugboard',
+    eventTypes: ['credential.mfa.code_required'],
+    description: 'MFA',
+    isEnabled: true,
+    disabledReason: null,
+    previousSecretExpiresAt: null,
+  });
+  t.equal(created.headers.location, `${endpointsUrl}/${endpoint.id}`);
+
+  const fetched = await app.inject({ url: `${endpointsUrl}/${endpoint.id}`, headers: org.headers });
+  t.equal(fetched.statusCode, 200);
+  t.notOk('secret' in fetched.json(), 'GET never shows the secret');
+
+  const { keys, redis } = app.services.ctx;
+  const orgKeys = keys.org(org.organizationId);
+  const stored = [await redis.get(orgKeys.webhookEndpoint(endpoint.id)), ...Object.values(await redis.hgetall(orgKeys.webhookEndpointSecrets(endpoint.id)))];
+  t.notOk(stored.join(' ').includes(endpoint.secret.slice('whsec_'.length)), 'the secret is nowhere in clear text');
+  t.equal(await app.services.ctx.secrets.read(orgKeys.webhookEndpointSecrets(endpoint.id), 'current'), endpoint.secret, 'but it opens');
+
+  const patched = await app.inject({
+    method: 'PATCH',
+    url: `${endpointsUrl}/${endpoint.id}`,
+    headers: org.headers,
+    payload: { eventTypes: null, isEnabled: false },
+  });
+  t.equal(patched.statusCode, 200);
+  t.match(patched.json(), { eventTypes: null, isEnabled: false, description: 'MFA' });
+
+  await app.inject({ method: 'POST', url: endpointsUrl, headers: org.headers, payload: { url: 'https://second.example.com/' } });
+  const list = await app.inject({ url: `${endpointsUrl}?size=1&sort=createdAt,asc`, headers: org.headers });
+  t.match(list.json(), { data: [{ id: endpoint.id }], page: { number: 0, size: 1, totalElements: 2, totalPages: 2 } });
+
+  const other = await createOrganization(app, 'Other org');
+  t.equal((await app.inject({ url: `${endpointsUrl}/${endpoint.id}`, headers: other.headers })).statusCode, 404, 'invisible to other organizations');
+
+  t.equal((await app.inject({ method: 'DELETE', url: `${endpointsUrl}/${endpoint.id}`, headers: org.headers })).statusCode, 204);
+  t.equal((await app.inject({ url: `${endpointsUrl}/${endpoint.id}`, headers: org.headers })).statusCode, 404);
+  t.equal(await redis.exists(orgKeys.webhookEndpointSecrets(endpoint.id)), 0, 'the secrets go with it');
+});
+
+t.test('private, link-local and mapped loopback targets are refused at creation', async (t) => {
+  const app = await build(t, { env: { WEBHOOK_ALLOWED_TARGETS: '' } });
+  const org = await createOrganization(app);
+  const refused = [
+    ['http://10.0.0.1/hooks', /private/],
+    ['http://169.254.169.254/latest/meta-data', /metadata/],
+    ['http://[::ffff:127.0.0.1]/hooks', /IPv4-mapped.*loopback/],
+    ['https://127.0.0.1/hooks', /loopback/],
+    ['https://localhost/hooks', /loopback/],
+    ['http://hooks.example.com/', /use https/],
+    ['ftp://hooks.example.com/', /http and https/],
+    ['https://user:pw@hooks.example.com/', /credentials/],
+  ] as const;
+  for (const [url, reason] of refused) {
+    const response = await app.inject({ method: 'POST', url: endpointsUrl, headers: org.headers, payload: { url } });
+    t.equal(response.statusCode, 400, url);
+    t.match(response.json(), { errors: [{ type: 'invalidParameter', param: 'url', message: reason }] }, url);
+  }
+  const patch = await app.inject({ method: 'POST', url: endpointsUrl, headers: org.headers, payload: { url: 'https://hooks.example.com/' } });
+  const moved = await app.inject({
+    method: 'PATCH',
+    url: `${endpointsUrl}/${(patch.json() as { id: string }).id}`,
+    headers: org.headers,
+    payload: { url: 'http://10.0.0.1/' },
+  });
+  t.equal(moved.statusCode, 400, 'a PATCH cannot move an endpoint to a refused target either');
+});
+
+t.test('malformed endpoint bodies are 400s', async (t) => {
+  const app = await build(t);
+  const org = await createOrganization(app);
+  for (const payload of [
+    { url: 'https://hooks.example.com/', eventTypes: ['credential.unknown'] },
+    { url: 'https://hooks.example.com/', eventTypes: [] },
+    { url: 'https://hooks.example.com/', secret: 'whsec_mine' },
+    { url: 42 },
+    {},
+  ]) {
+    const response = await app.inject({ method: 'POST', url: endpointsUrl, headers: org.headers, payload });
+    t.equal(response.statusCode, 400, JSON.stringify(payload));
+  }
+  t.equal((await app.inject({ url: `${endpointsUrl}/not-an-id`, headers: org.headers })).statusCode, 400);
+  t.equal((await app.inject({ url: `${endpointsUrl}?sort=url,sideways`, headers: org.headers })).statusCode, 400);
+  const since = await app.inject({
+    method: 'POST',
+    url: `${endpointsUrl}/whe_aaaaaaaaaaaaaaaaaaaaaaaaaa/recover`,
+    headers: org.headers,
+    payload: { since: 'yesterday' },
+  });
+  t.equal(since.statusCode, 400);
+});
+
+t.test('the event type catalog, in the API and in the OpenAPI webhooks section', async (t) => {
+  const app = await build(t);
+  const org = await createOrganization(app);
+  const response = await app.inject({ url: '/plug/webhooks/eventTypes', headers: org.headers });
+  t.equal(response.statusCode, 200);
+  const { data } = response.json() as { data: { type: string; description: string; schema: { properties: object } }[] };
+  t.same(
+    data.map((entry) => entry.type),
+    [...EVENT_TYPES],
+  );
+  t.ok(data.every((entry) => entry.description.length > 0 && 'data' in entry.schema.properties));
+
+  const document = app.swagger() as { webhooks: Record<string, { post: { requestBody: { content: Record<string, { schema: unknown }> } } }> };
+  t.same(Object.keys(document.webhooks), [...EVENT_TYPES]);
+  const codeRequired = JSON.stringify(document.webhooks['credential.mfa.code_required']?.post.requestBody.content['application/json']?.schema);
+  t.match(codeRequired, /"\$ref":"#\/components\/schemas\/Credential"/, 'the credential is a component reference');
+});
+
+t.test('a bad WEBHOOK_ALLOWED_TARGETS or WEBHOOK_RETRY_SCHEDULE stops start-up, naming the variable', async (t) => {
+  t.throws(() => testConfig({ WEBHOOK_ALLOWED_TARGETS: '10.0.0.0/33' }), ConfigError);
+  t.throws(() => testConfig({ WEBHOOK_ALLOWED_TARGETS: 'example.com' }), /WEBHOOK_ALLOWED_TARGETS/);
+  t.throws(() => testConfig({ WEBHOOK_RETRY_SCHEDULE: '5,soon' }), /WEBHOOK_RETRY_SCHEDULE/);
+  t.same(testConfig({ WEBHOOK_RETRY_SCHEDULE: '1, 2,3' }).webhookRetryScheduleSeconds, [1, 2, 3]);
+});
