@@ -3,33 +3,27 @@ import type { Container } from '../src/container.ts';
 import { startCredentialStepWorker } from './credential-steps.ts';
 import { startCredentialReconciler } from './reconciler.ts';
 import { startTimerWorker } from './timers.ts';
-import { DEFAULT_DELIVERY_WORKER_OPTIONS, startWebhookDeliveryWorker, type DeliveryWorkerOptions } from './webhook-delivery.ts';
+import { startWebhookDeliveryWorker } from './webhook-delivery.ts';
 import { startWebhookFanoutWorker } from './webhook-fanout.ts';
-import { DEFAULT_RECONCILER_OPTIONS, startWebhookReconciler, type ReconcilerOptions } from './webhook-reconciler.ts';
+import { startWebhookReconciler } from './webhook-reconciler.ts';
 
 export interface RunningWorkers {
   /** Stops taking jobs and waits (bounded) for the running ones to finish. */
   close(): Promise<void>;
 }
 
-/** Timing knobs with production defaults; tests compress them. */
-export interface WorkerOptions {
-  webhookDelivery?: Partial<DeliveryWorkerOptions>;
-  webhookReconciler?: Partial<ReconcilerOptions>;
-}
-
 /**
  * Starts every BullMQ worker of this process. Workers call the same services as the API; they hold no
  * state of their own, so any number of worker processes can run against one Redis.
  */
-export async function startWorkers(container: Container, options: WorkerOptions = {}): Promise<RunningWorkers> {
+export async function startWorkers(container: Container): Promise<RunningWorkers> {
   const workers: Worker[] = [
     startCredentialStepWorker(container),
     startTimerWorker(container),
     startWebhookFanoutWorker(container),
-    startWebhookDeliveryWorker(container, { ...DEFAULT_DELIVERY_WORKER_OPTIONS, ...options.webhookDelivery }),
+    startWebhookDeliveryWorker(container),
   ];
-  const reconciler = startWebhookReconciler(container, { ...DEFAULT_RECONCILER_OPTIONS, ...options.webhookReconciler });
+  const reconciler = startWebhookReconciler(container);
   const credentialReconciler = startCredentialReconciler(container);
   container.logger.info({ workers: workers.map((w) => w.name) }, 'workers started');
   return {

@@ -3,22 +3,11 @@ import type { Container } from '../src/container.ts';
 import { QUEUE_NAMES } from '../src/queues.ts';
 import type { DeliveryJob } from '../src/services/webhooks.ts';
 
-export interface DeliveryWorkerOptions {
-  /**
-   * Jobs processed at once by this process. Delivery is I/O-bound (waiting on receivers), and the
-   * endpoint gate keeps one endpoint from taking more than its share, so this is high.
-   */
-  concurrency: number;
-  /** How long a crashed worker's job stays locked before another worker takes it over (renewed while alive). */
-  lockDurationMs: number;
-  stalledIntervalMs: number;
-}
-
-export const DEFAULT_DELIVERY_WORKER_OPTIONS: DeliveryWorkerOptions = {
-  concurrency: 200,
-  lockDurationMs: 30_000,
-  stalledIntervalMs: 15_000,
-};
+/**
+ * Delivery is I/O-bound (waiting on receivers) and the endpoint gate keeps one endpoint from taking more
+ * than its share of these slots, so a process runs many deliveries at once.
+ */
+export const DELIVERY_CONCURRENCY = 200;
 
 // A job whose worker died is taken over again; BullMQ's default (once) would drop deliveries after two crashes.
 const MAX_STALLED_COUNT = 20;
@@ -27,8 +16,8 @@ const MAX_STALLED_COUNT = 20;
  * Runs delivery steps. A job that must wait (retry scheduled, endpoint busy, breaker open) goes back to
  * BullMQ's delayed set instead of sleeping in the worker, so it holds no concurrency slot meanwhile.
  */
-export function startWebhookDeliveryWorker(container: Container, options: DeliveryWorkerOptions): Worker<DeliveryJob> {
-  const { services, logger } = container;
+export function startWebhookDeliveryWorker(container: Container): Worker<DeliveryJob> {
+  const { services, logger, config } = container;
   const worker = new Worker<DeliveryJob>(
     QUEUE_NAMES.webhookDelivery,
     async (job: Job<DeliveryJob>, token?: string) => {
@@ -41,9 +30,10 @@ export function startWebhookDeliveryWorker(container: Container, options: Delive
     {
       connection: container.redis,
       prefix: services.ctx.keys.queuePrefix,
-      concurrency: options.concurrency,
-      lockDuration: options.lockDurationMs,
-      stalledInterval: options.stalledIntervalMs,
+      concurrency: DELIVERY_CONCURRENCY,
+      // How long a dead worker's job stays claimed, and how often live workers look for such jobs.
+      lockDuration: config.workerLockDurationMs,
+      stalledInterval: config.workerStalledIntervalMs,
       maxStalledCount: MAX_STALLED_COUNT,
     },
   );

@@ -25,6 +25,8 @@ function workerEnv(config: Config): NodeJS.ProcessEnv {
     SANDBOX_PORT: '0',
     BOOTSTRAP_DEMO: 'false',
     LOG_LEVEL: 'silent',
+    WORKER_LOCK_DURATION_MS: String(config.workerLockDurationMs),
+    WORKER_STALLED_INTERVAL_MS: String(config.workerStalledIntervalMs),
   };
 }
 
@@ -39,7 +41,7 @@ function spawnWorker(env: NodeJS.ProcessEnv): Promise<ChildProcess> {
 }
 
 t.test('workers SIGKILLed three times during 2,000 deliveries: every event arrives at least once', { timeout: 270_000 }, async (t) => {
-  const stack = await startWebhookStack(t, { env: { WEBHOOK_TIMEOUT_MS: '3000', WEBHOOK_RETRY_SCHEDULE: '1,2,5' }, workers: false });
+  const stack = await startWebhookStack(t, { env: { WEBHOOK_TIMEOUT_MS: '3000', WEBHOOK_RETRY_SCHEDULE: '1,2,5' }, isWorkerInProcess: false });
   const receiver = await startReceiver(t, (_request, res) => {
     // A little latency so that requests are in flight when a worker dies.
     setTimeout(() => res.writeHead(204).end(), Math.random() * 10);

@@ -12,7 +12,7 @@
 import path from 'node:path';
 import { Queue } from 'bullmq';
 import { DEFAULT_GATE_TUNING } from '../../../src/storage/webhook-endpoint-gate.ts';
-import { DEFAULT_DELIVERY_WORKER_OPTIONS } from '../../../workers/webhook-delivery.ts';
+import { DELIVERY_CONCURRENCY } from '../../../workers/webhook-delivery.ts';
 import { spawnTsChild } from '../lib/child.ts';
 import { commitEvents, SAMPLE_EVENT_TYPE, sampleEventData } from '../lib/events.ts';
 import { format, NotAvailableError, row, type BenchContext, type Benchmark, type Row } from '../lib/benchmark.ts';
@@ -54,7 +54,7 @@ export const webhookThroughput: Benchmark = {
 
     const cap = DEFAULT_GATE_TUNING.maxInFlightPerEndpoint / 0.05;
     return [
-      row(NAME, `bare BullMQ no-op worker (concurrency ${DEFAULT_DELIVERY_WORKER_OPTIONS.concurrency})`, format.rate(bare)),
+      row(NAME, `bare BullMQ no-op worker (concurrency ${DELIVERY_CONCURRENCY})`, format.rate(bare)),
       row(NAME, `immediate receiver, ${ENDPOINTS} endpoints`, format.rate(immediate), '≥ 2,000/s', immediate >= 2000),
       row(NAME, 'immediate receiver: share of bare BullMQ', format.percent(immediate / bare), '≥ 50 %', immediate / bare >= 0.5),
       row(NAME, `50 ms receiver, ${ENDPOINTS} endpoints`, format.rate(slow), '≥ 1,500/s', slow >= 1500),
@@ -109,7 +109,7 @@ async function bareBullmq(ctx: BenchContext, system: System, count: number): Pro
       PREFIX: prefix,
       QUEUE: 'bare-bullmq',
       COUNT: String(count),
-      CONCURRENCY: String(DEFAULT_DELIVERY_WORKER_OPTIONS.concurrency),
+      CONCURRENCY: String(DELIVERY_CONCURRENCY),
     });
     ctx.defer(() => worker.stop());
     const result = await worker.nextMessage<{ count: number; firstMs: number; lastMs: number }>();

@@ -1,0 +1,103 @@
+import type { LookupAddress } from 'node:dns';
+import t from 'tap';
+import { newEvent } from '../../src/services/events.ts';
+import { RECONCILE_GRACE_MS } from '../../workers/webhook-reconciler.ts';
+import { answer, startReceiver, type Responder } from '../fixtures/webhook-receiver.ts';
+import { attemptsOf, commitEvent, createEndpoint, startWebhookStack, waitForAttempts } from '../fixtures/webhook-stack.ts';
+
+t.test('a host name resolving to loopback fails at delivery with a logged reason unless allow-listed', async (t) => {
+  const receiver = await startReceiver(t);
+  // Every name resolves to the loopback receiver, so a request can never leave the machine.
+  const resolver = (_hostname: string, _options: unknown, callback: (error: NodeJS.ErrnoException | null, addresses: LookupAddress[]) => void) =>
+    callback(null, [{ address: '127.0.0.1', family: 4 }]);
+  const url = `https://hooks.example.test:${receiver.port}/hooks`;
+
+  t.test('not allow-listed: refused before connecting', async (t) => {
+    const stack = await startWebhookStack(t, { env: { WEBHOOK_ALLOWED_TARGETS: '', WEBHOOK_RETRY_SCHEDULE: '30' }, overrides: { webhookDnsResolver: resolver } });
+    const connections: number[] = [];
+    receiver.respond = (_request, res) => {
+      connections.push(Date.now());
+      res.end();
+    };
+    await createEndpoint(stack, { url });
+    const event = await commitEvent(stack);
+    const [attempt] = await waitForAttempts(stack, event.id, 1);
+    t.match(attempt, { outcome: 'failed', responseStatus: null, error: /hooks\.example\.test.*127\.0\.0\.1 is a loopback address/ });
+    t.equal(connections.length, 0, 'nothing reached the receiver');
+  });
+
+  t.test('allow-listed: the connection is made', async (t) => {
+    const stack = await startWebhookStack(t, { env: { WEBHOOK_ALLOWED_TARGETS: '127.0.0.1/32', WEBHOOK_RETRY_SCHEDULE: '30' }, overrides: { webhookDnsResolver: resolver } });
+    await createEndpoint(stack, { url });
+    const event = await commitEvent(stack);
+    const [attempt] = await waitForAttempts(stack, event.id, 1);
+    // The receiver speaks plain HTTP, so TLS fails: but only after the guard let the connection through.
+    t.match(attempt, { outcome: 'failed', error: /EPROTO|SSL|TLS|wrong version/i });
+    t.notMatch(attempt?.error, /refused/);
+  });
+});
+
+t.test('410 Gone disables the endpoint; a long response body is logged truncated', async (t) => {
+  const stack = await startWebhookStack(t);
+  const responders: Responder[] = [answer(400, 'x'.repeat(10_000)), answer(410, 'gone')];
+  const receiver = await startReceiver(t, (request, res, index) => responders[index]?.(request, res, index));
+  const endpoint = await createEndpoint(stack, { url: receiver.url });
+  const event = await commitEvent(stack);
+  const [first] = await waitForAttempts(stack, event.id, 1);
+  t.equal(first?.responseBody?.length, 4096, 'body stored up to 4 KiB');
+  t.equal(first?.isResponseBodyTruncated, true);
+
+  await waitForAttempts(stack, event.id, 2, 15_000);
+  const found = await stack.app.inject({ url: `/plug/webhooks/endpoints/${endpoint.id}`, headers: stack.org.headers });
+  t.match(found.json(), { isEnabled: false, disabledReason: /410/ });
+});
+
+t.test('an endpoint failing for WEBHOOK_DISABLE_AFTER_SECONDS is disabled', async (t) => {
+  const stack = await startWebhookStack(t, { env: { WEBHOOK_RETRY_SCHEDULE: '1,1,1,1,1', WEBHOOK_DISABLE_AFTER_SECONDS: '2' } });
+  const receiver = await startReceiver(t, answer(500));
+  const endpoint = await createEndpoint(stack, { url: receiver.url });
+  const event = await commitEvent(stack);
+  await receiver.waitFor((all) => all.length >= 3, 10_000);
+  await waitForAttempts(stack, event.id, 3);
+  const deadline = Date.now() + 5000;
+  let body: { isEnabled: boolean; disabledReason: string | null };
+  do {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    body = (await stack.app.inject({ url: `/plug/webhooks/endpoints/${endpoint.id}`, headers: stack.org.headers })).json();
+  } while (body.isEnabled && Date.now() < deadline);
+  t.match(body, { isEnabled: false, disabledReason: /failed for 2 seconds/ });
+  const attempts = await attemptsOf(stack, event.id);
+  t.equal(attempts.at(-1)?.nextAttemptAt, null, 'no retry once disabled');
+});
+
+t.test('the test endpoint sends webhook.test to that endpoint only', async (t) => {
+  const stack = await startWebhookStack(t);
+  const tested = await startReceiver(t);
+  const other = await startReceiver(t);
+  const endpoint = await createEndpoint(stack, { url: tested.url });
+  await createEndpoint(stack, { url: other.url });
+  const response = await stack.app.inject({ method: 'POST', url: `/plug/webhooks/endpoints/${endpoint.id}/test`, headers: stack.org.headers });
+  t.equal(response.statusCode, 202);
+  const event = response.json() as { id: string; type: string; data: { endpointId: string } };
+  t.match(event, { type: 'webhook.test', data: { endpointId: endpoint.id } });
+  await tested.waitFor((all) => all.length === 1);
+  t.equal(tested.received[0]?.id, event.id);
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  t.equal(other.received.length, 0);
+});
+
+t.test('the reconciler delivers an event committed but never handed to the fan-out', async (t) => {
+  const stack = await startWebhookStack(t);
+  const receiver = await startReceiver(t);
+  await createEndpoint(stack, { url: receiver.url });
+  // As if the process died right after the commit: the event is in the log, nothing was enqueued.
+  const event = newEvent('credential.created', { credential: { id: 'crd_lost' } }, new Date());
+  const { events, webhooks } = stack.container.services;
+  await events.store.commit({ organizationId: stack.org.organizationId, mutations: [], events: [event] }, new Date());
+  t.equal(await webhooks.reconcileFanout(new Date(Date.now() - RECONCILE_GRACE_MS)), 0, 'not within the grace period');
+  t.equal(await webhooks.reconcileFanout(new Date(Date.now() + 1)), 1, 'but after it');
+  await receiver.waitFor((all) => all.length === 1, 10_000);
+  t.equal(receiver.received[0]?.id, event.id);
+  const pending = await events.store.pendingFanout(stack.org.organizationId, new Date(Date.now() + 60_000));
+  t.same(pending, [], 'no longer pending');
+});
