@@ -35,7 +35,7 @@ export interface SystemOptions {
   env?: Record<string, string>;
   /** Each role's stdout and stderr go to `<logDir>/<role>.log`. */
   logDir: string;
-  /** Roles to run under `--cpu-prof`, writing `.cpuprofile` files into `<logDir>/profiles`. */
+  /** Roles to run under `--cpu-prof`, writing `.cpuprofile` files (one per thread) into `<logDir>/profiles/<role>`. */
   profile?: Role[];
 }
 
@@ -116,7 +116,7 @@ export async function startSystem(options: SystemOptions): Promise<System> {
 
   async function start(role: Role) {
     if (isRunning(role)) throw new Error(`${role} is already running`);
-    const profiling = options.profile?.includes(role) ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${role}-${Date.now()}.cpuprofile`] : [];
+    const profiling = options.profile?.includes(role) ? ['--cpu-prof', `--cpu-prof-dir=${path.join(profileDir, role)}`] : [];
     const log = createWriteStream(path.join(options.logDir, `${role}.log`), { flags: 'a' });
     const child = spawn(process.execPath, [...profiling, '--import', 'tsx', MAIN, role], {
       cwd: REPO_ROOT,
