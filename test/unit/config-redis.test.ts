@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import t from 'tap';
 import { ConfigError, loadConfig, parseRedisClusterNodes } from '../../src/config.ts';
+import { createRedisClient, isCluster } from '../../src/storage/redis.ts';
 
 const required = { ENCRYPTION_KEYS: `k1:${randomBytes(32).toString('base64')}` };
 
@@ -34,4 +35,17 @@ t.test('a bad node list or both settings at once stop start-up, naming the varia
     t.type(error, ConfigError);
     t.match((error as ConfigError).problems, [/either REDIS_URL .* or REDIS_CLUSTER_NODES/]);
   }
+});
+
+t.test('the client is a Cluster exactly when cluster nodes are configured', async (t) => {
+  const unreachable = { redisUrl: 'redis://127.0.0.1:1', redisClusterNodes: [] };
+  const single = createRedisClient(unreachable, 'unit', { failFast: true });
+  const cluster = createRedisClient({ ...unreachable, redisClusterNodes: [{ host: '127.0.0.1', port: 1 }] }, 'unit', { failFast: true });
+  for (const client of [single, cluster]) {
+    client.on('error', () => {});
+    t.teardown(() => client.disconnect());
+  }
+  t.equal(isCluster(single), false);
+  t.equal(isCluster(cluster), true);
+  await t.rejects(cluster.get('k'), 'fail-fast: a cluster nobody answers for fails the command instead of queueing it');
 });
