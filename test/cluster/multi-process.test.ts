@@ -32,8 +32,9 @@ const TIMING = {
 };
 const FLOW_DEADLINE_MS = 60_000;
 /**
- * The webhook workers keep BullMQ's default lock (30 s) and stalled-job check (every 30 s): a fan-out job the
- * killed worker held is taken over after the lock expires and two checks have seen it, so up to 90 s.
+ * The webhook fan-out worker keeps BullMQ's default lock (30 s) and stalled-job check (every 30 s), unlike the
+ * credential and delivery workers (TIMING above): a fan-out job the killed worker held is taken over once its
+ * lock has expired and two checks have seen it, so after up to 90 s.
  */
 const DELIVERY_DEADLINE_MS = 100_000;
 
