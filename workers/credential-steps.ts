@@ -2,7 +2,7 @@ import { Worker, type Job } from 'bullmq';
 import type { Container } from '../src/container.ts';
 import { QUEUE_NAMES } from '../src/queues.ts';
 import type { StepJobData } from '../src/services/connections.ts';
-import { credentialWorkerOptions } from './credential-worker-options.ts';
+import { workerOptions } from './worker-options.ts';
 
 /**
  * Provider round trips of credentials: login, MFA method choice, code submission. A job that throws after
@@ -16,7 +16,7 @@ export function startCredentialStepWorker(container: Container): Worker<StepJobD
       const isFinal = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
       await container.services.connections.runStep(job.data, { isFinal });
     },
-    credentialWorkerOptions(container),
+    workerOptions(container),
   );
   worker.on('error', (error) => container.logger.error({ err: error }, 'credential step worker error'));
   return worker;

@@ -2,7 +2,7 @@ import { Worker, type Job } from 'bullmq';
 import type { Container } from '../src/container.ts';
 import { QUEUE_NAMES } from '../src/queues.ts';
 import type { TimerJobData } from '../src/services/connections.ts';
-import { credentialWorkerOptions } from './credential-worker-options.ts';
+import { workerOptions } from './worker-options.ts';
 
 /**
  * Credential timers (delayed jobs): challenge expiry, session warning, session expiry, periodic sync.
@@ -12,7 +12,7 @@ export function startTimerWorker(container: Container): Worker<TimerJobData> {
   const worker = new Worker<TimerJobData>(
     QUEUE_NAMES.timers,
     async (job: Job<TimerJobData>) => container.services.connections.runTimer(job.data),
-    credentialWorkerOptions(container),
+    workerOptions(container),
   );
   worker.on('error', (error) => container.logger.error({ err: error }, 'timer worker error'));
   return worker;

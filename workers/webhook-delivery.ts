@@ -1,4 +1,5 @@
 import { DelayedError, Worker, type Job } from 'bullmq';
+import { workerOptions } from './worker-options.ts';
 import type { Container } from '../src/container.ts';
 import { QUEUE_NAMES } from '../src/queues.ts';
 import type { DeliveryJob } from '../src/services/webhooks.ts';
@@ -17,7 +18,7 @@ const MAX_STALLED_COUNT = 20;
  * BullMQ's delayed set instead of sleeping in the worker, so it holds no concurrency slot meanwhile.
  */
 export function startWebhookDeliveryWorker(container: Container): Worker<DeliveryJob> {
-  const { services, logger, config } = container;
+  const { services, logger } = container;
   const worker = new Worker<DeliveryJob>(
     QUEUE_NAMES.webhookDelivery,
     async (job: Job<DeliveryJob>, token?: string) => {
@@ -27,15 +28,7 @@ export function startWebhookDeliveryWorker(container: Container): Worker<Deliver
       await job.moveToDelayed(Date.now() + step.delayMs, token);
       throw new DelayedError();
     },
-    {
-      connection: container.redis,
-      prefix: services.ctx.keys.queuePrefix,
-      concurrency: DELIVERY_CONCURRENCY,
-      // How long a dead worker's job stays claimed, and how often live workers look for such jobs.
-      lockDuration: config.workerLockDurationMs,
-      stalledInterval: config.workerStalledIntervalMs,
-      maxStalledCount: MAX_STALLED_COUNT,
-    },
+    workerOptions(container, { concurrency: DELIVERY_CONCURRENCY, maxStalledCount: MAX_STALLED_COUNT }),
   );
   worker.on('error', (error) => logger.error({ err: error }, 'webhook delivery worker error'));
   // A job fails only on unexpected errors (Redis away, lock lost to a stalled check); BullMQ retries it.

@@ -1,4 +1,5 @@
 import { Worker, type Job } from 'bullmq';
+import { workerOptions } from './worker-options.ts';
 import type { Container } from '../src/container.ts';
 import { QUEUE_NAMES } from '../src/queues.ts';
 import type { FanoutJob } from '../src/services/webhooks.ts';
@@ -11,11 +12,7 @@ export function startWebhookFanoutWorker(container: Container): Worker<FanoutJob
   const worker = new Worker<FanoutJob>(
     QUEUE_NAMES.webhookFanout,
     async (job: Job<FanoutJob>) => services.webhooks.fanOut(job.data.organizationId, job.data.eventId),
-    {
-      connection: container.redis,
-      prefix: services.ctx.keys.queuePrefix,
-      concurrency: FANOUT_CONCURRENCY,
-    },
+    workerOptions(container, { concurrency: FANOUT_CONCURRENCY }),
   );
   worker.on('error', (error) => logger.error({ err: error }, 'webhook fan-out worker error'));
   return worker;

@@ -23,6 +23,8 @@ import type { AccountService } from './accounts.ts';
 import type { ServiceContext } from './context.ts';
 import { SECRET_FIELDS, SYSTEM_ACTOR, type CredentialStore, type TransitionExtras } from './credential-store.ts';
 
+const RECONCILE_PAGE_SIZE = 500;
+
 export type StepJobData = StepJob['data'];
 export type TimerJobData = TimerJob['data'];
 
@@ -199,12 +201,18 @@ export function createConnectionService(ctx: ServiceContext, store: CredentialSt
       let checked = 0;
       for (const organizationId of await ctx.redis.smembers(ctx.keys.organizations)) {
         const scheduledKey = ctx.keys.org(organizationId).credentialsScheduled;
-        const ids = await ctx.redis.smembers(scheduledKey);
-        const credentials = await store.loadMany(organizationId, ids);
-        const gone = ids.filter((id) => !credentials.some((credential) => credential.id === id));
-        if (gone.length > 0) await ctx.redis.srem(scheduledKey, ...gone);
-        for (const credential of credentials) await store.ensureScheduled(credential);
-        checked += credentials.length;
+        // Paged, so an org with 100k pending challenges never builds one giant MGET or job batch.
+        let cursor = '0';
+        do {
+          const [next, ids] = await ctx.redis.sscan(scheduledKey, cursor, 'COUNT', RECONCILE_PAGE_SIZE);
+          cursor = next;
+          const credentials = await store.loadMany(organizationId, ids);
+          const found = new Set(credentials.map((credential) => credential.id));
+          const gone = ids.filter((id) => !found.has(id));
+          if (gone.length > 0) await ctx.redis.srem(scheduledKey, ...gone);
+          await Promise.all(credentials.map((credential) => store.ensureScheduled(credential)));
+          checked += credentials.length;
+        } while (cursor !== '0');
       }
       return { checked };
     },

@@ -1,0 +1,22 @@
+import type { WorkerOptions } from 'bullmq';
+import type { Container } from '../src/container.ts';
+
+/**
+ * Settings shared by every worker. `lockDuration` is how long a job stays claimed by a worker that stopped
+ * renewing its lock (because it died); `stalledInterval` is how often workers look for such jobs and put
+ * them back in the queue. Together they bound how long a crash delays a step, a fan-out or a delivery.
+ */
+export function workerOptions(
+  container: Container,
+  tuning: { concurrency?: number; maxStalledCount?: number } = {},
+): WorkerOptions {
+  const { config, services } = container;
+  return {
+    connection: container.redis,
+    prefix: services.ctx.keys.queuePrefix,
+    concurrency: tuning.concurrency ?? config.workerConcurrency,
+    lockDuration: config.workerLockDurationMs,
+    stalledInterval: config.workerStalledIntervalMs,
+    maxStalledCount: tuning.maxStalledCount ?? 1,
+  };
+}
