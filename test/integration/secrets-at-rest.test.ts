@@ -4,26 +4,7 @@
  * clear values.
  */
 import t from 'tap';
-import type { RedisClient } from '../../src/storage/redis.ts';
-import { build, createOrganization, keysMatching } from '../helper.ts';
-
-async function dumpPrefix(redis: RedisClient, patterns: string[]): Promise<string> {
-  const parts: string[] = [];
-  for (const pattern of patterns) {
-    for (const key of await keysMatching(redis, pattern)) {
-        const type = await redis.type(key);
-        parts.push(`${type} ${key}`);
-        if (type === 'string') parts.push((await redis.get(key)) ?? '');
-        else if (type === 'hash') parts.push(JSON.stringify(await redis.hgetall(key)));
-        else if (type === 'set') parts.push(JSON.stringify(await redis.smembers(key)));
-        else if (type === 'zset') parts.push(JSON.stringify(await redis.zrange(key, 0, -1, 'WITHSCORES')));
-        else if (type === 'list') parts.push(JSON.stringify(await redis.lrange(key, 0, -1)));
-        else if (type === 'stream') parts.push(JSON.stringify(await redis.xrange(key, '-', '+')));
-        else parts.push(`(unhandled type ${type})`);
-    }
-  }
-  return parts.join('\n');
-}
+import { build, createOrganization, dumpKeys } from '../helper.ts';
 
 t.test('no client secret, access token, password or sealed secret is readable in Redis', async (t) => {
   const app = await build(t, {
@@ -51,7 +32,7 @@ t.test('no client secret, access token, password or sealed secret is readable in
   // Some events and a queued job, so streams/zsets/lists of the prefix are in the dump too.
   await app.services.queues.timers.add('probe', { organizationId: orgs[0]!.organizationId }, { delay: 60_000 });
 
-  const dump = await dumpPrefix(redis, [`${keys.prefix}:*`, `${keys.queuePrefix}*`]);
+  const dump = await dumpKeys(redis, [`${keys.prefix}:*`, `${keys.queuePrefix}*`]);
   t.ok(dump.includes(orgs[0]!.organizationId), 'the dump does contain the data (sanity check)');
   t.notMatch(dump, /unhandled type/);
   for (const secret of secretsToFind) {
