@@ -160,7 +160,7 @@ export function createWebhookDeliveryService(
         const event = endpoint ? await events.get(organizationId, eventId) : null;
         if (!endpoint || !endpoint.isEnabled || !event) {
           // Disabled: kept for `recover` once the endpoint is enabled again. Deleted or expired: nothing to do.
-          if (endpoint && event) await webhooks.markDeliveryFailed(organizationId, endpointId, eventId);
+          if (endpoint && event) await webhooks.settleDelivery(organizationId, delivery, null, 'gave_up');
           return { kind: 'finished' };
         }
         outcome = await attempt(endpoint, event, organizationId);
@@ -187,20 +187,14 @@ export function createWebhookDeliveryService(
         error: outcome.error,
         nextAttemptAt: retryInMs === null ? null : new Date(ctx.now().getTime() + retryInMs).toISOString(),
       };
-      await webhooks.recordAttempt(organizationId, record);
+      await webhooks.settleDelivery(organizationId, delivery, record, delivered ? 'succeeded' : retryInMs === null ? 'gave_up' : 'retrying');
 
-      if (delivered) {
-        await webhooks.markDeliverySucceeded(organizationId, endpointId, eventId);
-        return { kind: 'finished' };
-      }
+      if (delivered) return { kind: 'finished' };
       logger.info(
         { organizationId, endpointId, eventId, attemptNumber: delivery.attemptNumber, status: outcome.responseStatus, error: outcome.error },
         'webhook delivery attempt failed',
       );
-      if (retryInMs === null) {
-        await webhooks.markDeliveryFailed(organizationId, endpointId, eventId);
-        return { kind: 'finished' };
-      }
+      if (retryInMs === null) return { kind: 'finished' };
       return { kind: 'later', delayMs: retryInMs, next: { ...delivery, attemptNumber: delivery.attemptNumber + 1 } };
     },
   };

@@ -85,6 +85,42 @@ export interface DeliveryAttempt {
 
 const MAX_ATTEMPTS_LOGGED_PER_EVENT = 500;
 const UPDATE_RETRIES = 5;
+// Decrypted signing secrets kept per endpoint version, up to this many, after which the cache starts over.
+const MAX_CACHED_SIGNING_SECRETS = 10_000;
+
+/** Where a delivery stands after an attempt: `recover` resends the ones that gave up. */
+export type DeliverySettlement = 'succeeded' | 'retrying' | 'gave_up';
+
+// One call per attempt on the delivery hot path. KEYS: 1 the event's attempt log, 2 the endpoint's
+// gave-up set. ARGV: 1 the attempt as JSON ('' when no request was made), 2 attempts kept, 3 retention
+// in seconds, 4 settlement, 5 now (ms), 6 event id.
+const SETTLE_DELIVERY_SCRIPT = `
+if ARGV[1] ~= '' then
+  redis.call('RPUSH', KEYS[1], ARGV[1])
+  redis.call('LTRIM', KEYS[1], -tonumber(ARGV[2]), -1)
+  redis.call('EXPIRE', KEYS[1], ARGV[3])
+end
+if ARGV[4] == 'succeeded' then
+  redis.call('ZREM', KEYS[2], ARGV[6])
+elseif ARGV[4] == 'gave_up' then
+  redis.call('ZADD', KEYS[2], ARGV[5], ARGV[6])
+  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', tonumber(ARGV[5]) - tonumber(ARGV[3]) * 1000)
+end
+return 1
+`;
+
+type SettleCommands = {
+  webhookSettleDelivery(
+    attemptsKey: string,
+    gaveUpKey: string,
+    attemptJson: string,
+    keep: number,
+    retentionSeconds: number,
+    settlement: DeliverySettlement,
+    nowMs: number,
+    eventId: string,
+  ): Promise<number>;
+};
 
 // Completed jobs are kept an hour so a duplicate fan-out (reconciler racing the listener) finds their ids taken.
 const DELIVERY_JOB_OPTIONS = {
@@ -117,6 +153,9 @@ export function isDeliveredTo(event: EventEnvelope, endpoint: WebhookEndpointRec
 export function createWebhookService(ctx: ServiceContext, queues: Queues, events: EventService) {
   const { redis, keys, config } = ctx;
   const allowList = parseCidrList(config.webhookAllowedTargets);
+  redis.defineCommand('webhookSettleDelivery', { numberOfKeys: 2, lua: SETTLE_DELIVERY_SCRIPT });
+  const settleCommands = redis as typeof redis & SettleCommands;
+  const signingSecretsCache = new Map<string, { current: string; previous: string | undefined }>();
 
   function assertDeliverableUrl(url: string) {
     const verdict = checkEndpointUrl(url, allowList);
@@ -140,11 +179,15 @@ export function createWebhookService(ctx: ServiceContext, queues: Queues, events
     return records.filter((record): record is WebhookEndpointRecord => record !== null);
   }
 
-  /** Read-modify-write under the record's version; retried when another writer got there first. */
+  /**
+   * Read-modify-write under the record's version; retried when another writer got there first.
+   * `alongside` adds writes that must land in the same commit as the new version.
+   */
   async function updateRecord(
     organizationId: string,
     endpointId: string,
     change: (record: WebhookEndpointRecord) => Partial<WebhookEndpointRecord>,
+    alongside: () => Promise<Mutation[]> = async () => [],
   ): Promise<WebhookEndpointRecord> {
     const key = keys.org(organizationId).webhookEndpoint(endpointId);
     for (let attempt = 0; attempt < UPDATE_RETRIES; attempt += 1) {
@@ -153,7 +196,7 @@ export function createWebhookService(ctx: ServiceContext, queues: Queues, events
       const committed = await events.commit({
         organizationId,
         guard: { key, expectedVersion: current.version },
-        mutations: [{ op: 'set', key, value: JSON.stringify(next) }],
+        mutations: [{ op: 'set', key, value: JSON.stringify(next) }, ...(await alongside())],
         events: [],
       });
       if (committed) return next;
@@ -273,21 +316,30 @@ export function createWebhookService(ctx: ServiceContext, queues: Queues, events
      */
     async rotateSecret(organizationId: string, endpointId: string): Promise<{ secret: string; previousSecretExpiresAt: string }> {
       const secretsKey = keys.org(organizationId).webhookEndpointSecrets(endpointId);
-      await loadRecord(organizationId, endpointId);
-      const previous = await ctx.secrets.read(secretsKey, 'current');
-      if (previous === null) throw new Error(`webhook endpoint ${endpointId} has no signing secret`);
       const secret = generateWebhookSecret();
       const previousSecretExpiresAt = new Date(ctx.now().getTime() + config.webhookSecretOverlapSeconds * 1000).toISOString();
-      // The overlap is recorded before the secrets change, so no delivery in between signs without the old one.
-      await updateRecord(organizationId, endpointId, () => ({ previousSecretExpiresAt }));
-      await ctx.secrets.write(secretsKey, { current: secret, previous });
+      // Secrets and overlap change in the record's own commit: one record version always signs with the
+      // same secrets, which lets `signingSecrets` cache them by version.
+      await updateRecord(organizationId, endpointId, () => ({ previousSecretExpiresAt }), async () => {
+        const previous = await ctx.secrets.read(secretsKey, 'current');
+        if (previous === null) throw new Error(`webhook endpoint ${endpointId} has no signing secret`);
+        const sealed = ctx.secrets.seal(secretsKey, { current: secret, previous });
+        return Object.entries(sealed).map(([field, value]): Mutation => ({ op: 'hset', key: secretsKey, field, value }));
+      });
       return { secret, previousSecretExpiresAt };
     },
 
     /** Every secret that signs a delivery right now: the current one, and the previous one during an overlap. */
     async signingSecrets(organizationId: string, endpoint: WebhookEndpointRecord): Promise<string[]> {
-      const stored = await ctx.secrets.readAll(keys.org(organizationId).webhookEndpointSecrets(endpoint.id));
-      if (stored.current === undefined) throw new Error(`webhook endpoint ${endpoint.id} has no signing secret`);
+      const cacheKey = `${organizationId}/${endpoint.id}@${endpoint.version}`;
+      let stored = signingSecretsCache.get(cacheKey);
+      if (stored === undefined) {
+        const { current, previous } = await ctx.secrets.readAll(keys.org(organizationId).webhookEndpointSecrets(endpoint.id));
+        if (current === undefined) throw new Error(`webhook endpoint ${endpoint.id} has no signing secret`);
+        stored = { current, previous };
+        if (signingSecretsCache.size >= MAX_CACHED_SIGNING_SECRETS) signingSecretsCache.clear();
+        signingSecretsCache.set(cacheKey, stored);
+      }
       const overlaps = endpoint.previousSecretExpiresAt !== null && Date.parse(endpoint.previousSecretExpiresAt) > ctx.now().getTime();
       return overlaps && stored.previous !== undefined ? [stored.current, stored.previous] : [stored.current];
     },
@@ -373,35 +425,33 @@ export function createWebhookService(ctx: ServiceContext, queues: Queues, events
       return enqueued;
     },
 
-    async recordAttempt(organizationId: string, attempt: DeliveryAttempt): Promise<void> {
-      const key = keys.org(organizationId).attempts(attempt.eventId);
-      await redis
-        .multi()
-        .rpush(key, JSON.stringify(attempt))
-        .ltrim(key, -MAX_ATTEMPTS_LOGGED_PER_EVENT, -1)
-        .expire(key, EVENT_RETENTION_SECONDS)
-        .exec();
+    /**
+     * Logs an attempt (null: none was made, e.g. the endpoint is disabled) and where the delivery stands:
+     * one that gave up is listed for `recover`, one that succeeded is taken off that list.
+     */
+    async settleDelivery(
+      organizationId: string,
+      delivery: { endpointId: string; eventId: string },
+      attempt: DeliveryAttempt | null,
+      settlement: DeliverySettlement,
+    ): Promise<void> {
+      const orgKeys = keys.org(organizationId);
+      await settleCommands.webhookSettleDelivery(
+        orgKeys.attempts(delivery.eventId),
+        orgKeys.webhookEndpointFailed(delivery.endpointId),
+        attempt === null ? '' : JSON.stringify(attempt),
+        MAX_ATTEMPTS_LOGGED_PER_EVENT,
+        EVENT_RETENTION_SECONDS,
+        settlement,
+        ctx.now().getTime(),
+        delivery.eventId,
+      );
     },
 
     async listAttempts(organizationId: string, eventId: string): Promise<DeliveryAttempt[]> {
       if (!(await events.get(organizationId, eventId))) throw errors.notFound({ message: 'Event not found', param: 'id' });
       const raw = await redis.lrange(keys.org(organizationId).attempts(eventId), 0, -1);
       return raw.map((entry) => JSON.parse(entry) as DeliveryAttempt);
-    },
-
-    /** A delivery gave up (schedule used up, endpoint gone or disabled): `recover` can send it again. */
-    async markDeliveryFailed(organizationId: string, endpointId: string, eventId: string): Promise<void> {
-      const key = keys.org(organizationId).webhookEndpointFailed(endpointId);
-      const now = ctx.now().getTime();
-      await redis
-        .multi()
-        .zadd(key, now, eventId)
-        .zremrangebyscore(key, '-inf', now - EVENT_RETENTION_SECONDS * 1000)
-        .exec();
-    },
-
-    async markDeliverySucceeded(organizationId: string, endpointId: string, eventId: string): Promise<void> {
-      await redis.zrem(keys.org(organizationId).webhookEndpointFailed(endpointId), eventId);
     },
 
     async disableEndpoint(organizationId: string, endpointId: string, reason: string): Promise<void> {

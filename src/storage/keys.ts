@@ -5,10 +5,14 @@
  * log change in one step. Lookups that must work without knowing the org (a token, a client id, an email)
  * are single keys outside any org tag.
  */
+// Hot paths build an organization's keys for every Redis call; they are built once per organization
+// instead, up to this many organizations, after which the cache starts over.
+const MAX_CACHED_ORGANIZATIONS = 10_000;
+
 export function createKeys(prefix: string) {
-  const org = (orgId: string) => {
+  const orgKeysFor = (orgId: string) => {
     const base = `${prefix}:{${orgId}}`;
-    return {
+    return Object.freeze({
       record: `${base}:org`,
       apiKeys: `${base}:apikeys`,
       apiKey: (keyId: string) => `${base}:apikey:${keyId}`,
@@ -63,7 +67,18 @@ export function createKeys(prefix: string) {
       /** An Idempotency-Key's claim (fingerprint and state) and its stored response (sealed: it may hold secrets). */
       idempotency: (keyHash: string) => `${base}:idem:${keyHash}`,
       idempotencyResponse: (keyHash: string) => `${base}:idem:${keyHash}:secrets`,
-    };
+    });
+  };
+
+  const orgKeysCache = new Map<string, ReturnType<typeof orgKeysFor>>();
+  const org = (orgId: string) => {
+    let orgKeys = orgKeysCache.get(orgId);
+    if (orgKeys === undefined) {
+      if (orgKeysCache.size >= MAX_CACHED_ORGANIZATIONS) orgKeysCache.clear();
+      orgKeys = orgKeysFor(orgId);
+      orgKeysCache.set(orgId, orgKeys);
+    }
+    return orgKeys;
   };
 
   return {

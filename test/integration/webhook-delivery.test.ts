@@ -122,6 +122,10 @@ t.test('rotateSecret: both secrets verify during the overlap, only the new one a
   const stack = await startWebhookStack(t, { env: { WEBHOOK_SECRET_OVERLAP_SECONDS: '2' } });
   const receiver = await startReceiver(t);
   const endpoint = await createEndpoint(stack, { url: receiver.url });
+  // A delivery before the rotation: the worker has the first secret in hand when it changes.
+  await commitEvent(stack);
+  await receiver.waitFor((all) => all.length === 1);
+  t.equal(receiver.received[0]!.signature.split(' ').length, 1, 'one signature before the rotation');
   const rotated = await stack.app.inject({
     method: 'POST',
     url: `/plug/webhooks/endpoints/${endpoint.id}/rotateSecret`,
@@ -132,16 +136,16 @@ t.test('rotateSecret: both secrets verify during the overlap, only the new one a
   t.not(newSecret, endpoint.secret);
 
   await commitEvent(stack);
-  await receiver.waitFor((all) => all.length === 1);
-  const duringOverlap = receiver.received[0]!;
+  await receiver.waitFor((all) => all.length === 2);
+  const duringOverlap = receiver.received[1]!;
   t.ok(verifies(endpoint.secret, duringOverlap), 'the old secret verifies during the overlap');
   t.ok(verifies(newSecret, duringOverlap), 'the new secret verifies during the overlap');
   t.equal(duringOverlap.signature.split(' ').length, 2, 'two signatures');
 
   await new Promise((resolve) => setTimeout(resolve, Date.parse(previousSecretExpiresAt) - Date.now() + 100));
   await commitEvent(stack);
-  await receiver.waitFor((all) => all.length === 2);
-  const afterOverlap = receiver.received[1]!;
+  await receiver.waitFor((all) => all.length === 3);
+  const afterOverlap = receiver.received[2]!;
   t.notOk(verifies(endpoint.secret, afterOverlap), 'the old secret no longer verifies');
   t.ok(verifies(newSecret, afterOverlap), 'the new one does');
 });
