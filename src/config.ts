@@ -5,6 +5,7 @@
 
 import { parseCidrList } from './webhooks/address-guard.ts';
 import { parseRetrySchedule } from './webhooks/retry-policy.ts';
+import { DEFAULT_GATE_TUNING } from './storage/webhook-endpoint-gate.ts';
 
 export type SmsGatewayKind = 'log' | 'webhook' | 'twilio';
 
@@ -52,6 +53,8 @@ export interface Config {
   webhookTimeoutMs: number;
   webhookRetryScheduleSeconds: number[];
   webhookDisableAfterSeconds: number;
+  /** Requests in flight to one endpoint, across all worker processes: its share of delivery capacity. */
+  webhookMaxInFlightPerEndpoint: number;
   /** CIDRs as configured (validated at start-up); parse with `parseCidrList`. */
   webhookAllowedTargets: string;
   /** How long the previous signing secret keeps signing after `rotateSecret` (SPEC: 24 h). */
@@ -251,6 +254,7 @@ export function loadConfig(env: Env): Config {
     webhookTimeoutMs: read.integer('WEBHOOK_TIMEOUT_MS', 15000, 100, 120000),
     webhookRetryScheduleSeconds,
     webhookDisableAfterSeconds: read.integer('WEBHOOK_DISABLE_AFTER_SECONDS', 432000, 1, 365 * 86400),
+    webhookMaxInFlightPerEndpoint: read.integer('WEBHOOK_MAX_IN_FLIGHT_PER_ENDPOINT', DEFAULT_GATE_TUNING.maxInFlightPerEndpoint, 1, 1000),
     webhookAllowedTargets,
     webhookSecretOverlapSeconds: read.integer('WEBHOOK_SECRET_OVERLAP_SECONDS', 86400, 0, 30 * 86400),
     smsGateway,

@@ -4,7 +4,7 @@ import type { Container } from '../src/container.ts';
 import { QUEUE_NAMES } from '../src/queues.ts';
 import type { FanoutJob } from '../src/services/webhooks.ts';
 
-const FANOUT_CONCURRENCY = 20;
+const FANOUT_CONCURRENCY = 50;
 
 /** One job per committed event: creates its deliveries (see `WebhookService.fanOut`). */
 export function startWebhookFanoutWorker(container: Container): Worker<FanoutJob> {

@@ -52,7 +52,8 @@ export function createWebhookDeliveryService(
 ) {
   const { config, logger } = ctx;
   const { events, webhooks } = deps;
-  const gate = createEndpointGate(ctx.redis, ctx.keys, config.webhookTimeoutMs, options.gateTuning ?? DEFAULT_GATE_TUNING);
+  const gateTuning = options.gateTuning ?? { ...DEFAULT_GATE_TUNING, maxInFlightPerEndpoint: config.webhookMaxInFlightPerEndpoint };
+  const gate = createEndpointGate(ctx.redis, ctx.keys, config.webhookTimeoutMs, gateTuning);
   const http = (options.http ?? got).extend({
     timeout: { request: config.webhookTimeoutMs },
     followRedirect: false,

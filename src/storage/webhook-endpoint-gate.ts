@@ -36,7 +36,9 @@ export interface EndpointGateTuning {
 }
 
 export const DEFAULT_GATE_TUNING: EndpointGateTuning = {
-  maxInFlightPerEndpoint: 10,
+  // WEBHOOK_MAX_IN_FLIGHT_PER_ENDPOINT overrides it. A quarter of a worker process's 200 delivery slots: one
+  // endpoint answering in 50 ms can take 1,000 deliveries/s, and four stuck ones cannot fill a process.
+  maxInFlightPerEndpoint: 50,
   breakerFailureThreshold: 5,
   breakerBaseCooldownMs: 10_000,
   breakerMaxCooldownMs: 10 * 60_000,

@@ -1,6 +1,6 @@
 import t from 'tap';
 import { DEFAULT_GATE_TUNING } from '../../src/storage/webhook-endpoint-gate.ts';
-import { startReceiver } from '../fixtures/webhook-receiver.ts';
+import { startReceiver, type Teardown } from '../fixtures/webhook-receiver.ts';
 import { commitEvent, createEndpoint, startWebhookStack } from '../fixtures/webhook-stack.ts';
 
 const BACKLOG = 500;
@@ -10,19 +10,24 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? NaN;
 }
 
+/** A receiver that never answers: every request hangs until the sender's timeout. Counts the most open at once. */
+async function startHangingReceiver(t: Teardown) {
+  let open = 0;
+  let maxOpen = 0;
+  const receiver = await startReceiver(t, (_request, res) => {
+    open += 1;
+    maxOpen = Math.max(maxOpen, open);
+    res.on('close', () => {
+      open -= 1;
+    });
+  });
+  return { receiver, maxOpen: () => maxOpen };
+}
+
 t.test('a hanging endpoint with a backlog does not delay another endpoint', { timeout: 120_000 }, async (t) => {
   const stack = await startWebhookStack(t, { env: { WEBHOOK_TIMEOUT_MS: '2000' } });
 
-  let openOnA = 0;
-  let maxOpenOnA = 0;
-  // A never answers: every request hangs until the sender's timeout.
-  const hanging = await startReceiver(t, (_request, res) => {
-    openOnA += 1;
-    maxOpenOnA = Math.max(maxOpenOnA, openOnA);
-    res.on('close', () => {
-      openOnA -= 1;
-    });
-  });
+  const { receiver: hanging, maxOpen: maxOpenOnA } = await startHangingReceiver(t);
   const healthy = await startReceiver(t);
   await createEndpoint(stack, { url: hanging.url });
 
@@ -46,11 +51,24 @@ t.test('a hanging endpoint with a backlog does not delay another endpoint', { ti
   const p50 = percentile(latencies, 50);
   const p99 = percentile(latencies, 99);
   t.comment(`B latency over ${latencies.length} events: p50 ${p50} ms, p99 ${p99} ms, max ${latencies.at(-1)} ms`);
-  t.comment(`A: ${hanging.received.length} requests started, at most ${maxOpenOnA} at once`);
+  t.comment(`A: ${hanging.received.length} requests started, at most ${maxOpenOnA()} at once`);
   t.ok(p99 < 1000, `B's p99 latency (${p99} ms) is under 1 s`);
-  t.ok(maxOpenOnA <= DEFAULT_GATE_TUNING.maxInFlightPerEndpoint, `A never had more than ${DEFAULT_GATE_TUNING.maxInFlightPerEndpoint} requests in flight`);
+  t.ok(maxOpenOnA() <= DEFAULT_GATE_TUNING.maxInFlightPerEndpoint, `A never had more than ${DEFAULT_GATE_TUNING.maxInFlightPerEndpoint} requests in flight`);
   t.ok(
     hanging.received.length < 100,
     `the breaker parked A's backlog instead of trying each of its ${BACKLOG + NEW_EVENTS} events (${hanging.received.length} requests)`,
   );
+});
+
+t.test('WEBHOOK_MAX_IN_FLIGHT_PER_ENDPOINT sets how many requests one endpoint gets at once', { timeout: 60_000 }, async (t) => {
+  const limit = 3;
+  const stack = await startWebhookStack(t, { env: { WEBHOOK_TIMEOUT_MS: '3000', WEBHOOK_MAX_IN_FLIGHT_PER_ENDPOINT: String(limit) } });
+  const { receiver, maxOpen } = await startHangingReceiver(t);
+  await createEndpoint(stack, { url: receiver.url });
+  for (let i = 0; i < 20; i += 1) await commitEvent(stack);
+  await receiver.waitFor((all) => all.length >= limit, 10_000);
+  // Long enough for the other 17 jobs to be admitted if the limit did not hold; shorter than the timeout.
+  await new Promise((resolve) => setTimeout(resolve, 1_000));
+  t.equal(maxOpen(), limit, `the endpoint had exactly ${limit} requests open at once`);
+  t.equal(receiver.received.length, limit, 'the rest waited for a turn');
 });
