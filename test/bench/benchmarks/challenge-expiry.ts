@@ -60,7 +60,7 @@ export const challengeExpiry: Benchmark = {
     await forEachConcurrently(ids, (id, i) => seeder.create(id, `bench-${i}`));
     await seeder.dropLoginSteps();
     // The challenges take about as long as the creates; their expiries start once all are in place.
-    const firstExpiry = Date.now() + (Date.now() - started) * 1.5 + 10_000;
+    const firstExpiry = Date.now() + (Date.now() - started) * 2.5 + 10_000;
     const expiresAt = new Map(ids.map((id, i) => [id, firstExpiry + Math.floor((i / count) * SPREAD_SECONDS * 1000)]));
     ctx.log(`opening ${format.count(count)} challenges, expiring from ${new Date(firstExpiry).toISOString()} over ${SPREAD_SECONDS} s`);
     await forEachConcurrently(ids, (id) => seeder.openChallenge(id, expiresAt.get(id) ?? firstExpiry));

@@ -4,20 +4,22 @@
  */
 import type { Test } from 'tap';
 import { commitEvents } from '../../bench/lib/events.ts';
-import { sleep } from '../../bench/lib/system.ts';
+import { waitFor } from '../../bench/lib/system.ts';
 import { setUpScenario, waitForEvents } from './setup.ts';
 
 const KILLS = 6;
-const EVENTS_PER_KILL = 100;
+const EVENTS_PER_KILL = 300;
 
 export default async function workerKill(t: Test) {
   const { system, container, client, receiver } = await setUpScenario(t, { name: 'worker-kill', roles: ['api', 'workers'] });
   const committed: string[] = [];
   let undeliveredAtKills = 0;
   for (let kill = 0; kill < KILLS; kill += 1) {
-    committed.push(...(await commitEvents(container, client.organizationId, EVENTS_PER_KILL)));
-    // Long enough for the workers to be mid-way through the batch, short enough not to finish it.
-    await sleep(300 + Math.random() * 700);
+    const batch = await commitEvents(container, client.organizationId, EVENTS_PER_KILL);
+    committed.push(...batch);
+    // The moment the batch starts arriving, the workers are mid-way through it: a fixed pause would find a
+    // fast machine done already.
+    await waitFor('the batch to start arriving', async () => (batch.some((id) => receiver.eventIds().has(id)) ? true : undefined), 30_000, 5);
     undeliveredAtKills += committed.length - receiver.eventIds().size;
     await system.stop('workers', 'SIGKILL');
     await system.start('workers');
