@@ -1,3 +1,7 @@
+// Hot paths build an organization's keys for every Redis call; they are built once per organization
+// instead, up to this many organizations, after which the cache starts over.
+const MAX_CACHED_ORGANIZATIONS = 10_000;
+
 /**
  * Every Redis key Plugboard uses, in one place. All keys start with KEY_PREFIX. Keys that an atomic
  * operation (Lua or MULTI) touches together share a hash tag, so the same code runs on Redis Cluster:
@@ -5,10 +9,6 @@
  * log change in one step. Lookups that must work without knowing the org (a token, a client id, an email)
  * are single keys outside any org tag.
  */
-// Hot paths build an organization's keys for every Redis call; they are built once per organization
-// instead, up to this many organizations, after which the cache starts over.
-const MAX_CACHED_ORGANIZATIONS = 10_000;
-
 export function createKeys(prefix: string) {
   const orgKeysFor = (orgId: string) => {
     const base = `${prefix}:{${orgId}}`;
