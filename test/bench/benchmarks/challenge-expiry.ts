@@ -7,8 +7,9 @@
  * measurement, so they are seeded through the credential store, the same code the API and the workers use:
  * `create` (as POST /plug/credentials does) and then the `method_required` outcome of a real login to the
  * sandbox site (as the login step does), which commits the challenge with its events and schedules its
- * expiry timer. The login step jobs the creates enqueued are dropped in between, as running them would have. The workers are started only after seeding. The seed's own
- * events (created, status_changed, method_required) are marked fanned out instead of being sent: in a real
+ * expiry timer. The login step jobs the creates enqueued are dropped in between, as running them would
+ * have. The workers are started only after seeding. The seed's own events (created, status_changed,
+ * method_required) are marked fanned out instead of being sent: in a real
  * deployment they went out minutes before the challenge expired, and the receiver does not want them.
  */
 import { connectorFor, findProvider } from '../../../src/connectors/catalog.ts';
@@ -59,7 +60,7 @@ export const challengeExpiry: Benchmark = {
     const started = Date.now();
     await forEachConcurrently(ids, (id, i) => seeder.create(id, `bench-${i}`));
     await seeder.dropLoginSteps();
-    // The challenges take about as long as the creates; their expiries start once all are in place.
+    // Opening the challenges takes up to twice as long as the creates; their expiries start once all are in place.
     const firstExpiry = Date.now() + (Date.now() - started) * 2.5 + 10_000;
     const expiresAt = new Map(ids.map((id, i) => [id, firstExpiry + Math.floor((i / count) * SPREAD_SECONDS * 1000)]));
     ctx.log(`opening ${format.count(count)} challenges, expiring from ${new Date(firstExpiry).toISOString()} over ${SPREAD_SECONDS} s`);
