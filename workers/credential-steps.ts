@@ -16,7 +16,8 @@ export function startCredentialStepWorker(container: Container): Worker<StepJobD
       const isFinal = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
       await container.services.connections.runStep(job.data, { isFinal });
     },
-    workerOptions(container),
+    // WORKER_CONCURRENCY: provider round trips a process makes at once.
+    workerOptions(container, { concurrency: container.config.workerConcurrency }),
   );
   worker.on('error', (error) => container.logger.error({ err: error }, 'credential step worker error'));
   return worker;

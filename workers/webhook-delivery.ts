@@ -1,8 +1,8 @@
 import { DelayedError, Worker, type Job } from 'bullmq';
-import { workerOptions } from './worker-options.ts';
 import type { Container } from '../src/container.ts';
 import { QUEUE_NAMES } from '../src/queues.ts';
 import type { DeliveryJob } from '../src/services/webhooks.ts';
+import { workerOptions } from './worker-options.ts';
 
 /**
  * Delivery is I/O-bound (waiting on receivers) and the endpoint gate keeps one endpoint from taking more

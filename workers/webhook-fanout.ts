@@ -1,8 +1,8 @@
 import { Worker, type Job } from 'bullmq';
-import { workerOptions } from './worker-options.ts';
 import type { Container } from '../src/container.ts';
 import { QUEUE_NAMES } from '../src/queues.ts';
 import type { FanoutJob } from '../src/services/webhooks.ts';
+import { workerOptions } from './worker-options.ts';
 
 const FANOUT_CONCURRENCY = 50;
 

@@ -8,13 +8,13 @@ import type { Container } from '../src/container.ts';
  */
 export function workerOptions(
   container: Container,
-  tuning: { concurrency?: number; maxStalledCount?: number } = {},
+  tuning: { concurrency: number; maxStalledCount?: number },
 ): WorkerOptions {
   const { config, services } = container;
   return {
     connection: container.redis,
     prefix: services.ctx.keys.queuePrefix,
-    concurrency: tuning.concurrency ?? config.workerConcurrency,
+    concurrency: tuning.concurrency,
     lockDuration: config.workerLockDurationMs,
     stalledInterval: config.workerStalledIntervalMs,
     maxStalledCount: tuning.maxStalledCount ?? 1,
