@@ -29,6 +29,9 @@ const TIMING = {
   // A step claimed by the killed worker is taken over within about three seconds.
   WORKER_LOCK_DURATION_MS: '2000',
   WORKER_STALLED_INTERVAL_MS: '1000',
+  // A step whose enqueue died with the killed API process (committed, never queued) is re-created by the
+  // reconciler; at its default minute the 8 s challenge would expire first and the flow end in TIMED_OUT.
+  RECONCILE_INTERVAL_SECONDS: '2',
 };
 const FLOW_DEADLINE_MS = 60_000;
 /**
