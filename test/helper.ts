@@ -57,6 +57,8 @@ export async function dumpKeys(redis: RedisClient, patterns: string[]): Promise<
   for (const pattern of patterns) {
     for (const key of await keysMatching(redis, pattern)) {
       const type = await redis.type(key);
+      // Deleted since the scan (a worker emptied a set, a job was removed): nothing left to search.
+      if (type === 'none') continue;
       parts.push(`${type} ${key}`);
       if (type === 'string') parts.push((await redis.get(key)) ?? '');
       else if (type === 'hash') parts.push(JSON.stringify(await redis.hgetall(key)));
