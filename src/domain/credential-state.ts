@@ -284,7 +284,7 @@ export const TRANSITIONS: Record<InputKind, TransitionRule> = {
   access_limited: { from: IN_PROGRESS, to: ['OTHER_ACCESS_LIMITATION'], emits: ['credential.status_changed'] },
   challenge_expired: {
     from: MFA_STAGES,
-    to: ['MULTI_FACTOR_AUTHENTICATION_TIMED_OUT'],
+    to: ['MULTI_FACTOR_AUTHENTICATION_TIMED_OUT', 'DATA_EXTRACTION_IN_PROGRESS'],
     emits: ['credential.status_changed', 'credential.mfa.timed_out'],
   },
   provider_unavailable: {
@@ -538,6 +538,11 @@ function applyProviderOutcome(change: Change, input: ProviderOutcome): Transitio
     case 'access_limited':
       return change.moveTo('OTHER_ACCESS_LIMITATION', { step: null, mfa: null }, input.message).done();
     case 'challenge_expired':
+      // Before its deadline the provider only ends a challenge that was used or cancelled: typically our code
+      // went through but the worker died before committing the session it got back, and the retry finds the
+      // challenge gone. Nobody was too slow (SPEC: timed out means no code before mfa.expiresAt), so log in
+      // again and let the customer answer a fresh challenge.
+      if (before.mfa && !isDue(before.mfa.expiresAt, env.now)) return change.startLogin().done();
       return change.timeOut().done();
     case 'provider_unavailable':
       return providerUnavailable(change, input);

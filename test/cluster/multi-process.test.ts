@@ -43,7 +43,11 @@ const DELIVERY_DEADLINE_MS = 100_000;
 
 type Scenario = 'answered' | 'unanswered' | 'shortSession';
 
-/** The event types each scenario must produce exactly once per credential (a duplicate timer shows here). */
+/**
+ * The event types each scenario must produce exactly once per credential (a duplicate timer shows here), or,
+ * for the MFA prompts, once per login: a workers process killed after the provider took a code but before our
+ * commit leaves a used-up challenge, the retry finds it gone, and the credential logs in again.
+ */
 const EXPECTED_ONCE: Record<Scenario, string[]> = {
   answered: ['credential.created', 'credential.mfa.method_required', 'credential.mfa.code_required', 'credential.connected'],
   unanswered: ['credential.created', 'credential.mfa.method_required', 'credential.mfa.timed_out'],
@@ -56,6 +60,18 @@ const EXPECTED_ONCE: Record<Scenario, string[]> = {
     'credential.mfa.refresh_required',
   ],
 };
+const PER_LOGIN = new Set(['credential.mfa.method_required', 'credential.mfa.code_required']);
+
+/** A challenge the provider ended before its deadline sends the credential from an MFA stage back to logging in. */
+function isLoginAfterLostAnswer(event: StoredEvent): boolean {
+  const { credential, previous } = event.data as { credential?: { statusDetail?: string }; previous?: { statusDetail?: string } };
+  return (
+    event.type === 'credential.status_changed' &&
+    credential?.statusDetail === 'DATA_EXTRACTION_IN_PROGRESS' &&
+    (previous?.statusDetail ?? '').startsWith('MULTI_FACTOR_AUTHENTICATION_')
+  );
+}
+
 const FINAL_DETAIL: Record<Scenario, string> = {
   answered: 'LOGIN_AND_DATA_DISCOVERY_SUCCESS',
   unanswered: 'MULTI_FACTOR_AUTHENTICATION_TIMED_OUT',
@@ -217,9 +233,13 @@ t.test('two API and two worker processes on one Redis Cluster, one of each kille
   } while (cursor);
   t.equal(new Set(events.map((event) => event.id)).size, events.length, 'no event id appears twice in the log');
   for (const [credentialId, scenario] of scenarioOf) {
-    const types = events.filter((event) => event.data.credential?.id === credentialId).map((event) => event.type);
+    const own = events.filter((event) => event.data.credential?.id === credentialId);
+    const logins = 1 + own.filter(isLoginAfterLostAnswer).length;
+    if (logins > 1) t.comment(`${scenario} ${credentialId}: logged in again after a lost answer`);
+    const types = own.map((event) => event.type);
     const counts = Object.fromEntries(EXPECTED_ONCE[scenario].map((type) => [type, types.filter((seen) => seen === type).length]));
-    t.same(counts, Object.fromEntries(EXPECTED_ONCE[scenario].map((type) => [type, 1])), `${scenario} ${credentialId}: each event exactly once`);
+    const expected = Object.fromEntries(EXPECTED_ONCE[scenario].map((type) => [type, PER_LOGIN.has(type) ? logins : 1]));
+    t.same(counts, expected, `${scenario} ${credentialId}: each event exactly once (MFA prompts once per login)`);
   }
 
   await waitFor(

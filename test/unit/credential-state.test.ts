@@ -277,6 +277,20 @@ t.test('a wrong code or a resent code coming back after the deadline times the c
   t.equal(resent.credential.statusDetail, 'MULTI_FACTOR_AUTHENTICATION_TIMED_OUT');
 });
 
+t.test('a challenge the provider ends: timed out after the deadline, a new login before it', async (t) => {
+  const submitted = stateIn('MULTI_FACTOR_AUTHENTICATION_CODE_SUBMITTED');
+  const late = expectTransition(apply(submitted, REPRESENTATIVE.challenge_expired, env({ now: new Date(NOW.getTime() + 301_000) })));
+  t.equal(late.credential.statusDetail, 'MULTI_FACTOR_AUTHENTICATION_TIMED_OUT');
+  t.same(late.events.map((e) => e.type), ['credential.status_changed', 'credential.mfa.timed_out']);
+
+  // The code was used by an attempt whose answer was lost: the customer was in time, so no timed_out.
+  const early = expectTransition(apply(submitted, REPRESENTATIVE.challenge_expired, env()));
+  t.equal(early.credential.statusDetail, 'DATA_EXTRACTION_IN_PROGRESS');
+  t.match(early.credential, { mfa: null, step: { kind: 'login' } });
+  t.not(early.credential.step?.id, submitted.step?.id, 'a new step, so the old one is stale');
+  t.same(early.events.map((e) => e.type), ['credential.status_changed']);
+});
+
 t.test('a lost session: MFA sessions need a person, plain ones log in again', async (t) => {
   const mfa = expectTransition(apply(stateIn('LOGIN_AND_DATA_DISCOVERY_SUCCESS'), REPRESENTATIVE.session_invalid, env()));
   t.equal(mfa.credential.statusDetail, 'MULTI_FACTOR_AUTHENTICATION_REFRESH_REQUIRED');
