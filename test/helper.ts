@@ -4,6 +4,7 @@
  * Cluster named by TEST_REDIS_CLUSTER_NODES (`npm run test:cluster` sets it), so the whole suite also
  * proves the code runs on a cluster.
  */
+import './fixtures/lingering-handles.ts';
 import { randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { buildApp, type App, type AppOptions } from '../src/app.ts';
