@@ -1,6 +1,6 @@
 import t from 'tap';
 import { DEFAULT_GATE_TUNING } from '../../src/storage/webhook-endpoint-gate.ts';
-import { startReceiver, type Teardown } from '../fixtures/webhook-receiver.ts';
+import { startReceiver, type ReceivedWebhook, type Teardown } from '../fixtures/webhook-receiver.ts';
 import { commitEvent, createEndpoint, startWebhookStack } from '../fixtures/webhook-stack.ts';
 
 const BACKLOG = 500;
@@ -41,13 +41,18 @@ t.test('a hanging endpoint with a backlog does not delay another endpoint', { ti
     committedAt.set(event.id, Date.now());
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
-  await healthy.waitFor((all) => new Set(all.map((r) => r.id)).size >= NEW_EVENTS, 30_000);
+  // B may also get a few backlog events: an event goes to the endpoints that exist when its fan-out job runs,
+  // and the last of the backlog's fan-outs can run after B was created.
+  const missingAtB = (received: ReceivedWebhook[]) => {
+    const ids = new Set(received.map((request) => request.id));
+    return [...committedAt.keys()].filter((id) => !ids.has(id));
+  };
+  await healthy.waitFor((all) => missingAtB(all).length === 0, 30_000).catch(() => undefined);
+  t.same(missingAtB(healthy.received), [], 'B received every new event');
 
-  const latencies = healthy.received
-    .filter((request) => committedAt.has(request.id))
-    .map((request) => request.receivedAt - (committedAt.get(request.id) ?? 0))
-    .sort((a, b) => a - b);
-  t.equal(new Set(healthy.received.map((r) => r.id)).size, NEW_EVENTS, 'B received every new event');
+  const firstArrival = new Map<string, number>();
+  for (const request of healthy.received) if (!firstArrival.has(request.id)) firstArrival.set(request.id, request.receivedAt);
+  const latencies = [...committedAt].map(([id, committed]) => (firstArrival.get(id) ?? Infinity) - committed).sort((a, b) => a - b);
   const p50 = percentile(latencies, 50);
   const p99 = percentile(latencies, 99);
   t.comment(`B latency over ${latencies.length} events: p50 ${p50} ms, p99 ${p99} ms, max ${latencies.at(-1)} ms`);
