@@ -1,3 +1,4 @@
+import { BoundedCache } from '../bounded-cache.ts';
 import { errors } from '../errors.ts';
 import { newId } from '../ids.ts';
 import type { Queues } from '../queues.ts';
@@ -85,7 +86,7 @@ export interface DeliveryAttempt {
 
 const MAX_ATTEMPTS_LOGGED_PER_EVENT = 500;
 const UPDATE_RETRIES = 5;
-// Decrypted signing secrets kept per endpoint version, up to this many, after which the cache starts over.
+// Decrypted signing secrets kept per endpoint version, up to this many.
 const MAX_CACHED_SIGNING_SECRETS = 10_000;
 
 /** Where a delivery stands after an attempt: `recover` resends the ones that gave up. */
@@ -155,7 +156,7 @@ export function createWebhookService(ctx: ServiceContext, queues: Queues, events
   const allowList = parseCidrList(config.webhookAllowedTargets);
   redis.defineCommand('webhookSettleDelivery', { numberOfKeys: 2, lua: SETTLE_DELIVERY_SCRIPT });
   const settleCommands = redis as typeof redis & SettleCommands;
-  const signingSecretsCache = new Map<string, { current: string; previous: string | undefined }>();
+  const signingSecretsCache = new BoundedCache<string, { current: string; previous: string | undefined }>(MAX_CACHED_SIGNING_SECRETS);
 
   function assertDeliverableUrl(url: string) {
     const verdict = checkEndpointUrl(url, allowList);
@@ -336,9 +337,7 @@ export function createWebhookService(ctx: ServiceContext, queues: Queues, events
       if (stored === undefined) {
         const { current, previous } = await ctx.secrets.readAll(keys.org(organizationId).webhookEndpointSecrets(endpoint.id));
         if (current === undefined) throw new Error(`webhook endpoint ${endpoint.id} has no signing secret`);
-        stored = { current, previous };
-        if (signingSecretsCache.size >= MAX_CACHED_SIGNING_SECRETS) signingSecretsCache.clear();
-        signingSecretsCache.set(cacheKey, stored);
+        stored = signingSecretsCache.set(cacheKey, { current, previous });
       }
       const overlaps = endpoint.previousSecretExpiresAt !== null && Date.parse(endpoint.previousSecretExpiresAt) > ctx.now().getTime();
       return overlaps && stored.previous !== undefined ? [stored.current, stored.previous] : [stored.current];

@@ -1,5 +1,7 @@
+import { BoundedCache } from '../bounded-cache.ts';
+
 // Hot paths build an organization's keys for every Redis call; they are built once per organization
-// instead, up to this many organizations, after which the cache starts over.
+// instead, for up to this many organizations at a time.
 const MAX_CACHED_ORGANIZATIONS = 10_000;
 
 /**
@@ -70,16 +72,8 @@ export function createKeys(prefix: string) {
     });
   };
 
-  const orgKeysCache = new Map<string, ReturnType<typeof orgKeysFor>>();
-  const org = (orgId: string) => {
-    let orgKeys = orgKeysCache.get(orgId);
-    if (orgKeys === undefined) {
-      if (orgKeysCache.size >= MAX_CACHED_ORGANIZATIONS) orgKeysCache.clear();
-      orgKeys = orgKeysFor(orgId);
-      orgKeysCache.set(orgId, orgKeys);
-    }
-    return orgKeys;
-  };
+  const orgKeysCache = new BoundedCache<string, ReturnType<typeof orgKeysFor>>(MAX_CACHED_ORGANIZATIONS);
+  const org = (orgId: string) => orgKeysCache.get(orgId) ?? orgKeysCache.set(orgId, orgKeysFor(orgId));
 
   return {
     prefix,

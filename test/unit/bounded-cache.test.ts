@@ -1,0 +1,14 @@
+import t from 'tap';
+import { BoundedCache } from '../../src/bounded-cache.ts';
+
+t.test('keeps entries up to its capacity, then starts over', async (t) => {
+  const cache = new BoundedCache<string, number>(2);
+  t.equal(cache.set('a', 1), 1, 'set returns the value');
+  cache.set('b', 2);
+  t.equal(cache.get('a'), 1);
+  t.equal(cache.get('b'), 2);
+  cache.set('c', 3);
+  t.equal(cache.get('c'), 3, 'the newest entry is kept');
+  t.equal(cache.get('a'), undefined, 'the full cache started over');
+  t.equal(cache.get('b'), undefined);
+});
