@@ -19,6 +19,14 @@ export default tseslint.config(
     rules: { 'no-restricted-properties': 'off' },
   },
   {
+    // Benchmarks run outside tap: importing tap (directly or through test/helper.ts) starts a root test
+    // whose 30 s timeout kills the benchmark.
+    files: ['test/bench/**', 'test/fixtures/test-redis.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [{ group: ['tap', '@tapjs/*', '**/helper.ts'], message: 'Benchmarks run outside tap; use test/fixtures/test-redis.ts.' }] }],
+    },
+  },
+  {
     // The Dashboard and hosted page: plain ES modules that run in the browser, not in Node.
     files: ['src/web/**/*.js'],
     languageOptions: {

@@ -8,21 +8,13 @@ import './fixtures/lingering-handles.ts';
 import { randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { buildApp, type App, type AppOptions } from '../src/app.ts';
-import { loadConfig, parseRedisClusterNodes, type Config } from '../src/config.ts';
-import { createRedisClient, scanAll, type RedisClient } from '../src/storage/redis.ts';
+import { loadConfig, type Config } from '../src/config.ts';
+import { scanAll, type RedisClient } from '../src/storage/redis.ts';
 import { buildSandboxSite } from '../src/sandbox/site.ts';
 import { startWorkers, type RunningWorkers } from '../workers/index.ts';
+import { testRedisEnv, wipePrefix } from './fixtures/test-redis.ts';
 
-export const TEST_REDIS_URL = 'redis://127.0.0.1:6379';
-const clusterNodes = process.env.TEST_REDIS_CLUSTER_NODES?.trim() || undefined;
-
-/** The environment that points a config at the test Redis (single node or cluster). */
-export const testRedisEnv: Record<string, string> = clusterNodes ? { REDIS_CLUSTER_NODES: clusterNodes } : { REDIS_URL: TEST_REDIS_URL };
-
-/** A client of the test Redis for a test to inspect or set up state; the caller disconnects it. */
-export function connectTestRedis(name = 'test'): RedisClient {
-  return createRedisClient({ redisUrl: TEST_REDIS_URL, redisClusterNodes: clusterNodes ? parseRedisClusterNodes(clusterNodes) : [] }, name);
-}
+export { TEST_REDIS_URL, testRedisEnv, connectTestRedis, wipePrefix } from './fixtures/test-redis.ts';
 
 type Teardown = { teardown(fn: () => unknown): void };
 
@@ -71,20 +63,6 @@ export async function dumpKeys(redis: RedisClient, patterns: string[]): Promise<
     }
   }
   return parts.join('\n');
-}
-
-/** Deletes every key of a prefix: the org data (`prefix:…`) and the BullMQ queues (`{prefix:q}…`). */
-export async function wipePrefix(prefix: string): Promise<void> {
-  const redis = connectTestRedis('test-wipe');
-  try {
-    for (const pattern of [`${prefix}:*`, `{${prefix}:q}*`]) {
-      for await (const batch of scanAll(redis, pattern, 1000)) {
-        await Promise.all(batch.map((key) => redis.unlink(key)));
-      }
-    }
-  } finally {
-    redis.disconnect();
-  }
 }
 
 export interface BuildOptions extends AppOptions {

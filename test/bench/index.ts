@@ -10,7 +10,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { TEST_REDIS_URL as REDIS_URL, wipePrefix } from '../helper.ts';
+import { TEST_REDIS_URL as REDIS_URL, wipePrefix } from '../fixtures/test-redis.ts';
 import { challengeExpiry } from './benchmarks/challenge-expiry.ts';
 import { credentialCreate } from './benchmarks/credential-create.ts';
 import { mfaEndToEnd } from './benchmarks/mfa-end-to-end.ts';

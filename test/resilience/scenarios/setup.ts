@@ -7,7 +7,7 @@ import { QUEUE_NAMES } from '../../../src/queues.ts';
 import { connectContainer, createClient, type Client } from '../../bench/lib/plugboard.ts';
 import { startReceiver, type Receiver } from '../../bench/lib/receiver.ts';
 import { REPO_ROOT, startSystem, uniqueRunPrefix, waitFor, type Role, type System } from '../../bench/lib/system.ts';
-import { TEST_REDIS_URL, wipePrefix } from '../../helper.ts';
+import { TEST_REDIS_URL, wipePrefix } from '../../fixtures/test-redis.ts';
 
 export interface Scenario {
   system: System;
