@@ -30,7 +30,7 @@ export function createServices(ctx: ServiceContext, queues: Queues, options: Ser
   const dashboardUsers = createDashboardUserService({ organizations, sessions: dashboardSessions, twoFactor });
   const webhooks = createWebhookService(ctx, queues, events);
   events.onCommitted(webhooks.onEventsCommitted);
-  const webhookDeliveries = createWebhookDeliveryService(ctx, { events, webhooks }, options.webhookDelivery);
+  const webhookDeliveries = createWebhookDeliveryService(ctx, { webhooks }, options.webhookDelivery);
   const accounts = createAccountService(ctx);
   const credentialStore = createCredentialStore(ctx, events, queues);
   const credentials = createCredentialService(ctx, credentialStore, accounts);

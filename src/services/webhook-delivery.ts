@@ -2,13 +2,13 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import got, { type Got } from 'got';
 import { newId } from '../ids.ts';
+import { parseStoredEvent } from '../storage/event-log.ts';
 import { createEndpointGate, DEFAULT_GATE_TUNING, type Admission, type EndpointGateTuning } from '../storage/webhook-endpoint-gate.ts';
 import { checkEndpointUrl, guardedLookup } from '../webhooks/address-guard.ts';
 import { nextRetryDelayMs } from '../webhooks/retry-policy.ts';
 import { webhookHeaders } from '../webhooks/signing.ts';
 import type { ServiceContext } from './context.ts';
-import type { EventEnvelope, EventService } from './events.ts';
-import type { DeliveryAttempt, DeliveryJob, WebhookEndpointRecord, WebhookService } from './webhooks.ts';
+import { parseEndpointRecord, type DeliveryAttempt, type DeliveryJob, type WebhookEndpointRecord, type WebhookService } from './webhooks.ts';
 
 /**
  * One step of a delivery job: admit it past the endpoint's gate (isolation), make one signed request,
@@ -47,11 +47,11 @@ interface HttpOutcome {
 
 export function createWebhookDeliveryService(
   ctx: ServiceContext,
-  deps: { events: EventService; webhooks: WebhookService },
+  deps: { webhooks: WebhookService },
   options: WebhookDeliveryOptions = {},
 ) {
   const { config, logger } = ctx;
-  const { events, webhooks } = deps;
+  const { webhooks } = deps;
   const gateTuning = options.gateTuning ?? { ...DEFAULT_GATE_TUNING, maxInFlightPerEndpoint: config.webhookMaxInFlightPerEndpoint };
   const gate = createEndpointGate(ctx.redis, ctx.keys, config.webhookTimeoutMs, gateTuning);
   const http = (options.http ?? got).extend({
@@ -101,7 +101,8 @@ export function createWebhookDeliveryService(
     });
   }
 
-  async function attempt(endpoint: WebhookEndpointRecord, event: EventEnvelope, organizationId: string): Promise<HttpOutcome> {
+  /** `body` is the event envelope as stored at commit, sent as it is. */
+  async function attempt(endpoint: WebhookEndpointRecord, eventId: string, body: string, organizationId: string): Promise<HttpOutcome> {
     const started = performance.now();
     const elapsed = () => Math.round(performance.now() - started);
     // The allow-list may have shrunk since the endpoint was created.
@@ -109,9 +110,8 @@ export function createWebhookDeliveryService(
     if (!verdict.ok) {
       return { responseStatus: null, responseHeaders: {}, responseBody: null, isResponseBodyTruncated: false, error: `refused: ${verdict.reason}`, latencyMs: 0 };
     }
-    const body = JSON.stringify(event);
     const secrets = await webhooks.signingSecrets(organizationId, endpoint);
-    const headers = webhookHeaders({ secrets, msgId: event.id, timestamp: Math.floor(ctx.now().getTime() / 1000), body });
+    const headers = webhookHeaders({ secrets, msgId: eventId, timestamp: Math.floor(ctx.now().getTime() / 1000), body });
     const outcome = await post(endpoint.url, headers, body);
     return { ...outcome, latencyMs: elapsed() };
   }
@@ -149,27 +149,30 @@ export function createWebhookDeliveryService(
     /** `leaseId` identifies the job across worker crashes, so a re-run keeps its in-flight slot. */
     async run(delivery: DeliveryJob, leaseId: string): Promise<DeliveryStep> {
       const { organizationId, endpointId, eventId } = delivery;
-      // The gate first: a postponed job (the common case for a backlog) costs one Redis call, nothing more.
-      const admission = await gate.admit(organizationId, endpointId, leaseId);
+      const orgKeys = ctx.keys.org(organizationId);
+      // The gate first: a postponed job (the common case for a backlog) costs one Redis call, nothing more;
+      // an admitted one gets its endpoint and event in the same call.
+      const admission = await gate.admit(organizationId, endpointId, leaseId, [orgKeys.webhookEndpoint(endpointId), orgKeys.event(eventId)]);
       if (!admission.admitted) return { kind: 'later', delayMs: postponement(admission), next: delivery };
 
       const attemptedAt = ctx.now();
-      let outcome: HttpOutcome;
-      let endpoint: WebhookEndpointRecord | null;
-      try {
-        endpoint = await webhooks.findRecord(organizationId, endpointId);
-        const event = endpoint ? await events.get(organizationId, eventId) : null;
-        if (!endpoint || !endpoint.isEnabled || !event) {
-          // Disabled: kept for `recover` once the endpoint is enabled again. Deleted or expired: nothing to do.
-          if (endpoint && event) await webhooks.settleDelivery(organizationId, delivery, null, 'gave_up');
-          return { kind: 'finished' };
-        }
-        outcome = await attempt(endpoint, event, organizationId);
-      } finally {
+      const endpoint = parseEndpointRecord(admission.read[0] ?? null);
+      const body = parseStoredEvent(admission.read[1] ?? null)?.envelope;
+      if (!endpoint || !endpoint.isEnabled || body === undefined) {
         await gate.release(organizationId, endpointId, leaseId);
+        // Disabled: kept for `recover` once the endpoint is enabled again. Deleted or expired: nothing to do.
+        if (endpoint && body !== undefined) await webhooks.settleDelivery(organizationId, delivery, null, 'gave_up');
+        return { kind: 'finished' };
+      }
+      let outcome: HttpOutcome;
+      try {
+        outcome = await attempt(endpoint, eventId, body, organizationId);
+      } catch (error) {
+        await gate.release(organizationId, endpointId, leaseId);
+        throw error;
       }
       const delivered = outcome.responseStatus !== null && outcome.responseStatus >= 200 && outcome.responseStatus < 300;
-      const { failingSinceMs } = await gate.recordOutcome(organizationId, endpointId, delivered, outcome.latencyMs);
+      const { failingSinceMs } = await gate.finish(organizationId, endpointId, leaseId, delivered, outcome.latencyMs);
       const retryInMs = delivered ? null : await afterFailure(delivery, outcome, failingSinceMs);
 
       const record: DeliveryAttempt = {

@@ -164,8 +164,7 @@ export function createWebhookService(ctx: ServiceContext, queues: Queues, events
   }
 
   async function findRecord(organizationId: string, endpointId: string): Promise<WebhookEndpointRecord | null> {
-    const raw = await redis.get(keys.org(organizationId).webhookEndpoint(endpointId));
-    return raw ? (JSON.parse(raw) as WebhookEndpointRecord) : null;
+    return parseEndpointRecord(await redis.get(keys.org(organizationId).webhookEndpoint(endpointId)));
   }
 
   async function loadRecord(organizationId: string, endpointId: string): Promise<WebhookEndpointRecord> {
@@ -457,6 +456,10 @@ export function createWebhookService(ctx: ServiceContext, queues: Queues, events
       await updateRecord(organizationId, endpointId, () => ({ isEnabled: false, disabledReason: reason }));
     },
   };
+}
+
+export function parseEndpointRecord(raw: string | null): WebhookEndpointRecord | null {
+  return raw ? (JSON.parse(raw) as WebhookEndpointRecord) : null;
 }
 
 export type WebhookService = ReturnType<typeof createWebhookService>;

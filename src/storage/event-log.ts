@@ -95,13 +95,17 @@ export interface EventQuery {
   credentialId?: string;
 }
 
+/** An event's key holds its stream id and its envelope, serialized once at commit: the exact bytes a webhook sends. */
+export function parseStoredEvent(raw: string | null): { streamId: string; envelope: string } | null {
+  return raw ? (JSON.parse(raw) as { streamId: string; envelope: string }) : null;
+}
+
 export function createEventStore(redis: RedisClient, keys: Keys) {
   redis.defineCommand('plugboardCommit', { lua: COMMIT_SCRIPT });
   type WithCommit = RedisClient & { plugboardCommit(numKeys: number, ...args: (string | number)[]): Promise<string> };
 
   async function loadStored(organizationId: string, eventId: string): Promise<{ streamId: string; envelope: string } | null> {
-    const raw = await redis.get(keys.org(organizationId).event(eventId));
-    return raw ? (JSON.parse(raw) as { streamId: string; envelope: string }) : null;
+    return parseStoredEvent(await redis.get(keys.org(organizationId).event(eventId)));
   }
 
   return {

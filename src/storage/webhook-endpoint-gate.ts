@@ -47,7 +47,8 @@ export const DEFAULT_GATE_TUNING: EndpointGateTuning = {
 };
 
 export type Admission =
-  | { admitted: true }
+  /** `read`: the values of the keys the caller asked to read on admission, in order (null when missing). */
+  | { admitted: true; read: (string | null)[] }
   /**
    * `parked`: the breaker is open, `retryInMs` is the rest of its cooldown; `busy`: the endpoint has its
    * maximum of requests in flight, `retryInMs` is the job's reserved turn.
@@ -65,8 +66,9 @@ export interface Outcome {
 const NOW_MS = `local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)`;
 
-// KEYS: 1 in-flight leases, 2 health. ARGV: 1 lease id, 2 max in flight, 3 lease ms, 4 breaker threshold,
-// 5 longest postponement ms. Returns { 'admitted' | 'parked' | 'busy', ms to wait }.
+// KEYS: 1 in-flight leases, 2 health, 3… keys to read once admitted. ARGV: 1 lease id, 2 max in flight,
+// 3 lease ms, 4 breaker threshold, 5 longest postponement ms. Returns { 'admitted' | 'parked' | 'busy',
+// ms to wait, the values of KEYS[3…] when admitted }.
 const ADMIT_SCRIPT = `${NOW_MS}
 local leaseMs = tonumber(ARGV[3])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - leaseMs)
@@ -93,73 +95,88 @@ if not redis.call('ZSCORE', KEYS[1], ARGV[1]) and redis.call('ZCARD', KEYS[1]) >
 end
 redis.call('ZADD', KEYS[1], now, ARGV[1])
 redis.call('PEXPIRE', KEYS[1], leaseMs)
-return { 'admitted', 0 }
+local reply = { 'admitted', 0 }
+for i = 3, #KEYS do reply[i] = redis.call('GET', KEYS[i]) end
+return reply
 `;
 
-// KEYS: 1 health. ARGV: 1 '1' success / '0' failure, 2 threshold, 3 base cooldown ms, 4 max cooldown ms,
-// 5 latency ms of the request. Returns { failingSince ms or -1, 1 if the breaker opened now }.
-const RECORD_OUTCOME_SCRIPT = `${NOW_MS}
-local previous = tonumber(redis.call('HGET', KEYS[1], 'latencyMs') or ARGV[5])
-redis.call('HSET', KEYS[1], 'latencyMs', math.floor(0.8 * previous + 0.2 * tonumber(ARGV[5])))
+// KEYS: 1 in-flight leases, 2 health. ARGV: 1 '1' success / '0' failure, 2 threshold, 3 base cooldown ms,
+// 4 max cooldown ms, 5 latency ms of the request, 6 lease id. Releases the lease and records the outcome.
+// Returns { failingSince ms or -1, 1 if the breaker opened now }.
+const FINISH_SCRIPT = `${NOW_MS}
+redis.call('ZREM', KEYS[1], ARGV[6])
+local previous = tonumber(redis.call('HGET', KEYS[2], 'latencyMs') or ARGV[5])
+redis.call('HSET', KEYS[2], 'latencyMs', math.floor(0.8 * previous + 0.2 * tonumber(ARGV[5])))
 if ARGV[1] == '1' then
-  redis.call('HDEL', KEYS[1], 'failures', 'trips', 'openUntil', 'failingSince')
+  redis.call('HDEL', KEYS[2], 'failures', 'trips', 'openUntil', 'failingSince')
   return { -1, 0 }
 end
-redis.call('HSETNX', KEYS[1], 'failingSince', now)
-local failingSince = tonumber(redis.call('HGET', KEYS[1], 'failingSince'))
-local failures = redis.call('HINCRBY', KEYS[1], 'failures', 1)
-local openUntil = tonumber(redis.call('HGET', KEYS[1], 'openUntil') or '0')
+redis.call('HSETNX', KEYS[2], 'failingSince', now)
+local failingSince = tonumber(redis.call('HGET', KEYS[2], 'failingSince'))
+local failures = redis.call('HINCRBY', KEYS[2], 'failures', 1)
+local openUntil = tonumber(redis.call('HGET', KEYS[2], 'openUntil') or '0')
 -- Failures of requests that started before the breaker opened land while it is open: they do not re-trip it.
 if failures >= tonumber(ARGV[2]) and now >= openUntil then
-  local trips = redis.call('HINCRBY', KEYS[1], 'trips', 1)
+  local trips = redis.call('HINCRBY', KEYS[2], 'trips', 1)
   local cooldown = math.min(tonumber(ARGV[3]) * 2 ^ (trips - 1), tonumber(ARGV[4]))
-  redis.call('HSET', KEYS[1], 'openUntil', now + cooldown)
+  redis.call('HSET', KEYS[2], 'openUntil', now + cooldown)
   return { failingSince, 1 }
 end
 return { failingSince, 0 }
 `;
 
 type GateCommands = RedisClient & {
-  webhookGateAdmit(inFlightKey: string, healthKey: string, leaseId: string, limit: number, leaseMs: number, threshold: number, maxPostponeMs: number): Promise<[string, number]>;
-  webhookGateRecord(healthKey: string, success: '1' | '0', threshold: number, baseMs: number, maxMs: number, latencyMs: number): Promise<[number, number]>;
+  webhookGateAdmit(numKeys: number, ...keysThenArgs: (string | number)[]): Promise<[string, number, ...(string | null)[]]>;
+  webhookGateFinish(inFlightKey: string, healthKey: string, success: '1' | '0', threshold: number, baseMs: number, maxMs: number, latencyMs: number, leaseId: string): Promise<[number, number]>;
 };
 
 export function createEndpointGate(redis: RedisClient, keys: Keys, requestTimeoutMs: number, tuning: EndpointGateTuning = DEFAULT_GATE_TUNING) {
-  redis.defineCommand('webhookGateAdmit', { numberOfKeys: 2, lua: ADMIT_SCRIPT });
-  redis.defineCommand('webhookGateRecord', { numberOfKeys: 1, lua: RECORD_OUTCOME_SCRIPT });
+  redis.defineCommand('webhookGateAdmit', { lua: ADMIT_SCRIPT });
+  redis.defineCommand('webhookGateFinish', { numberOfKeys: 2, lua: FINISH_SCRIPT });
   const commands = redis as GateCommands;
   const leaseMs = requestTimeoutMs + tuning.leaseMarginMs;
 
   return {
     tuning,
 
-    async admit(organizationId: string, endpointId: string, leaseId: string): Promise<Admission> {
+    /**
+     * `readOnAdmission`: keys (in the organization's hash slot) whose values come back with an admission, so
+     * the delivery loads its endpoint and event in the same round trip; a postponed job reads nothing.
+     */
+    async admit(organizationId: string, endpointId: string, leaseId: string, readOnAdmission: string[] = []): Promise<Admission> {
       const orgKeys = keys.org(organizationId);
-      const [verdict, ms] = await commands.webhookGateAdmit(
+      const [verdict, ms, ...read] = await commands.webhookGateAdmit(
+        2 + readOnAdmission.length,
         orgKeys.webhookEndpointInFlight(endpointId),
         orgKeys.webhookEndpointHealth(endpointId),
+        ...readOnAdmission,
         leaseId,
         tuning.maxInFlightPerEndpoint,
         leaseMs,
         tuning.breakerFailureThreshold,
         tuning.maxPostponeMs,
       );
-      if (verdict === 'admitted') return { admitted: true };
+      if (verdict === 'admitted') return { admitted: true, read: readOnAdmission.map((_, index) => read[index] ?? null) };
       return { admitted: false, reason: verdict === 'parked' ? 'parked' : 'busy', retryInMs: ms };
     },
 
+    /** Gives the lease back without an outcome: the job found nothing to send. */
     async release(organizationId: string, endpointId: string, leaseId: string): Promise<void> {
       await redis.zrem(keys.org(organizationId).webhookEndpointInFlight(endpointId), leaseId);
     },
 
-    async recordOutcome(organizationId: string, endpointId: string, delivered: boolean, latencyMs: number): Promise<Outcome> {
-      const [failingSince, opened] = await commands.webhookGateRecord(
-        keys.org(organizationId).webhookEndpointHealth(endpointId),
+    /** Releases the lease and records how the request went, in one call. */
+    async finish(organizationId: string, endpointId: string, leaseId: string, delivered: boolean, latencyMs: number): Promise<Outcome> {
+      const orgKeys = keys.org(organizationId);
+      const [failingSince, opened] = await commands.webhookGateFinish(
+        orgKeys.webhookEndpointInFlight(endpointId),
+        orgKeys.webhookEndpointHealth(endpointId),
         delivered ? '1' : '0',
         tuning.breakerFailureThreshold,
         tuning.breakerBaseCooldownMs,
         tuning.breakerMaxCooldownMs,
         Math.round(latencyMs),
+        leaseId,
       );
       return { failingSinceMs: failingSince === -1 ? null : failingSince, opened: opened === 1 };
     },
