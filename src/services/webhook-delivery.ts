@@ -1,10 +1,9 @@
-import type { IncomingHttpHeaders } from 'node:http';
 import { performance } from 'node:perf_hooks';
-import got, { type Got } from 'got';
 import { newId } from '../ids.ts';
 import { parseStoredEvent } from '../storage/event-log.ts';
 import { createEndpointGate, DEFAULT_GATE_TUNING, type Admission, type EndpointGateTuning } from '../storage/webhook-endpoint-gate.ts';
 import { checkEndpointUrl, guardedLookup } from '../webhooks/address-guard.ts';
+import { createWebhookPoster, type PostOutcome } from '../webhooks/http-post.ts';
 import { nextRetryDelayMs } from '../webhooks/retry-policy.ts';
 import { webhookHeaders } from '../webhooks/signing.ts';
 import type { ServiceContext } from './context.ts';
@@ -22,7 +21,6 @@ export type DnsResolver = NonNullable<Parameters<typeof guardedLookup>[1]>;
 export interface WebhookDeliveryOptions {
   resolve?: DnsResolver;
   gateTuning?: EndpointGateTuning;
-  http?: Got;
 }
 
 export type DeliveryStep =
@@ -36,12 +34,7 @@ export const USER_AGENT = 'Plugboard-Webhooks/1.0';
 // Parked jobs wake over this window after the cooldown, not all in the same millisecond.
 const PARKED_WAKE_SPREAD_MS = 1_000;
 
-interface HttpOutcome {
-  responseStatus: number | null;
-  responseHeaders: IncomingHttpHeaders;
-  responseBody: string | null;
-  isResponseBodyTruncated: boolean;
-  error: string | null;
+interface HttpOutcome extends PostOutcome {
   latencyMs: number;
 }
 
@@ -54,52 +47,13 @@ export function createWebhookDeliveryService(
   const { webhooks } = deps;
   const gateTuning = options.gateTuning ?? { ...DEFAULT_GATE_TUNING, maxInFlightPerEndpoint: config.webhookMaxInFlightPerEndpoint };
   const gate = createEndpointGate(ctx.redis, ctx.keys, config.webhookTimeoutMs, gateTuning);
-  const http = (options.http ?? got).extend({
-    timeout: { request: config.webhookTimeoutMs },
-    followRedirect: false,
-    retry: { limit: 0 },
-    throwHttpErrors: false,
+  const poster = createWebhookPoster({
+    timeoutMs: config.webhookTimeoutMs,
     // Checked after DNS, right before connecting: a name that resolves to a private address is never reached.
-    dnsLookup: guardedLookup(webhooks.allowList, options.resolve),
-    headers: { 'user-agent': USER_AGENT },
+    lookup: guardedLookup(webhooks.allowList, options.resolve),
+    userAgent: USER_AGENT,
+    maxResponseBytes: MAX_STORED_RESPONSE_BYTES,
   });
-
-  /** Posts and reads at most 4 KiB of the answer: a receiver cannot make us buffer a huge body. */
-  function post(url: string, headers: Record<string, string>, body: string): Promise<Omit<HttpOutcome, 'latencyMs'>> {
-    return new Promise((resolve) => {
-      const stream = http.stream.post(url, { body, headers: { ...headers, 'content-type': 'application/json' } });
-      const chunks: Buffer[] = [];
-      let size = 0;
-      let settled = false;
-      let status: number | null = null;
-      let responseHeaders: IncomingHttpHeaders = {};
-      const settle = (error: string | null, truncated: boolean) => {
-        if (settled) return;
-        settled = true;
-        const bytes = Buffer.concat(chunks).subarray(0, MAX_STORED_RESPONSE_BYTES);
-        // `stream: true` holds back a multi-byte character cut in half by the limit instead of mangling it.
-        const text = status === null ? null : new TextDecoder('utf-8').decode(bytes, { stream: true });
-        resolve({ responseStatus: status, responseHeaders, responseBody: text, isResponseBodyTruncated: truncated, error });
-      };
-      stream.on('response', (response: { statusCode: number; headers: IncomingHttpHeaders }) => {
-        status = response.statusCode;
-        responseHeaders = response.headers;
-      });
-      stream.on('data', (chunk: Buffer) => {
-        chunks.push(chunk);
-        size += chunk.length;
-        if (size > MAX_STORED_RESPONSE_BYTES) {
-          settle(null, true);
-          stream.destroy();
-        }
-      });
-      stream.on('end', () => settle(null, false));
-      stream.on('error', (error: Error & { code?: string }) => {
-        // A status already received decides the outcome; a body cut short by the timeout does not undo it.
-        settle(status === null ? describeError(error) : null, status !== null);
-      });
-    });
-  }
 
   /** `body` is the event envelope as stored at commit, sent as it is. */
   async function attempt(endpoint: WebhookEndpointRecord, eventId: string, body: string, organizationId: string): Promise<HttpOutcome> {
@@ -112,7 +66,7 @@ export function createWebhookDeliveryService(
     }
     const secrets = await webhooks.signingSecrets(organizationId, endpoint);
     const headers = webhookHeaders({ secrets, msgId: eventId, timestamp: Math.floor(ctx.now().getTime() / 1000), body });
-    const outcome = await post(endpoint.url, headers, body);
+    const outcome = await poster.post(endpoint.url, headers, body);
     return { ...outcome, latencyMs: elapsed() };
   }
 
@@ -206,13 +160,6 @@ export function createWebhookDeliveryService(
 
 function firstHeader(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value[0] : value;
-}
-
-/** Transport errors as an integrator can act on them; never the request (it carries signatures). */
-function describeError(error: Error & { code?: string }): string {
-  const cause = error.cause as (Error & { code?: string }) | undefined;
-  const code = error.code ?? cause?.code;
-  return code && !error.message.includes(code) ? `${code}: ${error.message}` : error.message;
 }
 
 export type WebhookDeliveryService = ReturnType<typeof createWebhookDeliveryService>;
