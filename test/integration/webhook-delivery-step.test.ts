@@ -1,0 +1,54 @@
+import t, { type Test } from 'tap';
+import { connectTestRedis } from '../helper.ts';
+import { commitEvent, createEndpoint, startWebhookStack, type WebhookStack } from '../fixtures/webhook-stack.ts';
+import { startReceiver } from '../fixtures/webhook-receiver.ts';
+
+/**
+ * One delivery step, called directly (no worker), for the cases a running system rarely hits at the right
+ * moment: the endpoint disabled or deleted, or the event gone, between fan-out and delivery.
+ */
+async function setUp(t: Test) {
+  const stack = await startWebhookStack(t, { isWorkerInProcess: false });
+  const receiver = await startReceiver(t);
+  const endpoint = await createEndpoint(stack, { url: receiver.url });
+  const event = await commitEvent(stack);
+  const redis = connectTestRedis();
+  t.teardown(() => redis.disconnect());
+  const orgKeys = stack.container.services.ctx.keys.org(stack.org.organizationId);
+  const job = { organizationId: stack.org.organizationId, endpointId: endpoint.id, eventId: event.id, attemptNumber: 1, trigger: 'event' as const };
+  const run = () => stack.container.services.webhookDeliveries.run(job, 'lease-1');
+  const leasesHeld = () => redis.zcard(orgKeys.webhookEndpointInFlight(endpoint.id));
+  const gaveUp = () => redis.zrange(orgKeys.webhookEndpointFailed(endpoint.id), 0, -1);
+  return { stack, receiver, endpoint, event, run, leasesHeld, gaveUp };
+}
+
+const patch = (stack: WebhookStack, id: string, payload: object) =>
+  stack.app.inject({ method: 'PATCH', url: `/plug/webhooks/endpoints/${id}`, headers: stack.org.headers, payload });
+
+t.test('a disabled endpoint: no request, the lease is given back, and the delivery waits for recover', async (t) => {
+  const { stack, receiver, endpoint, event, run, leasesHeld, gaveUp } = await setUp(t);
+  t.equal((await patch(stack, endpoint.id, { isEnabled: false })).statusCode, 200);
+  t.same(await run(), { kind: 'finished' });
+  t.equal(receiver.received.length, 0);
+  t.equal(await leasesHeld(), 0);
+  t.same(await gaveUp(), [event.id]);
+});
+
+t.test('a deleted endpoint: no request, nothing kept', async (t) => {
+  const { stack, receiver, endpoint, run, leasesHeld, gaveUp } = await setUp(t);
+  const deleted = await stack.app.inject({ method: 'DELETE', url: `/plug/webhooks/endpoints/${endpoint.id}`, headers: stack.org.headers });
+  t.equal(deleted.statusCode, 204);
+  t.same(await run(), { kind: 'finished' });
+  t.equal(receiver.received.length, 0);
+  t.equal(await leasesHeld(), 0);
+  t.same(await gaveUp(), []);
+});
+
+t.test('an enabled endpoint: one request carrying the event as committed, the lease given back', async (t) => {
+  const { receiver, event, run, leasesHeld, gaveUp } = await setUp(t);
+  t.same(await run(), { kind: 'finished' });
+  t.equal(receiver.received.length, 1);
+  t.same(JSON.parse(receiver.received[0]?.body ?? ''), event);
+  t.equal(await leasesHeld(), 0);
+  t.same(await gaveUp(), []);
+});
