@@ -5,7 +5,7 @@ import { closeQueues, createQueues } from './queues.ts';
 import { createServices, type Services } from './services/index.ts';
 import type { DnsResolver } from './services/webhook-delivery.ts';
 import { createKeys } from './storage/keys.ts';
-import { createRedisClient, type RedisClient } from './storage/redis.ts';
+import { closeRedisClient, createRedisClient, duplicateForQueues, type RedisClient } from './storage/redis.ts';
 import { createSealedSecrets } from './storage/sealed-secrets.ts';
 import { loggerOptions } from './logger.ts';
 
@@ -21,6 +21,8 @@ export interface Container {
   config: Config;
   logger: Logger;
   redis: RedisClient;
+  /** BullMQ's connection (queues and workers); see `duplicateForQueues`. */
+  queueRedis: RedisClient;
   services: Services;
   close(): Promise<void>;
 }
@@ -41,15 +43,18 @@ export function createContainer(config: Config, overrides: DependencyOverrides =
     secrets: createSealedSecrets(redis, keys, secretBox),
     now: overrides.now ?? (() => new Date()),
   };
-  const queues = createQueues(redis, keys);
+  const queueRedis = duplicateForQueues(redis, `${config.keyPrefix}:queues`);
+  const queues = createQueues(queueRedis, keys);
   const services = createServices(ctx, queues, { webhookDelivery: { resolve: overrides.webhookDnsResolver } });
   return {
     config,
     logger,
     redis,
+    queueRedis,
     services,
     async close() {
       await closeQueues(queues);
+      await closeRedisClient(queueRedis);
       if (ownsRedis) await redis.quit();
     },
   };

@@ -12,7 +12,7 @@ export function workerOptions(
 ): WorkerOptions {
   const { config, services } = container;
   return {
-    connection: container.redis,
+    connection: container.queueRedis,
     prefix: services.ctx.keys.queuePrefix,
     concurrency: tuning.concurrency,
     lockDuration: config.workerLockDurationMs,
