@@ -233,8 +233,6 @@ export function createWebhookService(ctx: ServiceContext, queues: Queues, events
 
   return {
     allowList,
-    findRecord,
-    updateRecord,
 
     async createEndpoint(organizationId: string, input: EndpointInput): Promise<WebhookEndpoint & { secret: string }> {
       assertDeliverableUrl(input.url);
