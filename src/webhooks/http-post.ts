@@ -87,7 +87,6 @@ export function createWebhookPoster(options: WebhookPosterOptions) {
 
 /** Transport errors as an integrator can act on them: the code in front when the message lacks it. */
 function describeError(error: Error & { code?: string }): string {
-  const cause = error.cause as (Error & { code?: string }) | undefined;
-  const code = error.code ?? cause?.code;
-  return code && !error.message.includes(code) ? `${code}: ${error.message}` : error.message;
+  const { code, message } = error;
+  return code && !message.includes(code) ? `${code}: ${message}` : message;
 }
