@@ -10,8 +10,6 @@ export const QUEUE_NAMES = {
   credentialSteps: 'credential-steps',
   /** Delayed jobs with deterministic ids: challenge expiry, session warning, session expiry, periodic sync. */
   timers: 'timers',
-  /** One job per event: find matching endpoints and create their deliveries. */
-  webhookFanout: 'webhook-fanout',
   /** One job per (event, endpoint) attempt chain. */
   webhookDelivery: 'webhook-delivery',
 } as const;

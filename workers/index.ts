@@ -4,7 +4,6 @@ import { startCredentialStepWorker } from './credential-steps.ts';
 import { startCredentialReconciler } from './reconciler.ts';
 import { startTimerWorker } from './timers.ts';
 import { startWebhookDeliveryWorker } from './webhook-delivery.ts';
-import { startWebhookFanoutWorker } from './webhook-fanout.ts';
 import { startWebhookReconciler } from './webhook-reconciler.ts';
 
 export interface RunningWorkers {
@@ -20,7 +19,6 @@ export async function startWorkers(container: Container): Promise<RunningWorkers
   const workers: Worker[] = [
     startCredentialStepWorker(container),
     startTimerWorker(container),
-    startWebhookFanoutWorker(container),
     startWebhookDeliveryWorker(container),
   ];
   const reconciler = startWebhookReconciler(container);

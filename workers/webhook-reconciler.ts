@@ -1,13 +1,13 @@
 import type { Container } from '../src/container.ts';
 
 const INTERVAL_MS = 5_000;
-/** An event younger than this is still on its normal way to the fan-out queue. */
+/** An event younger than this is still being fanned out by the process that committed it. */
 export const RECONCILE_GRACE_MS = 10_000;
 
 /**
- * Finds events committed but never fanned out (a process died between commit and enqueue) and enqueues
- * them, on start and then every few seconds. Several processes may run it at once: fan-out job ids are
- * the event ids, so an event is enqueued once.
+ * Finds events committed but never fanned out (a process died between commit and fan-out) and fans them
+ * out, on start and then every few seconds. Several processes may run it at once: a delivery's job id is
+ * its event and endpoint, so an event is delivered once per endpoint.
  */
 export function startWebhookReconciler(container: Container): { close(): Promise<void> } {
   let running: Promise<void> | null = null;
@@ -15,8 +15,8 @@ export function startWebhookReconciler(container: Container): { close(): Promise
     if (running) return; // the previous pass is still going
     running = container.services.webhooks
       .reconcileFanout(new Date(Date.now() - RECONCILE_GRACE_MS))
-      .then((enqueued) => {
-        if (enqueued > 0) container.logger.warn({ enqueued }, 'reconciler enqueued events that had not been fanned out');
+      .then((reconciled) => {
+        if (reconciled > 0) container.logger.warn({ reconciled }, 'reconciler fanned out events that had been left pending');
       })
       .catch((error: unknown) => container.logger.error({ err: error }, 'webhook reconciler pass failed'))
       .finally(() => {

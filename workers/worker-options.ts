@@ -4,7 +4,7 @@ import type { Container } from '../src/container.ts';
 /**
  * Settings shared by every worker. `lockDuration` is how long a job stays claimed by a worker that stopped
  * renewing its lock (because it died); `stalledInterval` is how often workers look for such jobs and put
- * them back in the queue. Together they bound how long a crash delays a step, a fan-out or a delivery.
+ * them back in the queue. Together they bound how long a crash delays a step, a timer or a delivery.
  */
 export function workerOptions(
   container: Container,

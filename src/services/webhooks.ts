@@ -59,11 +59,6 @@ export interface DeliveryJob {
   trigger: DeliveryTrigger;
 }
 
-export interface FanoutJob {
-  organizationId: string;
-  eventId: string;
-}
-
 export interface DeliveryAttempt {
   id: string;
   eventId: string;
@@ -132,14 +127,6 @@ const DELIVERY_JOB_OPTIONS = {
   backoff: { type: 'exponential', delay: 1000 },
 } as const;
 
-// Failed fan-out jobs are removed so that the reconciler can add the event again under the same job id.
-const FANOUT_JOB_OPTIONS = {
-  removeOnComplete: true,
-  removeOnFail: true,
-  attempts: 5,
-  backoff: { type: 'exponential', delay: 500 },
-} as const;
-
 export function toEndpointView({ version: _version, ...view }: WebhookEndpointRecord): WebhookEndpoint {
   return view;
 }
@@ -174,9 +161,11 @@ export function createWebhookService(ctx: ServiceContext, queues: Queues, events
   }
 
   async function listRecords(organizationId: string): Promise<WebhookEndpointRecord[]> {
-    const ids = await redis.smembers(keys.org(organizationId).webhookEndpoints);
-    const records = await Promise.all(ids.map((id) => findRecord(organizationId, id)));
-    return records.filter((record): record is WebhookEndpointRecord => record !== null);
+    const orgKeys = keys.org(organizationId);
+    const ids = await redis.smembers(orgKeys.webhookEndpoints);
+    if (ids.length === 0) return [];
+    const raws = await redis.mget(...ids.map((id) => orgKeys.webhookEndpoint(id)));
+    return raws.map(parseEndpointRecord).filter((record): record is WebhookEndpointRecord => record !== null);
   }
 
   /**
@@ -221,13 +210,21 @@ export function createWebhookService(ctx: ServiceContext, queues: Queues, events
     return (await listRecords(organizationId)).filter((endpoint) => isDeliveredTo(event, endpoint)).map((endpoint) => endpoint.id);
   }
 
-  async function enqueueFanout(organizationId: string, eventIds: string[]) {
-    await queues.webhookFanout.addBulk(
-      eventIds.map((eventId) => ({
-        name: 'fanout',
-        data: { organizationId, eventId } satisfies FanoutJob,
-        opts: { ...FANOUT_JOB_OPTIONS, jobId: eventId },
-      })),
+  /**
+   * One delivery per enabled endpoint each event is meant for, then the events leave the pending-fanout
+   * set. Done by the process that committed the events, with no queue hop in between: a crash before the
+   * last step leaves them pending, and the reconciler does it again (delivery job ids make that idempotent).
+   */
+  async function fanOut(organizationId: string, committed: EventEnvelope[]): Promise<void> {
+    if (committed.length === 0) return;
+    const endpoints = await listRecords(organizationId);
+    const targets = committed.flatMap((event) =>
+      endpoints.filter((endpoint) => isDeliveredTo(event, endpoint)).map((endpoint) => ({ eventId: event.id, endpointId: endpoint.id })),
+    );
+    await enqueueDeliveries(organizationId, targets, 'event');
+    await events.store.markFannedOut(
+      organizationId,
+      committed.map((event) => event.id),
     );
   }
 
@@ -379,46 +376,36 @@ export function createWebhookService(ctx: ServiceContext, queues: Queues, events
       return { eventId, endpointIds };
     },
 
-    /** The fan-out job: one delivery per enabled endpoint the event is meant for, then the event is done. */
-    async fanOut(organizationId: string, eventId: string): Promise<number> {
-      const event = await events.get(organizationId, eventId);
-      // An event past its retention has nothing left to deliver.
-      const endpointIds = event ? await recipientsOf(organizationId, event) : [];
-      await enqueueDeliveries(
-        organizationId,
-        endpointIds.map((endpointId) => ({ eventId, endpointId })),
-        'event',
-      );
-      await events.store.markFannedOut(organizationId, [eventId]);
-      return endpointIds.length;
-    },
-
-    /** The `events.onCommitted` listener: hands each committed event to the fan-out queue. */
-    async onEventsCommitted(organizationId: string, committed: EventEnvelope[]): Promise<void> {
-      await enqueueFanout(
-        organizationId,
-        committed.map((event) => event.id),
-      );
-    },
+    /** The `events.onCommitted` listener. */
+    onEventsCommitted: fanOut,
 
     /**
-     * At-least-once across crashes: events committed before `olderThan` that no fan-out has claimed (the
-     * process died between commit and enqueue, or every fan-out try failed) are enqueued again.
+     * At-least-once across crashes: events committed before `olderThan` and still pending (the process died
+     * between commit and fan-out, or the fan-out failed) are fanned out again. Returns how many.
      */
     async reconcileFanout(olderThan: Date): Promise<number> {
       let cursor = '0';
-      let enqueued = 0;
+      let reconciled = 0;
       do {
         const [next, organizationIds] = await redis.sscan(keys.organizations, cursor, 'COUNT', 200);
         cursor = next;
         for (const organizationId of organizationIds) {
           const eventIds = await events.store.pendingFanout(organizationId, olderThan);
           if (eventIds.length === 0) continue;
-          await enqueueFanout(organizationId, eventIds);
-          enqueued += eventIds.length;
+          const stored = await Promise.all(eventIds.map((eventId) => events.get(organizationId, eventId)));
+          // An event past its retention has nothing left to deliver; it only leaves the pending set.
+          await events.store.markFannedOut(
+            organizationId,
+            eventIds.filter((_, i) => stored[i] === null),
+          );
+          await fanOut(
+            organizationId,
+            stored.filter((event): event is EventEnvelope => event !== null),
+          );
+          reconciled += eventIds.length;
         }
       } while (cursor !== '0');
-      return enqueued;
+      return reconciled;
     },
 
     /**

@@ -174,7 +174,7 @@ t.test('two API and two worker processes on one Redis Cluster, one of each kille
   t.equal(token.status, 200, 'token issued');
   accessToken = token.json.access_token;
 
-  const endpoint = await client.call('POST', '/plug/webhooks/endpoints', { url: `${receiver.url}/hooks` });
+  const endpoint = await client.call<{ id: string }>('POST', '/plug/webhooks/endpoints', { url: `${receiver.url}/hooks` });
   t.equal(endpoint.status, 201, 'webhook endpoint created');
   const providers = await client.call<{ data: { id: string; isSandbox: boolean }[] }>('GET', '/plug/providers');
   const providerId = providers.json.data.find((provider) => provider.isSandbox)!.id;
@@ -251,9 +251,13 @@ t.test('two API and two worker processes on one Redis Cluster, one of each kille
   const missing = events.filter((event) => !receiver.eventIds().has(event.id));
   t.same(missing.map((event) => `${event.type} ${event.id}`), [], 'every event was delivered to the webhook endpoint');
   if (missing.length > 0) {
-    const fanout = new Queue(QUEUE_NAMES.webhookFanout, { connection: container.redis, prefix: container.services.ctx.keys.queuePrefix });
-    for (const event of missing) t.comment(`${event.id}: fan-out job ${await fanout.getJobState(event.id)}`);
-    await fanout.close();
+    const deliveries = new Queue(QUEUE_NAMES.webhookDelivery, { connection: container.redis, prefix: container.services.ctx.keys.queuePrefix });
+    for (const event of missing) {
+      const pending = await container.services.events.store.pendingFanout(organization.organizationId, new Date(Date.now() + 60_000), 100_000);
+      const state = await deliveries.getJobState(`${event.id}.${endpoint.json.id}`);
+      t.comment(`${event.id}: ${pending.includes(event.id) ? 'still pending fan-out' : 'fanned out'}; delivery job ${state}`);
+    }
+    await deliveries.close();
   }
 
   const logs = await Promise.all(['first/api', 'first/workers', 'first/sandbox', 'second/api', 'second/workers'].map((name) => readFile(path.join(logDir, `${name}.log`), 'utf8')));

@@ -101,3 +101,23 @@ t.test('the reconciler delivers an event committed but never handed to the fan-o
   const pending = await events.store.pendingFanout(stack.org.organizationId, new Date(Date.now() + 60_000));
   t.same(pending, [], 'no longer pending');
 });
+
+t.test('the reconciler takes an event past its retention off the pending set without delivering it', async (t) => {
+  const stack = await startWebhookStack(t);
+  const receiver = await startReceiver(t);
+  await createEndpoint(stack, { url: receiver.url });
+  const { events, webhooks, ctx } = stack.container.services;
+  const organizationId = stack.org.organizationId;
+  const expired = newEvent('credential.created', { credential: { id: 'crd_expired' } }, new Date());
+  const kept = newEvent('credential.created', { credential: { id: 'crd_kept' } }, new Date());
+  await events.store.commit({ organizationId, mutations: [], events: [expired, kept] }, new Date());
+  await ctx.redis.del(ctx.keys.org(organizationId).event(expired.id));
+  t.equal(await webhooks.reconcileFanout(new Date(Date.now() + 1)), 2, 'both were pending');
+  await receiver.waitFor((all) => all.length === 1, 10_000);
+  t.same(
+    receiver.received.map((event) => event.id),
+    [kept.id],
+    'only the event still stored is delivered',
+  );
+  t.same(await events.store.pendingFanout(organizationId, new Date(Date.now() + 60_000)), [], 'neither is pending any more');
+});

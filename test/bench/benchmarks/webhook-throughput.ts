@@ -3,7 +3,7 @@
  * answers after 50 ms; beside them, the queue's own ceiling: a bare BullMQ worker with the delivery
  * worker's concurrency doing nothing per job.
  *
- * Each run commits its events first (through the service layer, which enqueues their fan-out as the API
+ * Each run commits its events first (through the service layer, which fans them out into delivery jobs as the API
  * would) and then starts the workers process: the rate is the backlog drained from the first delivery to
  * the last. The events go to ENDPOINTS endpoints (paths on one receiver), because one endpoint is held
  * to `maxInFlightPerEndpoint` requests at a time by design (its isolation from the others): at 50 ms that

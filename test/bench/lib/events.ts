@@ -1,6 +1,6 @@
 /**
  * Events committed straight through the event service, the way every state change is committed: the
- * service's listener enqueues their webhook fan-out just as it does in the API and the workers.
+ * service's listener fans them out into delivery jobs just as it does in the API and the workers.
  */
 import type { Container } from '../../../src/container.ts';
 import { create } from '../../../src/domain/credential-state.ts';
