@@ -197,8 +197,9 @@ export function createConnectionService(ctx: ServiceContext, store: CredentialSt
      * Re-creates every missing step job and timer of every credential that should have some (SPEC §6), e.g.
      * after a crash between a commit and its enqueue. Only the scheduled index is read, not every credential.
      */
-    async reconcile(): Promise<{ checked: number }> {
+    async reconcile(): Promise<{ checked: number; rescheduled: number }> {
       let checked = 0;
+      let rescheduled = 0;
       for (const organizationId of await ctx.redis.smembers(ctx.keys.organizations)) {
         const scheduledKey = ctx.keys.org(organizationId).credentialsScheduled;
         // Paged, so an org with 100k pending challenges never builds one giant MGET or job batch.
@@ -210,11 +211,11 @@ export function createConnectionService(ctx: ServiceContext, store: CredentialSt
           const found = new Set(credentials.map((credential) => credential.id));
           const gone = ids.filter((id) => !found.has(id));
           if (gone.length > 0) await ctx.redis.srem(scheduledKey, ...gone);
-          await Promise.all(credentials.map((credential) => store.ensureScheduled(credential)));
+          rescheduled += await store.ensureScheduled(credentials);
           checked += credentials.length;
         } while (cursor !== '0');
       }
-      return { checked };
+      return { checked, rescheduled };
     },
 
     /** Sandbox helper: the provider session ends now, which the credential learns at once. */

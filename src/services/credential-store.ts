@@ -202,9 +202,20 @@ export function createCredentialStore(ctx: ServiceContext, events: EventService,
       throw new Error(`credential ${credentialId}: gave up after ${MAX_COMMIT_ATTEMPTS} concurrent updates`);
     },
 
-    /** Re-creates every job the credential's state calls for; existing ones are left alone (deterministic ids). */
-    async ensureScheduled(credential: CredentialRecord): Promise<void> {
-      await Promise.all(jobsFor(credential, config).map(addJob));
+    /**
+     * Re-creates the jobs these credentials' states call for that do not exist. Adding an existing id would
+     * be a no-op too, but each add is a BullMQ script: one pipelined EXISTS per job keeps a reconciler pass
+     * over 100,000 pending challenges from competing with the timers it checks.
+     */
+    async ensureScheduled(credentials: CredentialRecord[]): Promise<number> {
+      const wanted = credentials.flatMap((credential) => jobsFor(credential, config));
+      if (wanted.length === 0) return 0;
+      const pipeline = redis.pipeline();
+      for (const job of wanted) pipeline.exists(queues[job.queue].toKey(job.jobId));
+      const results = (await pipeline.exec()) ?? [];
+      const missing = wanted.filter((_, index) => results[index]?.[1] !== 1);
+      await Promise.all(missing.map(addJob));
+      return missing.length;
     },
 
     secretsKey(organizationId: string, credentialId: string): string {

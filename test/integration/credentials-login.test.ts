@@ -126,8 +126,9 @@ t.test('the reconciler re-creates a missing challenge timer', async (t) => {
   await services.queues.timers.remove(timer?.jobId ?? '');
   t.notOk(await services.queues.timers.getJob(timer?.jobId ?? ''), 'the timer is gone, as after a crash before enqueue');
 
-  await services.connections.reconcile();
+  t.same(await services.connections.reconcile(), { checked: 1, rescheduled: 1 });
   const restored = await services.queues.timers.getJob(timer?.jobId ?? '');
   t.ok(restored, 'the reconciler put it back');
   t.equal(await restored?.getState(), 'delayed');
+  t.same(await services.connections.reconcile(), { checked: 1, rescheduled: 0 }, 'a job that exists is not added again');
 });
