@@ -82,13 +82,14 @@ end
 if not redis.call('ZSCORE', KEYS[1], ARGV[1]) and redis.call('ZCARD', KEYS[1]) >= limit then
   -- Busy: reserve the next free turn. Turns are spaced by the endpoint's typical latency divided by its
   -- slots (before any request finished: the age of the oldest one in flight), so a backlog comes back at
-  -- the pace the endpoint can take instead of all at once.
+  -- the pace the endpoint can take instead of all at once. At least 0.1 ms apart: the field is stored with
+  -- 14 significant digits, which leaves one decimal of a millisecond timestamp.
   local latency = tonumber(redis.call('HGET', KEYS[2], 'latencyMs') or '-1')
   if latency < 0 then
     local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
     latency = now - tonumber(oldest[2])
   end
-  local turn = math.max(now, tonumber(redis.call('HGET', KEYS[2], 'nextTurnAt') or '0')) + math.max(latency / limit, 1)
+  local turn = math.max(now, tonumber(redis.call('HGET', KEYS[2], 'nextTurnAt') or '0')) + math.max(latency / limit, 0.1)
   turn = math.min(turn, now + tonumber(ARGV[5]))
   redis.call('HSET', KEYS[2], 'nextTurnAt', turn)
   return { 'busy', math.floor(turn - now) }

@@ -5,7 +5,8 @@ import { startReceiver } from '../fixtures/webhook-receiver.ts';
 
 /**
  * One delivery step, called directly (no worker), for the cases a running system rarely hits at the right
- * moment: the endpoint disabled or deleted, or the event gone, between fan-out and delivery.
+ * moment: the endpoint disabled or deleted, or the event gone, between fan-out and delivery; the endpoint
+ * at its in-flight limit when the step starts.
  */
 async function setUp(t: Test) {
   const stack = await startWebhookStack(t, { isWorkerInProcess: false });
@@ -51,4 +52,33 @@ t.test('an enabled endpoint: one request carrying the event as committed, the le
   t.same(JSON.parse(receiver.received[0]?.body ?? ''), event);
   t.equal(await leasesHeld(), 0);
   t.same(await gaveUp(), []);
+});
+
+/** Fills the endpoint's in-flight set to its limit with leases of other (imaginary) jobs. */
+async function occupyEveryLease(setup: Awaited<ReturnType<typeof setUp>>) {
+  const { stack, endpoint } = setup;
+  const redis = stack.container.services.ctx.redis;
+  const key = stack.container.services.ctx.keys.org(stack.org.organizationId).webhookEndpointInFlight(endpoint.id);
+  const limit = stack.container.services.webhookDeliveries.gate.tuning.maxInFlightPerEndpoint;
+  const now = Date.now();
+  await redis.zadd(key, ...Array.from({ length: limit }, (_, i) => [now, `other-${i}`]).flat());
+  return { releaseOne: () => redis.zrem(key, 'other-0') };
+}
+
+t.test('a busy endpoint that frees a slot within the wait: the step waits in the worker and delivers', async (t) => {
+  const setup = await setUp(t);
+  const { releaseOne } = await occupyEveryLease(setup);
+  setTimeout(() => void releaseOne(), 10);
+  t.same(await setup.run(), { kind: 'finished' }, 'delivered, not put back in the queue');
+  t.equal(setup.receiver.received.length, 1);
+});
+
+t.test('a busy endpoint that stays busy: the step gives its slot back and comes again later', async (t) => {
+  const setup = await setUp(t);
+  await occupyEveryLease(setup);
+  const started = Date.now();
+  const step = await setup.run();
+  t.match(step, { kind: 'later', next: { attemptNumber: 1 } }, 'postponed, not counted as an attempt');
+  t.ok(Date.now() - started < 1_000, 'after a short wait in the worker, not a long one');
+  t.equal(setup.receiver.received.length, 0, 'no request was made');
 });
