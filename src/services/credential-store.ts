@@ -91,11 +91,11 @@ export function createCredentialStore(ctx: ServiceContext, events: EventService,
   }
 
   /** Secrets that die with the state that needed them, e.g. the login state once the challenge is over. */
-  function obsoleteSecretFields(before: CredentialRecord, after: CredentialRecord | null): string[] {
+  function obsoleteSecretFields(before: CredentialRecord, after: CredentialRecord): string[] {
     const fields: string[] = [];
-    if (before.mfa && !after?.mfa) fields.push(SECRET_FIELDS.loginState);
-    if (before.session && !after?.session) fields.push(SECRET_FIELDS.session);
-    if (before.step?.kind === 'submit_code' && after?.step?.id !== before.step.id) fields.push(SECRET_FIELDS.code(before.step.id));
+    if (before.mfa && !after.mfa) fields.push(SECRET_FIELDS.loginState);
+    if (before.session && !after.session) fields.push(SECRET_FIELDS.session);
+    if (before.step?.kind === 'submit_code' && after.step?.id !== before.step.id) fields.push(SECRET_FIELDS.code(before.step.id));
     return fields;
   }
 
@@ -119,6 +119,7 @@ export function createCredentialStore(ctx: ServiceContext, events: EventService,
       mutations.push({ op: hasJobs ? 'sadd' : 'srem', key: orgKeys.credentialsScheduled, member: credential.id });
       const sealed = ctx.secrets.seal(secretsKey, extras.secrets ?? {});
       for (const [field, value] of Object.entries(sealed)) mutations.push({ op: 'hset', key: secretsKey, field, value });
+      if (before) for (const field of obsoleteSecretFields(before, credential)) mutations.push({ op: 'hdel', key: secretsKey, field });
     }
     mutations.push(...(extras.mutations ?? []));
     const now = ctx.now();
@@ -150,19 +151,21 @@ export function createCredentialStore(ctx: ServiceContext, events: EventService,
     }
   }
 
-  /** Makes the queues match the new state. A job that cannot be removed (it is running) finds itself stale. */
+  /**
+   * Makes the queues match the new state. A job that cannot be removed (it is running) finds itself stale.
+   * A timer already due is not even tried: it is running (often it is the very job committing this
+   * transition) or about to, and a BullMQ remove script per timeout would be spent on nothing.
+   */
   async function schedule(before: CredentialRecord | null, after: CredentialRecord | null): Promise<void> {
     const wanted = after ? jobsFor(after, config) : [];
-    const superseded = supersededJobs(before ? jobsFor(before, config) : [], wanted);
+    const now = Date.now();
+    const superseded = supersededJobs(before ? jobsFor(before, config) : [], wanted).filter(
+      (job) => job.queue !== 'timers' || Date.parse(job.runAt) > now,
+    );
     await Promise.all([
       ...superseded.map((job) => queues[job.queue].remove(job.jobId)),
       ...wanted.map(addJob),
     ]);
-  }
-
-  async function dropSecrets(before: CredentialRecord, after: CredentialRecord | null) {
-    const fields = obsoleteSecretFields(before, after);
-    if (after && fields.length > 0) await redis.hdel(keys.org(before.organizationId).credentialSecrets(before.id), ...fields);
   }
 
   return {
@@ -196,7 +199,6 @@ export function createCredentialStore(ctx: ServiceContext, events: EventService,
         if (!(await commit(before, result, resolvedExtras))) continue;
         const after = result.isDeleted ? null : result.credential;
         await schedule(before, after);
-        await dropSecrets(before, after);
         return { outcome: 'applied', credential: result.credential, transition: result };
       }
       throw new Error(`credential ${credentialId}: gave up after ${MAX_COMMIT_ATTEMPTS} concurrent updates`);
