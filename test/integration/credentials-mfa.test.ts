@@ -109,6 +109,11 @@ t.test('Redis holds no provider password, code or session in clear text', async 
   const loginJar = await secrets.read(keys.org(stack.org.organizationId).credentialSecrets(inFlight.id), 'loginState');
   const cookieValues = [sessionJar, loginJar].flatMap((jar) => [...(jar ?? '').matchAll(/"value":"([^"]{16,})"/g)].map((match) => match[1] ?? ''));
   t.equal(cookieValues.length, 2, 'the sealed session and login state hold the provider cookies');
+  t.same(
+    (await redis.hkeys(keys.org(stack.org.organizationId).credentialSecrets(created.id))).sort(),
+    ['extraFields', 'password', 'session'],
+    'once connected, the login state and the submitted codes are gone from the sealed secrets',
+  );
 
   const dump = await dumpKeys(redis, [`${keys.prefix}:*`, `${keys.queuePrefix}*`]);
   t.ok(dump.includes(created.id), 'the dump holds the data (sanity check)');
