@@ -1,6 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import { setTimeout } from 'node:timers/promises';
 import { newId } from '../ids.ts';
+import { createDeliveryLog, type DeliverySettlement, type Settlement } from '../storage/delivery-log.ts';
 import { parseStoredEvent } from '../storage/event-log.ts';
 import { createEndpointGate, DEFAULT_GATE_TUNING, type Admission, type EndpointGateTuning } from '../storage/webhook-endpoint-gate.ts';
 import { checkEndpointUrl, guardedLookup } from '../webhooks/address-guard.ts';
@@ -50,6 +51,7 @@ export function createWebhookDeliveryService(
   const { webhooks } = deps;
   const gateTuning = options.gateTuning ?? { ...DEFAULT_GATE_TUNING, maxInFlightPerEndpoint: config.webhookMaxInFlightPerEndpoint };
   const gate = createEndpointGate(ctx.redis, ctx.keys, config.webhookTimeoutMs, gateTuning);
+  const deliveryLog = createDeliveryLog(ctx.redis, ctx.keys);
   const poster = createWebhookPoster({
     timeoutMs: config.webhookTimeoutMs,
     // Checked after DNS, right before connecting: a name that resolves to a private address is never reached.
@@ -86,6 +88,12 @@ export function createWebhookDeliveryService(
       if (admission.admitted || admission.reason === 'parked' || performance.now() + admission.retryInMs > deadline) return admission;
       await setTimeout(admission.retryInMs);
     }
+  }
+
+  /** Logs the attempt (null: none was made, e.g. the endpoint is disabled) and where the delivery stands. */
+  function settlement(delivery: DeliveryJob, attempt: DeliveryAttempt | null, stands: DeliverySettlement): Settlement {
+    const { organizationId, eventId, endpointId } = delivery;
+    return { organizationId, eventId, endpointId, attemptJson: attempt && JSON.stringify(attempt), settlement: stands, nowMs: ctx.now().getTime() };
   }
 
   function postponement(admission: Exclude<Admission, { admitted: true }>): number {
@@ -133,7 +141,7 @@ export function createWebhookDeliveryService(
       if (!endpoint || !endpoint.isEnabled || body === undefined) {
         await gate.release(organizationId, endpointId, leaseId);
         // Disabled: kept for `recover` once the endpoint is enabled again. Deleted or expired: nothing to do.
-        if (endpoint && body !== undefined) await webhooks.settleDelivery(organizationId, delivery, null, 'gave_up');
+        if (endpoint && body !== undefined) await deliveryLog.settle(settlement(delivery, null, 'gave_up'));
         return { kind: 'finished' };
       }
       let outcome: HttpOutcome;
@@ -144,10 +152,7 @@ export function createWebhookDeliveryService(
         throw error;
       }
       const delivered = outcome.responseStatus !== null && outcome.responseStatus >= 200 && outcome.responseStatus < 300;
-      const { failingSinceMs } = await gate.finish(organizationId, endpointId, leaseId, delivered, outcome.latencyMs);
-      const retryInMs = delivered ? null : await afterFailure(delivery, outcome, failingSinceMs);
-
-      const record: DeliveryAttempt = {
+      const attemptRecord = (retryInMs: number | null): DeliveryAttempt => ({
         id: newId('att'),
         eventId,
         endpointId,
@@ -162,10 +167,15 @@ export function createWebhookDeliveryService(
         isResponseBodyTruncated: outcome.isResponseBodyTruncated,
         error: outcome.error,
         nextAttemptAt: retryInMs === null ? null : new Date(ctx.now().getTime() + retryInMs).toISOString(),
-      };
-      await webhooks.settleDelivery(organizationId, delivery, record, delivered ? 'succeeded' : retryInMs === null ? 'gave_up' : 'retrying');
-
-      if (delivered) return { kind: 'finished' };
+      });
+      if (delivered) {
+        // Final at once, so the gate's call logs the attempt and settles the delivery too.
+        await gate.finish(organizationId, endpointId, leaseId, true, outcome.latencyMs, settlement(delivery, attemptRecord(null), 'succeeded'));
+        return { kind: 'finished' };
+      }
+      const { failingSinceMs } = await gate.finish(organizationId, endpointId, leaseId, false, outcome.latencyMs);
+      const retryInMs = await afterFailure(delivery, outcome, failingSinceMs);
+      await deliveryLog.settle(settlement(delivery, attemptRecord(retryInMs), retryInMs === null ? 'gave_up' : 'retrying'));
       logger.info(
         { organizationId, endpointId, eventId, attemptNumber: delivery.attemptNumber, status: outcome.responseStatus, error: outcome.error },
         'webhook delivery attempt failed',

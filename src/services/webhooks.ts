@@ -79,44 +79,9 @@ export interface DeliveryAttempt {
   nextAttemptAt: string | null;
 }
 
-const MAX_ATTEMPTS_LOGGED_PER_EVENT = 500;
 const UPDATE_RETRIES = 5;
 // Decrypted signing secrets kept per endpoint version, up to this many.
 const MAX_CACHED_SIGNING_SECRETS = 10_000;
-
-/** Where a delivery stands after an attempt: `recover` resends the ones that gave up. */
-export type DeliverySettlement = 'succeeded' | 'retrying' | 'gave_up';
-
-// One call per attempt on the delivery hot path. KEYS: 1 the event's attempt log, 2 the endpoint's
-// gave-up set. ARGV: 1 the attempt as JSON ('' when no request was made), 2 attempts kept, 3 retention
-// in seconds, 4 settlement, 5 now (ms), 6 event id.
-const SETTLE_DELIVERY_SCRIPT = `
-if ARGV[1] ~= '' then
-  redis.call('RPUSH', KEYS[1], ARGV[1])
-  redis.call('LTRIM', KEYS[1], -tonumber(ARGV[2]), -1)
-  redis.call('EXPIRE', KEYS[1], ARGV[3])
-end
-if ARGV[4] == 'succeeded' then
-  redis.call('ZREM', KEYS[2], ARGV[6])
-elseif ARGV[4] == 'gave_up' then
-  redis.call('ZADD', KEYS[2], ARGV[5], ARGV[6])
-  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', tonumber(ARGV[5]) - tonumber(ARGV[3]) * 1000)
-end
-return 1
-`;
-
-type SettleCommands = {
-  webhookSettleDelivery(
-    attemptsKey: string,
-    gaveUpKey: string,
-    attemptJson: string,
-    keep: number,
-    retentionSeconds: number,
-    settlement: DeliverySettlement,
-    nowMs: number,
-    eventId: string,
-  ): Promise<number>;
-};
 
 // Completed jobs are kept an hour so a duplicate fan-out (reconciler racing the listener) finds their ids taken.
 const DELIVERY_JOB_OPTIONS = {
@@ -141,8 +106,6 @@ export function isDeliveredTo(event: EventEnvelope, endpoint: WebhookEndpointRec
 export function createWebhookService(ctx: ServiceContext, queues: Queues, events: EventService) {
   const { redis, keys, config } = ctx;
   const allowList = parseCidrList(config.webhookAllowedTargets);
-  redis.defineCommand('webhookSettleDelivery', { numberOfKeys: 2, lua: SETTLE_DELIVERY_SCRIPT });
-  const settleCommands = redis as typeof redis & SettleCommands;
   const signingSecretsCache = new BoundedCache<string, { current: string; previous: string | undefined }>(MAX_CACHED_SIGNING_SECRETS);
 
   function assertDeliverableUrl(url: string) {
@@ -406,29 +369,6 @@ export function createWebhookService(ctx: ServiceContext, queues: Queues, events
         }
       } while (cursor !== '0');
       return reconciled;
-    },
-
-    /**
-     * Logs an attempt (null: none was made, e.g. the endpoint is disabled) and where the delivery stands:
-     * one that gave up is listed for `recover`, one that succeeded is taken off that list.
-     */
-    async settleDelivery(
-      organizationId: string,
-      delivery: { endpointId: string; eventId: string },
-      attempt: DeliveryAttempt | null,
-      settlement: DeliverySettlement,
-    ): Promise<void> {
-      const orgKeys = keys.org(organizationId);
-      await settleCommands.webhookSettleDelivery(
-        orgKeys.attempts(delivery.eventId),
-        orgKeys.webhookEndpointFailed(delivery.endpointId),
-        attempt === null ? '' : JSON.stringify(attempt),
-        MAX_ATTEMPTS_LOGGED_PER_EVENT,
-        EVENT_RETENTION_SECONDS,
-        settlement,
-        ctx.now().getTime(),
-        delivery.eventId,
-      );
     },
 
     async listAttempts(organizationId: string, eventId: string): Promise<DeliveryAttempt[]> {

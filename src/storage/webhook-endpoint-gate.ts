@@ -1,3 +1,4 @@
+import { settleKeysAndArgs, settleLua, type Settlement } from './delivery-log.ts';
 import type { Keys } from './keys.ts';
 import type { RedisClient } from './redis.ts';
 
@@ -9,9 +10,9 @@ import type { RedisClient } from './redis.ts';
  * before a delivery job makes its request:
  *
  * - Bounded in-flight requests per endpoint: a sorted set of leases (job id → start time). A job that finds
- *   its endpoint at the limit does not wait in the worker; it reserves the endpoint's next free turn and is
- *   put back in BullMQ's delayed set until then, so its slot goes to another endpoint's job and a backlog
- *   returns at the pace the endpoint answers, not in a stampede. Leases expire (timeout + margin), so a
+ *   its endpoint at the limit reserves the endpoint's next free turn; unless the turn is moments away (the
+ *   delivery service waits for those), it is put back in BullMQ's delayed set until then, so its slot goes
+ *   to another endpoint's job and a backlog returns at the pace the endpoint answers, not in a stampede. Leases expire (timeout + margin), so a
  *   crashed worker cannot leak them, and are re-entrant by job id, so a stalled job picked up again keeps
  *   its own lease.
  * - A circuit breaker: after `breakerFailureThreshold` consecutive failures the endpoint is "open" for a
@@ -101,11 +102,14 @@ for i = 3, #KEYS do reply[i] = redis.call('GET', KEYS[i]) end
 return reply
 `;
 
-// KEYS: 1 in-flight leases, 2 health. ARGV: 1 '1' success / '0' failure, 2 threshold, 3 base cooldown ms,
-// 4 max cooldown ms, 5 latency ms of the request, 6 lease id. Releases the lease and records the outcome.
-// Returns { failingSince ms or -1, 1 if the breaker opened now }.
+// KEYS: 1 in-flight leases, 2 health, 3 and 4 (optional) the delivery log's. ARGV: 1 '1' success / '0'
+// failure, 2 threshold, 3 base cooldown ms, 4 max cooldown ms, 5 latency ms of the request, 6 lease id,
+// 7… the settlement, with keys 3 and 4. Releases the lease, records the outcome, and settles the delivery
+// when asked to. Returns { failingSince ms or -1, 1 if the breaker opened now }.
 const FINISH_SCRIPT = `${NOW_MS}
 redis.call('ZREM', KEYS[1], ARGV[6])
+if #KEYS > 2 then ${settleLua(3, 7)}
+end
 local previous = tonumber(redis.call('HGET', KEYS[2], 'latencyMs') or ARGV[5])
 redis.call('HSET', KEYS[2], 'latencyMs', math.floor(0.8 * previous + 0.2 * tonumber(ARGV[5])))
 if ARGV[1] == '1' then
@@ -128,12 +132,12 @@ return { failingSince, 0 }
 
 type GateCommands = RedisClient & {
   webhookGateAdmit(numKeys: number, ...keysThenArgs: (string | number)[]): Promise<[string, number, ...(string | null)[]]>;
-  webhookGateFinish(inFlightKey: string, healthKey: string, success: '1' | '0', threshold: number, baseMs: number, maxMs: number, latencyMs: number, leaseId: string): Promise<[number, number]>;
+  webhookGateFinish(numKeys: number, ...keysThenArgs: (string | number)[]): Promise<[number, number]>;
 };
 
 export function createEndpointGate(redis: RedisClient, keys: Keys, requestTimeoutMs: number, tuning: EndpointGateTuning = DEFAULT_GATE_TUNING) {
   redis.defineCommand('webhookGateAdmit', { lua: ADMIT_SCRIPT });
-  redis.defineCommand('webhookGateFinish', { numberOfKeys: 2, lua: FINISH_SCRIPT });
+  redis.defineCommand('webhookGateFinish', { lua: FINISH_SCRIPT });
   const commands = redis as GateCommands;
   const leaseMs = requestTimeoutMs + tuning.leaseMarginMs;
 
@@ -166,18 +170,25 @@ export function createEndpointGate(redis: RedisClient, keys: Keys, requestTimeou
       await redis.zrem(keys.org(organizationId).webhookEndpointInFlight(endpointId), leaseId);
     },
 
-    /** Releases the lease and records how the request went, in one call. */
-    async finish(organizationId: string, endpointId: string, leaseId: string, delivered: boolean, latencyMs: number): Promise<Outcome> {
+    /**
+     * Releases the lease and records how the request went, in one call; with `settlement`, the attempt is
+     * logged and the delivery settled in the same call (what a delivery whose outcome is final does).
+     */
+    async finish(organizationId: string, endpointId: string, leaseId: string, delivered: boolean, latencyMs: number, settlement?: Settlement): Promise<Outcome> {
       const orgKeys = keys.org(organizationId);
+      const settle = settlement ? settleKeysAndArgs(keys, settlement) : { keys: [], args: [] };
       const [failingSince, opened] = await commands.webhookGateFinish(
+        2 + settle.keys.length,
         orgKeys.webhookEndpointInFlight(endpointId),
         orgKeys.webhookEndpointHealth(endpointId),
+        ...settle.keys,
         delivered ? '1' : '0',
         tuning.breakerFailureThreshold,
         tuning.breakerBaseCooldownMs,
         tuning.breakerMaxCooldownMs,
         Math.round(latencyMs),
         leaseId,
+        ...settle.args,
       );
       return { failingSinceMs: failingSince === -1 ? null : failingSince, opened: opened === 1 };
     },
