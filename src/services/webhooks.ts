@@ -83,6 +83,16 @@ const UPDATE_RETRIES = 5;
 // Decrypted signing secrets kept per endpoint version, up to this many.
 const MAX_CACHED_SIGNING_SECRETS = 10_000;
 
+// KEYS: 1 the organization's endpoint id set. ARGV: 1 the prefix of an endpoint record's key (same hash tag).
+// Returns the records (null for an id whose record is gone).
+const LIST_ENDPOINTS_SCRIPT = `
+local records = {}
+for i, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do records[i] = redis.call('GET', ARGV[1] .. id) end
+return records
+`;
+
+type ListEndpointsCommand = { webhookListEndpoints(endpointSetKey: string, recordKeyPrefix: string): Promise<(string | null)[]> };
+
 // Completed jobs are kept an hour so a duplicate fan-out (reconciler racing the listener) finds their ids taken.
 const DELIVERY_JOB_OPTIONS = {
   removeOnComplete: { age: 3600 },
@@ -106,6 +116,8 @@ export function isDeliveredTo(event: EventEnvelope, endpoint: WebhookEndpointRec
 export function createWebhookService(ctx: ServiceContext, queues: Queues, events: EventService) {
   const { redis, keys, config } = ctx;
   const allowList = parseCidrList(config.webhookAllowedTargets);
+  redis.defineCommand('webhookListEndpoints', { numberOfKeys: 1, lua: LIST_ENDPOINTS_SCRIPT });
+  const endpointCommands = redis as typeof redis & ListEndpointsCommand;
   const signingSecretsCache = new BoundedCache<string, { current: string; previous: string | undefined }>(MAX_CACHED_SIGNING_SECRETS);
 
   function assertDeliverableUrl(url: string) {
@@ -123,11 +135,10 @@ export function createWebhookService(ctx: ServiceContext, queues: Queues, events
     return record;
   }
 
+  /** One round trip: every fan-out reads the organization's endpoints. */
   async function listRecords(organizationId: string): Promise<WebhookEndpointRecord[]> {
     const orgKeys = keys.org(organizationId);
-    const ids = await redis.smembers(orgKeys.webhookEndpoints);
-    if (ids.length === 0) return [];
-    const raws = await redis.mget(...ids.map((id) => orgKeys.webhookEndpoint(id)));
+    const raws = await endpointCommands.webhookListEndpoints(orgKeys.webhookEndpoints, orgKeys.webhookEndpoint(''));
     return raws.map(parseEndpointRecord).filter((record): record is WebhookEndpointRecord => record !== null);
   }
 
