@@ -4,7 +4,7 @@ import type { ServiceContext } from './context.ts';
 
 export type EventEnvelope = StoredEvent;
 
-/** Called after events are durably committed, e.g. to enqueue their webhook fan-out. Must not throw for long: the reconciler catches up. */
+/** Called after events are durably committed, e.g. to fan them out into webhook deliveries. Must not throw for long: the reconciler catches up. */
 export type CommittedListener = (organizationId: string, events: EventEnvelope[]) => Promise<void>;
 
 export function newEvent(type: string, data: EventEnvelope['data'], now: Date): EventEnvelope {

@@ -8,7 +8,7 @@ import type { RedisClient } from './redis.ts';
  * - `events` — a stream of `{ id, type, crd }` entries: the order of the log and the cursor for paging.
  * - `event:<id>` — the envelope JSON plus its stream id, expiring with the retention period.
  * - `events:pending-fanout` — a sorted set (score = commit time) of event ids not yet handed to webhooks;
- *   the fan-out removes them, the reconciler re-enqueues stragglers (at-least-once across crashes).
+ *   the fan-out removes them, the reconciler fans out stragglers again (at-least-once across crashes).
  */
 
 export interface StoredEvent {

@@ -35,9 +35,9 @@ const TIMING = {
 };
 const FLOW_DEADLINE_MS = 60_000;
 /**
- * The webhook fan-out worker keeps BullMQ's default lock (30 s) and stalled-job check (every 30 s), unlike the
- * credential and delivery workers (TIMING above): a fan-out job the killed worker held is taken over once its
- * lock has expired and two checks have seen it, so after up to 90 s.
+ * An event whose fan-out died with a killed process is fanned out by the webhook reconciler once its 10 s
+ * grace has passed (a pass every 5 s); a delivery the killed worker held is taken over once its lock has
+ * expired (TIMING above). Generous, so that a slow machine is not mistaken for a lost event.
  */
 const DELIVERY_DEADLINE_MS = 100_000;
 
