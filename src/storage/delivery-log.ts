@@ -59,17 +59,15 @@ export function settleKeysAndArgs(keys: Keys, settlement: Settlement): { keys: s
   };
 }
 
-type SettleCommand = RedisClient & { webhookSettleDelivery(attemptsKey: string, gaveUpKey: string, ...args: (string | number)[]): Promise<number> };
+type SettleCommand = RedisClient & { webhookSettleDelivery(...keysThenArgs: (string | number)[]): Promise<number> };
 
 export function createDeliveryLog(redis: RedisClient, keys: Keys) {
   redis.defineCommand('webhookSettleDelivery', { numberOfKeys: 2, lua: `${settleLua(1, 1)}\nreturn 1` });
   const commands = redis as SettleCommand;
   return {
     async settle(settlement: Settlement): Promise<void> {
-      const { keys: [attemptsKey = '', gaveUpKey = ''], args } = settleKeysAndArgs(keys, settlement);
-      await commands.webhookSettleDelivery(attemptsKey, gaveUpKey, ...args);
+      const settle = settleKeysAndArgs(keys, settlement);
+      await commands.webhookSettleDelivery(...settle.keys, ...settle.args);
     },
   };
 }
-
-export type DeliveryLog = ReturnType<typeof createDeliveryLog>;

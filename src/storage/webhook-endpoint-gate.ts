@@ -12,9 +12,9 @@ import type { RedisClient } from './redis.ts';
  * - Bounded in-flight requests per endpoint: a sorted set of leases (job id → start time). A job that finds
  *   its endpoint at the limit reserves the endpoint's next free turn; unless the turn is moments away (the
  *   delivery service waits for those), it is put back in BullMQ's delayed set until then, so its slot goes
- *   to another endpoint's job and a backlog returns at the pace the endpoint answers, not in a stampede. Leases expire (timeout + margin), so a
- *   crashed worker cannot leak them, and are re-entrant by job id, so a stalled job picked up again keeps
- *   its own lease.
+ *   to another endpoint's job and a backlog returns at the pace the endpoint answers, not in a stampede.
+ *   Leases expire (timeout + margin), so a crashed worker cannot leak them, and are re-entrant by job id,
+ *   so a stalled job picked up again keeps its own lease.
  * - A circuit breaker: after `breakerFailureThreshold` consecutive failures the endpoint is "open" for a
  *   cooldown that doubles with each trip. Its jobs are parked in the delayed set until the cooldown ends
  *   without making requests. Then one probe request at a time is admitted (half-open); a success closes the
