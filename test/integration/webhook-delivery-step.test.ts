@@ -54,21 +54,28 @@ t.test('an enabled endpoint: one request carrying the event as committed, the le
   t.same(await gaveUp(), []);
 });
 
-/** Fills the endpoint's in-flight set to its limit with leases of other (imaginary) jobs. */
-async function occupyEveryLease(setup: Awaited<ReturnType<typeof setUp>>) {
+/**
+ * Fills the endpoint's in-flight set to its limit with leases of other (imaginary) jobs. With
+ * `firstExpiresInMs`, one of them is old enough that the gate drops it (lease expiry, by Redis's clock) that
+ * long from now: a slot frees with no timing on the test's side. The endpoint is known to answer in 1 ms,
+ * so the gate hands out near turns.
+ */
+async function occupyEveryLease(setup: Awaited<ReturnType<typeof setUp>>, firstExpiresInMs?: number) {
   const { stack, endpoint } = setup;
-  const redis = stack.container.services.ctx.redis;
-  const key = stack.container.services.ctx.keys.org(stack.org.organizationId).webhookEndpointInFlight(endpoint.id);
-  const limit = stack.container.services.webhookDeliveries.gate.tuning.maxInFlightPerEndpoint;
-  const now = Date.now();
-  await redis.zadd(key, ...Array.from({ length: limit }, (_, i) => [now, `other-${i}`]).flat());
-  return { releaseOne: () => redis.zrem(key, 'other-0') };
+  const { ctx, webhookDeliveries } = stack.container.services;
+  const key = ctx.keys.org(stack.org.organizationId).webhookEndpointInFlight(endpoint.id);
+  const { maxInFlightPerEndpoint, leaseMarginMs } = webhookDeliveries.gate.tuning;
+  const leaseMs = stack.container.config.webhookTimeoutMs + leaseMarginMs;
+  const [seconds, micros] = await ctx.redis.time();
+  const now = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+  const startedAt = (i: number) => (i === 0 && firstExpiresInMs !== undefined ? now - leaseMs + firstExpiresInMs : now);
+  await ctx.redis.hset(ctx.keys.org(stack.org.organizationId).webhookEndpointHealth(endpoint.id), 'latencyMs', 1);
+  await ctx.redis.zadd(key, ...Array.from({ length: maxInFlightPerEndpoint }, (_, i) => [startedAt(i), `other-${i}`]).flat());
 }
 
 t.test('a busy endpoint that frees a slot within the wait: the step waits in the worker and delivers', async (t) => {
   const setup = await setUp(t);
-  const { releaseOne } = await occupyEveryLease(setup);
-  setTimeout(() => void releaseOne(), 10);
+  await occupyEveryLease(setup, 5);
   t.same(await setup.run(), { kind: 'finished' }, 'delivered, not put back in the queue');
   t.equal(setup.receiver.received.length, 1);
 });
