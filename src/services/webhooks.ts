@@ -113,6 +113,11 @@ export function isDeliveredTo(event: EventEnvelope, endpoint: WebhookEndpointRec
   return endpoint.eventTypes === null || (endpoint.eventTypes as string[]).includes(event.type);
 }
 
+/** The ids of the endpoints an event goes to. */
+function recipientsAmong(endpoints: WebhookEndpointRecord[], event: EventEnvelope): string[] {
+  return endpoints.filter((endpoint) => isDeliveredTo(event, endpoint)).map((endpoint) => endpoint.id);
+}
+
 export function createWebhookService(ctx: ServiceContext, queues: Queues, events: EventService) {
   const { redis, keys, config } = ctx;
   const allowList = parseCidrList(config.webhookAllowedTargets);
@@ -180,10 +185,6 @@ export function createWebhookService(ctx: ServiceContext, queues: Queues, events
     );
   }
 
-  async function recipientsOf(organizationId: string, event: EventEnvelope): Promise<string[]> {
-    return (await listRecords(organizationId)).filter((endpoint) => isDeliveredTo(event, endpoint)).map((endpoint) => endpoint.id);
-  }
-
   /**
    * One delivery per enabled endpoint each event is meant for, then the events leave the pending-fanout
    * set. Done by the process that committed the events, with no queue hop in between: a crash before the
@@ -192,9 +193,7 @@ export function createWebhookService(ctx: ServiceContext, queues: Queues, events
   async function fanOut(organizationId: string, committed: EventEnvelope[]): Promise<void> {
     if (committed.length === 0) return;
     const endpoints = await listRecords(organizationId);
-    const targets = committed.flatMap((event) =>
-      endpoints.filter((endpoint) => isDeliveredTo(event, endpoint)).map((endpoint) => ({ eventId: event.id, endpointId: endpoint.id })),
-    );
+    const targets = committed.flatMap((event) => recipientsAmong(endpoints, event).map((endpointId) => ({ eventId: event.id, endpointId })));
     await enqueueDeliveries(organizationId, targets, 'event');
     await events.store.markFannedOut(
       organizationId,
@@ -341,7 +340,7 @@ export function createWebhookService(ctx: ServiceContext, queues: Queues, events
     async resend(organizationId: string, eventId: string): Promise<{ eventId: string; endpointIds: string[] }> {
       const event = await events.get(organizationId, eventId);
       if (!event) throw errors.notFound({ message: 'Event not found', param: 'id' });
-      const endpointIds = await recipientsOf(organizationId, event);
+      const endpointIds = recipientsAmong(await listRecords(organizationId), event);
       await enqueueDeliveries(
         organizationId,
         endpointIds.map((endpointId) => ({ eventId, endpointId })),
