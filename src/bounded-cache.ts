@@ -11,6 +11,10 @@ export class BoundedCache<K, V> {
     return this.#entries.get(key);
   }
 
+  delete(key: K): void {
+    this.#entries.delete(key);
+  }
+
   /** Stores the value and returns it. */
   set(key: K, value: V): V {
     if (this.#entries.size >= this.capacity) this.#entries.clear();

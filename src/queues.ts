@@ -8,7 +8,7 @@ import type { Keys } from './storage/keys.ts';
 export const QUEUE_NAMES = {
   /** Provider round trips: login, method choice, code submission, sync. */
   credentialSteps: 'credential-steps',
-  /** Delayed jobs with deterministic ids: challenge expiry, session warning, session expiry, periodic sync. */
+  /** Delayed wake-up jobs, each firing an organization's due credential timers (see the credential store). */
   timers: 'timers',
   /** One job per (event, endpoint) attempt chain. */
   webhookDelivery: 'webhook-delivery',

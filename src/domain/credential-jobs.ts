@@ -1,67 +1,85 @@
 /**
  * The background work a credential's state calls for, derived from the state alone: the provider step in
- * flight and the timers that must be pending. Because it is a pure function of the record, the service
- * schedules exactly this after every commit (removing what the old state wanted and the new one does not),
- * and the reconciler re-creates whatever is missing after a crash between commit and enqueue.
+ * flight and the timers that must be pending. Because it is a pure function of the record, the store
+ * writes the timers in the same commit as the record (so they can never disagree), enqueues the step after
+ * it, and the reconciler re-creates whatever is missing after a crash between commit and enqueue.
  *
- * Job ids are deterministic, so scheduling the same work twice is a no-op, and they name the challenge,
- * session or step they belong to, so a job of a superseded one is recognisably stale when it runs.
- * (BullMQ job ids may not contain ':'.)
+ * Step job ids are deterministic, so enqueueing the same step twice is a no-op. Timer ids name the
+ * credential and the challenge or session they belong to, so a timer of a superseded one is recognisably
+ * stale when it fires. (BullMQ job ids may not contain ':'; timer ids are not job ids.)
  */
 import type { CredentialRecord } from './credential-state.ts';
 
-export type TimerKind = 'challenge_expiry' | 'session_warning' | 'session_expiry' | 'sync';
+export const TIMER_KINDS = ['challenge_expiry', 'session_warning', 'session_expiry', 'sync'] as const;
+export type TimerKind = (typeof TIMER_KINDS)[number];
 
 export interface StepJob {
-  queue: 'credentialSteps';
   jobId: string;
   data: { organizationId: string; credentialId: string; stepId: string };
 }
 
-export interface TimerJob {
-  queue: 'timers';
+/** What a timer does when it fires; `ref` is the challenge id or session id the timer belongs to. */
+export interface TimerTarget {
   kind: TimerKind;
-  jobId: string;
-  /** When it should fire; timers already due fire at once. */
-  runAt: string;
-  /** `ref` is the challenge id or session id the timer belongs to. */
-  data: { organizationId: string; credentialId: string; kind: TimerKind; ref: string };
+  credentialId: string;
+  ref: string;
 }
 
-export type CredentialJob = StepJob | TimerJob;
+export interface Timer extends TimerTarget {
+  /** `kind:credentialId:ref`: unique per credential and purpose, so moving a timer replaces it. */
+  id: string;
+  /** When it should fire; timers already due fire at once. */
+  runAt: string;
+}
+
+export interface CredentialWork {
+  step: StepJob | null;
+  timers: Timer[];
+}
 
 export interface ScheduleConfig {
   sessionWarningSeconds: number;
 }
 
-export function jobsFor(credential: CredentialRecord, config: ScheduleConfig): CredentialJob[] {
-  const jobs: CredentialJob[] = [];
-  const { id: credentialId, organizationId, step, mfa, session } = credential;
-  const timer = (kind: TimerKind, ref: string, runAt: string): TimerJob => ({
-    queue: 'timers',
-    kind,
-    jobId: `${kind}-${credentialId}-${ref}-${Date.parse(runAt)}`,
-    runAt,
-    data: { organizationId, credentialId, kind, ref },
-  });
+export function timerId({ kind, credentialId, ref }: TimerTarget): string {
+  return `${kind}:${credentialId}:${ref}`;
+}
 
-  if (step) jobs.push({ queue: 'credentialSteps', jobId: `step-${credentialId}-${step.id}`, data: { organizationId, credentialId, stepId: step.id } });
-  if (mfa && credential.status === 'CONNECTION_IN_PROGRESS') jobs.push(timer('challenge_expiry', mfa.challengeId, mfa.expiresAt));
+/** The target a timer id names, or null for an id this version does not write. */
+export function parseTimerId(id: string): TimerTarget | null {
+  const [kind, credentialId, ref, ...rest] = id.split(':');
+  if (!kind || !credentialId || !ref || rest.length > 0 || !(TIMER_KINDS as readonly string[]).includes(kind)) return null;
+  return { kind: kind as TimerKind, credentialId, ref };
+}
+
+export function workFor(credential: CredentialRecord, config: ScheduleConfig): CredentialWork {
+  const { id: credentialId, organizationId, step, mfa, session } = credential;
+  const timers: Timer[] = [];
+  const timer = (kind: TimerKind, ref: string, runAt: string) => timers.push({ kind, credentialId, ref, id: timerId({ kind, credentialId, ref }), runAt });
+
+  if (mfa && credential.status === 'CONNECTION_IN_PROGRESS') timer('challenge_expiry', mfa.challengeId, mfa.expiresAt);
   if (session && credential.status === 'CONNECTION_SUCCESS') {
     if (session.isMfa && session.expiresAt) {
       if (!session.warnedAt) {
         const warnAt = Date.parse(session.expiresAt) - config.sessionWarningSeconds * 1000;
-        jobs.push(timer('session_warning', session.id, new Date(Math.max(warnAt, Date.parse(session.obtainedAt))).toISOString()));
+        timer('session_warning', session.id, new Date(Math.max(warnAt, Date.parse(session.obtainedAt))).toISOString());
       }
-      jobs.push(timer('session_expiry', session.id, session.expiresAt));
+      timer('session_expiry', session.id, session.expiresAt);
     }
-    if (credential.nextSyncAt) jobs.push(timer('sync', session.id, credential.nextSyncAt));
+    if (credential.nextSyncAt) timer('sync', session.id, credential.nextSyncAt);
   }
-  return jobs;
+  return {
+    step: step ? { jobId: `step-${credentialId}-${step.id}`, data: { organizationId, credentialId, stepId: step.id } } : null,
+    timers,
+  };
 }
 
-/** Jobs the old state wanted that the new one does not: to be removed so they never fire. */
-export function supersededJobs(before: CredentialJob[], after: CredentialJob[]): CredentialJob[] {
-  const kept = new Set(after.map((job) => job.jobId));
-  return before.filter((job) => !kept.has(job.jobId));
+/** How the pending timers change between two states: new or moved ones, and ones no longer wanted. */
+export function timerChanges(before: Timer[], after: Timer[]): { added: Timer[]; removed: Timer[] } {
+  const beforeById = new Map(before.map((timer) => [timer.id, timer]));
+  const afterIds = new Set(after.map((timer) => timer.id));
+  return {
+    added: after.filter((timer) => beforeById.get(timer.id)?.runAt !== timer.runAt),
+    removed: before.filter((timer) => !afterIds.has(timer.id)),
+  };
 }

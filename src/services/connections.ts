@@ -9,7 +9,7 @@ import { connectorFor, findProvider, type Provider } from '../connectors/catalog
 import { createProviderHttp } from '../connectors/http.ts';
 import { expireSession, revokeSession } from '../connectors/sandbox.ts';
 import { ProviderUnavailableError, type DiscoveredAccount, type LoginOutcome, type ProviderConnector } from '../connectors/types.ts';
-import type { TimerJob, StepJob } from '../domain/credential-jobs.ts';
+import { parseTimerId, type StepJob, type TimerTarget } from '../domain/credential-jobs.ts';
 import {
   toView,
   type CredentialInput,
@@ -24,9 +24,17 @@ import type { ServiceContext } from './context.ts';
 import { SECRET_FIELDS, SYSTEM_ACTOR, type CredentialStore, type TransitionExtras } from './credential-store.ts';
 
 const RECONCILE_PAGE_SIZE = 500;
+/**
+ * Timers one claim takes, all run at once. A timer is a commit (a sync also a provider round trip), so a
+ * batch is what lets 100,000 challenges expiring within a minute time out within their second.
+ */
+const TIMER_BATCH_SIZE = 50;
 
 export type StepJobData = StepJob['data'];
-export type TimerJobData = TimerJob['data'];
+/** A wake-up job names only the organization whose due timers it fires (as did the older per-timer jobs). */
+export interface TimerWakeData {
+  organizationId: string;
+}
 
 /** Thrown after a provider outage was recorded, so the queue retries the step with backoff. */
 export class StepRetryError extends Error {
@@ -149,6 +157,32 @@ export function createConnectionService(ctx: ServiceContext, store: CredentialSt
     return { credential, session: await readSecret(credential, SECRET_FIELDS.session) };
   }
 
+  /** Runs one timer. One whose challenge or session is no longer current changes nothing. */
+  async function runTimer(organizationId: string, timerId: string): Promise<void> {
+    const target: TimerTarget | null = parseTimerId(timerId);
+    if (!target) {
+      ctx.logger.warn({ timerId }, 'dropping a timer of unknown shape');
+      return;
+    }
+    const { credentialId, ref } = target;
+    switch (target.kind) {
+      case 'challenge_expiry':
+        await store.transition(organizationId, credentialId, { kind: 'challenge_expired_timer', challengeId: ref }, SYSTEM_ACTOR);
+        return;
+      case 'session_warning':
+        await store.transition(organizationId, credentialId, { kind: 'session_warning', sessionId: ref }, SYSTEM_ACTOR);
+        return;
+      case 'session_expiry':
+        await store.transition(organizationId, credentialId, { kind: 'session_expired', sessionId: ref }, SYSTEM_ACTOR);
+        return;
+      case 'sync': {
+        const credential = await store.load(organizationId, credentialId);
+        if (credential?.session?.id === ref && credential.status === 'CONNECTION_SUCCESS') await sync(credential, ref);
+        return;
+      }
+    }
+  }
+
   return {
     /**
      * Performs the step in flight, if `stepId` still is it. Provider outages are recorded and rethrown as
@@ -173,23 +207,26 @@ export function createConnectionService(ctx: ServiceContext, store: CredentialSt
       await store.transition(credential.organizationId, credential.id, input, SYSTEM_ACTOR, withDiscovery(secrets, discovered));
     },
 
-    async runTimer(data: TimerJobData): Promise<void> {
-      const { organizationId, credentialId, ref } = data;
-      switch (data.kind) {
-        case 'challenge_expiry':
-          await store.transition(organizationId, credentialId, { kind: 'challenge_expired_timer', challengeId: ref }, SYSTEM_ACTOR);
-          return;
-        case 'session_warning':
-          await store.transition(organizationId, credentialId, { kind: 'session_warning', sessionId: ref }, SYSTEM_ACTOR);
-          return;
-        case 'session_expiry':
-          await store.transition(organizationId, credentialId, { kind: 'session_expired', sessionId: ref }, SYSTEM_ACTOR);
-          return;
-        case 'sync': {
-          const credential = await store.load(organizationId, credentialId);
-          if (credential?.session?.id === ref && credential.status === 'CONNECTION_SUCCESS') await sync(credential, ref);
-          return;
+    /**
+     * Fires every due timer of the organization, a claimed batch at a time, until none is due. A timer that
+     * throws stays claimed and fires again when its lease ends; the others are released.
+     */
+    async fireDueTimers(organizationId: string): Promise<{ fired: number; failed: number }> {
+      let fired = 0;
+      let failed = 0;
+      for (;;) {
+        const claim = await store.claimDueTimers(organizationId, TIMER_BATCH_SIZE);
+        const outcomes = await Promise.allSettled(claim.ids.map((id) => runTimer(organizationId, id)));
+        const ran = claim.ids.filter((_, index) => outcomes[index]?.status === 'fulfilled');
+        await store.releaseTimers(organizationId, claim, ran);
+        for (const [index, outcome] of outcomes.entries()) {
+          if (outcome.status === 'rejected') {
+            ctx.logger.warn({ err: outcome.reason, timerId: claim.ids[index] }, 'timer failed; it fires again when its lease ends');
+          }
         }
+        fired += ran.length;
+        failed += claim.ids.length - ran.length;
+        if (claim.ids.length < TIMER_BATCH_SIZE) return { fired, failed };
       }
     },
 
@@ -211,9 +248,11 @@ export function createConnectionService(ctx: ServiceContext, store: CredentialSt
           const found = new Set(credentials.map((credential) => credential.id));
           const gone = ids.filter((id) => !found.has(id));
           if (gone.length > 0) await ctx.redis.srem(scheduledKey, ...gone);
-          rescheduled += await store.ensureScheduled(credentials);
+          rescheduled += await store.ensureScheduled(organizationId, credentials);
           checked += credentials.length;
         } while (cursor !== '0');
+        // Until the next pass, and then some: a timer due before the pass after next is woken by this one.
+        await store.ensureTimerWakes(organizationId, ctx.now().getTime() + 2 * ctx.config.reconcileIntervalSeconds * 1000);
       }
       return { checked, rescheduled };
     },

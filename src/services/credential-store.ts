@@ -1,13 +1,19 @@
 /**
  * Where credential transitions become durable. `transition` loads a credential, runs the state machine,
- * and commits the new record, its events, its sealed secrets and index updates in ONE version-guarded write
- * to the org's event log; a concurrent writer makes the commit fail, and the input is re-applied to the
- * fresh record (where it is usually refused: that is how 20 simultaneous codes end as one step and 19 × 409).
- * After the commit it schedules the jobs the new state calls for and removes the ones it no longer does.
- * If the process dies in between, the reconciler schedules them from the same pure `jobsFor`.
+ * and commits the new record, its events, its sealed secrets, its pending timers and index updates in ONE
+ * version-guarded write to the org's event log; a concurrent writer makes the commit fail, and the input is
+ * re-applied to the fresh record (where it is usually refused: that is how 20 simultaneous codes end as one
+ * step and 19 × 409). After the commit it enqueues the step the new state calls for and makes sure a BullMQ
+ * wake-up job exists for each new timer. If the process dies in between, the reconciler does both from the
+ * same pure `workFor`.
+ *
+ * Timers are entries of the org's timer index (see storage/timer-index), not one BullMQ job each: a wake-up
+ * job per organization and 100 ms bucket fires every timer due by then, so 100,000 pending challenges are
+ * 100,000 sorted-set entries (≈ 0.1 KiB each, against ≈ 1 KiB for a delayed job) and expire in batches.
  */
 import type { JobsOptions } from 'bullmq';
-import { jobsFor, supersededJobs, type CredentialJob } from '../domain/credential-jobs.ts';
+import { BoundedCache } from '../bounded-cache.ts';
+import { timerChanges, workFor, type StepJob, type Timer } from '../domain/credential-jobs.ts';
 import {
   apply,
   create,
@@ -22,6 +28,7 @@ import {
 import { newId, randomBase32 } from '../ids.ts';
 import type { Queues } from '../queues.ts';
 import type { Mutation } from '../storage/event-log.ts';
+import { createTimerIndex, type TimerClaim } from '../storage/timer-index.ts';
 import type { ServiceContext } from './context.ts';
 import { newEvent, type EventService } from './events.ts';
 
@@ -56,8 +63,24 @@ export type TransitionResult =
 /** Gives up after this many lost races in a row; each loss means someone else made progress. */
 const MAX_COMMIT_ATTEMPTS = 25;
 
+/** Timers due within the same bucket of an organization share one wake-up job. */
+const WAKE_BUCKET_MS = 100;
+/**
+ * A wake-up job is shared (deterministic id, added once per process) only while its bucket is this far
+ * ahead: it cannot have started yet, even on a worker whose clock runs ahead by less. A nearer or past
+ * bucket gets a job of its own, since an existing one may already have looked and finished.
+ */
+const WAKE_SHARE_MARGIN_MS = 2_000;
+const REMEMBERED_WAKES = 10_000;
+/** How long a claimed timer is held before another process may fire it: longer than any provider round trip. */
+export const TIMER_LEASE_MS = 60_000;
+
+const retained = { removeOnComplete: true, removeOnFail: { age: 7 * 86400 } } satisfies JobsOptions;
+
 export function createCredentialStore(ctx: ServiceContext, events: EventService, queues: Queues) {
   const { redis, keys, config } = ctx;
+  const timerIndex = createTimerIndex(redis, keys);
+  const addedWakes = new BoundedCache<string, Promise<unknown>>(REMEMBERED_WAKES);
 
   function env(actor: string): TransitionEnv {
     return {
@@ -99,12 +122,20 @@ export function createCredentialStore(ctx: ServiceContext, events: EventService,
     return fields;
   }
 
+  /** The commit's writes to the timer index: timers the new state no longer wants go, new or moved ones come. */
+  function timerMutations(timersKey: string, changes: { added: Timer[]; removed: Timer[] }): Mutation[] {
+    return [
+      ...changes.removed.map((timer): Mutation => ({ op: 'zrem', key: timersKey, member: timer.id })),
+      ...changes.added.map((timer): Mutation => ({ op: 'zadd', key: timersKey, score: Date.parse(timer.runAt), member: timer.id })),
+    ];
+  }
+
   async function commit(before: CredentialRecord | null, transition: Transition, extras: TransitionExtras): Promise<boolean> {
     const { credential, isDeleted } = transition;
     const orgKeys = keys.org(credential.organizationId);
     const recordKey = orgKeys.credential(credential.id);
     const secretsKey = orgKeys.credentialSecrets(credential.id);
-    const mutations: Mutation[] = [];
+    const mutations: Mutation[] = timerMutations(orgKeys.timers, timerChangesOf(before, isDeleted ? null : credential));
     if (isDeleted) {
       mutations.push(
         { op: 'del', key: recordKey },
@@ -115,7 +146,8 @@ export function createCredentialStore(ctx: ServiceContext, events: EventService,
     } else {
       mutations.push({ op: 'set', key: recordKey, value: JSON.stringify(credential) });
       if (!before) mutations.push({ op: 'zadd', key: orgKeys.credentials, score: Date.parse(credential.createdAt), member: credential.id });
-      const hasJobs = jobsFor(credential, config).length > 0;
+      const work = workFor(credential, config);
+      const hasJobs = work.step !== null || work.timers.length > 0;
       mutations.push({ op: hasJobs ? 'sadd' : 'srem', key: orgKeys.credentialsScheduled, member: credential.id });
       const sealed = ctx.secrets.seal(secretsKey, extras.secrets ?? {});
       for (const [field, value] of Object.entries(sealed)) mutations.push({ op: 'hset', key: secretsKey, field, value });
@@ -131,40 +163,57 @@ export function createCredentialStore(ctx: ServiceContext, events: EventService,
     });
   }
 
-  async function addJob(job: CredentialJob): Promise<void> {
-    const retained = { removeOnComplete: true, removeOnFail: { age: 7 * 86400 } } satisfies JobsOptions;
-    if (job.queue === 'credentialSteps') {
-      await queues.credentialSteps.add('step', job.data, {
-        ...retained,
-        jobId: job.jobId,
-        attempts: config.providerRetryAttempts,
-        backoff: { type: 'exponential', delay: config.providerRetryDelayMs },
-      });
-    } else {
-      await queues.timers.add(job.kind, job.data, {
-        ...retained,
-        jobId: job.jobId,
-        delay: Math.max(0, Date.parse(job.runAt) - Date.now()),
-        attempts: 5,
-        backoff: { type: 'exponential', delay: 1000 },
-      });
+  function timerChangesOf(before: CredentialRecord | null, after: CredentialRecord | null) {
+    return timerChanges(before ? workFor(before, config).timers : [], after ? workFor(after, config).timers : []);
+  }
+
+  async function addStep(job: StepJob): Promise<void> {
+    await queues.credentialSteps.add('step', job.data, {
+      ...retained,
+      jobId: job.jobId,
+      attempts: config.providerRetryAttempts,
+      backoff: { type: 'exponential', delay: config.providerRetryDelayMs },
+    });
+  }
+
+  const bucketOf = (atMs: number) => Math.ceil(atMs / WAKE_BUCKET_MS) * WAKE_BUCKET_MS;
+
+  /**
+   * Makes sure a wake-up job fires the organization's timers at (or within a bucket after) `atMs`.
+   * `trustMemory: false` adds the job even if this process added it before (the reconciler, after a loss).
+   */
+  function wakeAt(organizationId: string, atMs: number, { trustMemory = true } = {}): Promise<unknown> {
+    const bucketMs = bucketOf(atMs);
+    const now = Date.now();
+    const isShared = bucketMs > now + WAKE_SHARE_MARGIN_MS;
+    const jobId = isShared ? `wake-${organizationId}-${bucketMs}` : `wake-${organizationId}-${bucketMs}-${randomBase32(8)}`;
+    const added = isShared && trustMemory ? addedWakes.get(jobId) : undefined;
+    if (added) return added;
+    const adding = queues.timers.add(
+      'wake',
+      { organizationId },
+      { ...retained, jobId, delay: Math.max(0, bucketMs - now), attempts: 5, backoff: { type: 'exponential', delay: 1000 } },
+    );
+    if (isShared) {
+      addedWakes.set(jobId, adding);
+      // Not remembered when it failed: the next timer of that bucket tries again.
+      adding.catch(() => addedWakes.delete(jobId));
     }
+    return adding;
   }
 
   /**
-   * Makes the queues match the new state. A job that cannot be removed (it is running) finds itself stale.
-   * A timer already due is not even tried: it is running (often it is the very job committing this
-   * transition) or about to, and a BullMQ remove script per timeout would be spent on nothing.
+   * After a commit: enqueues the new step, removes a superseded one that has not started (a running one
+   * finds itself stale), and wakes the organization's timers when the new ones come due.
    */
   async function schedule(before: CredentialRecord | null, after: CredentialRecord | null): Promise<void> {
-    const wanted = after ? jobsFor(after, config) : [];
-    const now = Date.now();
-    const superseded = supersededJobs(before ? jobsFor(before, config) : [], wanted).filter(
-      (job) => job.queue !== 'timers' || Date.parse(job.runAt) > now,
-    );
+    const stepBefore = before ? workFor(before, config).step : null;
+    const stepAfter = after ? workFor(after, config).step : null;
+    const organizationId = (after ?? before)?.organizationId ?? '';
     await Promise.all([
-      ...superseded.map((job) => queues[job.queue].remove(job.jobId)),
-      ...wanted.map(addJob),
+      ...(stepBefore && stepBefore.jobId !== stepAfter?.jobId ? [queues.credentialSteps.remove(stepBefore.jobId)] : []),
+      ...(stepAfter ? [addStep(stepAfter)] : []),
+      ...timerChangesOf(before, after).added.map((timer) => wakeAt(organizationId, Date.parse(timer.runAt))),
     ]);
   }
 
@@ -205,20 +254,56 @@ export function createCredentialStore(ctx: ServiceContext, events: EventService,
     },
 
     /**
-     * Re-creates the jobs these credentials' states call for that do not exist. Adding an existing id would
-     * be a no-op too, but each add is a BullMQ script: one pipelined EXISTS per job keeps a reconciler pass
-     * over 100,000 pending challenges from competing with the timers it checks.
+     * Re-creates the steps and timers these credentials (of one organization) call for that do not exist,
+     * e.g. after a crash between a commit and its enqueue, or timers of an older version that kept them as
+     * BullMQ jobs. Adding an existing step would be a no-op too, but each add is a BullMQ script: one
+     * pipelined EXISTS per step keeps a pass over 100,000 credentials from competing with the work it checks.
      */
-    async ensureScheduled(credentials: CredentialRecord[]): Promise<number> {
-      const wanted = credentials.flatMap((credential) => jobsFor(credential, config));
-      if (wanted.length === 0) return 0;
+    async ensureScheduled(organizationId: string, credentials: CredentialRecord[]): Promise<number> {
+      const work = credentials.map((credential) => workFor(credential, config));
+      const steps = work.flatMap(({ step }) => (step ? [step] : []));
+      const timers = work.flatMap(({ timers: wanted }) => wanted);
       const pipeline = redis.pipeline();
-      for (const job of wanted) pipeline.exists(queues[job.queue].toKey(job.jobId));
-      const results = (await pipeline.exec()) ?? [];
-      const missing = wanted.filter((_, index) => results[index]?.[1] !== 1);
-      await Promise.all(missing.map(addJob));
-      return missing.length;
+      for (const step of steps) pipeline.exists(queues.credentialSteps.toKey(step.jobId));
+      const exists = steps.length > 0 ? ((await pipeline.exec()) ?? []) : [];
+      const missingSteps = steps.filter((_, index) => exists[index]?.[1] !== 1);
+      const missingTimerIds = new Set(await timerIndex.missing(organizationId, timers.map((timer) => timer.id)));
+      const missingTimers = timers.filter((timer) => missingTimerIds.has(timer.id));
+      await timerIndex.addMissing(organizationId, missingTimers.map((timer) => ({ id: timer.id, runAtMs: Date.parse(timer.runAt) })));
+      await Promise.all([
+        ...missingSteps.map(addStep),
+        ...missingTimers.map((timer) => wakeAt(organizationId, Date.parse(timer.runAt), { trustMemory: false })),
+      ]);
+      return missingSteps.length + missingTimers.length;
     },
+
+    /**
+     * Adds the wake-up jobs of the organization's timers due by `untilMs` that have none (a crash between a
+     * commit and its wake-up, a lost job): overdue ones are woken now. One lookup per bucket, not per timer.
+     */
+    async ensureTimerWakes(organizationId: string, untilMs: number): Promise<void> {
+      const now = ctx.now().getTime();
+      let afterMs = -Infinity;
+      for (;;) {
+        const dueMs = await timerIndex.nextDueMs(organizationId, afterMs, untilMs);
+        if (dueMs === null) return;
+        await wakeAt(organizationId, dueMs, { trustMemory: false });
+        afterMs = Math.max(bucketOf(dueMs), now);
+      }
+    },
+
+    /**
+     * Claims up to `limit` due timers of the organization for `TIMER_LEASE_MS`, and wakes its timers again
+     * when the lease ends, so the ones a dying process held are fired by another.
+     */
+    async claimDueTimers(organizationId: string, limit: number): Promise<TimerClaim> {
+      const claim = await timerIndex.claimDue(organizationId, ctx.now().getTime(), TIMER_LEASE_MS, limit);
+      if (claim.ids.length > 0) await wakeAt(organizationId, claim.leaseUntilMs);
+      return claim;
+    },
+
+    /** Ends a claim for the timers that ran: those their own commit did not remove or move are done. */
+    releaseTimers: (organizationId: string, claim: TimerClaim, ids: string[]) => timerIndex.release(organizationId, claim, ids),
 
     secretsKey(organizationId: string, credentialId: string): string {
       return keys.org(organizationId).credentialSecrets(credentialId);

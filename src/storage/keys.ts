@@ -40,6 +40,8 @@ export function createKeys(prefix: string) {
       loginChallenge: (challengeId: string) => `${base}:login-challenge:${challengeId}`,
       /** Sorted set of the org's credential ids by creation time (ms). */
       credentials: `${base}:credentials`,
+      /** Sorted set of the org's pending credential timers (member: timer id, score: due ms); see timer-index. */
+      timers: `${base}:timers`,
       /** Set of credential ids with a step in flight or timers pending: what the reconciler checks. */
       credentialsScheduled: `${base}:credentials:scheduled`,
       credential: (credentialId: string) => `${base}:crd:${credentialId}`,

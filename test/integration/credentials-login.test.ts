@@ -1,5 +1,5 @@
 import t from 'tap';
-import { jobsFor } from '../../src/domain/credential-jobs.ts';
+import { workFor } from '../../src/domain/credential-jobs.ts';
 import type { CredentialRecord, CredentialView } from '../../src/domain/credential-state.ts';
 import { call, createCredential, describe, eventsOf, hasDetail, waitForCredential } from '../credentials-helper.ts';
 import { buildStack, createOrganization } from '../helper.ts';
@@ -114,21 +114,25 @@ t.test('providers and the event log', async (t) => {
   t.equal((await call(stack, 'GET', '/plug/events/evt_aaaaaaaaaaaaaaaaaaaaaaaaaa')).statusCode, 404);
 });
 
-t.test('the reconciler re-creates a missing challenge timer', async (t) => {
+t.test('the reconciler re-creates a missing challenge timer and its wake-up', async (t) => {
   const stack = await buildStack(t);
   const created = await createCredential(stack, 'pass_mfa');
   await waitForCredential(stack, created.id, hasDetail('MULTI_FACTOR_AUTHENTICATION_METHOD_REQUIRED'));
   await stack.stopWorkers();
   const { services, config } = stack.app.container;
-  const record = await services.ctx.redis.get(services.ctx.keys.org(stack.org.organizationId).credential(created.id));
-  const [timer] = jobsFor(JSON.parse(record ?? '{}') as CredentialRecord, config);
-  t.equal(timer?.queue === 'timers' && timer.kind, 'challenge_expiry');
-  await services.queues.timers.remove(timer?.jobId ?? '');
-  t.notOk(await services.queues.timers.getJob(timer?.jobId ?? ''), 'the timer is gone, as after a crash before enqueue');
+  const orgKeys = services.ctx.keys.org(stack.org.organizationId);
+  const record = JSON.parse((await services.ctx.redis.get(orgKeys.credential(created.id))) ?? '{}') as CredentialRecord;
+  const [timer] = workFor(record, config).timers;
+  t.equal(timer?.kind, 'challenge_expiry');
+  t.equal(Number(await services.ctx.redis.zscore(orgKeys.timers, timer?.id ?? '')), Date.parse(record.mfa?.expiresAt ?? ''), 'the commit wrote the timer');
+  await services.ctx.redis.zrem(orgKeys.timers, timer?.id ?? '');
+  await services.queues.timers.obliterate({ force: true });
 
   t.same(await services.connections.reconcile(), { checked: 1, rescheduled: 1 });
-  const restored = await services.queues.timers.getJob(timer?.jobId ?? '');
-  t.ok(restored, 'the reconciler put it back');
-  t.equal(await restored?.getState(), 'delayed');
-  t.same(await services.connections.reconcile(), { checked: 1, rescheduled: 0 }, 'a job that exists is not added again');
+  t.equal(Number(await services.ctx.redis.zscore(orgKeys.timers, timer?.id ?? '')), Date.parse(record.mfa?.expiresAt ?? ''), 'the reconciler put it back');
+  const wakes = await services.queues.timers.getDelayed();
+  t.equal(wakes.length, 1, 'with a wake-up job');
+  t.equal(wakes[0]?.data.organizationId, stack.org.organizationId);
+  t.ok((wakes[0]?.timestamp ?? 0) + (wakes[0]?.delay ?? 0) >= Date.parse(record.mfa?.expiresAt ?? ''), 'due when the timer is');
+  t.same(await services.connections.reconcile(), { checked: 1, rescheduled: 0 }, 'a timer that exists is not added again');
 });

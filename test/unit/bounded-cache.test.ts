@@ -12,3 +12,12 @@ t.test('keeps entries up to its capacity, then starts over', async (t) => {
   t.equal(cache.get('a'), undefined, 'the full cache started over');
   t.equal(cache.get('b'), undefined);
 });
+
+t.test('forgets a deleted entry and keeps the others', async (t) => {
+  const cache = new BoundedCache<string, number>(3);
+  cache.set('a', 1);
+  cache.set('b', 2);
+  cache.delete('a');
+  t.equal(cache.get('a'), undefined);
+  t.equal(cache.get('b'), 2);
+});

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { jobsFor, supersededJobs } from '../../src/domain/credential-jobs.ts';
+import { parseTimerId, timerChanges, workFor } from '../../src/domain/credential-jobs.ts';
 import {
   apply,
   create,
@@ -320,27 +320,38 @@ t.test('provider outages: a login shows INACCESSIBLE while it retries; an MFA st
   t.equal(codeGaveUp.credential.mfa?.attemptsRemaining, 3, 'an unchecked code costs no attempt');
 });
 
-t.test('jobsFor: the work each state calls for, with deterministic ids', async (t) => {
+t.test('workFor: the step and timers each state calls for, with deterministic ids', async (t) => {
   const config = { sessionWarningSeconds: 600 };
-  const kinds = (credential: CredentialRecord) => jobsFor(credential, config).map((job) => (job.queue === 'timers' ? job.kind : 'step'));
+  const kinds = (credential: CredentialRecord) => {
+    const work = workFor(credential, config);
+    return [...(work.step ? ['step'] : []), ...work.timers.map((timer) => timer.kind)];
+  };
   t.same(kinds(stateIn('DATA_EXTRACTION_IN_PROGRESS')), ['step']);
   t.same(kinds(stateIn('MULTI_FACTOR_AUTHENTICATION_METHOD_REQUIRED')), ['challenge_expiry']);
   t.same(kinds(stateIn('MULTI_FACTOR_AUTHENTICATION_CODE_SUBMITTED')), ['step', 'challenge_expiry']);
   t.same(kinds(stateIn('LOGIN_AND_DATA_DISCOVERY_SUCCESS')), ['session_warning', 'session_expiry', 'sync']);
   t.same(kinds(stateIn('MULTI_FACTOR_AUTHENTICATION_TIMED_OUT')), []);
-  t.same(jobsFor(stateIn('MULTI_FACTOR_AUTHENTICATION_CODE_REQUIRED'), config), jobsFor(stateIn('MULTI_FACTOR_AUTHENTICATION_CODE_REQUIRED'), config));
-  for (const job of jobsFor(stateIn('LOGIN_AND_DATA_DISCOVERY_SUCCESS'), config)) t.notOk(job.jobId.includes(':'), 'BullMQ ids have no colon');
+  t.same(workFor(stateIn('MULTI_FACTOR_AUTHENTICATION_CODE_REQUIRED'), config), workFor(stateIn('MULTI_FACTOR_AUTHENTICATION_CODE_REQUIRED'), config));
+  t.notOk(workFor(stateIn('DATA_EXTRACTION_IN_PROGRESS'), config).step?.jobId.includes(':'), 'BullMQ ids have no colon');
+  for (const timer of workFor(stateIn('LOGIN_AND_DATA_DISCOVERY_SUCCESS'), config).timers) {
+    t.same(parseTimerId(timer.id), { kind: timer.kind, credentialId: timer.credentialId, ref: timer.ref }, 'a timer id names what it fires');
+  }
+  t.equal(parseTimerId('challenge_expiry:crd_1'), null, 'an id with a part missing names nothing');
+  t.equal(parseTimerId('reminder:crd_1:mfa_1'), null, 'an unknown kind names nothing');
+  t.equal(parseTimerId('sync:crd_1:ses:extra'), null, 'an id with a part too many names nothing');
 
   const connected = stateIn('LOGIN_AND_DATA_DISCOVERY_SUCCESS');
-  const warning = jobsFor(connected, config).find((job) => job.queue === 'timers' && job.kind === 'session_warning');
-  t.equal(warning?.queue === 'timers' && warning.runAt, inSeconds(3000), 'warning sessionWarningSeconds ahead of the expiry');
-  const short = jobsFor(connected, { sessionWarningSeconds: 86400 }).find((job) => job.queue === 'timers' && job.kind === 'session_warning');
-  t.equal(short?.queue === 'timers' && short.runAt, NOW.toISOString(), 'clamped to when the session was obtained');
+  const warning = workFor(connected, config).timers.find((timer) => timer.kind === 'session_warning');
+  t.equal(warning?.runAt, inSeconds(3000), 'warning sessionWarningSeconds ahead of the expiry');
+  const short = workFor(connected, { sessionWarningSeconds: 86400 }).timers.find((timer) => timer.kind === 'session_warning');
+  t.equal(short?.runAt, NOW.toISOString(), 'clamped to when the session was obtained');
 
+  const timersOf = (credential: CredentialRecord) => workFor(credential, config).timers;
   const expired = expectTransition(apply(connected, REPRESENTATIVE.session_invalid, env())).credential;
-  t.same(
-    supersededJobs(jobsFor(connected, config), jobsFor(expired, config)).map((job) => job.jobId),
-    jobsFor(connected, config).map((job) => job.jobId),
-    'every timer of the lost session is superseded',
-  );
+  t.same(timerChanges(timersOf(connected), timersOf(expired)), { added: [], removed: timersOf(connected) }, 'every timer of the lost session goes');
+  t.same(timerChanges(timersOf(connected), timersOf(connected)), { added: [], removed: [] }, 'an unchanged state changes no timer');
+  const synced = { ...connected, nextSyncAt: inSeconds(7200) };
+  const moved = timerChanges(timersOf(connected), timersOf(synced));
+  t.same(moved.removed, [], 'a moved timer keeps its id');
+  t.same(moved.added.map((timer) => [timer.kind, timer.runAt]), [['sync', inSeconds(7200)]], 'and is written again with its new time');
 });
