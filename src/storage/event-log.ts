@@ -6,7 +6,7 @@ import type { RedisClient } from './redis.ts';
  *
  * Layout (all under the org's hash tag, so one Lua call can touch them together):
  * - `events` — a stream of `{ id, type, crd }` entries: the order of the log and the cursor for paging.
- * - `event:<id>` — the envelope JSON plus its stream id, expiring with the retention period.
+ * - `event:<id>` — `<stream id> <envelope JSON>`, expiring with the retention period (see `parseStoredEvent`).
  * - `events:pending-fanout` — a sorted set (score = commit time) of event ids not yet handed to webhooks;
  *   the fan-out removes them, the reconciler fans out stragglers again (at-least-once across crashes).
  */
@@ -66,7 +66,7 @@ local i = 7
 for _ = 1, eventCount do
   local id, etype, crd, body = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
   local streamId = redis.call('XADD', KEYS[1], 'MINID', '~', minId, '*', 'id', id, 'type', etype, 'crd', crd)
-  redis.call('SET', eventPrefix .. id, cjson.encode({ streamId = streamId, envelope = body }), 'EX', ttl)
+  redis.call('SET', eventPrefix .. id, streamId .. ' ' .. body, 'EX', ttl)
   redis.call('ZADD', KEYS[2], now, id)
   i = i + 4
 end
@@ -97,9 +97,17 @@ export interface EventQuery {
   credentialId?: string;
 }
 
-/** An event's key holds its stream id and its envelope, serialized once at commit: the exact bytes a webhook sends. */
+/**
+ * An event's key holds its stream id and its envelope, serialized once at commit: the exact bytes a webhook
+ * sends. Side by side, not JSON in JSON: escaping the envelope's quotes took ≈ 0.2 KiB per event, and a
+ * delivery would parse the whole value to get the envelope back out. Events stored the older way (a JSON
+ * object with both) start with `{`, a stream id with a digit; they are read until their retention ends.
+ */
 export function parseStoredEvent(raw: string | null): { streamId: string; envelope: string } | null {
-  return raw ? (JSON.parse(raw) as { streamId: string; envelope: string }) : null;
+  if (raw === null) return null;
+  if (raw.startsWith('{')) return JSON.parse(raw) as { streamId: string; envelope: string };
+  const space = raw.indexOf(' ');
+  return { streamId: raw.slice(0, space), envelope: raw.slice(space + 1) };
 }
 
 export function createEventStore(redis: RedisClient, keys: Keys) {

@@ -72,3 +72,28 @@ t.test('listeners hear committed events; a failing listener does not fail the co
   t.equal(ok, true);
   t.same(heard, ['webhook.test']);
 });
+
+t.test('an event is stored as its stream id and envelope side by side; events stored as JSON are still read', async (t) => {
+  const app = await build(t);
+  const { events, ctx } = app.services;
+  const organizationId = 'org_aaaaaaaaaaaaaaaaaaaaaaaaaa';
+  const orgKeys = ctx.keys.org(organizationId);
+  const now = new Date();
+  const commitOne = async (type: string) => {
+    const event = newEvent(type, { credential: { id: 'crd_x' } }, now);
+    t.equal(await events.store.commit({ organizationId, mutations: [], events: [event] }, now), true);
+    return event;
+  };
+  const first = await commitOne('credential.created');
+  const [streamId] = (await ctx.redis.xrange(orgKeys.events, '-', '+'))[0] ?? [];
+  t.equal(await ctx.redis.get(orgKeys.event(first.id)), `${streamId} ${JSON.stringify(first)}`, 'the exact bytes a webhook sends, after the stream id');
+
+  // As an earlier version wrote it: JSON holding the stream id and the envelope as a string.
+  const older = newEvent('credential.status_changed', { credential: { id: 'crd_x' } }, now);
+  const olderStreamId = await ctx.redis.xadd(orgKeys.events, '*', 'id', older.id, 'type', older.type, 'crd', 'crd_x');
+  await ctx.redis.set(orgKeys.event(older.id), JSON.stringify({ streamId: olderStreamId, envelope: JSON.stringify(older) }));
+  const later = await commitOne('credential.connected');
+  t.same(await events.get(organizationId, older.id), older);
+  t.same((await events.list(organizationId, { limit: 10 }))?.data.map((event) => event.id), [first.id, older.id, later.id]);
+  t.same((await events.list(organizationId, { limit: 10, after: older.id }))?.data.map((event) => event.id), [later.id], 'and is a cursor');
+});
