@@ -1,5 +1,4 @@
 import { performance } from 'node:perf_hooks';
-import { setTimeout } from 'node:timers/promises';
 import { newId } from '../ids.ts';
 import { createDeliveryLog, type DeliverySettlement, type Settlement } from '../storage/delivery-log.ts';
 import { parseStoredEvent } from '../storage/event-log.ts';
@@ -8,6 +7,7 @@ import { checkEndpointUrl, guardedLookup } from '../webhooks/address-guard.ts';
 import { createWebhookPoster, type PostOutcome } from '../webhooks/http-post.ts';
 import { nextRetryDelayMs } from '../webhooks/retry-policy.ts';
 import { webhookHeaders } from '../webhooks/signing.ts';
+import { WaitingRooms } from '../webhooks/waiting-rooms.ts';
 import type { ServiceContext } from './context.ts';
 import { parseEndpointRecord, type DeliveryAttempt, type DeliveryJob, type WebhookEndpointRecord, type WebhookService } from './webhooks.ts';
 
@@ -23,6 +23,8 @@ export type DnsResolver = NonNullable<Parameters<typeof guardedLookup>[1]>;
 export interface WebhookDeliveryOptions {
   resolve?: DnsResolver;
   gateTuning?: EndpointGateTuning;
+  /** The longest a delivery holds its worker slot waiting for a busy endpoint (default MAX_LOCAL_WAIT_MS). */
+  maxLocalWaitMs?: number;
 }
 
 export type DeliveryStep =
@@ -35,8 +37,8 @@ export const USER_AGENT = 'Plugboard-Webhooks/1.0';
 
 // Parked jobs wake over this window after the cooldown, not all in the same millisecond.
 const PARKED_WAKE_SPREAD_MS = 1_000;
-// The longest a delivery holds its worker slot waiting for its turn at a busy endpoint.
-const MAX_TURN_WAIT_MS = 25;
+// The longest a delivery holds its worker slot waiting for a slot at a busy endpoint.
+const MAX_LOCAL_WAIT_MS = 100;
 
 interface HttpOutcome extends PostOutcome {
   latencyMs: number;
@@ -51,6 +53,8 @@ export function createWebhookDeliveryService(
   const { webhooks } = deps;
   const gateTuning = options.gateTuning ?? { ...DEFAULT_GATE_TUNING, maxInFlightPerEndpoint: config.webhookMaxInFlightPerEndpoint };
   const gate = createEndpointGate(ctx.redis, ctx.keys, config.webhookTimeoutMs, gateTuning);
+  const waitingRooms = new WaitingRooms();
+  const maxLocalWaitMs = options.maxLocalWaitMs ?? MAX_LOCAL_WAIT_MS;
   const deliveryLog = createDeliveryLog(ctx.redis, ctx.keys);
   const poster = createWebhookPoster({
     timeoutMs: config.webhookTimeoutMs,
@@ -76,17 +80,22 @@ export function createWebhookDeliveryService(
   }
 
   /**
-   * The gate's answer, after waiting in the worker for a turn at a busy endpoint that comes within
-   * MAX_TURN_WAIT_MS. A fast endpoint with a backlog (the usual single endpoint of an integrator) frees a
-   * slot every fraction of a millisecond, and a round trip through BullMQ's delayed set would cost more than
-   * the wait; a slow endpoint's turns are further out, so its jobs still leave the worker's slots to others.
+   * The gate's answer, after waiting in the worker's waiting room of a busy endpoint when a slot is expected
+   * within `maxLocalWaitMs`: the endpoint answers fast enough for the deliveries already waiting and this one
+   * (its typical latency per slot, times their number). A fast endpoint with a backlog (the usual single
+   * endpoint of an integrator) then keeps every slot busy, each freed slot handed to the next waiter, and a
+   * round trip through BullMQ's delayed set is saved; a slow endpoint's jobs still leave the worker's slots
+   * to others. A waiter asks again when woken, at its reserved turn, or when its time is up.
    */
-  async function admitSoon(organizationId: string, endpointId: string, leaseId: string, readOnAdmission: string[]): Promise<Admission> {
-    const deadline = performance.now() + MAX_TURN_WAIT_MS;
+  async function admitSoon(room: string, organizationId: string, endpointId: string, leaseId: string, readOnAdmission: string[]): Promise<Admission> {
+    const deadline = performance.now() + maxLocalWaitMs;
     for (;;) {
       const admission = await gate.admit(organizationId, endpointId, leaseId, readOnAdmission);
-      if (admission.admitted || admission.reason === 'parked' || performance.now() + admission.retryInMs > deadline) return admission;
-      await setTimeout(admission.retryInMs);
+      if (admission.admitted || admission.reason === 'parked') return admission;
+      const remainingMs = deadline - performance.now();
+      const expectedWaitMs = ((waitingRooms.size(room) + 1) * admission.latencyMs) / gate.tuning.maxInFlightPerEndpoint;
+      if (remainingMs <= 0 || expectedWaitMs > remainingMs) return admission;
+      await waitingRooms.wait(room, Math.min(admission.retryInMs, remainingMs));
     }
   }
 
@@ -123,6 +132,58 @@ export function createWebhookDeliveryService(
     });
   }
 
+  /** Makes the request of an admitted delivery (its lease held) and settles it; the lease is given back. */
+  async function deliverAdmitted(delivery: DeliveryJob, leaseId: string, read: (string | null)[]): Promise<DeliveryStep> {
+    const { organizationId, endpointId, eventId } = delivery;
+    const attemptedAt = ctx.now();
+    const endpoint = parseEndpointRecord(read[0] ?? null);
+    const body = parseStoredEvent(read[1] ?? null)?.envelope;
+    if (!endpoint || !endpoint.isEnabled || body === undefined) {
+      await gate.release(organizationId, endpointId, leaseId);
+      // Disabled: kept for `recover` once the endpoint is enabled again. Deleted or expired: nothing to do.
+      if (endpoint && body !== undefined) await deliveryLog.settle(settlement(delivery, null, 'gave_up'));
+      return { kind: 'finished' };
+    }
+    let outcome: HttpOutcome;
+    try {
+      outcome = await attempt(endpoint, eventId, body, organizationId);
+    } catch (error) {
+      await gate.release(organizationId, endpointId, leaseId);
+      throw error;
+    }
+    const delivered = outcome.responseStatus !== null && outcome.responseStatus >= 200 && outcome.responseStatus < 300;
+    const attemptRecord = (retryInMs: number | null): DeliveryAttempt => ({
+      id: newId('att'),
+      eventId,
+      endpointId,
+      url: endpoint.url,
+      attemptNumber: delivery.attemptNumber,
+      trigger: delivery.trigger,
+      attemptedAt: attemptedAt.toISOString(),
+      outcome: delivered ? 'succeeded' : 'failed',
+      responseStatus: outcome.responseStatus,
+      latencyMs: outcome.latencyMs,
+      responseBody: outcome.responseBody,
+      isResponseBodyTruncated: outcome.isResponseBodyTruncated,
+      error: outcome.error,
+      nextAttemptAt: retryInMs === null ? null : new Date(ctx.now().getTime() + retryInMs).toISOString(),
+    });
+    if (delivered) {
+      // Final at once, so the gate's call logs the attempt and settles the delivery too.
+      await gate.finish(organizationId, endpointId, leaseId, true, outcome.latencyMs, settlement(delivery, attemptRecord(null), 'succeeded'));
+      return { kind: 'finished' };
+    }
+    const { failingSinceMs } = await gate.finish(organizationId, endpointId, leaseId, false, outcome.latencyMs);
+    const retryInMs = await afterFailure(delivery, outcome, failingSinceMs);
+    await deliveryLog.settle(settlement(delivery, attemptRecord(retryInMs), retryInMs === null ? 'gave_up' : 'retrying'));
+    logger.info(
+      { organizationId, endpointId, eventId, attemptNumber: delivery.attemptNumber, status: outcome.responseStatus, error: outcome.error },
+      'webhook delivery attempt failed',
+    );
+    if (retryInMs === null) return { kind: 'finished' };
+    return { kind: 'later', delayMs: retryInMs, next: { ...delivery, attemptNumber: delivery.attemptNumber + 1 } };
+  }
+
   return {
     gate,
 
@@ -132,56 +193,15 @@ export function createWebhookDeliveryService(
       const orgKeys = ctx.keys.org(organizationId);
       // The gate first: a postponed job (the common case for a backlog) costs one Redis call, nothing more;
       // an admitted one gets its endpoint and event in the same call.
-      const admission = await admitSoon(organizationId, endpointId, leaseId, [orgKeys.webhookEndpoint(endpointId), orgKeys.event(eventId)]);
+      const room = `${organizationId}/${endpointId}`;
+      const admission = await admitSoon(room, organizationId, endpointId, leaseId, [orgKeys.webhookEndpoint(endpointId), orgKeys.event(eventId)]);
       if (!admission.admitted) return { kind: 'later', delayMs: postponement(admission), next: delivery };
-
-      const attemptedAt = ctx.now();
-      const endpoint = parseEndpointRecord(admission.read[0] ?? null);
-      const body = parseStoredEvent(admission.read[1] ?? null)?.envelope;
-      if (!endpoint || !endpoint.isEnabled || body === undefined) {
-        await gate.release(organizationId, endpointId, leaseId);
-        // Disabled: kept for `recover` once the endpoint is enabled again. Deleted or expired: nothing to do.
-        if (endpoint && body !== undefined) await deliveryLog.settle(settlement(delivery, null, 'gave_up'));
-        return { kind: 'finished' };
-      }
-      let outcome: HttpOutcome;
       try {
-        outcome = await attempt(endpoint, eventId, body, organizationId);
-      } catch (error) {
-        await gate.release(organizationId, endpointId, leaseId);
-        throw error;
+        return await deliverAdmitted(delivery, leaseId, admission.read);
+      } finally {
+        // The lease is given back by now (whatever happened): the next delivery waiting here may have it.
+        waitingRooms.wakeFirst(room);
       }
-      const delivered = outcome.responseStatus !== null && outcome.responseStatus >= 200 && outcome.responseStatus < 300;
-      const attemptRecord = (retryInMs: number | null): DeliveryAttempt => ({
-        id: newId('att'),
-        eventId,
-        endpointId,
-        url: endpoint.url,
-        attemptNumber: delivery.attemptNumber,
-        trigger: delivery.trigger,
-        attemptedAt: attemptedAt.toISOString(),
-        outcome: delivered ? 'succeeded' : 'failed',
-        responseStatus: outcome.responseStatus,
-        latencyMs: outcome.latencyMs,
-        responseBody: outcome.responseBody,
-        isResponseBodyTruncated: outcome.isResponseBodyTruncated,
-        error: outcome.error,
-        nextAttemptAt: retryInMs === null ? null : new Date(ctx.now().getTime() + retryInMs).toISOString(),
-      });
-      if (delivered) {
-        // Final at once, so the gate's call logs the attempt and settles the delivery too.
-        await gate.finish(organizationId, endpointId, leaseId, true, outcome.latencyMs, settlement(delivery, attemptRecord(null), 'succeeded'));
-        return { kind: 'finished' };
-      }
-      const { failingSinceMs } = await gate.finish(organizationId, endpointId, leaseId, false, outcome.latencyMs);
-      const retryInMs = await afterFailure(delivery, outcome, failingSinceMs);
-      await deliveryLog.settle(settlement(delivery, attemptRecord(retryInMs), retryInMs === null ? 'gave_up' : 'retrying'));
-      logger.info(
-        { organizationId, endpointId, eventId, attemptNumber: delivery.attemptNumber, status: outcome.responseStatus, error: outcome.error },
-        'webhook delivery attempt failed',
-      );
-      if (retryInMs === null) return { kind: 'finished' };
-      return { kind: 'later', delayMs: retryInMs, next: { ...delivery, attemptNumber: delivery.attemptNumber + 1 } };
     },
   };
 }

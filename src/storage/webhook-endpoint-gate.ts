@@ -10,9 +10,10 @@ import type { RedisClient } from './redis.ts';
  * before a delivery job makes its request:
  *
  * - Bounded in-flight requests per endpoint: a sorted set of leases (job id → start time). A job that finds
- *   its endpoint at the limit reserves the endpoint's next free turn; unless the turn is moments away (the
- *   delivery service waits for those), it is put back in BullMQ's delayed set until then, so its slot goes
- *   to another endpoint's job and a backlog returns at the pace the endpoint answers, not in a stampede.
+ *   its endpoint at the limit reserves the endpoint's next free turn; unless the delivery service can wait
+ *   for a slot in the worker (a fast endpoint, see its waiting room), it is put back in BullMQ's delayed set
+ *   until then, so its slot goes to another endpoint's job and a backlog returns at the pace the endpoint
+ *   answers, not in a stampede.
  *   Leases expire (timeout + margin), so a crashed worker cannot leak them, and are re-entrant by job id,
  *   so a stalled job picked up again keeps its own lease.
  * - A circuit breaker: after `breakerFailureThreshold` consecutive failures the endpoint is "open" for a
@@ -50,11 +51,10 @@ export const DEFAULT_GATE_TUNING: EndpointGateTuning = {
 export type Admission =
   /** `read`: the values of the keys the caller asked to read on admission, in order (null when missing). */
   | { admitted: true; read: (string | null)[] }
-  /**
-   * `parked`: the breaker is open, `retryInMs` is the rest of its cooldown; `busy`: the endpoint has its
-   * maximum of requests in flight, `retryInMs` is the job's reserved turn.
-   */
-  | { admitted: false; reason: 'parked' | 'busy'; retryInMs: number };
+  /** The breaker is open; `retryInMs` is the rest of its cooldown. */
+  | { admitted: false; reason: 'parked'; retryInMs: number }
+  /** The endpoint has its maximum of requests in flight; `retryInMs` is the job's reserved turn. */
+  | { admitted: false; reason: 'busy'; retryInMs: number; latencyMs: number };
 
 export interface Outcome {
   /** When the current failure streak started (ms), or null after a success. */
@@ -69,7 +69,7 @@ local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)`;
 
 // KEYS: 1 in-flight leases, 2 health, 3… keys to read once admitted. ARGV: 1 lease id, 2 max in flight,
 // 3 lease ms, 4 breaker threshold, 5 longest postponement ms. Returns { 'admitted' | 'parked' | 'busy',
-// ms to wait, the values of KEYS[3…] when admitted }.
+// ms to wait, then the values of KEYS[3…] when admitted, or the endpoint's typical latency (ms) when busy }.
 const ADMIT_SCRIPT = `${NOW_MS}
 local leaseMs = tonumber(ARGV[3])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - leaseMs)
@@ -93,7 +93,7 @@ if not redis.call('ZSCORE', KEYS[1], ARGV[1]) and redis.call('ZCARD', KEYS[1]) >
   local turn = math.max(now, tonumber(redis.call('HGET', KEYS[2], 'nextTurnAt') or '0')) + math.max(latency / limit, 0.1)
   turn = math.min(turn, now + tonumber(ARGV[5]))
   redis.call('HSET', KEYS[2], 'nextTurnAt', turn)
-  return { 'busy', math.floor(turn - now) }
+  return { 'busy', math.floor(turn - now), math.floor(latency) }
 end
 redis.call('ZADD', KEYS[1], now, ARGV[1])
 redis.call('PEXPIRE', KEYS[1], leaseMs)
@@ -131,7 +131,7 @@ return { failingSince, 0 }
 `;
 
 type GateCommands = RedisClient & {
-  webhookGateAdmit(numKeys: number, ...keysThenArgs: (string | number)[]): Promise<[string, number, ...(string | null)[]]>;
+  webhookGateAdmit(numKeys: number, ...keysThenArgs: (string | number)[]): Promise<[string, number, ...(string | number | null)[]]>;
   webhookGateFinish(numKeys: number, ...keysThenArgs: (string | number)[]): Promise<[number, number]>;
 };
 
@@ -161,8 +161,9 @@ export function createEndpointGate(redis: RedisClient, keys: Keys, requestTimeou
         tuning.breakerFailureThreshold,
         tuning.maxPostponeMs,
       );
-      if (verdict === 'admitted') return { admitted: true, read: readOnAdmission.map((_, index) => read[index] ?? null) };
-      return { admitted: false, reason: verdict === 'parked' ? 'parked' : 'busy', retryInMs: ms };
+      if (verdict === 'admitted') return { admitted: true, read: readOnAdmission.map((_, index) => (read[index] as string | null) ?? null) };
+      if (verdict === 'parked') return { admitted: false, reason: 'parked', retryInMs: ms };
+      return { admitted: false, reason: 'busy', retryInMs: ms, latencyMs: Number(read[0] ?? 0) };
     },
 
     /** Gives the lease back without an outcome: the job found nothing to send. */

@@ -1,7 +1,8 @@
 import t, { type Test } from 'tap';
+import { createWebhookDeliveryService } from '../../src/services/webhook-delivery.ts';
 import { connectTestRedis } from '../helper.ts';
 import { commitEvent, createEndpoint, startWebhookStack, type WebhookStack } from '../fixtures/webhook-stack.ts';
-import { startReceiver } from '../fixtures/webhook-receiver.ts';
+import { answer, startReceiver } from '../fixtures/webhook-receiver.ts';
 
 /**
  * One delivery step, called directly (no worker), for the cases a running system rarely hits at the right
@@ -88,4 +89,28 @@ t.test('a busy endpoint that stays busy: the step gives its slot back and comes 
   t.match(step, { kind: 'later', next: { attemptNumber: 1 } }, 'postponed, not counted as an attempt');
   t.ok(Date.now() - started < 1_000, 'after a short wait in the worker, not a long one');
   t.equal(setup.receiver.received.length, 0, 'no request was made');
+});
+
+t.test('a slot this process frees goes at once to the delivery waiting for it, not at its reserved turn', async (t) => {
+  const setup = await setUp(t);
+  const { stack, endpoint, receiver } = setup;
+  const { services } = stack.container;
+  // One service, as in one worker process; it may wait long, so only a hand-off explains a quick delivery.
+  const deliveries = createWebhookDeliveryService(services.ctx, { webhooks: services.webhooks }, { maxLocalWaitMs: 10_000 });
+  const slow = await startReceiver(t, (request, res) => setTimeout(() => answer(204)(request, res), 300));
+  t.equal((await patch(stack, endpoint.id, { url: slow.url })).statusCode, 200);
+  await occupyEveryLease(setup);
+  const key = services.ctx.keys.org(stack.org.organizationId).webhookEndpointInFlight(endpoint.id);
+  await services.ctx.redis.zrem(key, 'other-0'); // one slot left, for the first delivery
+  // The turns the gate hands out are far off, as after a burst of postponements.
+  await services.ctx.redis.hset(services.ctx.keys.org(stack.org.organizationId).webhookEndpointHealth(endpoint.id), 'nextTurnAt', Date.now() + 60_000);
+  const second = await commitEvent(stack);
+  const job = (eventId: string) => ({ organizationId: stack.org.organizationId, endpointId: endpoint.id, eventId, attemptNumber: 1, trigger: 'event' as const });
+
+  const started = Date.now();
+  const steps = await Promise.all([deliveries.run(job(setup.event.id), 'lease-1'), deliveries.run(job(second.id), 'lease-2')]);
+  t.same(steps, [{ kind: 'finished' }, { kind: 'finished' }], 'both delivered');
+  t.equal(slow.received.length, 2);
+  t.equal(receiver.received.length, 0);
+  t.ok(Date.now() - started < 5_000, `the second went when the first was done (${Date.now() - started} ms), not at its turn a minute away`);
 });
