@@ -49,6 +49,14 @@ export const SECRET_FIELDS = {
   additional: (name: string) => `additional.${name}`,
 } as const;
 
+interface WorkChange {
+  stepBefore: StepJob | null;
+  stepAfter: StepJob | null;
+  timers: { added: Timer[]; removed: Timer[] };
+  /** Whether the new state has any step or timer, i.e. belongs in the reconciler's scheduled index. */
+  hasWork: boolean;
+}
+
 /** Besides the record and its events, a transition may write sealed secrets and other records (accounts). */
 export interface TransitionExtras {
   secrets?: Record<string, string>;
@@ -122,6 +130,21 @@ export function createCredentialStore(ctx: ServiceContext, events: EventService,
     return fields;
   }
 
+  /**
+   * How a transition changes the credential's background work, computed once: the commit writes the timers
+   * and the scheduled mark, `schedule` enqueues the step and wakes the new timers.
+   */
+  function workChange(before: CredentialRecord | null, after: CredentialRecord | null): WorkChange {
+    const workBefore = before ? workFor(before, config) : null;
+    const workAfter = after ? workFor(after, config) : null;
+    return {
+      stepBefore: workBefore?.step ?? null,
+      stepAfter: workAfter?.step ?? null,
+      timers: timerChanges(workBefore?.timers ?? [], workAfter?.timers ?? []),
+      hasWork: workAfter !== null && (workAfter.step !== null || workAfter.timers.length > 0),
+    };
+  }
+
   /** The commit's writes to the timer index: timers the new state no longer wants go, new or moved ones come. */
   function timerMutations(timersKey: string, changes: { added: Timer[]; removed: Timer[] }): Mutation[] {
     return [
@@ -130,12 +153,12 @@ export function createCredentialStore(ctx: ServiceContext, events: EventService,
     ];
   }
 
-  async function commit(before: CredentialRecord | null, transition: Transition, extras: TransitionExtras): Promise<boolean> {
+  async function commit(before: CredentialRecord | null, transition: Transition, change: WorkChange, extras: TransitionExtras): Promise<boolean> {
     const { credential, isDeleted } = transition;
     const orgKeys = keys.org(credential.organizationId);
     const recordKey = orgKeys.credential(credential.id);
     const secretsKey = orgKeys.credentialSecrets(credential.id);
-    const mutations: Mutation[] = timerMutations(orgKeys.timers, timerChangesOf(before, isDeleted ? null : credential));
+    const mutations: Mutation[] = timerMutations(orgKeys.timers, change.timers);
     if (isDeleted) {
       mutations.push(
         { op: 'del', key: recordKey },
@@ -146,9 +169,7 @@ export function createCredentialStore(ctx: ServiceContext, events: EventService,
     } else {
       mutations.push({ op: 'set', key: recordKey, value: JSON.stringify(credential) });
       if (!before) mutations.push({ op: 'zadd', key: orgKeys.credentials, score: Date.parse(credential.createdAt), member: credential.id });
-      const work = workFor(credential, config);
-      const hasJobs = work.step !== null || work.timers.length > 0;
-      mutations.push({ op: hasJobs ? 'sadd' : 'srem', key: orgKeys.credentialsScheduled, member: credential.id });
+      mutations.push({ op: change.hasWork ? 'sadd' : 'srem', key: orgKeys.credentialsScheduled, member: credential.id });
       const sealed = ctx.secrets.seal(secretsKey, extras.secrets ?? {});
       for (const [field, value] of Object.entries(sealed)) mutations.push({ op: 'hset', key: secretsKey, field, value });
       if (before) for (const field of obsoleteSecretFields(before, credential)) mutations.push({ op: 'hdel', key: secretsKey, field });
@@ -161,10 +182,6 @@ export function createCredentialStore(ctx: ServiceContext, events: EventService,
       mutations,
       events: transition.events.map((event) => newEvent(event.type, event.data, now)),
     });
-  }
-
-  function timerChangesOf(before: CredentialRecord | null, after: CredentialRecord | null) {
-    return timerChanges(before ? workFor(before, config).timers : [], after ? workFor(after, config).timers : []);
   }
 
   async function addStep(job: StepJob): Promise<void> {
@@ -206,14 +223,11 @@ export function createCredentialStore(ctx: ServiceContext, events: EventService,
    * After a commit: enqueues the new step, removes a superseded one that has not started (a running one
    * finds itself stale), and wakes the organization's timers when the new ones come due.
    */
-  async function schedule(before: CredentialRecord | null, after: CredentialRecord | null): Promise<void> {
-    const stepBefore = before ? workFor(before, config).step : null;
-    const stepAfter = after ? workFor(after, config).step : null;
-    const organizationId = (after ?? before)?.organizationId ?? '';
+  async function schedule(organizationId: string, { stepBefore, stepAfter, timers }: WorkChange): Promise<void> {
     await Promise.all([
       ...(stepBefore && stepBefore.jobId !== stepAfter?.jobId ? [queues.credentialSteps.remove(stepBefore.jobId)] : []),
       ...(stepAfter ? [addStep(stepAfter)] : []),
-      ...timerChangesOf(before, after).added.map((timer) => wakeAt(organizationId, Date.parse(timer.runAt))),
+      ...timers.added.map((timer) => wakeAt(organizationId, Date.parse(timer.runAt))),
     ]);
   }
 
@@ -223,8 +237,9 @@ export function createCredentialStore(ctx: ServiceContext, events: EventService,
 
     async create(fields: NewCredential, actor: string, extras: TransitionExtras): Promise<CredentialRecord> {
       const transition = create(fields, env(actor));
-      if (!(await commit(null, transition, extras))) throw new Error(`credential ${fields.id} already exists`);
-      await schedule(null, transition.credential);
+      const change = workChange(null, transition.credential);
+      if (!(await commit(null, transition, change, extras))) throw new Error(`credential ${fields.id} already exists`);
+      await schedule(fields.organizationId, change);
       return transition.credential;
     },
 
@@ -245,9 +260,9 @@ export function createCredentialStore(ctx: ServiceContext, events: EventService,
         const result = apply(before, typeof input === 'function' ? input(before) : input, env(actor));
         if (isRefusal(result)) return { outcome: 'refused', credential: before, refusal: result };
         const resolvedExtras = typeof extras === 'function' ? await extras(result, before) : extras;
-        if (!(await commit(before, result, resolvedExtras))) continue;
-        const after = result.isDeleted ? null : result.credential;
-        await schedule(before, after);
+        const change = workChange(before, result.isDeleted ? null : result.credential);
+        if (!(await commit(before, result, change, resolvedExtras))) continue;
+        await schedule(organizationId, change);
         return { outcome: 'applied', credential: result.credential, transition: result };
       }
       throw new Error(`credential ${credentialId}: gave up after ${MAX_COMMIT_ATTEMPTS} concurrent updates`);
