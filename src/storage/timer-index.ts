@@ -46,8 +46,6 @@ export function createTimerIndex(redis: RedisClient, keys: Keys) {
   const timersKey = (organizationId: string) => keys.org(organizationId).timers;
 
   return {
-    timersKey,
-
     async claimDue(organizationId: string, nowMs: number, leaseMs: number, limit: number): Promise<TimerClaim> {
       const leaseUntilMs = nowMs + leaseMs;
       const ids = await scripts.plugboardClaimTimers(1, timersKey(organizationId), nowMs, leaseUntilMs, limit);
@@ -78,5 +76,3 @@ export function createTimerIndex(redis: RedisClient, keys: Keys) {
     },
   };
 }
-
-export type TimerIndex = ReturnType<typeof createTimerIndex>;
