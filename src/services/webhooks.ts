@@ -1,4 +1,5 @@
 import { BoundedCache } from '../bounded-cache.ts';
+import { Coalescer } from '../coalescer.ts';
 import { errors } from '../errors.ts';
 import { newId } from '../ids.ts';
 import type { Queues } from '../queues.ts';
@@ -82,6 +83,8 @@ export interface DeliveryAttempt {
 const UPDATE_RETRIES = 5;
 // Decrypted signing secrets kept per endpoint version, up to this many.
 const MAX_CACHED_SIGNING_SECRETS = 10_000;
+/** The most events one fan-out takes: its deliveries are one `addBulk`. */
+const MAX_EVENTS_PER_FANOUT = 500;
 
 // KEYS: 1 the organization's endpoint id set. ARGV: 1 the prefix of an endpoint record's key (same hash tag).
 // Returns the records (null for an id whose record is gone).
@@ -190,8 +193,7 @@ export function createWebhookService(ctx: ServiceContext, queues: Queues, events
    * set. Done by the process that committed the events, with no queue hop in between: a crash before the
    * last step leaves them pending, and the reconciler does it again (delivery job ids make that idempotent).
    */
-  async function fanOut(organizationId: string, committed: EventEnvelope[]): Promise<void> {
-    if (committed.length === 0) return;
+  async function fanOutNow(organizationId: string, committed: EventEnvelope[]): Promise<void> {
     const endpoints = await listRecords(organizationId);
     const targets = committed.flatMap((event) => recipientsAmong(endpoints, event).map((endpointId) => ({ eventId: event.id, endpointId })));
     await enqueueDeliveries(organizationId, targets, 'event');
@@ -199,6 +201,14 @@ export function createWebhookService(ctx: ServiceContext, queues: Queues, events
       organizationId,
       committed.map((event) => event.id),
     );
+  }
+
+  // Commits of one organization that land together (a claim's 50 timers, concurrent API requests) share
+  // one fan-out: one endpoint read, one addBulk, one write to the pending set, instead of one each.
+  const fanOuts = new Coalescer(fanOutNow, MAX_EVENTS_PER_FANOUT);
+
+  async function fanOut(organizationId: string, committed: EventEnvelope[]): Promise<void> {
+    if (committed.length > 0) await fanOuts.add(organizationId, committed);
   }
 
   return {
