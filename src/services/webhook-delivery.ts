@@ -1,9 +1,10 @@
 import { performance } from 'node:perf_hooks';
+import { BoundedCache } from '../bounded-cache.ts';
 import { newId } from '../ids.ts';
 import { createDeliveryLog, type DeliverySettlement, type Settlement } from '../storage/delivery-log.ts';
 import { parseStoredEvent } from '../storage/event-log.ts';
 import { createEndpointGate, DEFAULT_GATE_TUNING, type Admission, type EndpointGateTuning } from '../storage/webhook-endpoint-gate.ts';
-import { checkEndpointUrl, guardedLookup } from '../webhooks/address-guard.ts';
+import { checkEndpointUrl, guardedLookup, type UrlVerdict } from '../webhooks/address-guard.ts';
 import { createWebhookPoster, type PostOutcome } from '../webhooks/http-post.ts';
 import { nextRetryDelayMs } from '../webhooks/retry-policy.ts';
 import { webhookHeaders } from '../webhooks/signing.ts';
@@ -39,6 +40,7 @@ export const USER_AGENT = 'Plugboard-Webhooks/1.0';
 const PARKED_WAKE_SPREAD_MS = 1_000;
 // The longest a delivery holds its worker slot waiting for a slot at a busy endpoint.
 const MAX_LOCAL_WAIT_MS = 100;
+const MAX_CACHED_URL_VERDICTS = 10_000;
 
 interface HttpOutcome extends PostOutcome {
   latencyMs: number;
@@ -56,6 +58,8 @@ export function createWebhookDeliveryService(
   const waitingRooms = new WaitingRooms();
   const maxLocalWaitMs = options.maxLocalWaitMs ?? MAX_LOCAL_WAIT_MS;
   const deliveryLog = createDeliveryLog(ctx.redis, ctx.keys);
+  // A URL's verdict depends on nothing but the URL and this process's allow-list: parsed once, not per request.
+  const urlVerdicts = new BoundedCache<string, UrlVerdict>(MAX_CACHED_URL_VERDICTS);
   const poster = createWebhookPoster({
     timeoutMs: config.webhookTimeoutMs,
     // Checked after DNS, right before connecting: a name that resolves to a private address is never reached.
@@ -69,7 +73,7 @@ export function createWebhookDeliveryService(
     const started = performance.now();
     const elapsed = () => Math.round(performance.now() - started);
     // The allow-list may have shrunk since the endpoint was created.
-    const verdict = checkEndpointUrl(endpoint.url, webhooks.allowList);
+    const verdict = urlVerdicts.get(endpoint.url) ?? urlVerdicts.set(endpoint.url, checkEndpointUrl(endpoint.url, webhooks.allowList));
     if (!verdict.ok) {
       return { responseStatus: null, responseHeaders: {}, responseBody: null, isResponseBodyTruncated: false, error: `refused: ${verdict.reason}`, latencyMs: 0 };
     }
