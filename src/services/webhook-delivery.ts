@@ -24,7 +24,7 @@ export type DnsResolver = NonNullable<Parameters<typeof guardedLookup>[1]>;
 export interface WebhookDeliveryOptions {
   resolve?: DnsResolver;
   gateTuning?: EndpointGateTuning;
-  /** The longest a delivery holds its worker slot waiting for a busy endpoint (default MAX_LOCAL_WAIT_MS). */
+  /** The longest a delivery holds its worker slot waiting for a busy endpoint (default DEFAULT_MAX_LOCAL_WAIT_MS). */
   maxLocalWaitMs?: number;
 }
 
@@ -38,8 +38,15 @@ export const USER_AGENT = 'Plugboard-Webhooks/1.0';
 
 // Parked jobs wake over this window after the cooldown, not all in the same millisecond.
 const PARKED_WAKE_SPREAD_MS = 1_000;
-// The longest a delivery holds its worker slot waiting for a slot at a busy endpoint.
-const MAX_LOCAL_WAIT_MS = 100;
+/**
+ * The longest a delivery holds its worker slot waiting for a slot at a busy endpoint. Waiting costs no CPU;
+ * giving up costs a trip through BullMQ's delayed set and a fetch that may find the endpoint busy again.
+ * With 100 ms, a single endpoint's backlog in benchmark 4 kept most of the 200 slots in that churn (expiry →
+ * webhook p99 55 s; 46 s with 1 s). Only a fast endpoint gets waiters this long (see `admitSoon`: one
+ * answering in 5 s with 50 slots gets 10). The price: a delivery to another endpoint queued behind a fast
+ * endpoint's backlog is fetched at the pace that backlog is delivered, not at the pace jobs can be bounced.
+ */
+export const DEFAULT_MAX_LOCAL_WAIT_MS = 1000;
 const MAX_CACHED_URL_VERDICTS = 10_000;
 
 interface HttpOutcome extends PostOutcome {
@@ -56,7 +63,7 @@ export function createWebhookDeliveryService(
   const gateTuning = options.gateTuning ?? { ...DEFAULT_GATE_TUNING, maxInFlightPerEndpoint: config.webhookMaxInFlightPerEndpoint };
   const gate = createEndpointGate(ctx.redis, ctx.keys, config.webhookTimeoutMs, gateTuning);
   const waitingRooms = new WaitingRooms();
-  const maxLocalWaitMs = options.maxLocalWaitMs ?? MAX_LOCAL_WAIT_MS;
+  const maxLocalWaitMs = options.maxLocalWaitMs ?? DEFAULT_MAX_LOCAL_WAIT_MS;
   const deliveryLog = createDeliveryLog(ctx.redis, ctx.keys);
   // A URL's verdict depends on nothing but the URL and this process's allow-list: parsed once, not per request.
   const urlVerdicts = new BoundedCache<string, UrlVerdict>(MAX_CACHED_URL_VERDICTS);
