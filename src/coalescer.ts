@@ -47,7 +47,8 @@ class Batch<T> {
       this.resolve = resolve;
       this.reject = reject;
     });
-    // A batch nobody awaits any more must not become an unhandled rejection; every caller still sees it.
+    // Callers that dropped the promise (fire and forget) must not turn a failed flush into an unhandled
+    // rejection, which ends the process; callers that await it still see the error.
     this.done.catch(() => {});
   }
 }
