@@ -232,23 +232,26 @@ export function createConnectionService(ctx: ServiceContext, store: CredentialSt
     },
 
     /**
-     * Re-creates every missing step job and timer of every credential that should have some (SPEC §6), e.g.
-     * after a crash between a commit and its enqueue. Only the scheduled index is read, not every credential.
+     * Re-creates missing step jobs and timers (SPEC §6), e.g. after a crash between a commit and its enqueue.
+     * A commit writes its timers itself, so only a step can go missing that way: the regular pass reads the
+     * credentials with a step in flight. `everyScheduled` reads every credential with a step or timer (all
+     * connected ones have a sync timer), for timers lost otherwise or written by a version without the index.
      */
-    async reconcile(): Promise<{ checked: number; rescheduled: number }> {
+    async reconcile({ everyScheduled }: { everyScheduled: boolean }): Promise<{ checked: number; rescheduled: number }> {
       let checked = 0;
       let rescheduled = 0;
       for (const organizationId of await ctx.redis.smembers(ctx.keys.organizations)) {
-        const scheduledKey = ctx.keys.org(organizationId).credentialsScheduled;
+        const orgKeys = ctx.keys.org(organizationId);
+        const indexKey = everyScheduled ? orgKeys.credentialsScheduled : orgKeys.credentialsStepping;
         // Paged, so an org with 100k pending challenges never builds one giant MGET or job batch.
         let cursor = '0';
         do {
-          const [next, ids] = await ctx.redis.sscan(scheduledKey, cursor, 'COUNT', RECONCILE_PAGE_SIZE);
+          const [next, ids] = await ctx.redis.sscan(indexKey, cursor, 'COUNT', RECONCILE_PAGE_SIZE);
           cursor = next;
           const credentials = await store.loadMany(organizationId, ids);
           const found = new Set(credentials.map((credential) => credential.id));
           const gone = ids.filter((id) => !found.has(id));
-          if (gone.length > 0) await ctx.redis.srem(scheduledKey, ...gone);
+          if (gone.length > 0) await ctx.redis.srem(indexKey, ...gone);
           rescheduled += await store.ensureScheduled(organizationId, credentials);
           checked += credentials.length;
         } while (cursor !== '0');

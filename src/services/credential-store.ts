@@ -165,11 +165,16 @@ export function createCredentialStore(ctx: ServiceContext, events: EventService,
         { op: 'del', key: secretsKey },
         { op: 'zrem', key: orgKeys.credentials, member: credential.id },
         { op: 'srem', key: orgKeys.credentialsScheduled, member: credential.id },
+        { op: 'srem', key: orgKeys.credentialsStepping, member: credential.id },
       );
     } else {
       mutations.push({ op: 'set', key: recordKey, value: JSON.stringify(credential) });
       if (!before) mutations.push({ op: 'zadd', key: orgKeys.credentials, score: Date.parse(credential.createdAt), member: credential.id });
       mutations.push({ op: change.hasWork ? 'sadd' : 'srem', key: orgKeys.credentialsScheduled, member: credential.id });
+      // Only commits put an id in the stepping index, so a change between two stepless states has nothing to remove.
+      if (change.stepBefore || change.stepAfter) {
+        mutations.push({ op: change.stepAfter ? 'sadd' : 'srem', key: orgKeys.credentialsStepping, member: credential.id });
+      }
       const sealed = ctx.secrets.seal(secretsKey, extras.secrets ?? {});
       for (const [field, value] of Object.entries(sealed)) mutations.push({ op: 'hset', key: secretsKey, field, value });
       if (before) for (const field of obsoleteSecretFields(before, credential)) mutations.push({ op: 'hdel', key: secretsKey, field });

@@ -42,8 +42,10 @@ export function createKeys(prefix: string) {
       credentials: `${base}:credentials`,
       /** Sorted set of the org's pending credential timers (member: timer id, score: due ms); see timer-index. */
       timers: `${base}:timers`,
-      /** Set of credential ids with a step in flight or timers pending: what the reconciler checks. */
+      /** Set of credential ids with a step in flight or timers pending: what the reconciler's full pass checks. */
       credentialsScheduled: `${base}:credentials:scheduled`,
+      /** Set of credential ids with a step in flight: what the reconciler's every pass checks. */
+      credentialsStepping: `${base}:credentials:stepping`,
       credential: (credentialId: string) => `${base}:crd:${credentialId}`,
       credentialSecrets: (credentialId: string) => `${base}:crd:${credentialId}:secrets`,
       /** Sorted set of the credential's live connect-link ids (score: expiry in ms); deleting it revokes them all. */

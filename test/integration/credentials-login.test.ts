@@ -114,7 +114,7 @@ t.test('providers and the event log', async (t) => {
   t.equal((await call(stack, 'GET', '/plug/events/evt_aaaaaaaaaaaaaaaaaaaaaaaaaa')).statusCode, 404);
 });
 
-t.test('the reconciler re-creates a missing challenge timer and its wake-up', async (t) => {
+t.test("the reconciler's full pass re-creates a missing challenge timer and its wake-up", async (t) => {
   const stack = await buildStack(t);
   const created = await createCredential(stack, 'pass_mfa');
   await waitForCredential(stack, created.id, hasDetail('MULTI_FACTOR_AUTHENTICATION_METHOD_REQUIRED'));
@@ -128,11 +128,38 @@ t.test('the reconciler re-creates a missing challenge timer and its wake-up', as
   await services.ctx.redis.zrem(orgKeys.timers, timer?.id ?? '');
   await services.queues.timers.obliterate({ force: true });
 
-  t.same(await services.connections.reconcile(), { checked: 1, rescheduled: 1 });
+  t.same(await services.connections.reconcile({ everyScheduled: false }), { checked: 0, rescheduled: 0 }, 'a regular pass reads only stepping credentials');
+  t.same(await services.connections.reconcile({ everyScheduled: true }), { checked: 1, rescheduled: 1 });
   t.equal(Number(await services.ctx.redis.zscore(orgKeys.timers, timer?.id ?? '')), Date.parse(record.mfa?.expiresAt ?? ''), 'the reconciler put it back');
   const wakes = await services.queues.timers.getDelayed();
   t.equal(wakes.length, 1, 'with a wake-up job');
   t.equal(wakes[0]?.data.organizationId, stack.org.organizationId);
   t.ok((wakes[0]?.timestamp ?? 0) + (wakes[0]?.delay ?? 0) >= Date.parse(record.mfa?.expiresAt ?? ''), 'due when the timer is');
-  t.same(await services.connections.reconcile(), { checked: 1, rescheduled: 0 }, 'a timer that exists is not added again');
+  t.same(await services.connections.reconcile({ everyScheduled: true }), { checked: 1, rescheduled: 0 }, 'a timer that exists is not added again');
+
+  await services.ctx.redis.zrem(orgKeys.timers, timer?.id ?? '');
+  await stack.startWorkers();
+  await stack.stopWorkers(); // which waits for the reconciler's pass on start
+  t.ok(await services.ctx.redis.zscore(orgKeys.timers, timer?.id ?? ''), "the workers' first pass is a full one");
+});
+
+t.test('every reconciler pass re-enqueues a step lost between its commit and its enqueue', async (t) => {
+  const stack = await buildStack(t);
+  await stack.stopWorkers();
+  const { services } = stack.app.container;
+  const orgKeys = services.ctx.keys.org(stack.org.organizationId);
+  const created = await createCredential(stack, 'pass_good');
+  const record = JSON.parse((await services.ctx.redis.get(orgKeys.credential(created.id))) ?? '{}') as CredentialRecord;
+  const step = workFor(record, stack.config).step;
+  t.ok(step, 'a new credential has a login step');
+  t.same(await services.ctx.redis.smembers(orgKeys.credentialsStepping), [created.id], 'the commit put it in the stepping index');
+  await services.queues.credentialSteps.remove(step?.jobId ?? '');
+
+  t.same(await services.connections.reconcile({ everyScheduled: false }), { checked: 1, rescheduled: 1 });
+  t.ok(await services.queues.credentialSteps.getJob(step?.jobId ?? ''), 'the step job is back');
+  await stack.startWorkers();
+  await waitForCredential(stack, created.id, hasDetail('LOGIN_AND_DATA_DISCOVERY_SUCCESS'));
+  t.same(await services.ctx.redis.smembers(orgKeys.credentialsStepping), [], 'the step is done: the commit took it out');
+  t.equal(await services.ctx.redis.sismember(orgKeys.credentialsScheduled, created.id), 1, 'the sync timer keeps it scheduled');
+  t.same(await services.connections.reconcile({ everyScheduled: false }), { checked: 0, rescheduled: 0 });
 });
