@@ -99,14 +99,21 @@ const CATALOG: { provider: Provider; connector: ConnectorKind }[] = [
   },
 ];
 
-// Callers get copies, so nothing they do to a provider object can change the catalog.
+// Frozen rather than copied per call (a credential create looks its provider up): a caller that tried to
+// change a provider would throw, never change the catalog.
+for (const { provider } of CATALOG) {
+  for (const field of provider.loginFields) Object.freeze(field);
+  Object.freeze(provider.loginFields);
+  Object.freeze(provider.mfaMethods);
+  Object.freeze(provider);
+}
+
 export function listProviders(): Provider[] {
-  return CATALOG.map((entry) => structuredClone(entry.provider));
+  return CATALOG.map((entry) => entry.provider);
 }
 
 export function findProvider(id: string): Provider | undefined {
-  const entry = CATALOG.find((candidate) => candidate.provider.id === id);
-  return entry && structuredClone(entry.provider);
+  return CATALOG.find((candidate) => candidate.provider.id === id)?.provider;
 }
 
 export function connectorFor(provider: Provider, deps: ConnectorDeps): ProviderConnector {

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { connectorFor, findProvider, listProviders, type Provider } from '../../src/connectors/catalog.ts';
+import { connectorFor, findProvider, listProviders, type LoginField, type Provider } from '../../src/connectors/catalog.ts';
 import { isId } from '../../src/ids.ts';
 
 t.test('every provider carries SPEC §3 fields with a well-formed, unique id', async (t) => {
@@ -26,9 +26,14 @@ t.test('findProvider finds by id and nothing else', async (t) => {
 t.test('callers cannot change the catalog through the objects they get', async (t) => {
   const [first] = listProviders();
   if (!first) throw new Error('empty catalog');
-  first.name = 'Renamed';
-  first.mfaMethods.pop();
-  t.match(findProvider(first.id), { name: /^Sandbox/, mfaMethods: ['SMS', 'CALL', 'EMAIL', 'APP'] });
+  t.throws(() => {
+    first.name = 'Renamed';
+  }, TypeError);
+  t.throws(() => first.mfaMethods.pop(), TypeError);
+  t.throws(() => {
+    (first.loginFields[0] as LoginField).label = 'Renamed';
+  }, TypeError);
+  t.match(findProvider(first.id), { name: /^Sandbox/, mfaMethods: ['SMS', 'CALL', 'EMAIL', 'APP'], loginFields: [{ label: 'Username' }] });
 });
 
 t.test('connectorFor serves catalog providers and refuses strangers', async (t) => {
