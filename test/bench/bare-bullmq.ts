@@ -1,23 +1,38 @@
 /**
  * The ceiling of benchmark 3: a bare BullMQ worker, as configured as the webhook delivery worker
- * (concurrency, connection, prefix), processing no-op jobs that are already waiting. Prints
- * `{ "count", "firstMs", "lastMs" }` once COUNT jobs have completed, then exits.
+ * (concurrency, connection, prefix), processing no-op jobs that are already waiting. Several of these
+ * processes may share the queue, as the workers processes do. Once the queue is drained and its own jobs
+ * are done, prints `{ "count", "firstMs", "lastMs" }` of the jobs it completed, then exits.
  */
 import { Redis } from 'ioredis';
 import { Worker } from 'bullmq';
 
-const count = Number(process.env.COUNT);
 const completedAt: number[] = [];
+let started = 0;
+let isDrained = false;
 const connection = new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', { maxRetriesPerRequest: null, enableAutoPipelining: true });
-const worker = new Worker(process.env.QUEUE ?? 'bare', async () => {}, {
-  connection,
-  prefix: process.env.PREFIX,
-  concurrency: Number(process.env.CONCURRENCY ?? '1'),
-});
-worker.on('completed', async () => {
-  completedAt.push(performance.timeOrigin + performance.now());
-  if (completedAt.length !== count) return;
-  process.stdout.write(`${JSON.stringify({ count, firstMs: completedAt[0], lastMs: completedAt[count - 1] })}\n`);
+const worker = new Worker(
+  process.env.QUEUE ?? 'bare',
+  async () => {
+    started += 1;
+  },
+  { connection, prefix: process.env.PREFIX, concurrency: Number(process.env.CONCURRENCY ?? '1') },
+);
+
+// Every job was added before the worker started, so once the queue is drained no job arrives any more.
+async function reportWhenDone() {
+  if (!isDrained || completedAt.length < started) return;
+  isDrained = false; // reported once
+  process.stdout.write(`${JSON.stringify({ count: completedAt.length, firstMs: completedAt[0] ?? null, lastMs: completedAt.at(-1) ?? null })}\n`);
   await worker.close();
   connection.disconnect();
+}
+
+worker.on('completed', () => {
+  completedAt.push(performance.timeOrigin + performance.now());
+  void reportWhenDone();
+});
+worker.on('drained', () => {
+  isDrained = true;
+  void reportWhenDone();
 });

@@ -5,6 +5,8 @@
  * of the local Redis, measures, and stops it; the prefix is wiped afterwards. Load comes from other processes
  * on loopback. Prints one table and writes it, with the machine it ran on, to `.data/bench/<timestamp>.json`.
  * `--only=<id,…>` runs a subset; `BENCH_CPU_PROF=api,workers` runs those roles under `--cpu-prof`.
+ * The workers role runs one process per core, as README "Sizing" advises; `BENCH_WORKERS=<n>` changes that
+ * (the bare BullMQ ceiling of benchmark 3 runs as many processes, so its ratio compares like with like).
  */
 import { execFileSync } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -25,7 +27,9 @@ function parseArguments() {
   const profile: Profile = args.includes('--quick') || process.env.BENCH_PROFILE === 'quick' ? 'quick' : 'full';
   const only = args.find((arg) => arg.startsWith('--only='))?.slice('--only='.length).split(',');
   const cpuProfile = (process.env.BENCH_CPU_PROF ?? '').split(',').filter((role): role is Role => ['api', 'workers', 'sandbox'].includes(role));
-  return { profile, only, cpuProfile };
+  const workersProcesses = Number(process.env.BENCH_WORKERS ?? os.availableParallelism());
+  if (!Number.isInteger(workersProcesses) || workersProcesses < 1) throw new Error(`BENCH_WORKERS must be a positive integer, not ${process.env.BENCH_WORKERS}`);
+  return { profile, only, cpuProfile, workersProcesses };
 }
 
 async function runOne(benchmark: Benchmark, base: Omit<BenchContext, 'startSystem' | 'defer'>, cpuProfile: Role[]): Promise<Row[]> {
@@ -43,6 +47,7 @@ async function runOne(benchmark: Benchmark, base: Omit<BenchContext, 'startSyste
         env,
         logDir: path.join(base.runDir, benchmark.id),
         profile: cpuProfile,
+        workersProcesses: base.workersProcesses,
       });
       cleanups.push(() => system.close());
       return system;
@@ -82,7 +87,7 @@ function machine() {
 }
 
 async function main() {
-  const { profile, only, cpuProfile } = parseArguments();
+  const { profile, only, cpuProfile, workersProcesses } = parseArguments();
   const startedAt = new Date();
   const stamp = startedAt.toISOString().replace(/[:.]/g, '-');
   const benchDir = path.join(REPO_ROOT, '.data/bench');
@@ -90,19 +95,19 @@ async function main() {
   await mkdir(runDir, { recursive: true });
   const log = (message: string) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
   const selected = BENCHMARKS.filter((benchmark) => !only || only.includes(benchmark.id));
-  log(`profile ${profile}; logs in ${path.relative(REPO_ROOT, runDir)}`);
+  log(`profile ${profile}; ${workersProcesses} workers process(es); logs in ${path.relative(REPO_ROOT, runDir)}`);
 
   const rows: Row[] = [];
   for (const benchmark of selected) {
     log(`${benchmark.title} …`);
-    rows.push(...(await runOne(benchmark, { profile, redisUrl: REDIS_URL, runDir, log }, cpuProfile)));
+    rows.push(...(await runOne(benchmark, { profile, redisUrl: REDIS_URL, runDir, log, workersProcesses }, cpuProfile)));
   }
 
   const table = renderTable(rows);
-  const report = { startedAt: startedAt.toISOString(), finishedAt: new Date().toISOString(), profile, machine: machine(), rows, table };
+  const report = { startedAt: startedAt.toISOString(), finishedAt: new Date().toISOString(), profile, workersProcesses, machine: machine(), rows, table };
   const file = path.join(benchDir, `${stamp}.json`);
   await writeFile(file, `${JSON.stringify(report, null, 2)}\n`);
-  process.stdout.write(`\n${table}\n\nmachine: ${JSON.stringify(report.machine)}\nwritten to ${path.relative(REPO_ROOT, file)}\n`);
+  process.stdout.write(`\n${table}\n\nworkers processes: ${workersProcesses}; machine: ${JSON.stringify(report.machine)}\nwritten to ${path.relative(REPO_ROOT, file)}\n`);
   process.exitCode = rows.some((r) => r.measure === 'FAILED') ? 1 : 0;
 }
 

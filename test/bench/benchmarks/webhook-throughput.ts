@@ -1,10 +1,10 @@
 /**
  * Benchmark 3: webhook deliveries per second to a loopback receiver that answers at once, and one that
- * answers after 50 ms; beside them, the queue's own ceiling: a bare BullMQ worker with the delivery
- * worker's concurrency doing nothing per job.
+ * answers after 50 ms; beside them, the queue's own ceiling: bare BullMQ workers with the delivery
+ * worker's concurrency doing nothing per job, in as many processes as the workers role runs.
  *
  * Each run commits its events first (through the service layer, which fans them out into delivery jobs as the API
- * would) and then starts the workers process: the rate is the backlog drained from the first delivery to
+ * would) and then starts the workers processes: the rate is the backlog drained from the first delivery to
  * the last. The events go to ENDPOINTS endpoints (paths on one receiver), because one endpoint is held
  * to `maxInFlightPerEndpoint` requests at a time by design (its isolation from the others): at 50 ms that
  * caps a single endpoint at maxInFlight / 0.05 s, reported on its own line.
@@ -54,7 +54,7 @@ export const webhookThroughput: Benchmark = {
 
     const cap = DEFAULT_GATE_TUNING.maxInFlightPerEndpoint / 0.05;
     return [
-      row(NAME, `bare BullMQ no-op worker (concurrency ${DELIVERY_CONCURRENCY})`, format.rate(bare)),
+      row(NAME, `bare BullMQ no-op worker (concurrency ${DELIVERY_CONCURRENCY}, ${ctx.workersProcesses} process(es))`, format.rate(bare)),
       row(NAME, `immediate receiver, ${ENDPOINTS} endpoints`, format.rate(immediate), '≥ 2,000/s', immediate >= 2000),
       row(NAME, 'immediate receiver: share of bare BullMQ', format.percent(immediate / bare), '≥ 50 %', immediate / bare >= 0.5),
       row(NAME, `50 ms receiver, ${ENDPOINTS} endpoints`, format.rate(slow), '≥ 1,500/s', slow >= 1500),
@@ -103,17 +103,23 @@ async function bareBullmq(ctx: BenchContext, system: System, count: number): Pro
     for (let added = 0; added < count; added += 1000) {
       await queue.addBulk(Array.from({ length: Math.min(1000, count - added) }, () => ({ name: 'noop', data: {}, opts: { removeOnComplete: { age: 3600 } } })));
     }
-    ctx.log(`bare BullMQ: ${format.count(count)} no-op jobs`);
-    const worker = spawnTsChild(path.join(REPO_ROOT, 'test/bench/bare-bullmq.ts'), {
-      REDIS_URL: ctx.redisUrl,
-      PREFIX: prefix,
-      QUEUE: 'bare-bullmq',
-      COUNT: String(count),
-      CONCURRENCY: String(DELIVERY_CONCURRENCY),
-    });
-    ctx.defer(() => worker.stop());
-    const result = await worker.nextMessage<{ count: number; firstMs: number; lastMs: number }>();
-    return (result.count - 1) / ((result.lastMs - result.firstMs) / 1000);
+    ctx.log(`bare BullMQ: ${format.count(count)} no-op jobs, ${ctx.workersProcesses} process(es)`);
+    const workers = Array.from({ length: ctx.workersProcesses }, () =>
+      spawnTsChild(path.join(REPO_ROOT, 'test/bench/bare-bullmq.ts'), {
+        REDIS_URL: ctx.redisUrl,
+        PREFIX: prefix,
+        QUEUE: 'bare-bullmq',
+        CONCURRENCY: String(DELIVERY_CONCURRENCY),
+      }),
+    );
+    for (const worker of workers) ctx.defer(() => worker.stop());
+    type Report = { count: number; firstMs: number | null; lastMs: number | null };
+    const reports = await Promise.all(workers.map((worker) => worker.nextMessage<Report>()));
+    const done = reports.reduce((sum, report) => sum + report.count, 0);
+    if (done !== count) throw new Error(`the bare BullMQ workers completed ${done} of ${count} jobs`);
+    const firstMs = Math.min(...reports.flatMap((report) => (report.firstMs === null ? [] : [report.firstMs])));
+    const lastMs = Math.max(...reports.flatMap((report) => (report.lastMs === null ? [] : [report.lastMs])));
+    return (count - 1) / ((lastMs - firstMs) / 1000);
   } finally {
     await queue.obliterate({ force: true }).catch(() => {});
     await queue.close();

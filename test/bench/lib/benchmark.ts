@@ -17,6 +17,8 @@ export interface BenchContext {
   redisUrl: string;
   /** `.data/bench/<timestamp>`: child logs, CPU profiles. */
   runDir: string;
+  /** How many workers processes a system runs: one per core unless BENCH_WORKERS says otherwise. */
+  workersProcesses: number;
   /** Starts API/workers/sandbox on a fresh key prefix; stopped and wiped when the benchmark ends. */
   startSystem(roles: Role[], env?: Record<string, string>): Promise<System>;
   /** Runs when the benchmark ends, pass or fail, in reverse order of registration. */

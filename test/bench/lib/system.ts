@@ -37,6 +37,8 @@ export interface SystemOptions {
   logDir: string;
   /** Roles to run under `--cpu-prof`, writing `.cpuprofile` files (one per thread) into `<logDir>/profiles/<role>`. */
   profile?: Role[];
+  /** How many processes the workers role runs (default 1); they share the queues like any deployment's. */
+  workersProcesses?: number;
 }
 
 export interface System {
@@ -44,8 +46,9 @@ export interface System {
   sandboxUrl: string;
   /** The environment every role runs with (also what an in-process container must use to share its data). */
   env: Record<string, string>;
+  /** Starts the role's processes (several for workers when `workersProcesses` says so). */
   start(role: Role): Promise<void>;
-  /** SIGTERM and wait for a graceful exit, or SIGKILL to simulate a crash. */
+  /** SIGTERM and wait for a graceful exit, or SIGKILL to simulate a crash; every process of the role. */
   stop(role: Role, signal?: 'SIGTERM' | 'SIGKILL'): Promise<void>;
   isRunning(role: Role): boolean;
   close(): Promise<void>;
@@ -98,26 +101,23 @@ export async function startSystem(options: SystemOptions): Promise<System> {
   };
   const apiUrl = `http://127.0.0.1:${env.PORT}`;
   const sandboxUrl = `http://127.0.0.1:${env.SANDBOX_PORT}`;
-  const children = new Map<Role, ChildProcess>();
+  const children = new Map<Role, ChildProcess[]>();
   await mkdir(options.logDir, { recursive: true });
   const profileDir = path.join(options.logDir, 'profiles');
   if (options.profile?.length) await mkdir(profileDir, { recursive: true });
 
   // A benchmark that throws must not leave servers behind.
   const killAll = () => {
-    for (const child of children.values()) child.kill('SIGKILL');
+    for (const child of [...children.values()].flat()) child.kill('SIGKILL');
   };
   process.once('exit', killAll);
 
-  const isRunning = (role: Role) => {
-    const child = children.get(role);
-    return child !== undefined && child.exitCode === null && child.signalCode === null;
-  };
+  const isAlive = (child: ChildProcess) => child.exitCode === null && child.signalCode === null;
+  const isRunning = (role: Role) => (children.get(role) ?? []).some(isAlive);
 
-  async function start(role: Role) {
-    if (isRunning(role)) throw new Error(`${role} is already running`);
+  function spawnRole(role: Role, logName: string): ChildProcess {
     const profiling = options.profile?.includes(role) ? ['--cpu-prof', `--cpu-prof-dir=${path.join(profileDir, role)}`] : [];
-    const log = createWriteStream(path.join(options.logDir, `${role}.log`), { flags: 'a' });
+    const log = createWriteStream(path.join(options.logDir, `${logName}.log`), { flags: 'a' });
     const child = spawn(process.execPath, [...profiling, '--import', 'tsx', MAIN, role], {
       cwd: REPO_ROOT,
       env: { ...process.env, ...env },
@@ -125,9 +125,21 @@ export async function startSystem(options: SystemOptions): Promise<System> {
     });
     child.stdout?.pipe(log);
     child.stderr?.pipe(log);
-    children.set(role, child);
-    const exited = new Promise<never>((_, reject) =>
-      child.once('exit', (code, signal) => reject(new Error(`${role} exited (${signal ?? code}) while starting; see ${options.logDir}/${role}.log`))),
+    return child;
+  }
+
+  async function start(role: Role) {
+    if (isRunning(role)) throw new Error(`${role} is already running`);
+    const count = role === 'workers' ? (options.workersProcesses ?? 1) : 1;
+    const started = Array.from({ length: count }, (_, i) => spawnRole(role, count === 1 ? role : `${role}-${i + 1}`));
+    children.set(role, started);
+    const exited = Promise.race(
+      started.map(
+        (child) =>
+          new Promise<never>((_, reject) =>
+            child.once('exit', (code, signal) => reject(new Error(`${role} exited (${signal ?? code}) while starting; see ${options.logDir}/${role}*.log`))),
+          ),
+      ),
     );
     exited.catch(() => {});
     await Promise.race([exited, waitUntilReady(role)]);
@@ -168,13 +180,15 @@ export async function startSystem(options: SystemOptions): Promise<System> {
   }
 
   async function stop(role: Role, signal: 'SIGTERM' | 'SIGKILL' = 'SIGTERM') {
-    const child = children.get(role);
-    if (!child || !isRunning(role)) return;
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    child.kill(signal);
-    const timer = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS);
-    await exited;
-    clearTimeout(timer);
+    await Promise.all(
+      (children.get(role) ?? []).filter(isAlive).map(async (child) => {
+        const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+        child.kill(signal);
+        const timer = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS);
+        await exited;
+        clearTimeout(timer);
+      }),
+    );
   }
 
   const system: System = {
