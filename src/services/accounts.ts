@@ -11,8 +11,9 @@ import type { CredentialRecord } from '../domain/credential-state.ts';
 import { errors } from '../errors.ts';
 import { newId } from '../ids.ts';
 import type { Mutation } from '../storage/event-log.ts';
+import { getMany } from '../storage/redis.ts';
 import type { ServiceContext } from './context.ts';
-import { paginate, type Page, type PageRequest } from './pagination.ts';
+import { pageOf, pageOfCreationIndex, paginate, type Page, type PageRequest } from './pagination.ts';
 
 export interface AccountRecord {
   id: string;
@@ -49,7 +50,7 @@ export function createAccountService(ctx: ServiceContext) {
   async function loadMany(organizationId: string, accountIds: string[]): Promise<AccountRecord[]> {
     if (accountIds.length === 0) return [];
     const orgKeys = keys.org(organizationId);
-    const raws = await redis.mget(...accountIds.map((id) => orgKeys.account(id)));
+    const raws = await getMany(redis, accountIds.map((id) => orgKeys.account(id)));
     return raws.filter((raw): raw is string => raw !== null).map((raw) => JSON.parse(raw) as AccountRecord);
   }
 
@@ -111,6 +112,10 @@ export function createAccountService(ctx: ServiceContext) {
       organizationId: string,
       request: PageRequest<AccountSortField> & { credentialId?: string },
     ): Promise<Page<AccountView>> {
+      if (request.credentialId === undefined && request.sort.field === 'createdAt') {
+        const { ids, totalElements } = await pageOfCreationIndex(redis, keys.org(organizationId).accounts, request);
+        return pageOf((await loadMany(organizationId, ids)).map(toView), request, totalElements);
+      }
       const ids = await redis.zrange(keys.org(organizationId).accounts, 0, -1);
       const accounts = (await loadMany(organizationId, ids))
         .filter((account) => request.credentialId === undefined || account.credentialId === request.credentialId)

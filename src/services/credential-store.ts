@@ -29,6 +29,7 @@ import { newId, randomBase32 } from '../ids.ts';
 import type { Queues } from '../queues.ts';
 import type { Mutation } from '../storage/event-log.ts';
 import { createTimerIndex, type TimerClaim } from '../storage/timer-index.ts';
+import { getMany } from '../storage/redis.ts';
 import type { ServiceContext } from './context.ts';
 import { newEvent, type EventService } from './events.ts';
 
@@ -117,7 +118,7 @@ export function createCredentialStore(ctx: ServiceContext, events: EventService,
   async function loadMany(organizationId: string, credentialIds: string[]): Promise<CredentialRecord[]> {
     if (credentialIds.length === 0) return [];
     const orgKeys = keys.org(organizationId);
-    const raws = await redis.mget(...credentialIds.map((id) => orgKeys.credential(id)));
+    const raws = await getMany(redis, credentialIds.map((id) => orgKeys.credential(id)));
     return raws.filter((raw): raw is string => raw !== null).map((raw) => JSON.parse(raw) as CredentialRecord);
   }
 

@@ -17,7 +17,7 @@ import { newId } from '../ids.ts';
 import type { AccountService } from './accounts.ts';
 import type { ServiceContext } from './context.ts';
 import { SECRET_FIELDS, type CredentialStore, type TransitionExtras, type TransitionResult } from './credential-store.ts';
-import { paginate, type Page, type PageRequest } from './pagination.ts';
+import { pageOf, pageOfCreationIndex, paginate, type Page, type PageRequest } from './pagination.ts';
 
 export interface NewCredentialInput {
   providerId: string;
@@ -45,6 +45,15 @@ export interface CredentialFilters {
   correlationId?: string;
   isCustomerActionRequired?: boolean;
 }
+
+// Spelled as a record so that a new filter cannot be left out of the fast path's check.
+const CREDENTIAL_FILTERS = Object.keys({
+  status: true,
+  statusDetail: true,
+  providerId: true,
+  correlationId: true,
+  isCustomerActionRequired: true,
+} satisfies Record<keyof CredentialFilters, true>) as (keyof CredentialFilters)[];
 
 export type CredentialSortField = 'createdAt' | 'lastModifiedAt';
 export const CREDENTIAL_SORT_FIELDS: readonly CredentialSortField[] = ['createdAt', 'lastModifiedAt'];
@@ -109,6 +118,11 @@ export function createCredentialService(ctx: ServiceContext, store: CredentialSt
     listAll,
 
     async list(organizationId: string, query: CredentialFilters & PageRequest<CredentialSortField>): Promise<Page<CredentialView>> {
+      const isFiltered = CREDENTIAL_FILTERS.some((filter) => query[filter] !== undefined);
+      if (!isFiltered && query.sort.field === 'createdAt') {
+        const { ids, totalElements } = await pageOfCreationIndex(ctx.redis, ctx.keys.org(organizationId).credentials, query);
+        return pageOf((await store.loadMany(organizationId, ids)).map(toView), query, totalElements);
+      }
       const views = (await listAll(organizationId)).filter(
         (view) =>
           (query.status === undefined || view.status === query.status) &&

@@ -1,9 +1,11 @@
 /**
  * SPEC §1 page-number pagination: `?page=0&size=20&sort=createdAt,desc` → `{ data, page: { number, size,
- * totalElements, totalPages } }`. Lists are small per organization, so they are filtered and sorted in
- * memory; the sort field is always an ISO timestamp, with the id as tie-breaker so pages never overlap.
+ * totalElements, totalPages } }`. The sort field is always an ISO timestamp, with the id as tie-breaker so
+ * pages never overlap. The default list (by creation, unfiltered) reads one page of the organization's
+ * creation index (`pageOfCreationIndex`); filters and other sort fields are applied in memory (`paginate`).
  */
 import { errors } from '../errors.ts';
+import type { RedisClient } from '../storage/redis.ts';
 
 export interface PageRequest<Field extends string> {
   page: number;
@@ -41,13 +43,24 @@ export function paginate<T extends { id: string } & Record<Field, string | null>
   const sign = direction === 'asc' ? 1 : -1;
   const sorted = [...items].sort((a, b) => sign * ((a[field] ?? '').localeCompare(b[field] ?? '') || a.id.localeCompare(b.id)));
   const start = request.page * request.size;
-  return {
-    data: sorted.slice(start, start + request.size),
-    page: {
-      number: request.page,
-      size: request.size,
-      totalElements: items.length,
-      totalPages: Math.ceil(items.length / request.size),
-    },
-  };
+  return pageOf(sorted.slice(start, start + request.size), request, items.length);
+}
+
+export function pageOf<T>(data: T[], request: PageRequest<string>, totalElements: number): Page<T> {
+  return { data, page: { number: request.page, size: request.size, totalElements, totalPages: Math.ceil(totalElements / request.size) } };
+}
+
+/**
+ * The ids on the requested page of a sorted set scored by creation time (ms), and its size, in the order
+ * `paginate` gives by `createdAt` (equal scores order by member, the id). An organization with 100,000
+ * credentials is listed a page at a time, not loaded whole for every request.
+ */
+export async function pageOfCreationIndex(redis: RedisClient, key: string, request: PageRequest<string>): Promise<{ ids: string[]; totalElements: number }> {
+  const start = request.page * request.size;
+  const stop = start + request.size - 1;
+  const [ids, totalElements] = await Promise.all([
+    request.sort.direction === 'asc' ? redis.zrange(key, start, stop) : redis.zrange(key, start, stop, 'REV'),
+    redis.zcard(key),
+  ]);
+  return { ids, totalElements };
 }

@@ -102,3 +102,13 @@ export async function checkRedisSettings(redis: RedisClient, logger: Logger): Pr
     }
   }
 }
+
+/** Keys per MGET: one command over 100,000 keys would hold Redis, and every other tenant, for its duration. */
+const MGET_CHUNK_SIZE = 1000;
+
+/** MGET of any number of keys (of one hash tag), in commands of a bounded size. */
+export async function getMany(redis: RedisClient, keys: string[]): Promise<(string | null)[]> {
+  const chunks: string[][] = [];
+  for (let start = 0; start < keys.length; start += MGET_CHUNK_SIZE) chunks.push(keys.slice(start, start + MGET_CHUNK_SIZE));
+  return (await Promise.all(chunks.map((chunk) => redis.mget(...chunk)))).flat();
+}

@@ -8,7 +8,7 @@ import pino from 'pino';
 import t from 'tap';
 import { createSecretBox } from '../../src/crypto/secret-box.ts';
 import { newEvent } from '../../src/services/events.ts';
-import { checkRedisSettings, dataNodes, isCluster, scanAll, UnsafeRedisError } from '../../src/storage/redis.ts';
+import { checkRedisSettings, dataNodes, getMany, isCluster, scanAll, UnsafeRedisError } from '../../src/storage/redis.ts';
 import { createSealedSecrets } from '../../src/storage/sealed-secrets.ts';
 import { build } from '../helper.ts';
 
@@ -30,6 +30,17 @@ t.test('scanAll finds the keys of every organization, on every master', async (t
   } else {
     t.same(nodes, [redis], 'one Redis is its own only node');
   }
+});
+
+t.test('getMany reads any number of keys of one organization in order, in bounded commands', async (t) => {
+  const app = await build(t);
+  const { redis, keys } = app.services.ctx;
+  const orgKeys = keys.org(organizationIds[0] ?? '');
+  const ids = Array.from({ length: 2500 }, (_, i) => `crd_${i}`);
+  await redis.mset(...ids.filter((_, i) => i % 7 !== 0).flatMap((id) => [orgKeys.credential(id), id]));
+  const values = await getMany(redis, ids.map((id) => orgKeys.credential(id)));
+  t.same(values, ids.map((id, i) => (i % 7 === 0 ? null : id)), 'values in key order, null where missing');
+  t.same(await getMany(redis, []), []);
 });
 
 t.test('commits of many organizations in the same tick, beside plain reads, all succeed', async (t) => {
