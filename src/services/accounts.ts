@@ -112,15 +112,17 @@ export function createAccountService(ctx: ServiceContext) {
       organizationId: string,
       request: PageRequest<AccountSortField> & { credentialId?: string },
     ): Promise<Page<AccountView>> {
-      if (request.credentialId === undefined && request.sort.field === 'createdAt') {
+      if (request.credentialId !== undefined) {
+        // The credential's own id map names its accounts: no need to read the organization's.
+        const ids = Object.values(await idMap(organizationId, request.credentialId));
+        return paginate((await loadMany(organizationId, ids)).map(toView), request);
+      }
+      if (request.sort.field === 'createdAt') {
         const { ids, totalElements } = await pageOfCreationIndex(redis, keys.org(organizationId).accounts, request);
         return pageOf((await loadMany(organizationId, ids)).map(toView), request, totalElements);
       }
       const ids = await redis.zrange(keys.org(organizationId).accounts, 0, -1);
-      const accounts = (await loadMany(organizationId, ids))
-        .filter((account) => request.credentialId === undefined || account.credentialId === request.credentialId)
-        .map(toView);
-      return paginate(accounts, request);
+      return paginate((await loadMany(organizationId, ids)).map(toView), request);
     },
 
     async get(organizationId: string, accountId: string): Promise<AccountView> {

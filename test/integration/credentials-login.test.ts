@@ -73,6 +73,15 @@ t.test('the credentials API: list filters and pages, PATCH, disable, delete, ten
   t.match(renamed.body, { correlationId: 'c', statusDetail: 'LOGIN_AND_DATA_DISCOVERY_SUCCESS' }, 'a new correlationId changes nothing else');
   t.equal((await call(stack, 'PATCH', `/plug/credentials/${bad.id}`, { color: 'red' })).statusCode, 400);
 
+  type AccountPage = { data: { id: string; credentialId: string }[]; page: { totalElements: number } };
+  const accountsOf = async (query: string) => (await call<AccountPage>(stack, 'GET', `/plug/accounts?${query}`)).body;
+  t.equal((await accountsOf('')).page.totalElements, 4, 'both credentials found two accounts');
+  for (const credential of [good, bad]) {
+    const own = await accountsOf(`credentialId=${credential.id}&sort=createdAt,asc`);
+    t.same(own.data.map((account) => account.credentialId), [credential.id, credential.id], `only the accounts of ${credential.correlationId}`);
+    t.same((await accountsOf(`credentialId=${credential.id}&size=1&page=1&sort=createdAt,asc`)).data, own.data.slice(1), 'and they page');
+  }
+
   const disabled = await call<CredentialView>(stack, 'POST', `/plug/credentials/${good.id}/disable`);
   t.match(disabled.body, { status: 'CONNECTION_FAILURE', statusDetail: 'DISABLED', isActive: false, isCustomerActionRequired: false });
   t.equal((await call(stack, 'POST', `/plug/credentials/${good.id}/disable`)).statusCode, 200, 'disabling twice is fine');

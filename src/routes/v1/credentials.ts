@@ -107,9 +107,13 @@ const credentials: FastifyPluginAsyncTypebox = async (app) => {
     },
     async (request) => {
       const { page, size, search } = request.query;
-      const matches = search === undefined ? () => true : compileSearch(search);
-      const found = (await service.listAll(v1UserOf(request).organizationId)).filter((credential) => matches(toV1Credential(credential, urls)));
-      const onePage = paginate(found, { page, size, sort: { field: 'createdAt', direction: 'asc' } });
+      const { organizationId } = v1UserOf(request);
+      const pageRequest = { page, size, sort: { field: 'createdAt', direction: 'asc' } } as const;
+      const matchesSearch = search === undefined ? null : compileSearch(search);
+      // A search matches on v1's own field names, so it reads every credential; the plain list reads one page.
+      const onePage = matchesSearch
+        ? paginate((await service.listAll(organizationId)).filter((credential) => matchesSearch(toV1Credential(credential, urls))), pageRequest)
+        : await service.list(organizationId, pageRequest);
       return halPage(
         'credentials',
         { ...onePage, data: onePage.data.map((credential) => toV1Credential(credential, urls)) },
