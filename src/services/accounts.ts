@@ -112,16 +112,15 @@ export function createAccountService(ctx: ServiceContext) {
       organizationId: string,
       request: PageRequest<AccountSortField> & { credentialId?: string },
     ): Promise<Page<AccountView>> {
-      if (request.credentialId !== undefined) {
-        // The credential's own id map names its accounts: no need to read the organization's.
-        const ids = Object.values(await idMap(organizationId, request.credentialId));
-        return paginate((await loadMany(organizationId, ids)).map(toView), request);
-      }
-      if (request.sort.field === 'createdAt') {
+      if (request.credentialId === undefined && request.sort.field === 'createdAt') {
         const { ids, totalElements } = await pageOfCreationIndex(redis, keys.org(organizationId).accounts, request);
         return pageOf((await loadMany(organizationId, ids)).map(toView), request, totalElements);
       }
-      const ids = await redis.zrange(keys.org(organizationId).accounts, 0, -1);
+      // A credential's own id map names its accounts: no need to read the organization's.
+      const ids =
+        request.credentialId === undefined
+          ? await redis.zrange(keys.org(organizationId).accounts, 0, -1)
+          : Object.values(await idMap(organizationId, request.credentialId));
       return paginate((await loadMany(organizationId, ids)).map(toView), request);
     },
 
