@@ -46,7 +46,8 @@ export interface CredentialFilters {
   isCustomerActionRequired?: boolean;
 }
 
-// Spelled as a record so that a new filter cannot be left out of the fast path's check.
+// Each filter matches the view's field of the same name. Spelled as a record so that a new filter cannot be
+// left out.
 const CREDENTIAL_FILTERS = Object.keys({
   status: true,
   statusDetail: true,
@@ -118,19 +119,12 @@ export function createCredentialService(ctx: ServiceContext, store: CredentialSt
     listAll,
 
     async list(organizationId: string, query: CredentialFilters & PageRequest<CredentialSortField>): Promise<Page<CredentialView>> {
-      const isFiltered = CREDENTIAL_FILTERS.some((filter) => query[filter] !== undefined);
-      if (!isFiltered && query.sort.field === 'createdAt') {
+      const filters = CREDENTIAL_FILTERS.filter((filter) => query[filter] !== undefined);
+      if (filters.length === 0 && query.sort.field === 'createdAt') {
         const { ids, totalElements } = await pageOfCreationIndex(ctx.redis, ctx.keys.org(organizationId).credentials, query);
         return pageOf((await store.loadMany(organizationId, ids)).map(toView), query, totalElements);
       }
-      const views = (await listAll(organizationId)).filter(
-        (view) =>
-          (query.status === undefined || view.status === query.status) &&
-          (query.statusDetail === undefined || view.statusDetail === query.statusDetail) &&
-          (query.providerId === undefined || view.providerId === query.providerId) &&
-          (query.correlationId === undefined || view.correlationId === query.correlationId) &&
-          (query.isCustomerActionRequired === undefined || view.isCustomerActionRequired === query.isCustomerActionRequired),
-      );
+      const views = (await listAll(organizationId)).filter((view) => filters.every((filter) => view[filter] === query[filter]));
       return paginate(views, query);
     },
 
