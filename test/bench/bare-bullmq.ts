@@ -8,31 +8,25 @@ import { Redis } from 'ioredis';
 import { Worker } from 'bullmq';
 
 const completedAt: number[] = [];
-let started = 0;
-let isDrained = false;
+let isClosing = false;
 const connection = new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', { maxRetriesPerRequest: null, enableAutoPipelining: true });
-const worker = new Worker(
-  process.env.QUEUE ?? 'bare',
-  async () => {
-    started += 1;
-  },
-  { connection, prefix: process.env.PREFIX, concurrency: Number(process.env.CONCURRENCY ?? '1') },
-);
-
-// Every job was added before the worker started, so once the queue is drained no job arrives any more.
-async function reportWhenDone() {
-  if (!isDrained || completedAt.length < started) return;
-  isDrained = false; // reported once
-  process.stdout.write(`${JSON.stringify({ count: completedAt.length, firstMs: completedAt[0] ?? null, lastMs: completedAt.at(-1) ?? null })}\n`);
-  await worker.close();
-  connection.disconnect();
-}
+const worker = new Worker(process.env.QUEUE ?? 'bare', async () => {}, {
+  connection,
+  prefix: process.env.PREFIX,
+  concurrency: Number(process.env.CONCURRENCY ?? '1'),
+});
 
 worker.on('completed', () => {
   completedAt.push(performance.timeOrigin + performance.now());
-  void reportWhenDone();
 });
+// Every job was added before the worker started, so once the queue is drained no job arrives any more.
+// Closing waits for the jobs this worker already fetched (counting those it had started was not enough:
+// one fetched but not yet started was left out of the count).
 worker.on('drained', () => {
-  isDrained = true;
-  void reportWhenDone();
+  if (isClosing) return;
+  isClosing = true;
+  void worker.close().then(() => {
+    process.stdout.write(`${JSON.stringify({ count: completedAt.length, firstMs: completedAt[0] ?? null, lastMs: completedAt.at(-1) ?? null })}\n`);
+    connection.disconnect();
+  });
 });
