@@ -43,10 +43,12 @@ const PARKED_WAKE_SPREAD_MS = 1_000;
  * giving up costs a trip through BullMQ's delayed set and a fetch that may find the endpoint busy again.
  * With 100 ms, a single endpoint's backlog in benchmark 4 kept most of the 200 slots in that churn (expiry →
  * webhook p99 55 s; 46 s with 1 s). Only a fast endpoint gets waiters this long (see `admitSoon`: one
- * answering in 5 s with 50 slots gets 10). The price: a delivery to another endpoint queued behind a fast
+ * answering in 5 s with 100 slots gets 20). The price: a delivery to another endpoint queued behind a fast
  * endpoint's backlog is fetched at the pace that backlog is delivered, not at the pace jobs can be bounced.
  */
 export const DEFAULT_MAX_LOCAL_WAIT_MS = 1000;
+/** A waiter asks the gate again at least this long after it last asked, unless a slot here frees first. */
+const MIN_LOCAL_RECHECK_MS = 10;
 const MAX_CACHED_URL_VERDICTS = 10_000;
 
 interface HttpOutcome extends PostOutcome {
@@ -96,17 +98,22 @@ export function createWebhookDeliveryService(
    * (its typical latency per slot, times their number). A fast endpoint with a backlog (the usual single
    * endpoint of an integrator) then keeps every slot busy, each freed slot handed to the next waiter, and a
    * round trip through BullMQ's delayed set is saved; a slow endpoint's jobs still leave the worker's slots
-   * to others. A waiter asks again when woken, at its reserved turn, or when its time is up.
+   * to others. A waiter asks again when woken, at its reserved turn, or when its time is up; only its first
+   * ask books a turn. One that leaves after asking again goes back to the queue for the turn its last ask
+   * named, unbooked: it booked one already, and booking one per ask pushed a busy endpoint's turns further
+   * out with every refused ask (common when processes share an endpoint: each wakes only its own waiters).
    */
   async function admitSoon(room: string, organizationId: string, endpointId: string, leaseId: string, readOnAdmission: string[]): Promise<Admission> {
     const deadline = performance.now() + maxLocalWaitMs;
-    for (;;) {
-      const admission = await gate.admit(organizationId, endpointId, leaseId, readOnAdmission);
+    for (let ask = 0; ; ask++) {
+      const admission = await gate.admit(organizationId, endpointId, leaseId, readOnAdmission, ask === 0);
       if (admission.admitted || admission.reason === 'parked') return admission;
       const remainingMs = deadline - performance.now();
       const expectedWaitMs = ((waitingRooms.size(room) + 1) * admission.latencyMs) / gate.tuning.maxInFlightPerEndpoint;
       if (remainingMs <= 0 || expectedWaitMs > remainingMs) return admission;
-      await waitingRooms.wait(room, Math.min(admission.retryInMs, remainingMs));
+      // Not before its turn, nor before the waiters ahead of it can have gone: an unbooked turn is only a
+      // slot's time away, and asking that often would poll Redis in a loop.
+      await waitingRooms.wait(room, Math.min(Math.max(admission.retryInMs, expectedWaitMs, MIN_LOCAL_RECHECK_MS), remainingMs));
     }
   }
 

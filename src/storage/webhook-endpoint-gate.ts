@@ -38,9 +38,11 @@ export interface EndpointGateTuning {
 }
 
 export const DEFAULT_GATE_TUNING: EndpointGateTuning = {
-  // WEBHOOK_MAX_IN_FLIGHT_PER_ENDPOINT overrides it. A quarter of a worker process's 200 delivery slots: one
-  // endpoint answering in 50 ms can take 1,000 deliveries/s, and four stuck ones cannot fill a process.
-  maxInFlightPerEndpoint: 50,
+  // WEBHOOK_MAX_IN_FLIGHT_PER_ENDPOINT overrides it. Half of a worker process's 200 delivery slots: one
+  // endpoint answering in 50 ms can take 2,000 deliveries/s, and a stuck one leaves a process half its slots.
+  // With 50, benchmark 4's single endpoint (1,667 timeouts/s, ≈ 50 ms per request under that load) fell 30 s
+  // behind; with 100, 6 s; with 200, 4 s, but one slow endpoint could then take a whole process.
+  maxInFlightPerEndpoint: 100,
   breakerFailureThreshold: 5,
   breakerBaseCooldownMs: 10_000,
   breakerMaxCooldownMs: 10 * 60_000,
@@ -68,7 +70,8 @@ const NOW_MS = `local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)`;
 
 // KEYS: 1 in-flight leases, 2 health, 3… keys to read once admitted. ARGV: 1 lease id, 2 max in flight,
-// 3 lease ms, 4 breaker threshold, 5 longest postponement ms. Returns { 'admitted' | 'parked' | 'busy',
+// 3 lease ms, 4 breaker threshold, 5 longest postponement ms, 6 '1' to reserve the turn a busy answer
+// names, '0' to only name it. Returns { 'admitted' | 'parked' | 'busy',
 // ms to wait, then the values of KEYS[3…] when admitted, or the endpoint's typical latency (ms) when busy }.
 const ADMIT_SCRIPT = `${NOW_MS}
 local leaseMs = tonumber(ARGV[3])
@@ -92,7 +95,7 @@ if not redis.call('ZSCORE', KEYS[1], ARGV[1]) and redis.call('ZCARD', KEYS[1]) >
   end
   local turn = math.max(now, tonumber(redis.call('HGET', KEYS[2], 'nextTurnAt') or '0')) + math.max(latency / limit, 0.1)
   turn = math.min(turn, now + tonumber(ARGV[5]))
-  redis.call('HSET', KEYS[2], 'nextTurnAt', turn)
+  if ARGV[6] == '1' then redis.call('HSET', KEYS[2], 'nextTurnAt', turn) end
   return { 'busy', math.floor(turn - now), math.floor(latency) }
 end
 redis.call('ZADD', KEYS[1], now, ARGV[1])
@@ -147,8 +150,11 @@ export function createEndpointGate(redis: RedisClient, keys: Keys, requestTimeou
     /**
      * `readOnAdmission`: keys (in the organization's hash slot) whose values come back with an admission, so
      * the delivery loads its endpoint and event in the same round trip; a postponed job reads nothing.
+     * `reserveTurn`: whether a busy answer books the turn it names. A job books one turn per run through the
+     * queue; asking again while it waits in the worker must not book more, or every refused ask of a
+     * waiting room pushes the endpoint's turns further out and the jobs that do leave come back late.
      */
-    async admit(organizationId: string, endpointId: string, leaseId: string, readOnAdmission: string[] = []): Promise<Admission> {
+    async admit(organizationId: string, endpointId: string, leaseId: string, readOnAdmission: string[] = [], reserveTurn = true): Promise<Admission> {
       const orgKeys = keys.org(organizationId);
       const [verdict, ms, ...read] = await commands.webhookGateAdmit(
         2 + readOnAdmission.length,
@@ -160,6 +166,7 @@ export function createEndpointGate(redis: RedisClient, keys: Keys, requestTimeou
         leaseMs,
         tuning.breakerFailureThreshold,
         tuning.maxPostponeMs,
+        reserveTurn ? '1' : '0',
       );
       if (verdict === 'admitted') return { admitted: true, read: readOnAdmission.map((_, index) => (read[index] as string | null) ?? null) };
       if (verdict === 'parked') return { admitted: false, reason: 'parked', retryInMs: ms };

@@ -91,6 +91,28 @@ t.test('a busy endpoint that stays busy: the step gives its slot back and comes 
   t.equal(setup.receiver.received.length, 0, 'no request was made');
 });
 
+t.test('a delivery waiting in the worker books one turn and asks again at a bounded pace', async (t) => {
+  const setup = await setUp(t);
+  const { stack, endpoint } = setup;
+  const { ctx, webhookDeliveries } = stack.container.services;
+  await occupyEveryLease(setup);
+  let asks = 0;
+  const admit = webhookDeliveries.gate.admit;
+  webhookDeliveries.gate.admit = (...args) => {
+    asks += 1;
+    return admit(...args);
+  };
+  t.teardown(() => {
+    webhookDeliveries.gate.admit = admit;
+  });
+  const started = Date.now();
+  t.match(await setup.run(), { kind: 'later' }, 'the endpoint stayed busy for the whole wait');
+  const nextTurnAt = Number(await ctx.redis.hget(ctx.keys.org(stack.org.organizationId).webhookEndpointHealth(endpoint.id), 'nextTurnAt'));
+  t.ok(nextTurnAt - started < 200, `the turn booked is the first ask's (${nextTurnAt - started} ms after the start), not the last's (≈ ${DEFAULT_MAX_LOCAL_WAIT_MS} ms)`);
+  t.ok(asks > 1, `it asked again while it waited (${asks} asks)`);
+  t.ok(asks <= DEFAULT_MAX_LOCAL_WAIT_MS / 10 + 5, `no tighter than one ask per 10 ms (${asks} asks in ${Date.now() - started} ms)`);
+});
+
 t.test('a slot this process frees goes at once to the delivery waiting for it, not at its reserved turn', async (t) => {
   const setup = await setUp(t);
   const { stack, endpoint, receiver } = setup;

@@ -58,8 +58,9 @@ t.test('a hanging endpoint with a backlog does not delay another endpoint', { ti
   t.comment(`A: ${hanging.received.length} requests started, at most ${maxOpenOnA()} at once`);
   t.ok(p99 < 1000, `B's p99 latency (${p99} ms) is under 1 s`);
   t.ok(maxOpenOnA() <= DEFAULT_GATE_TUNING.maxInFlightPerEndpoint, `A never had more than ${DEFAULT_GATE_TUNING.maxInFlightPerEndpoint} requests in flight`);
+  // The first requests all start before any has timed out; after them, only the breaker's probes.
   t.ok(
-    hanging.received.length < 100,
+    hanging.received.length <= DEFAULT_GATE_TUNING.maxInFlightPerEndpoint + 10,
     `the breaker parked A's backlog instead of trying each of its ${BACKLOG + NEW_EVENTS} events (${hanging.received.length} requests)`,
   );
 });
