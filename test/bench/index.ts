@@ -5,8 +5,9 @@
  * of the local Redis, measures, and stops it; the prefix is wiped afterwards. Load comes from other processes
  * on loopback. Prints one table and writes it, with the machine it ran on, to `.data/bench/<timestamp>.json`.
  * `--only=<id,…>` runs a subset; `BENCH_CPU_PROF=api,workers` runs those roles under `--cpu-prof`.
- * The workers role runs one process; `BENCH_WORKERS=<n>` runs n (the bare BullMQ ceiling of benchmark 3 then
- * runs as many processes, so its ratio compares like with like). README "Performance" says what two do here.
+ * The workers role runs two processes, one per core of the 2-core machine the targets are set for;
+ * `BENCH_WORKERS=<n>` runs n. The bare BullMQ ceiling of benchmark 3 runs as many processes, so its ratio
+ * compares like with like. README "Performance" says what one and two do here.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -27,7 +28,7 @@ function parseArguments() {
   const profile: Profile = args.includes('--quick') || process.env.BENCH_PROFILE === 'quick' ? 'quick' : 'full';
   const only = args.find((arg) => arg.startsWith('--only='))?.slice('--only='.length).split(',');
   const cpuProfile = (process.env.BENCH_CPU_PROF ?? '').split(',').filter((role): role is Role => ['api', 'workers', 'sandbox'].includes(role));
-  const workersProcesses = Number(process.env.BENCH_WORKERS ?? '1');
+  const workersProcesses = Number(process.env.BENCH_WORKERS ?? '2');
   if (!Number.isInteger(workersProcesses) || workersProcesses < 1) throw new Error(`BENCH_WORKERS must be a positive integer, not ${process.env.BENCH_WORKERS}`);
   return { profile, only, cpuProfile, workersProcesses };
 }

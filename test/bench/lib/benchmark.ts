@@ -17,7 +17,7 @@ export interface BenchContext {
   redisUrl: string;
   /** `.data/bench/<timestamp>`: child logs, CPU profiles. */
   runDir: string;
-  /** How many workers processes a system runs: one unless BENCH_WORKERS says otherwise. */
+  /** How many workers processes a system runs: two unless BENCH_WORKERS says otherwise. */
   workersProcesses: number;
   /** Starts API/workers/sandbox on a fresh key prefix; stopped and wiped when the benchmark ends. */
   startSystem(roles: Role[], env?: Record<string, string>): Promise<System>;
