@@ -150,14 +150,25 @@ export function createWebhookDeliveryService(
     });
   }
 
-  /** Makes the request of an admitted delivery (its lease held) and settles it; the lease is given back. */
-  async function deliverAdmitted(delivery: DeliveryJob, leaseId: string, read: (string | null)[]): Promise<DeliveryStep> {
+  /**
+   * Makes the request of an admitted delivery (its lease held) and settles it; the lease is given back, and
+   * this process's next waiter for the endpoint woken, by `handBack`.
+   */
+  async function deliverAdmitted(delivery: DeliveryJob, leaseId: string, read: (string | null)[], room: string): Promise<DeliveryStep> {
     const { organizationId, endpointId, eventId } = delivery;
+    // Called with the gate call that gives the lease back, once it is sent: the woken waiter's ask follows it
+    // on the same connection, so Redis frees the slot first and the waiter takes it in that round trip.
+    // Waking it when the reply came back left the slot idle for a round trip and a half (≈ 30 ms under
+    // benchmark 4's load, against requests of ≈ 20 ms).
+    const handBack = <T>(givingBack: Promise<T>): Promise<T> => {
+      waitingRooms.wakeFirst(room);
+      return givingBack;
+    };
     const attemptedAt = ctx.now();
     const endpoint = parseEndpointRecord(read[0] ?? null);
     const body = parseStoredEvent(read[1] ?? null)?.envelope;
     if (!endpoint || !endpoint.isEnabled || body === undefined) {
-      await gate.release(organizationId, endpointId, leaseId);
+      await handBack(gate.release(organizationId, endpointId, leaseId));
       // Disabled: kept for `recover` once the endpoint is enabled again. Deleted or expired: nothing to do.
       if (endpoint && body !== undefined) await deliveryLog.settle(settlement(delivery, null, 'gave_up'));
       return { kind: 'finished' };
@@ -166,7 +177,7 @@ export function createWebhookDeliveryService(
     try {
       outcome = await attempt(endpoint, eventId, body, organizationId);
     } catch (error) {
-      await gate.release(organizationId, endpointId, leaseId);
+      await handBack(gate.release(organizationId, endpointId, leaseId));
       throw error;
     }
     const delivered = outcome.responseStatus !== null && outcome.responseStatus >= 200 && outcome.responseStatus < 300;
@@ -188,10 +199,10 @@ export function createWebhookDeliveryService(
     });
     if (delivered) {
       // Final at once, so the gate's call logs the attempt and settles the delivery too.
-      await gate.finish(organizationId, endpointId, leaseId, true, outcome.latencyMs, settlement(delivery, attemptRecord(null), 'succeeded'));
+      await handBack(gate.finish(organizationId, endpointId, leaseId, true, outcome.latencyMs, settlement(delivery, attemptRecord(null), 'succeeded')));
       return { kind: 'finished' };
     }
-    const { failingSinceMs } = await gate.finish(organizationId, endpointId, leaseId, false, outcome.latencyMs);
+    const { failingSinceMs } = await handBack(gate.finish(organizationId, endpointId, leaseId, false, outcome.latencyMs));
     const retryInMs = await afterFailure(delivery, outcome, failingSinceMs);
     await deliveryLog.settle(settlement(delivery, attemptRecord(retryInMs), retryInMs === null ? 'gave_up' : 'retrying'));
     logger.info(
@@ -214,12 +225,7 @@ export function createWebhookDeliveryService(
       const room = `${organizationId}/${endpointId}`;
       const admission = await admitSoon(room, organizationId, endpointId, leaseId, [orgKeys.webhookEndpoint(endpointId), orgKeys.event(eventId)]);
       if (!admission.admitted) return { kind: 'later', delayMs: postponement(admission), next: delivery };
-      try {
-        return await deliverAdmitted(delivery, leaseId, admission.read);
-      } finally {
-        // The lease is given back by now (whatever happened): the next delivery waiting here may have it.
-        waitingRooms.wakeFirst(room);
-      }
+      return deliverAdmitted(delivery, leaseId, admission.read, room);
     },
   };
 }

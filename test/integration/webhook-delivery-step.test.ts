@@ -129,10 +129,30 @@ t.test('a slot this process frees goes at once to the delivery waiting for it, n
   const second = await commitEvent(stack);
   const job = (eventId: string) => ({ organizationId: stack.org.organizationId, endpointId: endpoint.id, eventId, attemptNumber: 1, trigger: 'event' as const });
 
+  // What the gate is asked, in order: the waiter's ask must not wait for the first's finish to come back.
+  const calls: string[] = [];
+  const { admit, finish } = deliveries.gate;
+  deliveries.gate.admit = (...args) => {
+    calls.push(`admit ${args[2]}`);
+    return admit(...args);
+  };
+  deliveries.gate.finish = async (...args) => {
+    calls.push(`finish ${args[2]} sent`);
+    const outcome = await finish(...args);
+    calls.push(`finish ${args[2]} answered`);
+    return outcome;
+  };
+
   const started = Date.now();
   const steps = await Promise.all([deliveries.run(job(setup.event.id), 'lease-1'), deliveries.run(job(second.id), 'lease-2')]);
   t.same(steps, [{ kind: 'finished' }, { kind: 'finished' }], 'both delivered');
   t.equal(slow.received.length, 2);
   t.equal(receiver.received.length, 0);
   t.ok(Date.now() - started < 5_000, `the second went when the first was done (${Date.now() - started} ms), not at its turn a minute away`);
+  const firstDone = calls.indexOf('finish lease-1 sent');
+  t.same(
+    calls.slice(firstDone, firstDone + 3),
+    ['finish lease-1 sent', 'admit lease-2', 'finish lease-1 answered'],
+    'the waiter asked right behind the finish that freed its slot, before its answer came back',
+  );
 });
