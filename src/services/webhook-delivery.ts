@@ -48,7 +48,7 @@ const PARKED_WAKE_SPREAD_MS = 1_000;
  */
 export const DEFAULT_MAX_LOCAL_WAIT_MS = 1000;
 /** A waiter asks the gate again at least this long after it last asked, unless a slot here frees first. */
-const MIN_LOCAL_RECHECK_MS = 10;
+export const MIN_LOCAL_RECHECK_MS = 10;
 const MAX_CACHED_URL_VERDICTS = 10_000;
 
 interface HttpOutcome extends PostOutcome {
