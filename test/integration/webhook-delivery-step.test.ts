@@ -1,5 +1,5 @@
 import t, { type Test } from 'tap';
-import { createWebhookDeliveryService, DEFAULT_MAX_LOCAL_WAIT_MS, MIN_LOCAL_RECHECK_MS } from '../../src/services/webhook-delivery.ts';
+import { createWebhookDeliveryService, DEFAULT_MAX_LOCAL_WAIT_MS, MIN_LOCAL_RECHECK_MS, type WebhookDeliveryService } from '../../src/services/webhook-delivery.ts';
 import { connectTestRedis } from '../helper.ts';
 import { commitEvent, createEndpoint, startWebhookStack, type WebhookStack } from '../fixtures/webhook-stack.ts';
 import { answer, startReceiver } from '../fixtures/webhook-receiver.ts';
@@ -74,6 +74,30 @@ async function occupyEveryLease(setup: Awaited<ReturnType<typeof setUp>>, firstE
   await ctx.redis.zadd(key, ...Array.from({ length: maxInFlightPerEndpoint }, (_, i) => [startedAt(i), `other-${i}`]).flat());
 }
 
+/**
+ * Records, in order, the gate's asks (`admit <lease>`) and finishes (`finish <lease> sent` / `… answered`)
+ * of a delivery service, by wrapping its gate's methods until the test ends.
+ */
+function recordGateCalls(t: Test, gate: WebhookDeliveryService['gate']): string[] {
+  const calls: string[] = [];
+  const { admit, finish } = gate;
+  gate.admit = (...args) => {
+    calls.push(`admit ${args[2]}`);
+    return admit(...args);
+  };
+  gate.finish = async (...args) => {
+    calls.push(`finish ${args[2]} sent`);
+    const outcome = await finish(...args);
+    calls.push(`finish ${args[2]} answered`);
+    return outcome;
+  };
+  t.teardown(() => {
+    gate.admit = admit;
+    gate.finish = finish;
+  });
+  return calls;
+}
+
 t.test('a busy endpoint that frees a slot within the wait: the step waits in the worker and delivers', async (t) => {
   const setup = await setUp(t);
   await occupyEveryLease(setup, 5);
@@ -96,17 +120,10 @@ t.test('a delivery waiting in the worker books one turn and asks again at a boun
   const { stack, endpoint } = setup;
   const { ctx, webhookDeliveries } = stack.container.services;
   await occupyEveryLease(setup);
-  let asks = 0;
-  const admit = webhookDeliveries.gate.admit;
-  webhookDeliveries.gate.admit = (...args) => {
-    asks += 1;
-    return admit(...args);
-  };
-  t.teardown(() => {
-    webhookDeliveries.gate.admit = admit;
-  });
+  const calls = recordGateCalls(t, webhookDeliveries.gate);
   const started = Date.now();
   t.match(await setup.run(), { kind: 'later' }, 'the endpoint stayed busy for the whole wait');
+  const asks = calls.filter((call) => call.startsWith('admit')).length;
   const nextTurnAt = Number(await ctx.redis.hget(ctx.keys.org(stack.org.organizationId).webhookEndpointHealth(endpoint.id), 'nextTurnAt'));
   t.ok(nextTurnAt - started < 200, `the turn booked is the first ask's (${nextTurnAt - started} ms after the start), not the last's (≈ ${DEFAULT_MAX_LOCAL_WAIT_MS} ms)`);
   t.ok(asks > 1, `it asked again while it waited (${asks} asks)`);
@@ -129,19 +146,8 @@ t.test('a slot this process frees goes at once to the delivery waiting for it, n
   const second = await commitEvent(stack);
   const job = (eventId: string) => ({ organizationId: stack.org.organizationId, endpointId: endpoint.id, eventId, attemptNumber: 1, trigger: 'event' as const });
 
-  // What the gate is asked, in order: the waiter's ask must not wait for the first's finish to come back.
-  const calls: string[] = [];
-  const { admit, finish } = deliveries.gate;
-  deliveries.gate.admit = (...args) => {
-    calls.push(`admit ${args[2]}`);
-    return admit(...args);
-  };
-  deliveries.gate.finish = async (...args) => {
-    calls.push(`finish ${args[2]} sent`);
-    const outcome = await finish(...args);
-    calls.push(`finish ${args[2]} answered`);
-    return outcome;
-  };
+  // The waiter's ask must not wait for the first's finish to come back.
+  const calls = recordGateCalls(t, deliveries.gate);
 
   const started = Date.now();
   const steps = await Promise.all([deliveries.run(job(setup.event.id), 'lease-1'), deliveries.run(job(second.id), 'lease-2')]);
