@@ -154,7 +154,7 @@ export function createWebhookDeliveryService(
    * Makes the request of an admitted delivery (its lease held) and settles it; the lease is given back, and
    * this process's next waiter for the endpoint woken, by `handBack`.
    */
-  async function deliverAdmitted(delivery: DeliveryJob, leaseId: string, read: (string | null)[], room: string): Promise<DeliveryStep> {
+  async function deliverAdmitted(delivery: DeliveryJob, leaseId: string, read: (Buffer | null)[], room: string): Promise<DeliveryStep> {
     const { organizationId, endpointId, eventId } = delivery;
     // Called with the gate call that gives the lease back, once it is sent: the woken waiter's ask follows it
     // on the same connection, so Redis frees the slot first and the waiter takes it in that round trip.
@@ -165,7 +165,7 @@ export function createWebhookDeliveryService(
       return givingBack;
     };
     const attemptedAt = ctx.now();
-    const endpoint = parseEndpointRecord(read[0] ?? null);
+    const endpoint = parseEndpointRecord(read[0]?.toString() ?? null);
     const body = parseStoredEvent(read[1] ?? null)?.envelope;
     if (!endpoint || !endpoint.isEnabled || body === undefined) {
       await handBack(gate.release(organizationId, endpointId, leaseId));

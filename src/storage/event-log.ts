@@ -1,3 +1,4 @@
+import { packEnvelope, unpackEnvelope } from './event-body.ts';
 import type { Keys } from './keys.ts';
 import type { RedisClient } from './redis.ts';
 
@@ -6,7 +7,7 @@ import type { RedisClient } from './redis.ts';
  *
  * Layout (all under the org's hash tag, so one Lua call can touch them together):
  * - `events` — a stream of `{ id, type, crd }` entries: the order of the log and the cursor for paging.
- * - `event:<id>` — `<stream id> <envelope JSON>`, expiring with the retention period (see `parseStoredEvent`).
+ * - `event:<id>` — `<stream id> <packed envelope>`, expiring with the retention period (see `parseStoredEvent`).
  * - `events:pending-fanout` — a sorted set (score = commit time) of event ids not yet handed to webhooks;
  *   the fan-out removes them, the reconciler fans out stragglers again (at-least-once across crashes).
  */
@@ -43,7 +44,7 @@ export const EVENT_RETENTION_SECONDS = 35 * 86400;
 
 // KEYS: 1 stream, 2 pending-fanout, 3 guard key (or the stream again when unguarded), 4.. mutation keys.
 // ARGV: 1 expected version ('' must not exist, '*' unguarded), 2 now ms, 3 retention ms, 4 event ttl s,
-//       5 event key prefix, 6 event count, then per event: id, type, credential id, envelope json;
+//       5 event key prefix, 6 event count, then per event: id, type, credential id, packed envelope;
 //       then per mutation: op, key index (into KEYS), then 1 or 2 operands.
 const COMMIT_SCRIPT = `
 local expected = ARGV[1]
@@ -97,25 +98,28 @@ export interface EventQuery {
   credentialId?: string;
 }
 
+const OPEN_BRACE = 0x7b;
+const SPACE = 0x20;
+
 /**
- * An event's key holds its stream id and its envelope, serialized once at commit: the exact bytes a webhook
- * sends. Side by side, not JSON in JSON: escaping the envelope's quotes took ≈ 0.2 KiB per event, and a
- * delivery would parse the whole value to get the envelope back out. Events stored the older way (a JSON
- * object with both) start with `{`, a stream id with a digit; they are read until their retention ends.
+ * An event's key holds its stream id and its packed envelope (see `event-body.ts`), side by side: the
+ * envelope is serialized once, at commit, and a delivery sends exactly those bytes. Events stored the
+ * oldest way (a JSON object holding both, its envelope escaped in it) start with `{`, a stream id with a
+ * digit; they are read until their retention ends.
  */
-export function parseStoredEvent(raw: string | null): { streamId: string; envelope: string } | null {
+export function parseStoredEvent(raw: Buffer | null): { streamId: string; envelope: string } | null {
   if (raw === null) return null;
-  if (raw.startsWith('{')) return JSON.parse(raw) as { streamId: string; envelope: string };
-  const space = raw.indexOf(' ');
-  return { streamId: raw.slice(0, space), envelope: raw.slice(space + 1) };
+  if (raw[0] === OPEN_BRACE) return JSON.parse(raw.toString('utf8')) as { streamId: string; envelope: string };
+  const space = raw.indexOf(SPACE);
+  return { streamId: raw.toString('latin1', 0, space), envelope: unpackEnvelope(raw.subarray(space + 1)) };
 }
 
 export function createEventStore(redis: RedisClient, keys: Keys) {
   redis.defineCommand('plugboardCommit', { lua: COMMIT_SCRIPT });
-  type WithCommit = RedisClient & { plugboardCommit(numKeys: number, ...args: (string | number)[]): Promise<string> };
+  type WithCommit = RedisClient & { plugboardCommit(numKeys: number, ...args: (string | number | Buffer)[]): Promise<string> };
 
   async function loadStored(organizationId: string, eventId: string): Promise<{ streamId: string; envelope: string } | null> {
-    return parseStoredEvent(await redis.get(keys.org(organizationId).event(eventId)));
+    return parseStoredEvent(await redis.getBuffer(keys.org(organizationId).event(eventId)));
   }
 
   return {
@@ -128,7 +132,7 @@ export function createEventStore(redis: RedisClient, keys: Keys) {
         if (index === -1) index = keyList.push(key) - 1;
         return index + 1;
       };
-      const eventArgs = commit.events.flatMap((event) => [event.id, event.type, event.data.credential?.id ?? '', JSON.stringify(event)]);
+      const eventArgs = commit.events.flatMap((event) => [event.id, event.type, event.data.credential?.id ?? '', packEnvelope(JSON.stringify(event))]);
       const mutationArgs = commit.mutations.flatMap((m): (string | number)[] => {
         switch (m.op) {
           case 'set':

@@ -51,8 +51,8 @@ export const DEFAULT_GATE_TUNING: EndpointGateTuning = {
 };
 
 export type Admission =
-  /** `read`: the values of the keys the caller asked to read on admission, in order (null when missing). */
-  | { admitted: true; read: (string | null)[] }
+  /** `read`: the values of the keys the caller asked to read on admission, in order (null when missing), as bytes. */
+  | { admitted: true; read: (Buffer | null)[] }
   /** The breaker is open; `retryInMs` is the rest of its cooldown. */
   | { admitted: false; reason: 'parked'; retryInMs: number }
   /** The endpoint has its maximum of requests in flight; `retryInMs` is the job's reserved turn. */
@@ -134,7 +134,8 @@ return { failingSince, 0 }
 `;
 
 type GateCommands = RedisClient & {
-  webhookGateAdmit(numKeys: number, ...keysThenArgs: (string | number)[]): Promise<[string, number, ...(string | number | null)[]]>;
+  // The Buffer variant: the values read can be binary (a stored event's packed envelope).
+  webhookGateAdmitBuffer(numKeys: number, ...keysThenArgs: (string | number)[]): Promise<[Buffer, number, ...(Buffer | number | null)[]]>;
   webhookGateFinish(numKeys: number, ...keysThenArgs: (string | number)[]): Promise<[number, number]>;
 };
 
@@ -156,7 +157,7 @@ export function createEndpointGate(redis: RedisClient, keys: Keys, requestTimeou
      */
     async admit(organizationId: string, endpointId: string, leaseId: string, readOnAdmission: string[] = [], reserveTurn = true): Promise<Admission> {
       const orgKeys = keys.org(organizationId);
-      const [verdict, ms, ...read] = await commands.webhookGateAdmit(
+      const [verdictBytes, ms, ...read] = await commands.webhookGateAdmitBuffer(
         2 + readOnAdmission.length,
         orgKeys.webhookEndpointInFlight(endpointId),
         orgKeys.webhookEndpointHealth(endpointId),
@@ -168,7 +169,8 @@ export function createEndpointGate(redis: RedisClient, keys: Keys, requestTimeou
         tuning.maxPostponeMs,
         reserveTurn ? '1' : '0',
       );
-      if (verdict === 'admitted') return { admitted: true, read: readOnAdmission.map((_, index) => (read[index] as string | null) ?? null) };
+      const verdict = verdictBytes.toString();
+      if (verdict === 'admitted') return { admitted: true, read: readOnAdmission.map((_, index) => (read[index] as Buffer | null) ?? null) };
       if (verdict === 'parked') return { admitted: false, reason: 'parked', retryInMs: ms };
       return { admitted: false, reason: 'busy', retryInMs: ms, latencyMs: Number(read[0] ?? 0) };
     },

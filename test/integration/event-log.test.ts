@@ -1,5 +1,6 @@
 import t from 'tap';
 import { newEvent } from '../../src/services/events.ts';
+import { unpackEnvelope } from '../../src/storage/event-body.ts';
 import { build } from '../helper.ts';
 
 t.test('commit writes state and events atomically and refuses a stale version', async (t) => {
@@ -73,7 +74,7 @@ t.test('listeners hear committed events; a failing listener does not fail the co
   t.same(heard, ['webhook.test']);
 });
 
-t.test('an event is stored as its stream id and envelope side by side; events stored as JSON are still read', async (t) => {
+t.test('an event is stored as its stream id and packed envelope side by side; events stored the older ways are still read', async (t) => {
   const app = await build(t);
   const { events, ctx } = app.services;
   const organizationId = 'org_aaaaaaaaaaaaaaaaaaaaaaaaaa';
@@ -86,14 +87,23 @@ t.test('an event is stored as its stream id and envelope side by side; events st
   };
   const first = await commitOne('credential.created');
   const [streamId] = (await ctx.redis.xrange(orgKeys.events, '-', '+'))[0] ?? [];
-  t.equal(await ctx.redis.get(orgKeys.event(first.id)), `${streamId} ${JSON.stringify(first)}`, 'the exact bytes a webhook sends, after the stream id');
+  const stored = await ctx.redis.getBuffer(orgKeys.event(first.id));
+  const prefix = `${streamId} `;
+  t.equal(stored?.toString('latin1', 0, prefix.length), prefix, 'the stream id first');
+  t.equal(unpackEnvelope(stored?.subarray(prefix.length) ?? Buffer.alloc(0)), JSON.stringify(first), 'then the exact bytes a webhook sends, packed');
 
-  // As an earlier version wrote it: JSON holding the stream id and the envelope as a string.
+  // As earlier versions wrote them: the envelope as plain JSON after the stream id, and before that JSON
+  // holding the stream id and the envelope as a string.
+  const plain = newEvent('credential.status_changed', { credential: { id: 'crd_x' } }, now);
+  const plainStreamId = await ctx.redis.xadd(orgKeys.events, '*', 'id', plain.id, 'type', plain.type, 'crd', 'crd_x');
+  await ctx.redis.set(orgKeys.event(plain.id), `${plainStreamId} ${JSON.stringify(plain)}`);
   const older = newEvent('credential.status_changed', { credential: { id: 'crd_x' } }, now);
   const olderStreamId = await ctx.redis.xadd(orgKeys.events, '*', 'id', older.id, 'type', older.type, 'crd', 'crd_x');
   await ctx.redis.set(orgKeys.event(older.id), JSON.stringify({ streamId: olderStreamId, envelope: JSON.stringify(older) }));
   const later = await commitOne('credential.connected');
+  t.same(await events.get(organizationId, plain.id), plain);
   t.same(await events.get(organizationId, older.id), older);
-  t.same((await events.list(organizationId, { limit: 10 }))?.data.map((event) => event.id), [first.id, older.id, later.id]);
-  t.same((await events.list(organizationId, { limit: 10, after: older.id }))?.data.map((event) => event.id), [later.id], 'and is a cursor');
+  t.same((await events.list(organizationId, { limit: 10 }))?.data.map((event) => event.id), [first.id, plain.id, older.id, later.id]);
+  t.same((await events.list(organizationId, { limit: 10, after: plain.id }))?.data.map((event) => event.id), [older.id, later.id], 'and are cursors');
+  t.same((await events.list(organizationId, { limit: 10, after: older.id }))?.data.map((event) => event.id), [later.id]);
 });
