@@ -1,5 +1,6 @@
 /** Shortcuts for the credential integration tests: API calls as the test organization, and polling with deadlines. */
-import type { CredentialView } from '../src/domain/credential-state.ts';
+import type { CredentialRecord, CredentialView } from '../src/domain/credential-state.ts';
+import { unpackGuardedRecord } from '../src/storage/event-log.ts';
 import type { TestStack } from './helper.ts';
 
 export const SANDBOX_PROVIDER = 'prv_sandboxelectricxxxxxxxxxxx';
@@ -47,6 +48,13 @@ export async function waitForCredential(
     await new Promise((resolve) => setTimeout(resolve, 25));
   }
   throw new Error(`credential ${id} did not reach the expected state in ${timeoutMs} ms; last: ${JSON.stringify(last)}`);
+}
+
+/** The record as stored, read from Redis directly (what the workers' own reads would see). */
+export async function storedRecord(stack: TestStack, credentialId: string): Promise<CredentialRecord | null> {
+  const { ctx } = stack.app.container.services;
+  const raw = await ctx.redis.getBuffer(ctx.keys.org(stack.org.organizationId).credential(credentialId));
+  return raw ? (JSON.parse(unpackGuardedRecord(raw)) as CredentialRecord) : null;
 }
 
 export function hasDetail(detail: string) {

@@ -27,9 +27,9 @@ import {
 } from '../domain/credential-state.ts';
 import { newId, randomBase32 } from '../ids.ts';
 import type { Queues } from '../queues.ts';
-import type { Mutation } from '../storage/event-log.ts';
+import { packGuardedRecord, unpackGuardedRecord, type Mutation } from '../storage/event-log.ts';
 import { createTimerIndex, type TimerClaim } from '../storage/timer-index.ts';
-import { getMany } from '../storage/redis.ts';
+import { getManyBuffers } from '../storage/redis.ts';
 import type { ServiceContext } from './context.ts';
 import { newEvent, type EventService } from './events.ts';
 
@@ -111,15 +111,15 @@ export function createCredentialStore(ctx: ServiceContext, events: EventService,
   }
 
   async function load(organizationId: string, credentialId: string): Promise<CredentialRecord | null> {
-    const raw = await redis.get(keys.org(organizationId).credential(credentialId));
-    return raw ? (JSON.parse(raw) as CredentialRecord) : null;
+    const raw = await redis.getBuffer(keys.org(organizationId).credential(credentialId));
+    return raw ? (JSON.parse(unpackGuardedRecord(raw)) as CredentialRecord) : null;
   }
 
   async function loadMany(organizationId: string, credentialIds: string[]): Promise<CredentialRecord[]> {
     if (credentialIds.length === 0) return [];
     const orgKeys = keys.org(organizationId);
-    const raws = await getMany(redis, credentialIds.map((id) => orgKeys.credential(id)));
-    return raws.filter((raw): raw is string => raw !== null).map((raw) => JSON.parse(raw) as CredentialRecord);
+    const raws = await getManyBuffers(redis, credentialIds.map((id) => orgKeys.credential(id)));
+    return raws.filter((raw) => raw !== null).map((raw) => JSON.parse(unpackGuardedRecord(raw)) as CredentialRecord);
   }
 
   /** Secrets that die with the state that needed them, e.g. the login state once the challenge is over. */
@@ -169,7 +169,7 @@ export function createCredentialStore(ctx: ServiceContext, events: EventService,
         { op: 'srem', key: orgKeys.credentialsStepping, member: credential.id },
       );
     } else {
-      mutations.push({ op: 'set', key: recordKey, value: JSON.stringify(credential) });
+      mutations.push({ op: 'set', key: recordKey, value: packGuardedRecord(credential, 'credential') });
       if (!before) mutations.push({ op: 'zadd', key: orgKeys.credentials, score: Date.parse(credential.createdAt), member: credential.id });
       mutations.push({ op: change.hasWork ? 'sadd' : 'srem', key: orgKeys.credentialsScheduled, member: credential.id });
       // Only commits put an id in the stepping index, so a change between two stepless states has nothing to remove.

@@ -1,4 +1,4 @@
-import { packEnvelope, unpackEnvelope } from './event-body.ts';
+import { packJson, unpackJson, type PackedKind } from './packed-json.ts';
 import type { Keys } from './keys.ts';
 import type { RedisClient } from './redis.ts';
 
@@ -20,7 +20,7 @@ export interface StoredEvent {
 }
 
 export type Mutation =
-  | { op: 'set'; key: string; value: string }
+  | { op: 'set'; key: string; value: string | Buffer }
   | { op: 'del'; key: string }
   | { op: 'zadd'; key: string; score: number; member: string }
   | { op: 'zrem'; key: string; member: string }
@@ -32,8 +32,9 @@ export type Mutation =
 export interface Commit {
   organizationId: string;
   /**
-   * Optimistic concurrency on one JSON record with a numeric `version` field: `expectedVersion` null means
-   * "must not exist yet". The commit is refused (nothing written) when the stored version differs.
+   * Optimistic concurrency on one record with a version: JSON with a numeric `version` field, or a packed
+   * record (`packGuardedRecord`). `expectedVersion` null means "must not exist yet". The commit is refused
+   * (nothing written) when the stored version differs.
    */
   guard?: { key: string; expectedVersion: number | null };
   mutations: Mutation[];
@@ -54,7 +55,9 @@ if expected ~= '*' then
     if current then return 'CONFLICT' end
   else
     if not current then return 'CONFLICT' end
-    local version = cjson.decode(current)['version']
+    local version
+    if string.byte(current, 1) == 123 then version = cjson.decode(current)['version']
+    else version = string.match(current, '^(%d+) ') end
     if tostring(version) ~= expected then return 'CONFLICT' end
   end
 end
@@ -102,7 +105,21 @@ const OPEN_BRACE = 0x7b;
 const SPACE = 0x20;
 
 /**
- * An event's key holds its stream id and its packed envelope (see `event-body.ts`), side by side: the
+ * A guarded record as stored: `<version> <packed JSON>`. The commit's guard reads the version in front
+ * instead of decoding the record. Records stored as plain JSON (before packing, or small ones never
+ * packed) are guarded and read as well.
+ */
+export function packGuardedRecord(record: { version: number }, kind: PackedKind): Buffer {
+  return Buffer.concat([Buffer.from(`${record.version} `, 'latin1'), packJson(JSON.stringify(record), kind)]);
+}
+
+/** The record's JSON text. */
+export function unpackGuardedRecord(raw: Buffer): string {
+  return raw[0] === OPEN_BRACE ? raw.toString('utf8') : unpackJson(raw.subarray(raw.indexOf(SPACE) + 1));
+}
+
+/**
+ * An event's key holds its stream id and its packed envelope (see `packed-json.ts`), side by side: the
  * envelope is serialized once, at commit, and a delivery sends exactly those bytes. Events stored the
  * oldest way (a JSON object holding both, its envelope escaped in it) start with `{`, a stream id with a
  * digit; they are read until their retention ends.
@@ -111,7 +128,7 @@ export function parseStoredEvent(raw: Buffer | null): { streamId: string; envelo
   if (raw === null) return null;
   if (raw[0] === OPEN_BRACE) return JSON.parse(raw.toString('utf8')) as { streamId: string; envelope: string };
   const space = raw.indexOf(SPACE);
-  return { streamId: raw.toString('latin1', 0, space), envelope: unpackEnvelope(raw.subarray(space + 1)) };
+  return { streamId: raw.toString('latin1', 0, space), envelope: unpackJson(raw.subarray(space + 1)) };
 }
 
 export function createEventStore(redis: RedisClient, keys: Keys) {
@@ -132,8 +149,8 @@ export function createEventStore(redis: RedisClient, keys: Keys) {
         if (index === -1) index = keyList.push(key) - 1;
         return index + 1;
       };
-      const eventArgs = commit.events.flatMap((event) => [event.id, event.type, event.data.credential?.id ?? '', packEnvelope(JSON.stringify(event))]);
-      const mutationArgs = commit.mutations.flatMap((m): (string | number)[] => {
+      const eventArgs = commit.events.flatMap((event) => [event.id, event.type, event.data.credential?.id ?? '', packJson(JSON.stringify(event), 'event')]);
+      const mutationArgs = commit.mutations.flatMap((m): (string | number | Buffer)[] => {
         switch (m.op) {
           case 'set':
             return ['set', keyIndex(m.key), m.value];

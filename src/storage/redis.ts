@@ -108,7 +108,16 @@ const MGET_CHUNK_SIZE = 1000;
 
 /** MGET of any number of keys (of one hash tag), in commands of a bounded size. */
 export async function getMany(redis: RedisClient, keys: string[]): Promise<(string | null)[]> {
+  return inMgetChunks(keys, (chunk) => redis.mget(...chunk));
+}
+
+/** `getMany` for binary values. */
+export async function getManyBuffers(redis: RedisClient, keys: string[]): Promise<(Buffer | null)[]> {
+  return inMgetChunks(keys, (chunk) => redis.mgetBuffer(...chunk));
+}
+
+async function inMgetChunks<T>(keys: string[], mget: (chunk: string[]) => Promise<T[]>): Promise<T[]> {
   const chunks: string[][] = [];
   for (let start = 0; start < keys.length; start += MGET_CHUNK_SIZE) chunks.push(keys.slice(start, start + MGET_CHUNK_SIZE));
-  return (await Promise.all(chunks.map((chunk) => redis.mget(...chunk)))).flat();
+  return (await Promise.all(chunks.map(mget))).flat();
 }

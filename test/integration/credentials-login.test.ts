@@ -1,7 +1,7 @@
 import t from 'tap';
 import { workFor } from '../../src/domain/credential-jobs.ts';
 import type { CredentialRecord, CredentialView } from '../../src/domain/credential-state.ts';
-import { call, createCredential, describe, eventsOf, hasDetail, waitForCredential } from '../credentials-helper.ts';
+import { call, createCredential, describe, eventsOf, hasDetail, storedRecord, waitForCredential } from '../credentials-helper.ts';
 import { buildStack, createOrganization } from '../helper.ts';
 
 t.test('pass_good connects and finds two accounts', async (t) => {
@@ -138,7 +138,7 @@ t.test("the reconciler's full pass re-creates a missing challenge timer and its 
   await stack.stopWorkers();
   const { services, config } = stack.app.container;
   const orgKeys = services.ctx.keys.org(stack.org.organizationId);
-  const record = JSON.parse((await services.ctx.redis.get(orgKeys.credential(created.id))) ?? '{}') as CredentialRecord;
+  const record = (await storedRecord(stack, created.id)) as CredentialRecord;
   const [timer] = workFor(record, config).timers;
   t.equal(timer?.kind, 'challenge_expiry');
   t.equal(Number(await services.ctx.redis.zscore(orgKeys.timers, timer?.id ?? '')), Date.parse(record.mfa?.expiresAt ?? ''), 'the commit wrote the timer');
@@ -166,7 +166,7 @@ t.test('every reconciler pass re-enqueues a step lost between its commit and its
   const { services } = stack.app.container;
   const orgKeys = services.ctx.keys.org(stack.org.organizationId);
   const created = await createCredential(stack, 'pass_good');
-  const record = JSON.parse((await services.ctx.redis.get(orgKeys.credential(created.id))) ?? '{}') as CredentialRecord;
+  const record = (await storedRecord(stack, created.id)) as CredentialRecord;
   const step = workFor(record, stack.config).step;
   t.ok(step, 'a new credential has a login step');
   t.same(await services.ctx.redis.smembers(orgKeys.credentialsStepping), [created.id], 'the commit put it in the stepping index');

@@ -1,6 +1,7 @@
 import t from 'tap';
 import { newEvent } from '../../src/services/events.ts';
-import { unpackEnvelope } from '../../src/storage/event-body.ts';
+import { packGuardedRecord, unpackGuardedRecord } from '../../src/storage/event-log.ts';
+import { unpackJson } from '../../src/storage/packed-json.ts';
 import { build } from '../helper.ts';
 
 t.test('commit writes state and events atomically and refuses a stale version', async (t) => {
@@ -56,6 +57,32 @@ t.test('commit writes state and events atomically and refuses a stale version', 
   t.same(await pendingFanout(), [third.id], 'a committed event waits for fan-out');
 });
 
+t.test('a packed record is guarded by the version in front of it, and one stored as JSON still is', async (t) => {
+  const app = await build(t);
+  const { events, ctx } = app.services;
+  const organizationId = 'org_aaaaaaaaaaaaaaaaaaaaaaaaaa';
+  const key = ctx.keys.org(organizationId).credential('crd_x');
+  const write = (expectedVersion: number | null, value: string | Buffer) =>
+    events.store.commit({ organizationId, guard: { key, expectedVersion }, mutations: [{ op: 'set', key, value }], events: [] }, new Date());
+  const record = (version: number) => ({ id: 'crd_x', username: 'ü-12', version });
+
+  t.equal(await write(null, packGuardedRecord(record(9), 'credential')), true);
+  const stored = await ctx.redis.getBuffer(key);
+  t.equal(stored?.toString('latin1', 0, 2), '9 ', 'the version first');
+  t.same(JSON.parse(unpackGuardedRecord(stored ?? Buffer.alloc(0))), record(9), 'then the record, packed');
+  t.equal(await write(null, packGuardedRecord(record(10), 'credential')), false, 'it exists');
+  t.equal(await write(8, packGuardedRecord(record(10), 'credential')), false, 'an older version is refused');
+  t.equal(await write(90, packGuardedRecord(record(10), 'credential')), false, 'so is one that only starts like it');
+  t.equal(await write(9, packGuardedRecord(record(10), 'credential')), true);
+
+  // As an earlier version wrote it: plain JSON, guarded by its version field; the next write packs it.
+  await ctx.redis.set(key, JSON.stringify(record(11)));
+  t.same(JSON.parse(unpackGuardedRecord((await ctx.redis.getBuffer(key)) ?? Buffer.alloc(0))), record(11));
+  t.equal(await write(10, packGuardedRecord(record(12), 'credential')), false);
+  t.equal(await write(11, packGuardedRecord(record(12), 'credential')), true);
+  t.same(JSON.parse(unpackGuardedRecord((await ctx.redis.getBuffer(key)) ?? Buffer.alloc(0))), record(12));
+});
+
 t.test('listeners hear committed events; a failing listener does not fail the commit', async (t) => {
   const app = await build(t);
   const heard: string[] = [];
@@ -90,7 +117,7 @@ t.test('an event is stored as its stream id and packed envelope side by side; ev
   const stored = await ctx.redis.getBuffer(orgKeys.event(first.id));
   const prefix = `${streamId} `;
   t.equal(stored?.toString('latin1', 0, prefix.length), prefix, 'the stream id first');
-  t.equal(unpackEnvelope(stored?.subarray(prefix.length) ?? Buffer.alloc(0)), JSON.stringify(first), 'then the exact bytes a webhook sends, packed');
+  t.equal(unpackJson(stored?.subarray(prefix.length) ?? Buffer.alloc(0)), JSON.stringify(first), 'then the exact bytes a webhook sends, packed');
 
   // As earlier versions wrote them: the envelope as plain JSON after the stream id, and before that JSON
   // holding the stream id and the envelope as a string.

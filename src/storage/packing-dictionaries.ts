@@ -1,30 +1,15 @@
-import { deflateRawSync, inflateRawSync, type ZlibOptions } from 'node:zlib';
-
 /**
- * How an event's envelope is stored: deflated against a preset dictionary of typical envelopes.
+ * The preset dictionaries of `packed-json.ts`, one per format. Each is what values of its kind usually
+ * say, rarest first: deflate codes a match by its distance back, so the text that repeats most sits at the
+ * end, closest to the value. Ids are prefixes only, the random part of an id never repeats.
  *
- * Events are most of Redis's memory: every credential change writes one to three, each carrying the whole
- * credential (SPEC §5), kept 35 days. One envelope alone deflates poorly (≈ 1,030 → 580 bytes: too short
- * for deflate to find its own repeats), but nearly all of it — field names, enums, status messages — is
- * the same from one event to the next; against a dictionary of that it comes to ≈ 160 bytes, mostly the
- * random ids and timestamps. Deflating costs ≈ 25 µs per event, inflating ≈ 10 µs per delivery or read.
- *
- * A stored body starts with its format byte. The dictionary of a format is frozen the day it ships, since
- * the events written with it are read for the whole retention period (a test pins its hash): a better
- * dictionary is a new format byte, with the old one kept for reading. Bodies starting with `{` are plain
- * JSON, written before compression (or by hand, while debugging); they are read as they are.
+ * FROZEN: values packed with a dictionary are read for as long as they are kept (events 35 days, credential
+ * records for the credential's life), and `test/unit/packed-json.test.ts` pins each one's hash. A better
+ * dictionary is a new format, with the old one kept for reading.
  */
 
-/** Format 1: raw deflate against DICTIONARY_V1. */
-const DEFLATE_V1 = 0x01;
-const OPEN_BRACE = 0x7b;
-
-/**
- * What events usually say, rarest first: deflate codes a match by its distance back, so the text that
- * repeats most (a credential's view) sits at the end, closest to the body. The ids are prefixes only, the
- * random part of an id never repeats.
- */
-export const DICTIONARY_V1 = Buffer.from(
+/** What event envelopes usually say. */
+export const EVENT_DICTIONARY_V1 = Buffer.from(
   [
     '{"id":"evt_","type":"user.two_factor.enabled","timestamp":"","data":{"user":{"id":"usr_","email":"@example.com"}}}',
     '{"id":"evt_","type":"user.two_factor.disabled"}{"id":"evt_","type":"user.two_factor.recovery_code_used"}{"id":"evt_","type":"user.two_factor.locked"}',
@@ -71,25 +56,38 @@ export const DICTIONARY_V1 = Buffer.from(
   ].join(''),
 );
 
-const V1_OPTIONS: ZlibOptions = {
-  dictionary: DICTIONARY_V1,
-  // An 8 KiB window holds the dictionary and the body together; the default 32 KiB window and memLevel
-  // cost more to set up for every event than the deflating itself.
-  windowBits: 13,
-  memLevel: 2,
-};
-
-export function packEnvelope(envelope: string): Buffer {
-  const deflated = deflateRawSync(envelope, V1_OPTIONS);
-  const packed = Buffer.allocUnsafe(deflated.length + 1);
-  packed[0] = DEFLATE_V1;
-  deflated.copy(packed, 1);
-  return packed;
-}
-
-/** The envelope's JSON text, exactly as it was packed (the bytes a webhook signs and sends). */
-export function unpackEnvelope(body: Buffer): string {
-  if (body[0] === DEFLATE_V1) return inflateRawSync(body.subarray(1), V1_OPTIONS).toString('utf8');
-  if (body[0] === OPEN_BRACE) return body.toString('utf8');
-  throw new Error(`unknown event body format ${String(body[0])}`);
-}
+/** What a credential's stored record usually says (`CredentialRecord`). */
+export const CREDENTIAL_DICTIONARY_V1 = Buffer.from(
+  [
+    '"PROVIDER_WEBSITE_INACCESSIBLE","statusMessage":"The provider website cannot be reached; retrying."',
+    '"INVALID_CREDENTIALS","statusMessage":"The provider rejected the username or password."',
+    '"OTHER_ACCESS_LIMITATION","statusMessage":"The provider refuses access to this account."',
+    '"MULTI_FACTOR_AUTHENTICATION_CODE_INVALID","statusMessage":"Too many wrong verification codes; refresh to start again."',
+    '"MULTI_FACTOR_AUTHENTICATION_REFRESH_REQUIRED","statusMessage":"The provider session ended; refresh to log in again with a new code."',
+    '"MULTI_FACTOR_AUTHENTICATION_TIMED_OUT","statusMessage":"No verification code arrived in time; refresh to start again."',
+    '"MULTI_FACTOR_AUTHENTICATION_CODE_SUBMITTED","statusMessage":"Checking the verification code with the provider."',
+    '"step":{"id":"","kind":"submit_code","requestedAt":""}"step":{"id":"","kind":"choose_method","requestedAt":"","methodId":"mth_","isResubmission":false}',
+    '{"id":"crd_","organizationId":"org_","providerId":"prv_","username":"","correlationId":null,',
+    '"status":"CONNECTION_IN_PROGRESS","statusDetail":"MULTI_FACTOR_AUTHENTICATION_CODE_REQUIRED",',
+    '"statusMessage":"The provider sent a verification code; submit it before mfa.expiresAt.","isActive":true,',
+    '"mfa":{"challengeId":"mfa_","stage":"CODE_ENTRY","availableMethods":[{"id":"mth_","type":"APP","destination":null,"providerMethodId":""}],',
+    '"selectedMethodId":"mth_","codeLength":6,"expiresAt":"","attemptsRemaining":3},"session":null,"step":null,',
+    '"lastSyncedAt":null,"nextSyncAt":null,"createdAt":"","createdBy":"key_","lastModifiedAt":"","lastModifiedBy":"system","version":',
+    '{"id":"crd_","organizationId":"org_","providerId":"prv_","username":"","correlationId":null,',
+    '"status":"CONNECTION_SUCCESS","statusDetail":"LOGIN_AND_DATA_DISCOVERY_SUCCESS","statusMessage":"Connected.","isActive":true,"mfa":null,',
+    '"session":{"id":"","obtainedAt":"","expiresAt":"","isMfa":true,"warnedAt":null},"step":null,',
+    '"lastSyncedAt":"","nextSyncAt":"","createdAt":"","createdBy":"key_","lastModifiedAt":"","lastModifiedBy":"system","version":',
+    '{"id":"crd_","organizationId":"org_","providerId":"prv_","username":"","correlationId":null,',
+    '"status":"CONNECTION_IN_PROGRESS","statusDetail":"MULTI_FACTOR_AUTHENTICATION_METHOD_REQUIRED",',
+    '"statusMessage":"The provider asks where to send a verification code.","isActive":true,',
+    '"mfa":{"challengeId":"mfa_","stage":"METHOD_SELECTION","availableMethods":[{"id":"mth_","type":"SMS","destination":"***-***-","providerMethodId":""},',
+    '{"id":"mth_","type":"CALL","destination":"***-***-","providerMethodId":""},{"id":"mth_","type":"EMAIL","destination":"***@","providerMethodId":""}],',
+    '"selectedMethodId":null,"codeLength":null,"expiresAt":"","attemptsRemaining":3},"session":null,"step":null,',
+    '"lastSyncedAt":null,"nextSyncAt":null,"createdAt":"","createdBy":"key_","lastModifiedAt":"","lastModifiedBy":"system","version":',
+    '"prv_sandboxgasxxxxxxxxxxxxxxxx""prv_sandboxenergyukxxxxxxxxxxx"',
+    '{"id":"crd_","organizationId":"org_","providerId":"prv_sandboxelectricxxxxxxxxxxx","username":"","correlationId":null,',
+    '"status":"CONNECTION_IN_PROGRESS","statusDetail":"DATA_EXTRACTION_IN_PROGRESS","statusMessage":"Logging in to the provider.","isActive":true,',
+    '"mfa":null,"session":null,"step":{"id":"","kind":"login","requestedAt":""},"lastSyncedAt":null,"nextSyncAt":null,',
+    '"createdAt":"","createdBy":"key_","lastModifiedAt":"","lastModifiedBy":"key_","version":1}',
+  ].join(''),
+);
