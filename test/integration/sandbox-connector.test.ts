@@ -97,6 +97,30 @@ t.test('pass_mfa: choose a method, a wrong code keeps the challenge open, 123456
   t.equal(reused.kind, 'challenge_expired', 'a challenge is used up by the login it completes');
 });
 
+t.test('login states and sessions are saved compactly; those saved in the earlier, fuller form still work', async (t) => {
+  const asked = expectOutcome(await connector.login({ username: newUsername(), password: 'pass_mfa', extraFields: {} }), 'method_required');
+  const saved = JSON.parse(asked.loginState) as { version: number; cookies: Record<string, unknown>[] };
+  t.equal(saved.version, 2);
+  t.same(saved.cookies.map((cookie) => Object.keys(cookie).filter((key) => key === 'creation' || key === 'lastAccessed')), [[]], 'one cookie, without its timestamps');
+  t.ok(asked.loginState.length < 250, `${asked.loginState.length} bytes`);
+
+  // As version 1 saved it: tough-cookie's whole serialization of the jar.
+  const jar = {
+    version: 'tough-cookie@6.1.0',
+    storeType: 'MemoryCookieStore',
+    rejectPublicSuffixes: true,
+    cookies: saved.cookies.map((cookie) => ({ ...cookie, creation: new Date().toISOString(), lastAccessed: new Date().toISOString() })),
+  };
+  const earlier = JSON.stringify({ version: 1, jar });
+  const sent = expectOutcome(await connector.chooseMethod({ loginState: earlier, methodId: asked.methods[0]?.id ?? '' }), 'code_required');
+  const connected = expectOutcome(await connector.submitCode({ loginState: sent.loginState, code: '123456' }), 'connected');
+  const earlierSession = JSON.stringify({ version: 1, jar: { ...jar, cookies: (JSON.parse(connected.session) as typeof saved).cookies } });
+  t.equal((await connector.sync({ session: earlierSession })).kind, 'ok');
+  t.equal(await expireSession(baseUrl, earlierSession, http), true, 'the control endpoints read it too');
+  t.same(await connector.sync({ session: connected.session }), { kind: 'session_invalid' });
+  await t.rejects(connector.sync({ session: JSON.stringify({ version: 3, cookies: [] }) }), { name: 'TypeError', message: /unknown format/ });
+});
+
 t.test('pass_mfa: a code before any method is chosen is a protocol error, not a wrong code', async (t) => {
   const asked = expectOutcome(await connector.login({ username: newUsername(), password: 'pass_mfa', extraFields: {} }), 'method_required');
   await t.rejects(connector.submitCode({ loginState: asked.loginState, code: '123456' }), { name: 'ProviderProtocolError' });
