@@ -195,7 +195,7 @@ function largestKinds(before: RedisMemory, after: RedisMemory, count: number): s
   return [...after.byKind]
     .map(([kind, bytes]) => [kind, (bytes - (before.byKind.get(kind) ?? 0)) / count] as const)
     .sort((a, b) => b[1] - a[1])
-    .slice(0, 4)
+    .slice(0, 6)
     .map(([kind, bytes]) => `${kind} ${format.bytes(bytes)}`)
     .join('; ');
 }
