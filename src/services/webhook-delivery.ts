@@ -3,7 +3,7 @@ import { BoundedCache } from '../bounded-cache.ts';
 import { newId } from '../ids.ts';
 import { createDeliveryLog, type DeliverySettlement, type Settlement } from '../storage/delivery-log.ts';
 import { parseStoredEvent } from '../storage/event-log.ts';
-import { createEndpointGate, DEFAULT_GATE_TUNING, type Admission, type EndpointGateTuning } from '../storage/webhook-endpoint-gate.ts';
+import { createEndpointGate, DEFAULT_GATE_TUNING, type Admission, type EndpointGateTuning, type Handover } from '../storage/webhook-endpoint-gate.ts';
 import { checkEndpointUrl, guardedLookup, type UrlVerdict } from '../webhooks/address-guard.ts';
 import { createWebhookPoster, type PostOutcome } from '../webhooks/http-post.ts';
 import { nextRetryDelayMs } from '../webhooks/retry-policy.ts';
@@ -64,7 +64,7 @@ export function createWebhookDeliveryService(
   const { webhooks } = deps;
   const gateTuning = options.gateTuning ?? { ...DEFAULT_GATE_TUNING, maxInFlightPerEndpoint: config.webhookMaxInFlightPerEndpoint };
   const gate = createEndpointGate(ctx.redis, ctx.keys, config.webhookTimeoutMs, gateTuning);
-  const waitingRooms = new WaitingRooms();
+  const waitingRooms = new WaitingRooms<Handover, Admission>();
   const maxLocalWaitMs = options.maxLocalWaitMs ?? DEFAULT_MAX_LOCAL_WAIT_MS;
   const deliveryLog = createDeliveryLog(ctx.redis, ctx.keys);
   // A URL's verdict depends on nothing but the URL and this process's allow-list: parsed once, not per request.
@@ -98,8 +98,9 @@ export function createWebhookDeliveryService(
    * (its typical latency per slot, times their number). A fast endpoint with a backlog (the usual single
    * endpoint of an integrator) then keeps every slot busy, each freed slot handed to the next waiter, and a
    * round trip through BullMQ's delayed set is saved; a slow endpoint's jobs still leave the worker's slots
-   * to others. A waiter asks again when woken, at its reserved turn, or when its time is up; only its first
-   * ask books a turn. One that leaves after asking again goes back to the queue for the turn its last ask
+   * to others. A waiter is handed the slot of a delivery of this process that succeeded (admitted by that
+   * delivery's finish); otherwise it asks again when woken, at its reserved turn, or when its time is up;
+   * only its first ask books a turn. One that leaves after asking again goes back to the queue for the turn its last ask
    * named, unbooked: it booked one already, and booking one per ask pushed a busy endpoint's turns further
    * out with every refused ask (common when processes share an endpoint: each wakes only its own waiters).
    */
@@ -113,7 +114,9 @@ export function createWebhookDeliveryService(
       if (remainingMs <= 0 || expectedWaitMs > remainingMs) return admission;
       // Not before its turn, nor before the waiters ahead of it can have gone: an unbooked turn is only a
       // slot's time away, and asking that often would poll Redis in a loop.
-      await waitingRooms.wait(room, Math.min(Math.max(admission.retryInMs, expectedWaitMs, MIN_LOCAL_RECHECK_MS), remainingMs));
+      const waitMs = Math.min(Math.max(admission.retryInMs, expectedWaitMs, MIN_LOCAL_RECHECK_MS), remainingMs);
+      const handedOver = await waitingRooms.wait(room, waitMs, { leaseId, readOnAdmission });
+      if (handedOver) return handedOver;
     }
   }
 
@@ -151,8 +154,9 @@ export function createWebhookDeliveryService(
   }
 
   /**
-   * Makes the request of an admitted delivery (its lease held) and settles it; the lease is given back, and
-   * this process's next waiter for the endpoint woken, by `handBack`.
+   * Makes the request of an admitted delivery (its lease held) and settles it. After a success, the lease's
+   * slot is handed to this process's next waiter for the endpoint by the finish call itself; otherwise the
+   * lease is given back, and that waiter woken to ask, by `handBack`.
    */
   async function deliverAdmitted(delivery: DeliveryJob, leaseId: string, read: (Buffer | null)[], room: string): Promise<DeliveryStep> {
     const { organizationId, endpointId, eventId } = delivery;
@@ -198,8 +202,16 @@ export function createWebhookDeliveryService(
       nextAttemptAt: retryInMs === null ? null : new Date(ctx.now().getTime() + retryInMs).toISOString(),
     });
     if (delivered) {
-      // Final at once, so the gate's call logs the attempt and settles the delivery too.
-      await handBack(gate.finish(organizationId, endpointId, leaseId, true, outcome.latencyMs, settlement(delivery, attemptRecord(null), 'succeeded')));
+      // Final at once, so the gate's call logs the attempt and settles the delivery too, and hands the slot
+      // to the next waiter here, admitted in the same call (its ask saved). Should the call fail, the waiter
+      // is let go to ask for itself.
+      const next = waitingRooms.takeFirst(room);
+      let handedOver: Admission | null = null;
+      try {
+        ({ handedOver } = await gate.finish(organizationId, endpointId, leaseId, true, outcome.latencyMs, settlement(delivery, attemptRecord(null), 'succeeded'), next?.ticket));
+      } finally {
+        next?.hand(handedOver ?? undefined);
+      }
       return { kind: 'finished' };
     }
     const { failingSinceMs } = await handBack(gate.finish(organizationId, endpointId, leaseId, false, outcome.latencyMs));

@@ -63,6 +63,14 @@ export interface Outcome {
   failingSinceMs: number | null;
   /** Whether this failure opened (or re-opened) the breaker. */
   opened: boolean;
+  /** The waiter's admission when the slot was handed over to it (see `finish`), else null. */
+  handedOver: Extract<Admission, { admitted: true }> | null;
+}
+
+/** A waiter to hand a freed slot to: its lease, and the keys its admission reads (as `admit`'s). */
+export interface Handover {
+  leaseId: string;
+  readOnAdmission: string[];
 }
 
 // Redis's clock, not the workers': leases and cooldowns written by one process are read by others.
@@ -105,19 +113,30 @@ for i = 3, #KEYS do reply[i] = redis.call('GET', KEYS[i]) end
 return reply
 `;
 
-// KEYS: 1 in-flight leases, 2 health, 3 and 4 (optional) the delivery log's. ARGV: 1 '1' success / '0'
-// failure, 2 threshold, 3 base cooldown ms, 4 max cooldown ms, 5 latency ms of the request, 6 lease id,
-// 7… the settlement, with keys 3 and 4. Releases the lease, records the outcome, and settles the delivery
-// when asked to. Returns { failingSince ms or -1, 1 if the breaker opened now }.
+// KEYS: 1 in-flight leases, 2 health, 3 and 4 (with a settlement) the delivery log's, then (with a hand-over)
+// the keys to read for the waiter. ARGV: 1 '1' success / '0' failure, 2 threshold, 3 base cooldown ms, 4 max
+// cooldown ms, 5 latency ms of the request, 6 lease id, 7 lease id of the waiter to hand the slot to ('' for
+// none), 8 lease ms, 9 '1' with a settlement, '0' without, 10… the settlement, with keys 3 and 4. Releases
+// the lease, records the outcome, and settles the delivery when asked to. After a success, a lease that was
+// still held goes to the waiter (the count in flight does not change, so no limit is crossed). Returns
+// { failingSince ms or -1, 1 if the breaker opened now, then, when the slot was handed over, 1 and the values
+// of the keys to read }.
 const FINISH_SCRIPT = `${NOW_MS}
-redis.call('ZREM', KEYS[1], ARGV[6])
-if #KEYS > 2 then ${settleLua(3, 7)}
+local released = redis.call('ZREM', KEYS[1], ARGV[6])
+local firstToRead = 3
+if ARGV[9] == '1' then ${settleLua(3, 10)}
+  firstToRead = 5
 end
 local previous = tonumber(redis.call('HGET', KEYS[2], 'latencyMs') or ARGV[5])
 redis.call('HSET', KEYS[2], 'latencyMs', math.floor(0.8 * previous + 0.2 * tonumber(ARGV[5])))
 if ARGV[1] == '1' then
   redis.call('HDEL', KEYS[2], 'failures', 'trips', 'openUntil', 'failingSince')
-  return { -1, 0 }
+  if ARGV[7] == '' or released == 0 then return { -1, 0 } end
+  redis.call('ZADD', KEYS[1], now, ARGV[7])
+  redis.call('PEXPIRE', KEYS[1], ARGV[8])
+  local reply = { -1, 0, 1 }
+  for i = firstToRead, #KEYS do reply[4 + i - firstToRead] = redis.call('GET', KEYS[i]) end
+  return reply
 end
 redis.call('HSETNX', KEYS[2], 'failingSince', now)
 local failingSince = tonumber(redis.call('HGET', KEYS[2], 'failingSince'))
@@ -136,7 +155,7 @@ return { failingSince, 0 }
 type GateCommands = RedisClient & {
   // The Buffer variant: the values read can be binary (a stored event's packed envelope).
   webhookGateAdmitBuffer(numKeys: number, ...keysThenArgs: (string | number)[]): Promise<[Buffer, number, ...(Buffer | number | null)[]]>;
-  webhookGateFinish(numKeys: number, ...keysThenArgs: (string | number)[]): Promise<[number, number]>;
+  webhookGateFinishBuffer(numKeys: number, ...keysThenArgs: (string | number)[]): Promise<[number, number, ...(Buffer | number | null)[]]>;
 };
 
 export function createEndpointGate(redis: RedisClient, keys: Keys, requestTimeoutMs: number, tuning: EndpointGateTuning = DEFAULT_GATE_TUNING) {
@@ -182,25 +201,44 @@ export function createEndpointGate(redis: RedisClient, keys: Keys, requestTimeou
 
     /**
      * Releases the lease and records how the request went, in one call; with `settlement`, the attempt is
-     * logged and the delivery settled in the same call (what a delivery whose outcome is final does).
+     * logged and the delivery settled in the same call (what a delivery whose outcome is final does). With
+     * `handover`, a successful request's slot goes straight to that waiter, admitted in the same call: one
+     * ask fewer per delivery while an endpoint has a backlog.
      */
-    async finish(organizationId: string, endpointId: string, leaseId: string, delivered: boolean, latencyMs: number, settlement?: Settlement): Promise<Outcome> {
+    async finish(
+      organizationId: string,
+      endpointId: string,
+      leaseId: string,
+      delivered: boolean,
+      latencyMs: number,
+      settlement?: Settlement,
+      handover?: Handover,
+    ): Promise<Outcome> {
       const orgKeys = keys.org(organizationId);
       const settle = settlement ? settleKeysAndArgs(keys, settlement) : { keys: [], args: [] };
-      const [failingSince, opened] = await commands.webhookGateFinish(
-        2 + settle.keys.length,
+      const toRead = handover?.readOnAdmission ?? [];
+      const [failingSince, opened, handedOver, ...read] = await commands.webhookGateFinishBuffer(
+        2 + settle.keys.length + toRead.length,
         orgKeys.webhookEndpointInFlight(endpointId),
         orgKeys.webhookEndpointHealth(endpointId),
         ...settle.keys,
+        ...toRead,
         delivered ? '1' : '0',
         tuning.breakerFailureThreshold,
         tuning.breakerBaseCooldownMs,
         tuning.breakerMaxCooldownMs,
         Math.round(latencyMs),
         leaseId,
+        handover?.leaseId ?? '',
+        leaseMs,
+        settlement ? '1' : '0',
         ...settle.args,
       );
-      return { failingSinceMs: failingSince === -1 ? null : failingSince, opened: opened === 1 };
+      return {
+        failingSinceMs: failingSince === -1 ? null : failingSince,
+        opened: opened === 1,
+        handedOver: handedOver === 1 ? { admitted: true, read: toRead.map((_, index) => (read[index] as Buffer | null) ?? null) } : null,
+      };
     },
   };
 }

@@ -146,15 +146,40 @@ t.test('a slot this process frees goes at once to the delivery waiting for it, n
   const second = await commitEvent(stack);
   const job = (eventId: string) => ({ organizationId: stack.org.organizationId, endpointId: endpoint.id, eventId, attemptNumber: 1, trigger: 'event' as const });
 
-  // The waiter's ask must not wait for the first's finish to come back.
   const calls = recordGateCalls(t, deliveries.gate);
 
   const started = Date.now();
   const steps = await Promise.all([deliveries.run(job(setup.event.id), 'lease-1'), deliveries.run(job(second.id), 'lease-2')]);
   t.same(steps, [{ kind: 'finished' }, { kind: 'finished' }], 'both delivered');
-  t.equal(slow.received.length, 2);
+  t.same(slow.received.map((delivery) => delivery.id).sort(), [setup.event.id, second.id].sort(), 'each its own event');
   t.equal(receiver.received.length, 0);
   t.ok(Date.now() - started < 5_000, `the second went when the first was done (${Date.now() - started} ms), not at its turn a minute away`);
+  const firstDone = calls.indexOf('finish lease-1 sent');
+  t.same(
+    calls.slice(firstDone),
+    ['finish lease-1 sent', 'finish lease-1 answered', 'finish lease-2 sent', 'finish lease-2 answered'],
+    "the first's finish handed its slot to the waiter: no ask of its own",
+  );
+});
+
+t.test('after a failed request the waiter is woken to ask, right behind the call that frees the slot', async (t) => {
+  const setup = await setUp(t);
+  const { stack, endpoint } = setup;
+  const { services } = stack.container;
+  const deliveries = createWebhookDeliveryService(services.ctx, { webhooks: services.webhooks }, { maxLocalWaitMs: 10_000 });
+  const failing = await startReceiver(t, (request, res) => setTimeout(() => answer(500)(request, res), 300));
+  t.equal((await patch(stack, endpoint.id, { url: failing.url })).statusCode, 200);
+  await occupyEveryLease(setup);
+  const key = services.ctx.keys.org(stack.org.organizationId).webhookEndpointInFlight(endpoint.id);
+  await services.ctx.redis.zrem(key, 'other-0');
+  await services.ctx.redis.hset(services.ctx.keys.org(stack.org.organizationId).webhookEndpointHealth(endpoint.id), 'nextTurnAt', Date.now() + 60_000);
+  const second = await commitEvent(stack);
+  const job = (eventId: string) => ({ organizationId: stack.org.organizationId, endpointId: endpoint.id, eventId, attemptNumber: 1, trigger: 'event' as const });
+  const calls = recordGateCalls(t, deliveries.gate);
+
+  const steps = await Promise.all([deliveries.run(job(setup.event.id), 'lease-1'), deliveries.run(job(second.id), 'lease-2')]);
+  t.match(steps, [{ kind: 'later' }, { kind: 'later' }], 'both failed and are retried later');
+  t.equal(failing.received.length, 2, 'the second was sent too, once the first had failed');
   const firstDone = calls.indexOf('finish lease-1 sent');
   t.same(
     calls.slice(firstDone, firstDone + 3),
