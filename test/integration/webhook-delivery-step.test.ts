@@ -130,59 +130,51 @@ t.test('a delivery waiting in the worker books one turn and asks again at a boun
   t.ok(asks <= DEFAULT_MAX_LOCAL_WAIT_MS / MIN_LOCAL_RECHECK_MS + 5, `no tighter than one ask per ${MIN_LOCAL_RECHECK_MS} ms (${asks} asks in ${Date.now() - started} ms)`);
 });
 
-t.test('a slot this process frees goes at once to the delivery waiting for it, not at its reserved turn', async (t) => {
+/**
+ * Two deliveries of one process for an endpoint with one free slot, answering `status` after 300 ms: the
+ * first takes the slot, the second waits in the worker. Its reserved turn is a minute away (as after a
+ * burst of postponements) and it may wait 10 s, so only the first's freed slot explains a quick delivery.
+ */
+async function twoDeliveriesForOneSlot(t: Test, status: number) {
   const setup = await setUp(t);
-  const { stack, endpoint, receiver } = setup;
+  const { stack, endpoint } = setup;
   const { services } = stack.container;
-  // One service, as in one worker process; it may wait long, so only a hand-off explains a quick delivery.
   const deliveries = createWebhookDeliveryService(services.ctx, { webhooks: services.webhooks }, { maxLocalWaitMs: 10_000 });
-  const slow = await startReceiver(t, (request, res) => setTimeout(() => answer(204)(request, res), 300));
+  const slow = await startReceiver(t, (request, res) => setTimeout(() => answer(status)(request, res), 300));
   t.equal((await patch(stack, endpoint.id, { url: slow.url })).statusCode, 200);
   await occupyEveryLease(setup);
-  const key = services.ctx.keys.org(stack.org.organizationId).webhookEndpointInFlight(endpoint.id);
-  await services.ctx.redis.zrem(key, 'other-0'); // one slot left, for the first delivery
-  // The turns the gate hands out are far off, as after a burst of postponements.
-  await services.ctx.redis.hset(services.ctx.keys.org(stack.org.organizationId).webhookEndpointHealth(endpoint.id), 'nextTurnAt', Date.now() + 60_000);
+  const orgKeys = services.ctx.keys.org(stack.org.organizationId);
+  await services.ctx.redis.zrem(orgKeys.webhookEndpointInFlight(endpoint.id), 'other-0');
+  await services.ctx.redis.hset(orgKeys.webhookEndpointHealth(endpoint.id), 'nextTurnAt', Date.now() + 60_000);
   const second = await commitEvent(stack);
   const job = (eventId: string) => ({ organizationId: stack.org.organizationId, endpointId: endpoint.id, eventId, attemptNumber: 1, trigger: 'event' as const });
-
   const calls = recordGateCalls(t, deliveries.gate);
-
   const started = Date.now();
   const steps = await Promise.all([deliveries.run(job(setup.event.id), 'lease-1'), deliveries.run(job(second.id), 'lease-2')]);
+  const callsFromFirstFinish = calls.slice(calls.indexOf('finish lease-1 sent'));
+  return { steps, elapsedMs: Date.now() - started, callsFromFirstFinish, received: slow.received, eventIds: [setup.event.id, second.id], elsewhere: setup.receiver.received };
+}
+
+t.test('a slot freed by a success goes at once to the delivery waiting for it, handed over by the finish', async (t) => {
+  const { steps, elapsedMs, callsFromFirstFinish, received, eventIds, elsewhere } = await twoDeliveriesForOneSlot(t, 204);
   t.same(steps, [{ kind: 'finished' }, { kind: 'finished' }], 'both delivered');
-  t.same(slow.received.map((delivery) => delivery.id).sort(), [setup.event.id, second.id].sort(), 'each its own event');
-  t.equal(receiver.received.length, 0);
-  t.ok(Date.now() - started < 5_000, `the second went when the first was done (${Date.now() - started} ms), not at its turn a minute away`);
-  const firstDone = calls.indexOf('finish lease-1 sent');
+  t.same(received.map((delivery) => delivery.id).sort(), eventIds.sort(), 'each its own event');
+  t.equal(elsewhere.length, 0);
+  t.ok(elapsedMs < 5_000, `the second went when the first was done (${elapsedMs} ms), not at its turn a minute away`);
   t.same(
-    calls.slice(firstDone),
+    callsFromFirstFinish,
     ['finish lease-1 sent', 'finish lease-1 answered', 'finish lease-2 sent', 'finish lease-2 answered'],
     "the first's finish handed its slot to the waiter: no ask of its own",
   );
 });
 
 t.test('after a failed request the waiter is woken to ask, right behind the call that frees the slot', async (t) => {
-  const setup = await setUp(t);
-  const { stack, endpoint } = setup;
-  const { services } = stack.container;
-  const deliveries = createWebhookDeliveryService(services.ctx, { webhooks: services.webhooks }, { maxLocalWaitMs: 10_000 });
-  const failing = await startReceiver(t, (request, res) => setTimeout(() => answer(500)(request, res), 300));
-  t.equal((await patch(stack, endpoint.id, { url: failing.url })).statusCode, 200);
-  await occupyEveryLease(setup);
-  const key = services.ctx.keys.org(stack.org.organizationId).webhookEndpointInFlight(endpoint.id);
-  await services.ctx.redis.zrem(key, 'other-0');
-  await services.ctx.redis.hset(services.ctx.keys.org(stack.org.organizationId).webhookEndpointHealth(endpoint.id), 'nextTurnAt', Date.now() + 60_000);
-  const second = await commitEvent(stack);
-  const job = (eventId: string) => ({ organizationId: stack.org.organizationId, endpointId: endpoint.id, eventId, attemptNumber: 1, trigger: 'event' as const });
-  const calls = recordGateCalls(t, deliveries.gate);
-
-  const steps = await Promise.all([deliveries.run(job(setup.event.id), 'lease-1'), deliveries.run(job(second.id), 'lease-2')]);
+  const { steps, elapsedMs, callsFromFirstFinish, received } = await twoDeliveriesForOneSlot(t, 500);
   t.match(steps, [{ kind: 'later' }, { kind: 'later' }], 'both failed and are retried later');
-  t.equal(failing.received.length, 2, 'the second was sent too, once the first had failed');
-  const firstDone = calls.indexOf('finish lease-1 sent');
+  t.equal(received.length, 2, 'the second was sent too, once the first had failed');
+  t.ok(elapsedMs < 5_000, `without waiting for its turn (${elapsedMs} ms)`);
   t.same(
-    calls.slice(firstDone, firstDone + 3),
+    callsFromFirstFinish.slice(0, 3),
     ['finish lease-1 sent', 'admit lease-2', 'finish lease-1 answered'],
     'the waiter asked right behind the finish that freed its slot, before its answer came back',
   );
