@@ -100,9 +100,10 @@ export function createWebhookDeliveryService(
    * round trip through BullMQ's delayed set is saved; a slow endpoint's jobs still leave the worker's slots
    * to others. A waiter is handed the slot of a delivery of this process that succeeded (admitted by that
    * delivery's finish); otherwise it asks again when woken, at its reserved turn, or when its time is up;
-   * only its first ask books a turn. One that leaves after asking again goes back to the queue for the turn its last ask
-   * named, unbooked: it booked one already, and booking one per ask pushed a busy endpoint's turns further
-   * out with every refused ask (common when processes share an endpoint: each wakes only its own waiters).
+   * only its first ask books a turn. One that leaves after asking again goes back to the queue for the turn
+   * its last ask named, unbooked: it booked one already, and booking one per ask pushed a busy endpoint's
+   * turns further out with every refused ask (common when processes share an endpoint: each wakes only its
+   * own waiters).
    */
   async function admitSoon(room: string, organizationId: string, endpointId: string, leaseId: string, readOnAdmission: string[]): Promise<Admission> {
     const deadline = performance.now() + maxLocalWaitMs;

@@ -120,9 +120,10 @@ export function unpackGuardedRecord(raw: Buffer): string {
 
 /**
  * An event's key holds its stream id and its packed envelope (see `packed-json.ts`), side by side: the
- * envelope is serialized once, at commit, and a delivery sends exactly those bytes. Events stored the
- * oldest way (a JSON object holding both, its envelope escaped in it) start with `{`, a stream id with a
- * digit; they are read until their retention ends.
+ * envelope is serialized once, at commit, and a delivery sends exactly those bytes. Events stored by
+ * earlier versions are read until their retention ends: the envelope as plain JSON after the stream id
+ * (`unpackJson` reads it as it is), and before that a JSON object holding both, which starts with `{`
+ * where a stream id starts with a digit.
  */
 export function parseStoredEvent(raw: Buffer | null): { streamId: string; envelope: string } | null {
   if (raw === null) return null;
