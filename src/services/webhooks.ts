@@ -4,6 +4,7 @@ import { errors } from '../errors.ts';
 import { newId } from '../ids.ts';
 import type { Queues } from '../queues.ts';
 import { EVENT_RETENTION_SECONDS, type Mutation } from '../storage/event-log.ts';
+import { unpackJson } from '../storage/packed-json.ts';
 import { checkEndpointUrl, parseCidrList } from '../webhooks/address-guard.ts';
 import type { EventType } from '../webhooks/event-types.ts';
 import { generateWebhookSecret } from '../webhooks/signing.ts';
@@ -393,8 +394,8 @@ export function createWebhookService(ctx: ServiceContext, queues: Queues, events
 
     async listAttempts(organizationId: string, eventId: string): Promise<DeliveryAttempt[]> {
       if (!(await events.get(organizationId, eventId))) throw errors.notFound({ message: 'Event not found', param: 'id' });
-      const raw = await redis.lrange(keys.org(organizationId).attempts(eventId), 0, -1);
-      return raw.map((entry) => JSON.parse(entry) as DeliveryAttempt);
+      const raw = await redis.lrangeBuffer(keys.org(organizationId).attempts(eventId), 0, -1);
+      return raw.map((entry) => JSON.parse(unpackJson(entry)) as DeliveryAttempt);
     },
 
     async disableEndpoint(organizationId: string, endpointId: string, reason: string): Promise<void> {

@@ -1,4 +1,5 @@
 import { EVENT_RETENTION_SECONDS } from './event-log.ts';
+import { packJson } from './packed-json.ts';
 import type { Keys } from './keys.ts';
 import type { RedisClient } from './redis.ts';
 
@@ -44,12 +45,13 @@ elseif ${arg(3)} == 'gave_up' then
 end`;
 }
 
-export function settleKeysAndArgs(keys: Keys, settlement: Settlement): { keys: string[]; args: (string | number)[] } {
+/** The attempt is logged packed (see `packed-json.ts`): one per delivery attempt, kept as long as its event. */
+export function settleKeysAndArgs(keys: Keys, settlement: Settlement): { keys: string[]; args: (string | number | Buffer)[] } {
   const orgKeys = keys.org(settlement.organizationId);
   return {
     keys: [orgKeys.attempts(settlement.eventId), orgKeys.webhookEndpointFailed(settlement.endpointId)],
     args: [
-      settlement.attemptJson ?? '',
+      settlement.attemptJson === null ? '' : packJson(settlement.attemptJson, 'attempt'),
       MAX_ATTEMPTS_LOGGED_PER_EVENT,
       EVENT_RETENTION_SECONDS,
       settlement.settlement,
@@ -59,7 +61,7 @@ export function settleKeysAndArgs(keys: Keys, settlement: Settlement): { keys: s
   };
 }
 
-type SettleCommand = RedisClient & { webhookSettleDelivery(...keysThenArgs: (string | number)[]): Promise<number> };
+type SettleCommand = RedisClient & { webhookSettleDelivery(...keysThenArgs: (string | number | Buffer)[]): Promise<number> };
 
 export function createDeliveryLog(redis: RedisClient, keys: Keys) {
   redis.defineCommand('webhookSettleDelivery', { numberOfKeys: 2, lua: `${settleLua(1, 1)}\nreturn 1` });

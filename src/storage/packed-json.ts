@@ -1,10 +1,10 @@
 import { deflateRawSync, inflateRawSync, type ZlibOptions } from 'node:zlib';
-import { CREDENTIAL_DICTIONARY_V1, EVENT_DICTIONARY_V1 } from './packing-dictionaries.ts';
+import { ATTEMPT_DICTIONARY_V1, CREDENTIAL_DICTIONARY_V1, EVENT_DICTIONARY_V1 } from './packing-dictionaries.ts';
 
 /**
- * JSON text stored deflated against a preset dictionary of what such values usually say: events and
- * credential records, the bulk of Redis's memory (an event carries the whole credential, SPEC §5, and is
- * kept 35 days; a credential record lives as long as the credential).
+ * JSON text stored deflated against a preset dictionary of what such values usually say: events, credential
+ * records and delivery attempts, the bulk of Redis's memory (an event carries the whole credential, SPEC
+ * §5, and is kept 35 days with its attempts; a credential record lives as long as the credential).
  *
  * One value alone deflates poorly (a 1,030-byte event to ≈ 580: too short for deflate to find its own
  * repeats), but nearly all of it — field names, enums, status messages — is the same from one value to the
@@ -22,6 +22,7 @@ const zlibOptions = (dictionary: Buffer): ZlibOptions => ({ dictionary, windowBi
 const FORMATS = {
   event: { byte: 0x01, options: zlibOptions(EVENT_DICTIONARY_V1) },
   credential: { byte: 0x02, options: zlibOptions(CREDENTIAL_DICTIONARY_V1) },
+  attempt: { byte: 0x03, options: zlibOptions(ATTEMPT_DICTIONARY_V1) },
 } as const;
 
 export type PackedKind = keyof typeof FORMATS;

@@ -3,8 +3,8 @@
  * say, rarest first: deflate codes a match by its distance back, so the text that repeats most sits at the
  * end, closest to the value. Ids are prefixes only, the random part of an id never repeats.
  *
- * FROZEN: values packed with a dictionary are read for as long as they are kept (events 35 days, credential
- * records for the credential's life), and `test/unit/packed-json.test.ts` pins each one's hash. A better
+ * FROZEN: values packed with a dictionary are read for as long as they are kept (events and delivery attempts
+ * 35 days, credential records for the credential's life), and `test/unit/packed-json.test.ts` pins each one's hash. A better
  * dictionary is a new format, with the old one kept for reading.
  */
 
@@ -89,5 +89,27 @@ export const CREDENTIAL_DICTIONARY_V1 = Buffer.from(
     '"status":"CONNECTION_IN_PROGRESS","statusDetail":"DATA_EXTRACTION_IN_PROGRESS","statusMessage":"Logging in to the provider.","isActive":true,',
     '"mfa":null,"session":null,"step":{"id":"","kind":"login","requestedAt":""},"lastSyncedAt":null,"nextSyncAt":null,',
     '"createdAt":"","createdBy":"key_","lastModifiedAt":"","lastModifiedBy":"key_","version":1}',
+  ].join(''),
+);
+
+/** What a delivery attempt of the event's attempt log usually says (`DeliveryAttempt`). */
+export const ATTEMPT_DICTIONARY_V1 = Buffer.from(
+  [
+    '<!DOCTYPE html><html><head><title>502 Bad Gateway</title></head><body>',
+    '"error":"ECONNRESET: socket hang up""error":"connect ECONNREFUSED 127.0.0.1:""error":"refused: "',
+    '"error":"ETIMEDOUT: no complete answer within 15000 ms"',
+    '{"id":"att_","eventId":"evt_","endpointId":"whe_","url":"https://","attemptNumber":2,"trigger":"recover",',
+    '"attemptedAt":"","outcome":"failed","responseStatus":503,"latencyMs":,"responseBody":"Service Unavailable",',
+    '"isResponseBodyTruncated":false,"error":null,"nextAttemptAt":""}',
+    '{"id":"att_","eventId":"evt_","endpointId":"whe_","url":"https://","attemptNumber":1,"trigger":"resend",',
+    '"attemptedAt":"","outcome":"failed","responseStatus":500,"latencyMs":,"responseBody":"Internal Server Error",',
+    '"isResponseBodyTruncated":false,"error":null,"nextAttemptAt":""}',
+    '{"received":true}{"ok":true}OK',
+    '{"id":"att_","eventId":"evt_","endpointId":"whe_","url":"https://","attemptNumber":1,"trigger":"event",',
+    '"attemptedAt":"","outcome":"succeeded","responseStatus":204,"latencyMs":,"responseBody":"",',
+    '"isResponseBodyTruncated":false,"error":null,"nextAttemptAt":null}',
+    '{"id":"att_","eventId":"evt_","endpointId":"whe_","url":"https://","attemptNumber":1,"trigger":"event",',
+    '"attemptedAt":"","outcome":"succeeded","responseStatus":200,"latencyMs":,"responseBody":"",',
+    '"isResponseBodyTruncated":false,"error":null,"nextAttemptAt":null}',
   ].join(''),
 );

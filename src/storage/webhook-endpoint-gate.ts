@@ -155,7 +155,7 @@ return { failingSince, 0 }
 type GateCommands = RedisClient & {
   // The Buffer variant: the values read can be binary (a stored event's packed envelope).
   webhookGateAdmitBuffer(numKeys: number, ...keysThenArgs: (string | number)[]): Promise<[Buffer, number, ...(Buffer | number | null)[]]>;
-  webhookGateFinishBuffer(numKeys: number, ...keysThenArgs: (string | number)[]): Promise<[number, number, ...(Buffer | number | null)[]]>;
+  webhookGateFinishBuffer(numKeys: number, ...keysThenArgs: (string | number | Buffer)[]): Promise<[number, number, ...(Buffer | number | null)[]]>;
 };
 
 export function createEndpointGate(redis: RedisClient, keys: Keys, requestTimeoutMs: number, tuning: EndpointGateTuning = DEFAULT_GATE_TUNING) {

@@ -70,6 +70,24 @@ t.test('an endpoint failing for WEBHOOK_DISABLE_AFTER_SECONDS is disabled', asyn
   t.equal(attempts.at(-1)?.nextAttemptAt, null, 'no retry once disabled');
 });
 
+t.test('attempts are logged packed; attempts an earlier version logged as plain JSON are listed too', async (t) => {
+  const stack = await startWebhookStack(t);
+  const receiver = await startReceiver(t, answer(200, '{"ok":true}'));
+  await createEndpoint(stack, { url: receiver.url });
+  const event = await commitEvent(stack);
+  const [attempt] = await waitForAttempts(stack, event.id, 1);
+  t.match(attempt, { outcome: 'succeeded', responseStatus: 200, responseBody: '{"ok":true}' });
+  const { ctx } = stack.container.services;
+  const key = ctx.keys.org(stack.org.organizationId).attempts(event.id);
+  const [stored] = await ctx.redis.lrangeBuffer(key, 0, -1);
+  t.equal(stored?.[0], 0x03, 'format 3: an attempt packed');
+  t.ok((stored?.length ?? Infinity) < JSON.stringify(attempt).length / 2, `${stored?.length} bytes stored for ${JSON.stringify(attempt).length} of JSON`);
+
+  const earlier = { ...attempt, id: 'att_aaaaaaaaaaaaaaaaaaaaaaaaaa', attemptNumber: 2 };
+  await ctx.redis.rpush(key, JSON.stringify(earlier));
+  t.same(await attemptsOf(stack, event.id), [attempt, earlier]);
+});
+
 t.test('the test endpoint sends webhook.test to that endpoint only', async (t) => {
   const stack = await startWebhookStack(t);
   const tested = await startReceiver(t);

@@ -1,5 +1,6 @@
 import t, { type Test } from 'tap';
 import { createKeys } from '../../src/storage/keys.ts';
+import { unpackJson } from '../../src/storage/packed-json.ts';
 import { createEndpointGate, DEFAULT_GATE_TUNING } from '../../src/storage/webhook-endpoint-gate.ts';
 import { connectTestRedis, uniquePrefix, wipePrefix } from '../helper.ts';
 
@@ -47,7 +48,7 @@ t.test('a hand-over with a settlement reads the right keys and settles too', asy
   const settlement = { organizationId: ORG, eventId: 'evt_a', endpointId: ENDPOINT, attemptJson: '{"n":1}', settlement: 'succeeded' as const, nowMs: Date.now() };
   const outcome = await gate.finish(ORG, ENDPOINT, 'lease-1', true, 12, settlement, { leaseId: 'lease-2', readOnAdmission: toRead.slice(1) });
   t.same(outcome.handedOver?.read.map((value) => value && [...value]), [[0x31, 0x20, 0x01, 0xff, 0x00]]);
-  t.same(await redis.lrange(orgKeys.attempts('evt_a'), 0, -1), ['{"n":1}'], 'the attempt is logged');
+  t.same((await redis.lrangeBuffer(orgKeys.attempts('evt_a'), 0, -1)).map(unpackJson), ['{"n":1}'], 'the attempt is logged');
   t.same(await inFlight(), ['lease-2']);
 });
 
