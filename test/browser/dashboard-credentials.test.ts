@@ -27,6 +27,9 @@ t.test('a console user finds a pass_mfa credential under "Action required" and c
   t.equal(await page.locator('.row').count(), 2, 'All lists both');
   await checkScreen(t, page, 'credentials-all');
   await page.getByRole('link', { name: 'Action required' }).click();
+  // The list re-renders after its fetch: until then the unfiltered one (which has this link too) is shown,
+  // and in between there are no rows at all. The connected credential going away marks the filtered list.
+  await page.getByRole('link', { name: `Sandbox Electric · ${connected.username}` }).waitFor({ state: 'detached' });
   await page.getByRole('link', { name: `Sandbox Electric · ${credential.username}` }).waitFor();
   t.equal(await page.locator('.row').count(), 1, 'the filter leaves the credential that needs action');
   t.equal(await page.locator('.row .badge.warning').textContent(), 'Action required');
