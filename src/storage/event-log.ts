@@ -1,4 +1,4 @@
-import { packJson, unpackJson, type PackedKind } from './packed-json.ts';
+import { isPlainJson, packJson, unpackJson, type PackedKind } from './packed-json.ts';
 import type { Keys } from './keys.ts';
 import type { RedisClient } from './redis.ts';
 
@@ -101,7 +101,6 @@ export interface EventQuery {
   credentialId?: string;
 }
 
-const OPEN_BRACE = 0x7b;
 const SPACE = 0x20;
 
 /**
@@ -115,7 +114,7 @@ export function packGuardedRecord(record: { version: number }, kind: PackedKind)
 
 /** The record's JSON text. */
 export function unpackGuardedRecord(raw: Buffer): string {
-  return raw[0] === OPEN_BRACE ? raw.toString('utf8') : unpackJson(raw.subarray(raw.indexOf(SPACE) + 1));
+  return isPlainJson(raw) ? raw.toString('utf8') : unpackJson(raw.subarray(raw.indexOf(SPACE) + 1));
 }
 
 /**
@@ -127,7 +126,7 @@ export function unpackGuardedRecord(raw: Buffer): string {
  */
 export function parseStoredEvent(raw: Buffer | null): { streamId: string; envelope: string } | null {
   if (raw === null) return null;
-  if (raw[0] === OPEN_BRACE) return JSON.parse(raw.toString('utf8')) as { streamId: string; envelope: string };
+  if (isPlainJson(raw)) return JSON.parse(raw.toString('utf8')) as { streamId: string; envelope: string };
   const space = raw.indexOf(SPACE);
   return { streamId: raw.toString('latin1', 0, space), envelope: unpackJson(raw.subarray(space + 1)) };
 }

@@ -28,6 +28,12 @@ const FORMATS = {
 export type PackedKind = keyof typeof FORMATS;
 
 const OPEN_BRACE = 0x7b;
+
+/** Whether stored bytes are plain JSON, not packed: written before packing, or by hand. */
+export function isPlainJson(stored: Buffer): boolean {
+  return stored[0] === OPEN_BRACE;
+}
+
 const optionsByByte = new Map<number, ZlibOptions>(Object.values(FORMATS).map(({ byte, options }) => [byte, options]));
 
 export function packJson(json: string, kind: PackedKind): Buffer {
@@ -41,7 +47,7 @@ export function packJson(json: string, kind: PackedKind): Buffer {
 
 /** The JSON text exactly as it was packed (for an event, the bytes a webhook signs and sends). */
 export function unpackJson(packed: Buffer): string {
-  if (packed[0] === OPEN_BRACE) return packed.toString('utf8');
+  if (isPlainJson(packed)) return packed.toString('utf8');
   const options = optionsByByte.get(packed[0] ?? -1);
   if (!options) throw new Error(`unknown packed JSON format ${String(packed[0])}`);
   return inflateRawSync(packed.subarray(1), options).toString('utf8');
