@@ -3,7 +3,7 @@ import type { Container } from '../src/container.ts';
 import { startCredentialStepWorker } from './credential-steps.ts';
 import { startCredentialReconciler } from './reconciler.ts';
 import { startTimerWorker } from './timers.ts';
-import { startWebhookDeliveryWorker } from './webhook-delivery.ts';
+import { DELIVERY_CONCURRENCY, startWebhookDeliveryWorker } from './webhook-delivery.ts';
 import { startWebhookReconciler } from './webhook-reconciler.ts';
 
 export interface RunningWorkers {
@@ -16,6 +16,12 @@ export interface RunningWorkers {
  * state of their own, so any number of worker processes can run against one Redis.
  */
 export async function startWorkers(container: Container): Promise<RunningWorkers> {
+  const { webhooks, webhookDeliveries } = container.services;
+  const firstAttempts = webhooks.makeFirstAttemptsHere({
+    run: (delivery, leaseId) => webhookDeliveries.run(delivery, leaseId),
+    longestStepMs: webhookDeliveries.longestStepMs,
+    maxInFlight: DELIVERY_CONCURRENCY,
+  });
   const workers: Worker[] = [
     startCredentialStepWorker(container),
     startTimerWorker(container),
@@ -28,7 +34,8 @@ export async function startWorkers(container: Container): Promise<RunningWorkers
     async close() {
       await reconciler.close();
       await credentialReconciler.close();
-      await Promise.all(workers.map((w) => w.close()));
+      // A first attempt that must run again is queued, so the queues stay open until these are done.
+      await Promise.all([firstAttempts.close(), ...workers.map((w) => w.close())]);
     },
   };
 }

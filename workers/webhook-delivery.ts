@@ -1,7 +1,7 @@
 import { DelayedError, Worker, type Job } from 'bullmq';
 import type { Container } from '../src/container.ts';
 import { QUEUE_NAMES } from '../src/queues.ts';
-import type { DeliveryJob } from '../src/services/webhooks.ts';
+import { fanOutJobId, type DeliveryJob } from '../src/services/webhooks.ts';
 import { workerOptions } from './worker-options.ts';
 
 /**
@@ -22,7 +22,7 @@ export function startWebhookDeliveryWorker(container: Container): Worker<Deliver
   const worker = new Worker<DeliveryJob>(
     QUEUE_NAMES.webhookDelivery,
     async (job: Job<DeliveryJob>, token?: string) => {
-      const step = await services.webhookDeliveries.run(job.data, job.id ?? `${job.data.eventId}.${job.data.endpointId}`);
+      const step = await services.webhookDeliveries.run(job.data, job.id ?? fanOutJobId(job.data.eventId, job.data.endpointId));
       if (step.kind === 'finished') return;
       if (step.next.attemptNumber !== job.data.attemptNumber) await job.updateData(step.next);
       await job.moveToDelayed(Date.now() + step.delayMs, token);

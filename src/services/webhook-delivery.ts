@@ -229,6 +229,9 @@ export function createWebhookDeliveryService(
   return {
     gate,
 
+    /** The longest `run` takes: the wait for a slot, the request, and the gate's calls (a lease's life covers them). */
+    longestStepMs: maxLocalWaitMs + config.webhookTimeoutMs + gateTuning.leaseMarginMs,
+
     /** `leaseId` identifies the job across worker crashes, so a re-run keeps its in-flight slot. */
     async run(delivery: DeliveryJob, leaseId: string): Promise<DeliveryStep> {
       const { organizationId, endpointId, eventId } = delivery;

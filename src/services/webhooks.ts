@@ -10,6 +10,7 @@ import type { EventType } from '../webhooks/event-types.ts';
 import { generateWebhookSecret } from '../webhooks/signing.ts';
 import type { ServiceContext } from './context.ts';
 import { newEvent, type EventEnvelope, type EventService } from './events.ts';
+import { FirstAttemptsHere, type FirstAttemptRunner, type FirstAttemptSettling } from './first-attempts-here.ts';
 
 /**
  * Webhook endpoints (SPEC §5) and everything that decides which deliveries exist: fan-out of committed
@@ -106,6 +107,19 @@ const DELIVERY_JOB_OPTIONS = {
   backoff: { type: 'exponential', delay: 1000 },
 } as const;
 
+/**
+ * A fan-out's deliveries have fixed ids, so that fanning an event out twice delivers it once; resend and
+ * recover must create new deliveries, so BullMQ numbers theirs. The id is also the delivery's lease at the
+ * endpoint's gate.
+ */
+export function fanOutJobId(eventId: string, endpointId: string): string {
+  return `${eventId}.${endpointId}`;
+}
+
+function deliveryJobOptions(delivery: DeliveryJob) {
+  return { ...DELIVERY_JOB_OPTIONS, ...(delivery.trigger === 'event' ? { jobId: fanOutJobId(delivery.eventId, delivery.endpointId) } : {}) };
+}
+
 export function toEndpointView({ version: _version, ...view }: WebhookEndpointRecord): WebhookEndpoint {
   return view;
 }
@@ -179,34 +193,55 @@ export function createWebhookService(ctx: ServiceContext, queues: Queues, events
   async function enqueueDeliveries(organizationId: string, targets: { eventId: string; endpointId: string }[], trigger: DeliveryTrigger) {
     if (targets.length === 0) return;
     await queues.webhookDelivery.addBulk(
-      targets.map(({ eventId, endpointId }) => ({
-        name: 'deliver',
-        data: { organizationId, eventId, endpointId, attemptNumber: 1, trigger } satisfies DeliveryJob,
-        // A fan-out's deliveries have fixed ids so that fanning an event out twice delivers it once;
-        // resend and recover must create new deliveries, so theirs are unique.
-        opts: { ...DELIVERY_JOB_OPTIONS, ...(trigger === 'event' ? { jobId: `${eventId}.${endpointId}` } : {}) },
-      })),
+      targets.map(({ eventId, endpointId }) => {
+        const data: DeliveryJob = { organizationId, eventId, endpointId, attemptNumber: 1, trigger };
+        return { name: 'deliver', data, opts: deliveryJobOptions(data) };
+      }),
     );
   }
+
+  let firstAttemptsHere: FirstAttemptsHere | null = null;
+  const settledFanouts = new Coalescer<string>((organizationId, eventIds) => events.store.markFannedOut(organizationId, eventIds), MAX_EVENTS_PER_FANOUT);
+  const firstAttemptSettling: FirstAttemptSettling = {
+    jobIdOf: (delivery) => fanOutJobId(delivery.eventId, delivery.endpointId),
+    async queueLater(delivery, delayMs) {
+      await queues.webhookDelivery.add('deliver', delivery, { ...deliveryJobOptions(delivery), delay: delayMs });
+    },
+    eventsSettled: (organizationId, eventIds) => settledFanouts.add(organizationId, eventIds),
+  };
 
   /**
    * One delivery per enabled endpoint each event is meant for, then the events leave the pending-fanout
    * set. Done by the process that committed the events, with no queue hop in between: a crash before the
    * last step leaves them pending, and the reconciler does it again (delivery job ids make that idempotent).
+   * In a workers process, deliveries up to its room start their first attempt here instead of being queued
+   * (see `first-attempts-here.ts`); their events stay pending, held from the reconciler, until they settle.
+   * The reconciler's own fan-outs only queue: a second fan-out is idempotent through job ids, an attempt is not.
    */
-  async function fanOutNow(organizationId: string, committed: EventEnvelope[]): Promise<void> {
+  async function fanOutNow(organizationId: string, committed: EventEnvelope[], isFirstFanout: boolean): Promise<void> {
     const endpoints = await listRecords(organizationId);
     const targets = committed.flatMap((event) => recipientsAmong(endpoints, event).map((endpointId) => ({ eventId: event.id, endpointId })));
-    await enqueueDeliveries(organizationId, targets, 'event');
+    const here = isFirstFanout ? firstAttemptsHere : null;
+    const booked = here?.book(targets.length) ?? 0;
+    const attemptedHere = targets.slice(0, booked);
+    const held = new Set(attemptedHere.map((target) => target.eventId));
+    try {
+      await enqueueDeliveries(organizationId, targets.slice(booked), 'event');
+      if (here && held.size > 0) await events.store.holdFanout(organizationId, [...held], ctx.now().getTime() + here.runner.longestStepMs);
+    } catch (error) {
+      here?.giveBack(booked);
+      throw error;
+    }
+    here?.start(organizationId, attemptedHere);
     await events.store.markFannedOut(
       organizationId,
-      committed.map((event) => event.id),
+      committed.map((event) => event.id).filter((eventId) => !held.has(eventId)),
     );
   }
 
   // Commits of one organization that land together (a claim's 50 timers, concurrent API requests) share
   // one fan-out: one endpoint read, one addBulk, one write to the pending set, instead of one each.
-  const fanOuts = new Coalescer(fanOutNow, MAX_EVENTS_PER_FANOUT);
+  const fanOuts = new Coalescer<EventEnvelope>((organizationId, committed) => fanOutNow(organizationId, committed, true), MAX_EVENTS_PER_FANOUT);
 
   async function fanOut(organizationId: string, committed: EventEnvelope[]): Promise<void> {
     if (committed.length > 0) await fanOuts.add(organizationId, committed);
@@ -364,6 +399,15 @@ export function createWebhookService(ctx: ServiceContext, queues: Queues, events
     onEventsCommitted: fanOut,
 
     /**
+     * From now on this process makes the first attempt of the deliveries it fans out (workers processes,
+     * see `first-attempts-here.ts`). Close the returned object before the queues: it waits for them.
+     */
+    makeFirstAttemptsHere(runner: FirstAttemptRunner): FirstAttemptsHere {
+      firstAttemptsHere = new FirstAttemptsHere(runner, firstAttemptSettling, ctx.logger);
+      return firstAttemptsHere;
+    },
+
+    /**
      * At-least-once across crashes: events committed before `olderThan` and still pending (the process died
      * between commit and fan-out, or the fan-out failed) are fanned out again. Returns how many.
      */
@@ -382,9 +426,10 @@ export function createWebhookService(ctx: ServiceContext, queues: Queues, events
             organizationId,
             eventIds.filter((_, i) => stored[i] === null),
           );
-          await fanOut(
+          await fanOutNow(
             organizationId,
             stored.filter((event): event is EventEnvelope => event !== null),
+            false,
           );
           reconciled += eventIds.length;
         }

@@ -9,7 +9,8 @@ import type { RedisClient } from './redis.ts';
  * - `events` — a stream of `{ id, type, crd }` entries: the order of the log and the cursor for paging.
  * - `event:<id>` — `<stream id> <packed envelope>`, expiring with the retention period (see `parseStoredEvent`).
  * - `events:pending-fanout` — a sorted set (score = commit time) of event ids not yet handed to webhooks;
- *   the fan-out removes them, the reconciler fans out stragglers again (at-least-once across crashes).
+ *   the fan-out removes them, the reconciler fans out stragglers again (at-least-once across crashes). A
+ *   fan-out attempting deliveries itself moves their score to when those attempts will have ended.
  */
 
 export interface StoredEvent {
@@ -222,7 +223,12 @@ export function createEventStore(redis: RedisClient, keys: Keys) {
       if (eventIds.length > 0) await redis.zrem(keys.org(organizationId).pendingFanout, ...eventIds);
     },
 
-    /** Events committed before `olderThan` that no fan-out has claimed yet. */
+    /** Keeps pending events from the reconciler until `untilMs` (their deliveries are being attempted). */
+    async holdFanout(organizationId: string, eventIds: string[], untilMs: number): Promise<void> {
+      if (eventIds.length > 0) await redis.zadd(keys.org(organizationId).pendingFanout, 'XX', ...eventIds.flatMap((eventId) => [untilMs, eventId]));
+    },
+
+    /** Events committed (or held) until before `olderThan` that no fan-out has claimed yet. */
     async pendingFanout(organizationId: string, olderThan: Date, limit = 500): Promise<string[]> {
       return redis.zrangebyscore(keys.org(organizationId).pendingFanout, '-inf', olderThan.getTime(), 'LIMIT', 0, limit);
     },

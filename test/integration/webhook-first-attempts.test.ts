@@ -1,0 +1,106 @@
+import type { ServerResponse } from 'node:http';
+import t from 'tap';
+import { newEvent } from '../../src/services/events.ts';
+import { fanOutJobId } from '../../src/services/webhooks.ts';
+import { RECONCILE_GRACE_MS } from '../../workers/webhook-reconciler.ts';
+import { answer, startReceiver, type Teardown } from '../fixtures/webhook-receiver.ts';
+import { commitEvent, createEndpoint, startWebhookStack, waitForAttempts, type WebhookStack } from '../fixtures/webhook-stack.ts';
+
+function deliveryJob(stack: WebhookStack, eventId: string, endpointId: string) {
+  return stack.container.services.queues.webhookDelivery.getJob(fanOutJobId(eventId, endpointId));
+}
+
+function pendingUntil(stack: WebhookStack, untilMs: number): Promise<string[]> {
+  return stack.container.services.events.store.pendingFanout(stack.org.organizationId, new Date(untilMs));
+}
+
+async function eventually(condition: () => Promise<boolean>, what: string, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`not within ${timeoutMs} ms: ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/** A receiver whose requests hang until `release()` answers them all with 204. */
+async function heldReceiver(t: Teardown) {
+  const held: ServerResponse[] = [];
+  const receiver = await startReceiver(t, (_request, res) => held.push(res));
+  return { receiver, release: () => held.splice(0).forEach((res) => res.writeHead(204).end()) };
+}
+
+t.test('a workers process makes the first attempt of what it fans out itself: no delivery job, the event settles', async (t) => {
+  const stack = await startWebhookStack(t);
+  const receiver = await startReceiver(t);
+  const endpoint = await createEndpoint(stack, { url: receiver.url });
+  const event = await commitEvent(stack);
+  await receiver.waitFor((all) => all.length === 1);
+  t.equal(receiver.received[0]?.id, event.id);
+  const [attempt] = await waitForAttempts(stack, event.id, 1);
+  t.match(attempt, { outcome: 'succeeded', attemptNumber: 1, trigger: 'event' });
+  t.equal(await deliveryJob(stack, event.id, endpoint.id), undefined, 'no job was queued for it');
+  await eventually(async () => (await pendingUntil(stack, Date.now() + 3_600_000)).length === 0, 'the event leaves the pending set');
+});
+
+t.test('without workers in the process the fan-out queues the delivery', async (t) => {
+  const stack = await startWebhookStack(t, { isWorkerInProcess: false });
+  const receiver = await startReceiver(t);
+  const endpoint = await createEndpoint(stack, { url: receiver.url });
+  const event = await commitEvent(stack);
+  const job = await deliveryJob(stack, event.id, endpoint.id);
+  t.match(job?.data, { eventId: event.id, endpointId: endpoint.id, attemptNumber: 1, trigger: 'event' });
+  t.same(await pendingUntil(stack, Date.now() + 3_600_000), [], 'queued: no longer pending');
+});
+
+t.test('a first attempt that fails is queued for its retry under the job id its fan-out would have given it', async (t) => {
+  const stack = await startWebhookStack(t, { env: { WEBHOOK_RETRY_SCHEDULE: '30' } });
+  const receiver = await startReceiver(t, answer(500));
+  const endpoint = await createEndpoint(stack, { url: receiver.url });
+  const event = await commitEvent(stack);
+  const [attempt] = await waitForAttempts(stack, event.id, 1);
+  t.match(attempt, { outcome: 'failed', responseStatus: 500, attemptNumber: 1 });
+  await eventually(async () => (await deliveryJob(stack, event.id, endpoint.id)) !== undefined, 'the retry is queued');
+  const job = await deliveryJob(stack, event.id, endpoint.id);
+  t.match(job?.data, { eventId: event.id, endpointId: endpoint.id, attemptNumber: 2, trigger: 'event' });
+  t.equal(await job?.getState(), 'delayed');
+  t.ok((job?.delay ?? 0) >= 25_000, 'after the schedule’s 30 s');
+  await eventually(async () => (await pendingUntil(stack, Date.now() + 3_600_000)).length === 0, 'the event leaves the pending set');
+});
+
+t.test('while its first attempt runs, the event is held from the reconciler, and workers close only after it', async (t) => {
+  const stack = await startWebhookStack(t);
+  const { receiver, release } = await heldReceiver(t);
+  const endpoint = await createEndpoint(stack, { url: receiver.url });
+  const event = await commitEvent(stack);
+  await receiver.waitFor((all) => all.length === 1);
+  const { webhooks, webhookDeliveries } = stack.container.services;
+  t.same(await pendingUntil(stack, Date.now() + RECONCILE_GRACE_MS), [], 'not due for the reconciler yet');
+  t.same(await pendingUntil(stack, Date.now() + webhookDeliveries.longestStepMs + 1000), [event.id], 'but still pending');
+  t.equal(await webhooks.reconcileFanout(new Date(Date.now() + 1)), 0, 'the reconciler leaves it alone');
+
+  let isClosed = false;
+  const closing = stack.workers?.close().then(() => {
+    isClosed = true;
+  });
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  t.equal(isClosed, false, 'closing waits for the attempt');
+  const later = await commitEvent(stack);
+  release();
+  await closing;
+  t.equal(receiver.received.length, 1, 'delivered once');
+  t.ok(await deliveryJob(stack, later.id, endpoint.id), 'an event fanned out while closing is queued instead');
+  await eventually(async () => !(await pendingUntil(stack, Date.now() + 3_600_000)).includes(event.id), 'the delivered event leaves the pending set');
+});
+
+t.test('the reconciler queues what it fans out again, so job ids keep a second fan-out from delivering twice', async (t) => {
+  const stack = await startWebhookStack(t);
+  const receiver = await startReceiver(t);
+  const endpoint = await createEndpoint(stack, { url: receiver.url });
+  const event = newEvent('credential.created', { credential: { id: 'crd_lost' } }, new Date());
+  const { events, webhooks } = stack.container.services;
+  await events.store.commit({ organizationId: stack.org.organizationId, mutations: [], events: [event] }, new Date());
+  t.equal(await webhooks.reconcileFanout(new Date(Date.now() + 1)), 1);
+  t.ok(await deliveryJob(stack, event.id, endpoint.id), 'queued, not attempted in place');
+  await receiver.waitFor((all) => all.length === 1);
+  t.equal(receiver.received[0]?.id, event.id);
+});
