@@ -82,17 +82,22 @@ export const challengeExpiry: Benchmark = {
     );
 
     const arrivals = [...timedOutAt].map(([id, { committedAt, receivedAt }]) => ({ expiredAt: expiresAt.get(id) ?? receivedAt, committedAt, receivedAt }));
-    const { p50 = NaN, p99 = NaN, max = NaN } = percentiles(arrivals.map(({ expiredAt, receivedAt }) => receivedAt - expiredAt));
+    const lag = ({ expiredAt, receivedAt }: (typeof arrivals)[number]) => receivedAt - expiredAt;
+    const { p50 = NaN, p99 = NaN, max = NaN } = percentiles(arrivals.map(lag));
+    const slowest = arrivals.reduce<(typeof arrivals)[number] | undefined>((worst, arrival) => (worst && lag(worst) >= lag(arrival) ? worst : arrival), undefined);
     // The event's timestamp splits the lag: timer → commit of the timeout, then commit → webhook.
     const toCommit = percentiles(arrivals.map(({ expiredAt, committedAt }) => committedAt - expiredAt));
     const toWebhook = percentiles(arrivals.map(({ committedAt, receivedAt }) => receivedAt - committedAt));
+    const parts = (of: ReturnType<typeof percentiles>) => [of.p50, of.p99, of.max].map((ms) => format.ms(ms ?? NaN)).join(' / ');
     const missing = count - timedOutAt.size;
+    const queued = await seeder.deliveryJobs();
     return [
       row(NAME, `${format.count(count)} challenges over ${SPREAD_SECONDS} s: lag expiresAt → webhook p50`, format.ms(p50)),
       row(NAME, 'lag p99', format.ms(p99), '≤ 500 ms', p99 <= 500),
-      row(NAME, 'lag max', format.ms(max), '≤ 1 s', max <= 1000),
-      row(NAME, 'of which expiresAt → timeout committed, p50 / p99', `${format.ms(toCommit.p50 ?? NaN)} / ${format.ms(toCommit.p99 ?? NaN)}`),
-      row(NAME, 'of which committed → webhook, p50 / p99', `${format.ms(toWebhook.p50 ?? NaN)} / ${format.ms(toWebhook.p99 ?? NaN)}`),
+      row(NAME, 'lag max', `${format.ms(max)}${slowest ? ` (expired ${((slowest.expiredAt - firstExpiry) / 1000).toFixed(1)} s into the ${SPREAD_SECONDS})` : ''}`, '≤ 1 s', max <= 1000),
+      row(NAME, 'of which expiresAt → timeout committed, p50 / p99 / max', parts(toCommit)),
+      row(NAME, 'of which committed → webhook, p50 / p99 / max', parts(toWebhook)),
+      row(NAME, 'deliveries that became queue jobs (no first attempt in place, or one more)', format.count(queued)),
       row(NAME, `webhooks not in by ${LATE_CUTOFF_SECONDS} s after the last expiry`, format.count(missing), '0', missing === 0),
       ...memoryRows,
       ...(seededInTime ? [] : [row(NAME, 'warning', 'seeding ran past the first expiry: early lags include seeding time')]),
@@ -110,6 +115,8 @@ interface Seeder {
   dropLoginSteps(): Promise<void>;
   openChallenge(credentialId: string, expiresAtMs: number): Promise<void>;
   markSeedEventsFannedOut(): Promise<void>;
+  /** Delivery jobs in any state (finished ones are kept an hour). */
+  deliveryJobs(): Promise<number>;
   close(): Promise<void>;
 }
 
@@ -147,6 +154,10 @@ async function createSeeder(container: Container, system: System, organizationId
         if (eventIds.length === 0) return;
         await events.store.markFannedOut(organizationId, eventIds);
       }
+    },
+    async deliveryJobs() {
+      const counts = await queues.webhookDelivery.getJobCounts('completed', 'failed', 'delayed', 'waiting', 'active', 'prioritized');
+      return Object.values(counts).reduce((sum, n) => sum + n, 0);
     },
     close: () => closeQueues(queues),
   };
