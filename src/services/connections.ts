@@ -57,8 +57,12 @@ export function createConnectionService(ctx: ServiceContext, store: CredentialSt
     return { provider, connector };
   }
 
+  function readOptionalSecret(credential: CredentialRecord, field: string): Promise<string | null> {
+    return ctx.secrets.read(store.secretsKey(credential.organizationId, credential.id), field);
+  }
+
   async function readSecret(credential: CredentialRecord, field: string): Promise<string> {
-    const value = await ctx.secrets.read(store.secretsKey(credential.organizationId, credential.id), field);
+    const value = await readOptionalSecret(credential, field);
     if (value === null) throw new Error(`credential ${credential.id} has no ${field.split('.')[0]} secret`);
     return value;
   }
@@ -69,7 +73,7 @@ export function createConnectionService(ctx: ServiceContext, store: CredentialSt
         return connector.login({
           username: credential.username,
           password: await readSecret(credential, SECRET_FIELDS.password),
-          extraFields: JSON.parse(await readSecret(credential, SECRET_FIELDS.extraFields)) as Record<string, string>,
+          extraFields: JSON.parse((await readOptionalSecret(credential, SECRET_FIELDS.extraFields)) ?? '{}') as Record<string, string>,
         });
       case 'choose_method': {
         const method = credential.mfa?.availableMethods.find((candidate) => candidate.id === step.methodId);

@@ -16,6 +16,7 @@ import { connectorFor, findProvider } from '../../../src/connectors/catalog.ts';
 import type { Container } from '../../../src/container.ts';
 import { createCredentialStore, SYSTEM_ACTOR, type CredentialStore } from '../../../src/services/credential-store.ts';
 import { createEventService } from '../../../src/services/events.ts';
+import { loginSecrets } from '../../../src/services/credentials.ts';
 import { newId } from '../../../src/ids.ts';
 import { createQueues, closeQueues } from '../../../src/queues.ts';
 import { scanAll } from '../../../src/storage/redis.ts';
@@ -134,7 +135,7 @@ async function createSeeder(container: Container, system: System, organizationId
   return {
     async create(credentialId, username) {
       await store.create({ id: credentialId, organizationId, providerId: provider.id, username, correlationId: null }, 'bench', {
-        secrets: { password: 'pass_mfa', extraFields: '{}' },
+        secrets: loginSecrets('pass_mfa', {}),
       });
     },
     dropLoginSteps: () => queues.credentialSteps.drain(),
