@@ -4,6 +4,7 @@ import { newEvent } from '../../src/services/events.ts';
 import { fanOutJobId } from '../../src/services/webhooks.ts';
 import { RECONCILE_GRACE_MS } from '../../workers/webhook-reconciler.ts';
 import { answer, startReceiver, type Teardown } from '../fixtures/webhook-receiver.ts';
+import { waitFor } from '../process-helper.ts';
 import { commitEvent, createEndpoint, startWebhookStack, waitForAttempts, type WebhookStack } from '../fixtures/webhook-stack.ts';
 
 function deliveryJob(stack: WebhookStack, eventId: string, endpointId: string) {
@@ -14,12 +15,9 @@ function pendingUntil(stack: WebhookStack, untilMs: number): Promise<string[]> {
   return stack.container.services.events.store.pendingFanout(stack.org.organizationId, new Date(untilMs));
 }
 
-async function eventually(condition: () => Promise<boolean>, what: string, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`not within ${timeoutMs} ms: ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
+/** Resolves once no event of the stack's organization waits for fan-out, held or not. */
+function nothingPending(stack: WebhookStack): Promise<boolean> {
+  return waitFor('no event left in the pending-fanout set', async () => ((await pendingUntil(stack, Date.now() + 3_600_000)).length === 0 ? true : undefined), 5000);
 }
 
 /** A receiver whose requests hang until `release()` answers them all with 204. */
@@ -39,7 +37,7 @@ t.test('a workers process makes the first attempt of what it fans out itself: no
   const [attempt] = await waitForAttempts(stack, event.id, 1);
   t.match(attempt, { outcome: 'succeeded', attemptNumber: 1, trigger: 'event' });
   t.equal(await deliveryJob(stack, event.id, endpoint.id), undefined, 'no job was queued for it');
-  await eventually(async () => (await pendingUntil(stack, Date.now() + 3_600_000)).length === 0, 'the event leaves the pending set');
+  await nothingPending(stack);
 });
 
 t.test('without workers in the process the fan-out queues the delivery', async (t) => {
@@ -59,12 +57,11 @@ t.test('a first attempt that fails is queued for its retry under the job id its 
   const event = await commitEvent(stack);
   const [attempt] = await waitForAttempts(stack, event.id, 1);
   t.match(attempt, { outcome: 'failed', responseStatus: 500, attemptNumber: 1 });
-  await eventually(async () => (await deliveryJob(stack, event.id, endpoint.id)) !== undefined, 'the retry is queued');
-  const job = await deliveryJob(stack, event.id, endpoint.id);
-  t.match(job?.data, { eventId: event.id, endpointId: endpoint.id, attemptNumber: 2, trigger: 'event' });
-  t.equal(await job?.getState(), 'delayed');
-  t.ok((job?.delay ?? 0) >= 25_000, 'after the schedule’s 30 s');
-  await eventually(async () => (await pendingUntil(stack, Date.now() + 3_600_000)).length === 0, 'the event leaves the pending set');
+  const job = await waitFor('the retry is queued', () => deliveryJob(stack, event.id, endpoint.id), 5000);
+  t.match(job.data, { eventId: event.id, endpointId: endpoint.id, attemptNumber: 2, trigger: 'event' });
+  t.equal(await job.getState(), 'delayed');
+  t.ok(job.delay >= 25_000, 'after the schedule’s 30 s');
+  await nothingPending(stack);
 });
 
 t.test('while its first attempt runs, the event is held from the reconciler, and workers close only after it', async (t) => {
@@ -89,7 +86,7 @@ t.test('while its first attempt runs, the event is held from the reconciler, and
   await closing;
   t.equal(receiver.received.length, 1, 'delivered once');
   t.ok(await deliveryJob(stack, later.id, endpoint.id), 'an event fanned out while closing is queued instead');
-  await eventually(async () => !(await pendingUntil(stack, Date.now() + 3_600_000)).includes(event.id), 'the delivered event leaves the pending set');
+  await waitFor('the delivered event leaves the pending set', async () => (!(await pendingUntil(stack, Date.now() + 3_600_000)).includes(event.id) ? true : undefined), 5000);
 });
 
 t.test('the reconciler queues what it fans out again, so job ids keep a second fan-out from delivering twice', async (t) => {
