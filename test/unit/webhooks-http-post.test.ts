@@ -90,3 +90,39 @@ t.test('a name resolving outside the allow-list is refused before connecting', a
   t.match(outcome, { responseStatus: null, error: /hooks\.example\.test refused: .*loopback/ });
   t.equal(connections, 0);
 });
+
+/** A receiver that answers the first request 200 and then resets connections as `resets` says. */
+async function resettingReceiver(t: Test, resets: (requestOnSocket: number, requestInAll: number) => boolean) {
+  const requestsBySocket = new Map<unknown, number>();
+  let requestInAll = 0;
+  const url = await receiver(t, (request, res) => {
+    const onSocket = (requestsBySocket.get(request.socket) ?? 0) + 1;
+    requestsBySocket.set(request.socket, onSocket);
+    requestInAll += 1;
+    if (resets(onSocket, requestInAll)) request.socket.destroy();
+    else res.writeHead(200).end('ok');
+  });
+  return { url, requests: () => requestInAll, sockets: () => requestsBySocket.size };
+}
+
+t.test('a kept-alive connection the receiver closes as it is reused is tried once more on a new one', async (t) => {
+  // The receiver's idle timeout racing our reuse, played deterministically: a socket's second request is reset.
+  const target = await resettingReceiver(t, (requestOnSocket) => requestOnSocket === 2);
+  const send = poster();
+  t.match(await send.post(`${target.url}/hook`, {}, '{}'), { responseStatus: 200 });
+  t.match(await send.post(`${target.url}/hook`, {}, '{}'), { responseStatus: 200, error: null }, 'delivered on a new connection');
+  t.equal(target.requests(), 3, 'the reset request and its second try');
+  t.equal(target.sockets(), 2);
+});
+
+t.test('a reset is not tried again when the connection was new, nor twice', async (t) => {
+  const target = await resettingReceiver(t, (_requestOnSocket, requestInAll) => requestInAll > 1);
+  const send = poster();
+  t.match(await send.post(`${target.url}/hook`, {}, '{}'), { responseStatus: 200 });
+  const reset = await send.post(`${target.url}/hook`, {}, '{}');
+  t.match(reset, { responseStatus: null, error: /ECONNRESET|socket hang up/ }, 'the second try on a new connection was reset too');
+  t.equal(target.requests(), 3, 'one reset on the reused connection, one on the new: no third try');
+  const fresh = await resettingReceiver(t, () => true);
+  t.match(await poster().post(`${fresh.url}/hook`, {}, '{}'), { responseStatus: null, error: /ECONNRESET|socket hang up/ });
+  t.equal(fresh.requests(), 1, 'a reset on a new connection is an answer: not tried again');
+});
