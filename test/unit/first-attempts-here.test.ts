@@ -39,6 +39,13 @@ function harness(maxInFlight: number) {
   return { here, calls, settle };
 }
 
+/** Two events: the first to endpoints a and b, the second to c. */
+const EVENT_1_TO_A_AND_B_EVENT_2_TO_C = [
+  { eventId: 'evt-1', endpointId: 'a' },
+  { eventId: 'evt-1', endpointId: 'b' },
+  { eventId: 'evt-2', endpointId: 'c' },
+];
+
 const later = (endpointId: string): DeliveryStep => ({
   kind: 'later',
   delayMs: 30_000,
@@ -52,11 +59,7 @@ t.test('no more attempts are booked than the runner allows in flight, none once 
   t.equal(here.book(1), 0);
   here.giveBack(1);
   t.equal(here.book(4), 1, 'a slot given back can be booked again');
-  here.start('org', [
-    { eventId: 'evt-1', endpointId: 'a' },
-    { eventId: 'evt-1', endpointId: 'b' },
-    { eventId: 'evt-2', endpointId: 'c' },
-  ]);
+  here.start('org', EVENT_1_TO_A_AND_B_EVENT_2_TO_C);
   let isClosed = false;
   const closing = here.close().then(() => {
     isClosed = true;
@@ -73,11 +76,7 @@ t.test('no more attempts are booked than the runner allows in flight, none once 
 t.test('an event settles once every delivery of it finished or was queued for later', async (t) => {
   const { here, calls, settle } = harness(10);
   here.book(3);
-  here.start('org', [
-    { eventId: 'evt-1', endpointId: 'a' },
-    { eventId: 'evt-1', endpointId: 'b' },
-    { eventId: 'evt-2', endpointId: 'c' },
-  ]);
+  here.start('org', EVENT_1_TO_A_AND_B_EVENT_2_TO_C);
   await settle('a', { kind: 'finished' });
   await settle('c', { kind: 'finished' });
   await settle('b', later('b'));
@@ -87,10 +86,7 @@ t.test('an event settles once every delivery of it finished or was queued for la
 t.test('an attempt that throws leaves its event pending for the reconciler', async (t) => {
   const { here, calls, settle } = harness(10);
   here.book(2);
-  here.start('org', [
-    { eventId: 'evt-1', endpointId: 'a' },
-    { eventId: 'evt-1', endpointId: 'b' },
-  ]);
+  here.start('org', EVENT_1_TO_A_AND_B_EVENT_2_TO_C.filter((target) => target.eventId === 'evt-1'));
   await settle('a', { kind: 'finished' });
   await settle('b', new Error('Redis went away'));
   t.same(calls, ['run evt-1/a', 'run evt-1/b'], 'not settled');
