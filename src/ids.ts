@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 /** SPEC §1: a type prefix followed by 26 random lowercase base32 characters (130 bits). */
 export type IdPrefix = 'org' | 'usr' | 'key' | 'prv' | 'crd' | 'acc' | 'mfa' | 'mth' | 'whe' | 'evt' | 'att' | 'chl';
 
-const BASE32 = 'abcdefghijklmnopqrstuvwxyz234567';
+export const BASE32 = 'abcdefghijklmnopqrstuvwxyz234567';
 
 // A call into OpenSSL per id showed in the API's profile; ids are drawn from a pool refilled 4 KiB at a time
 // (what Node does for randomUUID). Each byte is used once.

@@ -16,7 +16,7 @@ export function newEvent(type: string, data: EventEnvelope['data'], now: Date): 
  * new state and its events in one atomic step and then tells the listeners (webhook fan-out).
  */
 export function createEventService(ctx: ServiceContext) {
-  const store = createEventStore(ctx.redis, ctx.keys);
+  const store = createEventStore(ctx.redis, ctx.keys, ctx.now);
   const listeners: CommittedListener[] = [];
 
   return {

@@ -2,8 +2,9 @@ import { performance } from 'node:perf_hooks';
 import { BoundedCache } from '../bounded-cache.ts';
 import { newId } from '../ids.ts';
 import { createDeliveryLog, type DeliverySettlement, type Settlement } from '../storage/delivery-log.ts';
-import { parseStoredEvent } from '../storage/event-log.ts';
+import { eventReads, storedEventFrom } from '../storage/event-log.ts';
 import { createEndpointGate, DEFAULT_GATE_TUNING, type Admission, type EndpointGateTuning, type Handover } from '../storage/webhook-endpoint-gate.ts';
+import type { StoredRead, StoredValue } from '../storage/redis.ts';
 import { checkEndpointUrl, guardedLookup, type UrlVerdict } from '../webhooks/address-guard.ts';
 import { createWebhookPoster, type PostOutcome } from '../webhooks/http-post.ts';
 import { nextRetryDelayMs } from '../webhooks/retry-policy.ts';
@@ -105,7 +106,7 @@ export function createWebhookDeliveryService(
    * turns further out with every refused ask (common when processes share an endpoint: each wakes only its
    * own waiters).
    */
-  async function admitSoon(room: string, organizationId: string, endpointId: string, leaseId: string, readOnAdmission: string[]): Promise<Admission> {
+  async function admitSoon(room: string, organizationId: string, endpointId: string, leaseId: string, readOnAdmission: StoredRead[]): Promise<Admission> {
     const deadline = performance.now() + maxLocalWaitMs;
     for (let ask = 0; ; ask++) {
       const admission = await gate.admit(organizationId, endpointId, leaseId, readOnAdmission, ask === 0);
@@ -159,7 +160,7 @@ export function createWebhookDeliveryService(
    * slot is handed to this process's next waiter for the endpoint by the finish call itself; otherwise the
    * lease is given back, and that waiter woken to ask, by `handBack`.
    */
-  async function deliverAdmitted(delivery: DeliveryJob, leaseId: string, read: (Buffer | null)[], room: string): Promise<DeliveryStep> {
+  async function deliverAdmitted(delivery: DeliveryJob, leaseId: string, [endpointRead, ...eventRead]: StoredValue[], room: string): Promise<DeliveryStep> {
     const { organizationId, endpointId, eventId } = delivery;
     // Called with the gate call that gives the lease back, once it is sent: the woken waiter's ask follows it
     // on the same connection, so Redis frees the slot first and the waiter takes it in that round trip.
@@ -170,8 +171,8 @@ export function createWebhookDeliveryService(
       return givingBack;
     };
     const attemptedAt = ctx.now();
-    const endpoint = parseEndpointRecord(read[0]?.toString() ?? null);
-    const body = parseStoredEvent(read[1] ?? null)?.envelope;
+    const endpoint = parseEndpointRecord(endpointRead instanceof Buffer ? endpointRead.toString() : null);
+    const body = storedEventFrom(eventId, eventRead, attemptedAt.getTime())?.envelope;
     if (!endpoint || !endpoint.isEnabled || body === undefined) {
       await handBack(gate.release(organizationId, endpointId, leaseId));
       // Disabled: kept for `recover` once the endpoint is enabled again. Deleted or expired: nothing to do.
@@ -239,7 +240,7 @@ export function createWebhookDeliveryService(
       // The gate first: a postponed job (the common case for a backlog) costs one Redis call, nothing more;
       // an admitted one gets its endpoint and event in the same call.
       const room = `${organizationId}/${endpointId}`;
-      const admission = await admitSoon(room, organizationId, endpointId, leaseId, [orgKeys.webhookEndpoint(endpointId), orgKeys.event(eventId)]);
+      const admission = await admitSoon(room, organizationId, endpointId, leaseId, [orgKeys.webhookEndpoint(endpointId), ...eventReads(ctx.keys, organizationId, eventId)]);
       if (!admission.admitted) return { kind: 'later', delayMs: postponement(admission), next: delivery };
       return deliverAdmitted(delivery, leaseId, admission.read, room);
     },

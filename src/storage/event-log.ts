@@ -1,16 +1,28 @@
 import { isPlainJson, packJson, unpackJson, type PackedKind } from './packed-json.ts';
 import type { Keys } from './keys.ts';
-import type { RedisClient } from './redis.ts';
+import { BASE32 } from '../ids.ts';
+import type { RedisClient, StoredRead, StoredValue } from './redis.ts';
 
 /**
  * The organization's event log, and the one atomic write every state change goes through.
  *
  * Layout (all under the org's hash tag, so one Lua call can touch them together):
- * - `events` — a stream of `{ id, type, crd }` entries: the order of the log and the cursor for paging.
- * - `event:<id>` — `<stream id> <packed envelope>`, expiring with the retention period (see `parseStoredEvent`).
+ * - `events` — a stream with one entry per event: `r` (its id's random tail), `type`, `crd` (its credential's
+ *   id, for filtering without unpacking) and `body`, the packed envelope without its id. The stream is the
+ *   order of the log, the cursor for paging, and the store: trimmed to the retention period as it grows.
  * - `events:pending-fanout` — a sorted set (score = commit time) of event ids not yet handed to webhooks;
  *   the fan-out removes them, the reconciler fans out stragglers again (at-least-once across crashes). A
  *   fan-out attempting deliveries itself moves their score to when those attempts will have ended.
+ *
+ * An event's id says where its entry is: `evt_`, the entry's milliseconds (10 base32 characters) and
+ * sequence number (4), then 12 random characters (see `eventPosition`). So an event is found by its id
+ * without an index: a key per event, with its TTL, cost twice what the stream entry itself does (≈ 530
+ * bytes against ≈ 320 per event, measured). The ids stay 26 lowercase base32 characters (SPEC §1); they now
+ * also tell when the event was committed, which its `timestamp` says anyway.
+ *
+ * Events stored by earlier versions (until their 35 days are over): a key `event:<id>` holding
+ * `<stream id> <packed envelope>`, or older forms of it (see `parseStoredEvent`), with a stream entry
+ * `{ id, type, crd }`. They are read as before.
  */
 
 export interface StoredEvent {
@@ -39,40 +51,130 @@ export interface Commit {
    */
   guard?: { key: string; expectedVersion: number | null };
   mutations: Mutation[];
+  /**
+   * Each event's `id` is provisional until the commit: the log gives it its final id, which keeps the
+   * provisional one's random tail (see the layout above), and writes it into the event object. Read ids
+   * after committing.
+   */
   events: StoredEvent[];
 }
 
 export const EVENT_RETENTION_SECONDS = 35 * 86400;
 
+// An event id's 26 characters: the stream entry's milliseconds (50 bits: until the year 37,000), its sequence
+// number within that millisecond (20 bits: Redis appends a few hundred thousand entries a second at most,
+// far from a million in one millisecond), and the random tail `newEvent` drew.
+const MS_CHARS = 10;
+const SEQ_CHARS = 4;
+const TAIL_CHARS = 26 - MS_CHARS - SEQ_CHARS;
+const EVENT_ID_SHAPE = new RegExp(`^evt_([a-z2-7]{${MS_CHARS}})([a-z2-7]{${SEQ_CHARS}})([a-z2-7]{${TAIL_CHARS}})$`);
+
+function base32Digits(number: number, width: number): string {
+  let digits = '';
+  for (let rest = number, place = 0; place < width; place += 1, rest = Math.floor(rest / 32)) digits = BASE32[rest % 32] + digits;
+  return digits;
+}
+
+function base32Number(digits: string): number {
+  let number = 0;
+  for (const digit of digits) number = number * 32 + BASE32.indexOf(digit);
+  return number;
+}
+
+/**
+ * Where an event id says its entry is: the stream entry id and the random tail the entry must hold. Every
+ * 26-character id decodes, including the random ids of events stored before (no entry there holds their
+ * tail, so they are looked up the old way); a UUID-form id names no position.
+ */
+export function eventPosition(eventId: string): { entryId: string; tail: string } | null {
+  const match = EVENT_ID_SHAPE.exec(eventId);
+  if (!match) return null;
+  const [, ms = '', seq = '', tail = ''] = match;
+  return { entryId: `${base32Number(ms)}-${base32Number(seq)}`, tail };
+}
+
+/** The id of the event at a stream entry holding `tail` (what the commit script gives it). */
+export function eventIdAt(streamId: string, tail: string): string {
+  const [ms = '0', seq = '0'] = streamId.split('-');
+  return `evt_${base32Digits(Number(ms), MS_CHARS)}${base32Digits(Number(seq), SEQ_CHARS)}${tail}`;
+}
+
+/** What reads an event in one round trip: its stream entry, and its key as earlier versions stored it. */
+export function eventReads(keys: Keys, organizationId: string, eventId: string): StoredRead[] {
+  const orgKeys = keys.org(organizationId);
+  const position = eventPosition(eventId);
+  // 0-0 is never an entry's id: an id that names no position is looked up under its key alone.
+  return [{ stream: orgKeys.events, entryId: position?.entryId ?? '0-0' }, orgKeys.event(eventId)];
+}
+
+/**
+ * The event from what `eventReads` read (in that order): the stream entry if it holds the id's tail and is
+ * within the retention period (the stream is trimmed by whole nodes, so a few entries outlive it a while),
+ * else the key of an event stored by an earlier version.
+ */
+export function storedEventFrom(eventId: string, [entry, legacy]: StoredValue[], nowMs: number): { streamId: string; envelope: string } | null {
+  const position = eventPosition(eventId);
+  if (position && Array.isArray(entry)) {
+    const fields = fieldsOf(entry);
+    const isWithinRetention = Number.parseInt(position.entryId, 10) >= nowMs - EVENT_RETENTION_SECONDS * 1000;
+    if (fields.r?.toString('latin1') === position.tail && fields.body && isWithinRetention) {
+      return { streamId: position.entryId, envelope: envelopeOf(eventId, fields.body) };
+    }
+  }
+  return parseStoredEvent(legacy instanceof Buffer ? legacy : null);
+}
+
+/** The envelope a webhook sends: the stored one with its id put back in front. */
+function envelopeOf(eventId: string, body: Buffer): string {
+  return `{"id":${JSON.stringify(eventId)},${unpackJson(body).slice(1)}`;
+}
+
+function fieldsOf(entry: Buffer[]): Record<string, Buffer> {
+  const fields: Record<string, Buffer> = {};
+  for (let i = 0; i + 1 < entry.length; i += 2) fields[(entry[i] as Buffer).toString('latin1')] = entry[i + 1] as Buffer;
+  return fields;
+}
+
 // KEYS: 1 stream, 2 pending-fanout, 3 guard key (or the stream again when unguarded), 4.. mutation keys.
-// ARGV: 1 expected version ('' must not exist, '*' unguarded), 2 now ms, 3 retention ms, 4 event ttl s,
-//       5 event key prefix, 6 event count, then per event: id, type, credential id, packed envelope;
-//       then per mutation: op, key index (into KEYS), then 1 or 2 operands.
+// ARGV: 1 expected version ('' must not exist, '*' unguarded), 2 now ms, 3 retention ms, 4 event count, then
+//       per event: random tail, type, credential id, packed envelope without the id; then per mutation: op,
+//       key index (into KEYS), then 1 or 2 operands. Returns { 'OK', event ids… } or { 'CONFLICT' }.
 const COMMIT_SCRIPT = `
 local expected = ARGV[1]
 if expected ~= '*' then
   local current = redis.call('GET', KEYS[3])
   if expected == '' then
-    if current then return 'CONFLICT' end
+    if current then return { 'CONFLICT' } end
   else
-    if not current then return 'CONFLICT' end
+    if not current then return { 'CONFLICT' } end
     local version
     if string.byte(current, 1) == 123 then version = cjson.decode(current)['version']
     else version = string.match(current, '^(%d+) ') end
-    if tostring(version) ~= expected then return 'CONFLICT' end
+    if tostring(version) ~= expected then return { 'CONFLICT' } end
   end
+end
+local alphabet = '${BASE32}'
+local function base32(number, width)
+  local digits = {}
+  for place = width, 1, -1 do
+    local digit = number % 32
+    digits[place] = string.sub(alphabet, digit + 1, digit + 1)
+    number = (number - digit) / 32
+  end
+  return table.concat(digits)
 end
 local now = tonumber(ARGV[2])
 local minId = tostring(now - tonumber(ARGV[3]))
-local ttl = tonumber(ARGV[4])
-local eventPrefix = ARGV[5]
-local eventCount = tonumber(ARGV[6])
-local i = 7
+local eventCount = tonumber(ARGV[4])
+local reply = { 'OK' }
+local i = 5
 for _ = 1, eventCount do
-  local id, etype, crd, body = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
-  local streamId = redis.call('XADD', KEYS[1], 'MINID', '~', minId, '*', 'id', id, 'type', etype, 'crd', crd)
-  redis.call('SET', eventPrefix .. id, streamId .. ' ' .. body, 'EX', ttl)
+  local tail, etype, crd, body = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+  local streamId = redis.call('XADD', KEYS[1], 'MINID', '~', minId, '*', 'r', tail, 'type', etype, 'crd', crd, 'body', body)
+  local ms, seq = string.match(streamId, '^(%d+)-(%d+)$')
+  local id = 'evt_' .. base32(tonumber(ms), ${MS_CHARS}) .. base32(tonumber(seq), ${SEQ_CHARS}) .. tail
   redis.call('ZADD', KEYS[2], now, id)
+  reply[#reply + 1] = id
   i = i + 4
 end
 while i <= #ARGV do
@@ -87,7 +189,7 @@ while i <= #ARGV do
   elseif op == 'hdel' then redis.call('HDEL', key, ARGV[i + 2]); i = i + 3
   else return redis.error_reply('unknown op ' .. op) end
 end
-return 'OK'
+return reply
 `;
 
 export interface EventPage {
@@ -132,17 +234,33 @@ export function parseStoredEvent(raw: Buffer | null): { streamId: string; envelo
   return { streamId: raw.toString('latin1', 0, space), envelope: unpackJson(raw.subarray(space + 1)) };
 }
 
-export function createEventStore(redis: RedisClient, keys: Keys) {
+export function createEventStore(redis: RedisClient, keys: Keys, now: () => Date) {
   redis.defineCommand('plugboardCommit', { lua: COMMIT_SCRIPT });
-  type WithCommit = RedisClient & { plugboardCommit(numKeys: number, ...args: (string | number | Buffer)[]): Promise<string> };
+  type WithCommit = RedisClient & { plugboardCommit(numKeys: number, ...args: (string | number | Buffer)[]): Promise<string[]> };
 
   async function loadStored(organizationId: string, eventId: string): Promise<{ streamId: string; envelope: string } | null> {
-    return parseStoredEvent(await redis.getBuffer(keys.org(organizationId).event(eventId)));
+    const [entryRead, legacyKey] = eventReads(keys, organizationId, eventId) as [{ stream: string; entryId: string }, string];
+    const [entries, legacy] = await Promise.all([redis.xrangeBuffer(entryRead.stream, entryRead.entryId, entryRead.entryId), redis.getBuffer(legacyKey)]);
+    return storedEventFrom(eventId, [entries[0]?.[1] ?? null, legacy], now().getTime());
+  }
+
+  async function get(organizationId: string, eventId: string): Promise<StoredEvent | null> {
+    const stored = await loadStored(organizationId, eventId);
+    return stored ? (JSON.parse(stored.envelope) as StoredEvent) : null;
+  }
+
+  /** The event of a stream entry: in it, or (stored by an earlier version) under its own key. */
+  async function eventOfEntry(organizationId: string, streamId: string, fields: Record<string, Buffer>): Promise<StoredEvent | null> {
+    if (fields.r && fields.body) return JSON.parse(envelopeOf(eventIdAt(streamId, fields.r.toString('latin1')), fields.body)) as StoredEvent;
+    return fields.id ? get(organizationId, fields.id.toString('latin1')) : null;
   }
 
   return {
-    /** Writes the mutations and appends the events atomically. Returns false (and writes nothing) on a version conflict. */
-    async commit(commit: Commit, now: Date): Promise<boolean> {
+    /**
+     * Writes the mutations and appends the events atomically, giving each event its final id (see `Commit`).
+     * Returns false (and writes nothing) on a version conflict.
+     */
+    async commit(commit: Commit, at: Date): Promise<boolean> {
       const orgKeys = keys.org(commit.organizationId);
       const keyList = [orgKeys.events, orgKeys.pendingFanout, commit.guard?.key ?? orgKeys.events];
       const keyIndex = (key: string) => {
@@ -150,7 +268,12 @@ export function createEventStore(redis: RedisClient, keys: Keys) {
         if (index === -1) index = keyList.push(key) - 1;
         return index + 1;
       };
-      const eventArgs = commit.events.flatMap((event) => [event.id, event.type, event.data.credential?.id ?? '', packJson(JSON.stringify(event), 'event')]);
+      const eventArgs = commit.events.flatMap(({ id, ...withoutId }) => [
+        id.slice(-TAIL_CHARS),
+        withoutId.type,
+        withoutId.data.credential?.id ?? '',
+        packJson(JSON.stringify(withoutId), 'event'),
+      ]);
       const mutationArgs = commit.mutations.flatMap((m): (string | number | Buffer)[] => {
         switch (m.op) {
           case 'set':
@@ -170,30 +293,28 @@ export function createEventStore(redis: RedisClient, keys: Keys) {
         }
       });
       const expected = commit.guard ? (commit.guard.expectedVersion === null ? '' : String(commit.guard.expectedVersion)) : '*';
-      const result = await (redis as WithCommit).plugboardCommit(
+      const [result, ...eventIds] = await (redis as WithCommit).plugboardCommit(
         keyList.length,
         ...keyList,
         expected,
-        now.getTime(),
+        at.getTime(),
         EVENT_RETENTION_SECONDS * 1000,
-        EVENT_RETENTION_SECONDS,
-        orgKeys.event(''),
         commit.events.length,
         ...eventArgs,
         ...mutationArgs,
       );
-      return result === 'OK';
+      if (result !== 'OK') return false;
+      commit.events.forEach((event, index) => (event.id = eventIds[index] ?? event.id));
+      return true;
     },
 
-    async get(organizationId: string, eventId: string): Promise<StoredEvent | null> {
-      const stored = await loadStored(organizationId, eventId);
-      return stored ? (JSON.parse(stored.envelope) as StoredEvent) : null;
-    },
+    get,
 
     /** Oldest first, after a cursor (an event id). Unknown cursors are the caller's 400 to give. */
     async list(organizationId: string, query: EventQuery): Promise<EventPage | null> {
       const orgKeys = keys.org(organizationId);
-      let start = '-';
+      // Entries older than the retention period may linger until their stream node is trimmed whole.
+      let start = String(now().getTime() - EVENT_RETENTION_SECONDS * 1000);
       if (query.after) {
         const cursor = await loadStored(organizationId, query.after);
         if (!cursor) return null;
@@ -203,14 +324,15 @@ export function createEventStore(redis: RedisClient, keys: Keys) {
       const batchSize = Math.max(query.limit * 2, 100);
       let exhausted = false;
       while (data.length < query.limit && !exhausted) {
-        const entries = await redis.xrange(orgKeys.events, start, '+', 'COUNT', batchSize);
+        const entries = await redis.xrangeBuffer(orgKeys.events, start, '+', 'COUNT', batchSize);
         exhausted = entries.length < batchSize;
-        for (const [streamId, fields] of entries) {
+        for (const [streamIdBytes, entry] of entries) {
+          const streamId = streamIdBytes.toString('latin1');
           start = `(${streamId}`;
-          const entry = fieldsToObject(fields);
-          if (query.type && entry.type !== query.type) continue;
-          if (query.credentialId && entry.crd !== query.credentialId) continue;
-          const event = await this.get(organizationId, entry.id ?? '');
+          const fields = fieldsOf(entry);
+          if (query.type && fields.type?.toString() !== query.type) continue;
+          if (query.credentialId && fields.crd?.toString() !== query.credentialId) continue;
+          const event = await eventOfEntry(organizationId, streamId, fields);
           if (event) data.push(event);
           if (data.length === query.limit) break;
         }
@@ -233,12 +355,6 @@ export function createEventStore(redis: RedisClient, keys: Keys) {
       return redis.zrangebyscore(keys.org(organizationId).pendingFanout, '-inf', olderThan.getTime(), 'LIMIT', 0, limit);
     },
   };
-}
-
-function fieldsToObject(fields: string[]): Record<string, string> {
-  const object: Record<string, string> = {};
-  for (let i = 0; i + 1 < fields.length; i += 2) object[fields[i] as string] = fields[i + 1] as string;
-  return object;
 }
 
 export type EventStore = ReturnType<typeof createEventStore>;

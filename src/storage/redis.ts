@@ -11,6 +11,31 @@ export type RedisClient = Redis | Cluster;
 
 export type RedisTopology = Pick<Config, 'redisUrl' | 'redisClusterNodes'>;
 
+/** A value a Lua call reads on the way: a string key's, or the fields of one stream entry. */
+export type StoredRead = string | { stream: string; entryId: string };
+
+/** What a `StoredRead` read, as bytes: the value, the entry's fields and values in turn, or null when missing. */
+export type StoredValue = Buffer | Buffer[] | null;
+
+/** The keys and arguments a Lua call gets for `reads`: the keys in order, and one entry id per key ('' for a string). */
+export function readArgs(reads: StoredRead[]): { keys: string[]; entryIds: string[] } {
+  return {
+    keys: reads.map((read) => (typeof read === 'string' ? read : read.stream)),
+    entryIds: reads.map((read) => (typeof read === 'string' ? '' : read.entryId)),
+  };
+}
+
+/**
+ * Lua reading what \`readArgs\` passed: \`readStored(key, entryId)\` returns a string key's value, or the fields
+ * of the stream entry with that id, or false when there is none.
+ */
+export const READ_STORED_LUA = `local function readStored(key, entryId)
+  if entryId == '' then return redis.call('GET', key) end
+  local entries = redis.call('XRANGE', key, entryId, entryId)
+  if #entries == 0 then return false end
+  return entries[1][2]
+end`;
+
 export interface RedisClientOptions {
   /** For CLIs: fail a command after one attempt and never reconnect, instead of waiting for Redis forever. */
   failFast?: boolean;

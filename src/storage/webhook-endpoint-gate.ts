@@ -1,6 +1,6 @@
 import { settleKeysAndArgs, settleLua, type Settlement } from './delivery-log.ts';
 import type { Keys } from './keys.ts';
-import type { RedisClient } from './redis.ts';
+import { READ_STORED_LUA, readArgs, type RedisClient, type StoredRead, type StoredValue } from './redis.ts';
 
 /**
  * Per-endpoint isolation for webhook delivery, kept in Redis so every worker process shares it.
@@ -51,8 +51,8 @@ export const DEFAULT_GATE_TUNING: EndpointGateTuning = {
 };
 
 export type Admission =
-  /** `read`: the values of the keys the caller asked to read on admission, in order (null when missing), as bytes. */
-  | { admitted: true; read: (Buffer | null)[] }
+  /** `read`: what the caller asked to read on admission, in order (null when missing), as bytes. */
+  | { admitted: true; read: StoredValue[] }
   /** The breaker is open; `retryInMs` is the rest of its cooldown. */
   | { admitted: false; reason: 'parked'; retryInMs: number }
   /** The endpoint has its maximum of requests in flight; `retryInMs` is the job's reserved turn. */
@@ -67,10 +67,10 @@ export interface Outcome {
   handedOver: Extract<Admission, { admitted: true }> | null;
 }
 
-/** A waiter to hand a freed slot to: its lease, and the keys its admission reads (as `admit`'s). */
+/** A waiter to hand a freed slot to: its lease, and what its admission reads (as `admit`'s). */
 export interface Handover {
   leaseId: string;
-  readOnAdmission: string[];
+  readOnAdmission: StoredRead[];
 }
 
 // Redis's clock, not the workers': leases and cooldowns written by one process are read by others.
@@ -79,9 +79,10 @@ local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)`;
 
 // KEYS: 1 in-flight leases, 2 health, 3… keys to read once admitted. ARGV: 1 lease id, 2 max in flight,
 // 3 lease ms, 4 breaker threshold, 5 longest postponement ms, 6 '1' to reserve the turn a busy answer
-// names, '0' to only name it. Returns { 'admitted' | 'parked' | 'busy',
-// ms to wait, then the values of KEYS[3…] when admitted, or the endpoint's typical latency (ms) when busy }.
+// names, '0' to only name it, 7… the entry ids of KEYS[3…] (see `readArgs`). Returns { 'admitted' | 'parked'
+// | 'busy', ms to wait, then what KEYS[3…] hold when admitted, or the endpoint's typical latency (ms) when busy }.
 const ADMIT_SCRIPT = `${NOW_MS}
+${READ_STORED_LUA}
 local leaseMs = tonumber(ARGV[3])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - leaseMs)
 local limit = tonumber(ARGV[2])
@@ -109,19 +110,20 @@ end
 redis.call('ZADD', KEYS[1], now, ARGV[1])
 redis.call('PEXPIRE', KEYS[1], leaseMs)
 local reply = { 'admitted', 0 }
-for i = 3, #KEYS do reply[i] = redis.call('GET', KEYS[i]) end
+for i = 3, #KEYS do reply[i] = readStored(KEYS[i], ARGV[4 + i]) end
 return reply
 `;
 
 // KEYS: 1 in-flight leases, 2 health, 3 and 4 (with a settlement) the delivery log's, then (with a hand-over)
 // the keys to read for the waiter. ARGV: 1 '1' success / '0' failure, 2 threshold, 3 base cooldown ms, 4 max
 // cooldown ms, 5 latency ms of the request, 6 lease id, 7 lease id of the waiter to hand the slot to ('' for
-// none), 8 lease ms, 9 '1' with a settlement, '0' without, 10… the settlement, with keys 3 and 4. Releases
-// the lease, records the outcome, and settles the delivery when asked to. After a success, a lease that was
-// still held goes to the waiter (the count in flight does not change, so no limit is crossed). Returns
-// { failingSince ms or -1, 1 if the breaker opened now, then, when the slot was handed over, 1 and the values
-// of the keys to read }.
+// none), 8 lease ms, 9 '1' with a settlement, '0' without, 10… the settlement, with keys 3 and 4, and last
+// the entry ids of the keys to read (see `readArgs`). Releases the lease, records the outcome, and settles
+// the delivery when asked to. After a success, a lease that was still held goes to the waiter (the count in
+// flight does not change, so no limit is crossed). Returns { failingSince ms or -1, 1 if the breaker opened
+// now, then, when the slot was handed over, 1 and what the keys to read hold }.
 const FINISH_SCRIPT = `${NOW_MS}
+${READ_STORED_LUA}
 local released = redis.call('ZREM', KEYS[1], ARGV[6])
 local firstToRead = 3
 if ARGV[9] == '1' then ${settleLua(3, 10)}
@@ -135,7 +137,8 @@ if ARGV[1] == '1' then
   redis.call('ZADD', KEYS[1], now, ARGV[7])
   redis.call('PEXPIRE', KEYS[1], ARGV[8])
   local reply = { -1, 0, 1 }
-  for i = firstToRead, #KEYS do reply[4 + i - firstToRead] = redis.call('GET', KEYS[i]) end
+  local firstEntryId = #ARGV - (#KEYS - firstToRead)
+  for i = firstToRead, #KEYS do reply[4 + i - firstToRead] = readStored(KEYS[i], ARGV[firstEntryId + i - firstToRead]) end
   return reply
 end
 redis.call('HSETNX', KEYS[2], 'failingSince', now)
@@ -154,8 +157,8 @@ return { failingSince, 0 }
 
 type GateCommands = RedisClient & {
   // The Buffer variant: the values read can be binary (a stored event's packed envelope).
-  webhookGateAdmitBuffer(numKeys: number, ...keysThenArgs: (string | number)[]): Promise<[Buffer, number, ...(Buffer | number | null)[]]>;
-  webhookGateFinishBuffer(numKeys: number, ...keysThenArgs: (string | number | Buffer)[]): Promise<[number, number, ...(Buffer | number | null)[]]>;
+  webhookGateAdmitBuffer(numKeys: number, ...keysThenArgs: (string | number)[]): Promise<[Buffer, number, ...(StoredValue | number)[]]>;
+  webhookGateFinishBuffer(numKeys: number, ...keysThenArgs: (string | number | Buffer)[]): Promise<[number, number, ...(StoredValue | number)[]]>;
 };
 
 export function createEndpointGate(redis: RedisClient, keys: Keys, requestTimeoutMs: number, tuning: EndpointGateTuning = DEFAULT_GATE_TUNING) {
@@ -174,22 +177,24 @@ export function createEndpointGate(redis: RedisClient, keys: Keys, requestTimeou
      * queue; asking again while it waits in the worker must not book more, or every refused ask of a
      * waiting room pushes the endpoint's turns further out and the jobs that do leave come back late.
      */
-    async admit(organizationId: string, endpointId: string, leaseId: string, readOnAdmission: string[] = [], reserveTurn = true): Promise<Admission> {
+    async admit(organizationId: string, endpointId: string, leaseId: string, readOnAdmission: StoredRead[] = [], reserveTurn = true): Promise<Admission> {
       const orgKeys = keys.org(organizationId);
+      const toRead = readArgs(readOnAdmission);
       const [verdictBytes, ms, ...read] = await commands.webhookGateAdmitBuffer(
-        2 + readOnAdmission.length,
+        2 + toRead.keys.length,
         orgKeys.webhookEndpointInFlight(endpointId),
         orgKeys.webhookEndpointHealth(endpointId),
-        ...readOnAdmission,
+        ...toRead.keys,
         leaseId,
         tuning.maxInFlightPerEndpoint,
         leaseMs,
         tuning.breakerFailureThreshold,
         tuning.maxPostponeMs,
         reserveTurn ? '1' : '0',
+        ...toRead.entryIds,
       );
       const verdict = verdictBytes.toString();
-      if (verdict === 'admitted') return { admitted: true, read: readOnAdmission.map((_, index) => (read[index] as Buffer | null) ?? null) };
+      if (verdict === 'admitted') return { admitted: true, read: readOnAdmission.map((_, index) => (read[index] as StoredValue) ?? null) };
       if (verdict === 'parked') return { admitted: false, reason: 'parked', retryInMs: ms };
       return { admitted: false, reason: 'busy', retryInMs: ms, latencyMs: Number(read[0] ?? 0) };
     },
@@ -216,13 +221,13 @@ export function createEndpointGate(redis: RedisClient, keys: Keys, requestTimeou
     ): Promise<Outcome> {
       const orgKeys = keys.org(organizationId);
       const settle = settlement ? settleKeysAndArgs(keys, settlement) : { keys: [], args: [] };
-      const toRead = handover?.readOnAdmission ?? [];
+      const toRead = readArgs(handover?.readOnAdmission ?? []);
       const [failingSince, opened, handedOver, ...read] = await commands.webhookGateFinishBuffer(
-        2 + settle.keys.length + toRead.length,
+        2 + settle.keys.length + toRead.keys.length,
         orgKeys.webhookEndpointInFlight(endpointId),
         orgKeys.webhookEndpointHealth(endpointId),
         ...settle.keys,
-        ...toRead,
+        ...toRead.keys,
         delivered ? '1' : '0',
         tuning.breakerFailureThreshold,
         tuning.breakerBaseCooldownMs,
@@ -233,11 +238,12 @@ export function createEndpointGate(redis: RedisClient, keys: Keys, requestTimeou
         leaseMs,
         settlement ? '1' : '0',
         ...settle.args,
+        ...toRead.entryIds,
       );
       return {
         failingSinceMs: failingSince === -1 ? null : failingSince,
         opened: opened === 1,
-        handedOver: handedOver === 1 ? { admitted: true, read: toRead.map((_, index) => (read[index] as Buffer | null) ?? null) } : null,
+        handedOver: handedOver === 1 ? { admitted: true, read: toRead.keys.map((_, index) => (read[index] as StoredValue) ?? null) } : null,
       };
     },
   };

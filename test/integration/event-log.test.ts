@@ -1,7 +1,7 @@
 import t from 'tap';
 import { newEvent } from '../../src/services/events.ts';
-import { packGuardedRecord, unpackGuardedRecord } from '../../src/storage/event-log.ts';
-import { unpackJson } from '../../src/storage/packed-json.ts';
+import { EVENT_RETENTION_SECONDS, eventIdAt, eventPosition, packGuardedRecord, unpackGuardedRecord } from '../../src/storage/event-log.ts';
+import { packJson, unpackJson } from '../../src/storage/packed-json.ts';
 import { build } from '../helper.ts';
 
 t.test('commit writes state and events atomically and refuses a stale version', async (t) => {
@@ -101,7 +101,7 @@ t.test('listeners hear committed events; a failing listener does not fail the co
   t.same(heard, ['webhook.test']);
 });
 
-t.test('an event is stored as its stream id and packed envelope side by side; events stored the older ways are still read', async (t) => {
+t.test('an event is stored in its stream entry and its id says where; events stored the older ways are still read', async (t) => {
   const app = await build(t);
   const { events, ctx } = app.services;
   const organizationId = 'org_aaaaaaaaaaaaaaaaaaaaaaaaaa';
@@ -109,28 +109,59 @@ t.test('an event is stored as its stream id and packed envelope side by side; ev
   const now = new Date();
   const commitOne = async (type: string) => {
     const event = newEvent(type, { credential: { id: 'crd_x' } }, now);
+    const provisionalId = event.id;
     t.equal(await events.store.commit({ organizationId, mutations: [], events: [event] }, now), true);
+    t.equal(event.id.slice(-12), provisionalId.slice(-12), 'the final id keeps the random tail of the provisional one');
     return event;
   };
   const first = await commitOne('credential.created');
-  const [streamId] = (await ctx.redis.xrange(orgKeys.events, '-', '+'))[0] ?? [];
-  const stored = await ctx.redis.getBuffer(orgKeys.event(first.id));
-  const prefix = `${streamId} `;
-  t.equal(stored?.toString('latin1', 0, prefix.length), prefix, 'the stream id first');
-  t.equal(unpackJson(stored?.subarray(prefix.length) ?? Buffer.alloc(0)), JSON.stringify(first), 'then the exact bytes a webhook sends, packed');
+  t.match(first.id, /^evt_[a-z2-7]{26}$/, 'ids keep their shape (SPEC §1)');
+  const [[streamId, fields] = ['', []]] = await ctx.redis.xrangeBuffer(orgKeys.events, '-', '+');
+  t.equal(eventPosition(first.id)?.entryId, streamId.toString(), 'the id names its stream entry');
+  t.same(
+    fields.filter((_, index) => index % 2 === 0).map(String),
+    ['r', 'type', 'crd', 'body'],
+    'which holds the random tail, the type and credential to filter by, and the envelope',
+  );
+  const { id, ...withoutId } = first;
+  t.equal(unpackJson(fields[7] ?? Buffer.alloc(0)), JSON.stringify(withoutId), 'packed, without the id, which the place of the entry gives');
+  t.equal(await ctx.redis.exists(orgKeys.event(first.id)), 0, 'and no key of its own');
+  t.same(await events.get(organizationId, first.id), first, 'read back whole');
+  t.equal(await events.get(organizationId, `${id.slice(0, -12)}aaaaaaaaaaaa`), null, 'the right place with another tail is no event');
 
-  // As earlier versions wrote them: the envelope as plain JSON after the stream id, and before that JSON
-  // holding the stream id and the envelope as a string.
-  const plain = newEvent('credential.status_changed', { credential: { id: 'crd_x' } }, now);
-  const plainStreamId = await ctx.redis.xadd(orgKeys.events, '*', 'id', plain.id, 'type', plain.type, 'crd', 'crd_x');
-  await ctx.redis.set(orgKeys.event(plain.id), `${plainStreamId} ${JSON.stringify(plain)}`);
-  const older = newEvent('credential.status_changed', { credential: { id: 'crd_x' } }, now);
-  const olderStreamId = await ctx.redis.xadd(orgKeys.events, '*', 'id', older.id, 'type', older.type, 'crd', 'crd_x');
-  await ctx.redis.set(orgKeys.event(older.id), JSON.stringify({ streamId: olderStreamId, envelope: JSON.stringify(older) }));
+  // As earlier versions stored them: a key holding the stream id and the packed envelope, before that the
+  // envelope as plain JSON after the stream id, and before that JSON holding the stream id and the envelope.
+  const storeOld = async (value: (streamId: string, event: ReturnType<typeof newEvent>) => string | Buffer) => {
+    const event = newEvent('credential.status_changed', { credential: { id: 'crd_x' } }, now);
+    const oldStreamId = (await ctx.redis.xadd(orgKeys.events, '*', 'id', event.id, 'type', event.type, 'crd', 'crd_x')) ?? '';
+    await ctx.redis.set(orgKeys.event(event.id), value(oldStreamId, event));
+    return event;
+  };
+  const packed = await storeOld((oldStreamId, event) => Buffer.concat([Buffer.from(`${oldStreamId} `), packJson(JSON.stringify(event), 'event')]));
+  const plain = await storeOld((oldStreamId, event) => `${oldStreamId} ${JSON.stringify(event)}`);
+  const older = await storeOld((oldStreamId, event) => JSON.stringify({ streamId: oldStreamId, envelope: JSON.stringify(event) }));
   const later = await commitOne('credential.connected');
-  t.same(await events.get(organizationId, plain.id), plain);
-  t.same(await events.get(organizationId, older.id), older);
-  t.same((await events.list(organizationId, { limit: 10 }))?.data.map((event) => event.id), [first.id, plain.id, older.id, later.id]);
-  t.same((await events.list(organizationId, { limit: 10, after: plain.id }))?.data.map((event) => event.id), [older.id, later.id], 'and are cursors');
-  t.same((await events.list(organizationId, { limit: 10, after: older.id }))?.data.map((event) => event.id), [later.id]);
+  for (const event of [packed, plain, older]) t.same(await events.get(organizationId, event.id), event);
+  const all = [first, packed, plain, older, later].map((event) => event.id);
+  t.same((await events.list(organizationId, { limit: 10 }))?.data.map((event) => event.id), all, 'listed in order');
+  t.same((await events.list(organizationId, { limit: 10, type: 'credential.connected' }))?.data, [later], 'filtered by type');
+  for (const [index, cursor] of all.entries()) {
+    t.same((await events.list(organizationId, { limit: 10, after: cursor }))?.data.map((event) => event.id), all.slice(index + 1), 'and are cursors');
+  }
+  t.equal(await events.list(organizationId, { limit: 10, after: `${id.slice(0, -12)}aaaaaaaaaaaa` }), null, 'an id naming no event is no cursor');
+});
+
+t.test('an entry older than the retention period is no longer an event, though its stream node was not trimmed yet', async (t) => {
+  const app = await build(t);
+  const { events, ctx } = app.services;
+  const organizationId = 'org_bbbbbbbbbbbbbbbbbbbbbbbbbb';
+  const orgKeys = ctx.keys.org(organizationId);
+  const oldMs = Date.now() - (EVENT_RETENTION_SECONDS + 60) * 1000;
+  const body = packJson(JSON.stringify({ type: 'credential.created', timestamp: new Date(oldMs).toISOString(), data: {} }), 'event');
+  await ctx.redis.xadd(orgKeys.events, `${oldMs}-0`, 'r', 'aaaaaaaaaaaa', 'type', 'credential.created', 'crd', '', 'body', body);
+  const recent = newEvent('credential.created', { credential: { id: 'crd_x' } }, new Date());
+  await events.store.commit({ organizationId, mutations: [], events: [recent] }, new Date());
+  t.equal(await ctx.redis.xlen(orgKeys.events), 2, 'both entries are in the stream');
+  t.equal(await events.get(organizationId, eventIdAt(`${oldMs}-0`, 'aaaaaaaaaaaa')), null, 'the old one is not found');
+  t.same((await events.list(organizationId, { limit: 10 }))?.data.map((event) => event.id), [recent.id], 'nor listed');
 });
