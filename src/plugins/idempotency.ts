@@ -70,8 +70,7 @@ const IdempotencyKeySchema = Type.String({
 // Both scripts only act when the claim is still the one this request wrote.
 const COMPLETE_SCRIPT = `
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-redis.call('HSET', KEYS[2], 'response', ARGV[3])
-redis.call('EXPIRE', KEYS[2], ARGV[4])
+redis.call('SET', KEYS[2], ARGV[3], 'EX', ARGV[4])
 redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[4])
 return 1`;
 const RELEASE_SCRIPT = `
@@ -169,7 +168,7 @@ async function idempotency(app: FastifyInstance) {
       if (value !== undefined) headers[name] = String(value);
     }
     const response: StoredResponse = { statusCode: reply.statusCode, headers, body: String(payload) };
-    const sealed = secrets.seal(claim.responseKey, { response: JSON.stringify(response) }).response as string;
+    const sealed = secrets.seal(claim.responseKey, { response: JSON.stringify(response) });
     const done = JSON.stringify({ state: 'done', fingerprint: claim.fingerprint } satisfies ClaimRecord);
     await redis.eval(COMPLETE_SCRIPT, 2, claim.claimKey, claim.responseKey, claim.claimValue, done, sealed, RESPONSE_TTL_SECONDS);
     return payload;

@@ -57,35 +57,39 @@ export function createConnectionService(ctx: ServiceContext, store: CredentialSt
     return { provider, connector };
   }
 
-  function readOptionalSecret(credential: CredentialRecord, field: string): Promise<string | null> {
-    return ctx.secrets.read(store.secretsKey(credential.organizationId, credential.id), field);
+  function readSecrets(credential: CredentialRecord): Promise<Record<string, string>> {
+    return ctx.secrets.readAll(store.secretsKey(credential.organizationId, credential.id));
   }
 
-  async function readSecret(credential: CredentialRecord, field: string): Promise<string> {
-    const value = await readOptionalSecret(credential, field);
-    if (value === null) throw new Error(`credential ${credential.id} has no ${field.split('.')[0]} secret`);
+  function requireSecret(credential: CredentialRecord, secrets: Record<string, string>, field: string): string {
+    const value = secrets[field];
+    if (value === undefined) throw new Error(`credential ${credential.id} has no ${field.split('.')[0]} secret`);
     return value;
   }
 
+  async function readSecret(credential: CredentialRecord, field: string): Promise<string> {
+    return requireSecret(credential, await readSecrets(credential), field);
+  }
+
   async function callProvider(credential: CredentialRecord, step: Step, connector: ProviderConnector): Promise<LoginOutcome> {
+    // The secrets are one sealed value: read and opened once, however many of them the step needs.
+    const secrets = await readSecrets(credential);
+    const secret = (field: string) => requireSecret(credential, secrets, field);
     switch (step.kind) {
       case 'login':
         return connector.login({
           username: credential.username,
-          password: await readSecret(credential, SECRET_FIELDS.password),
-          extraFields: JSON.parse((await readOptionalSecret(credential, SECRET_FIELDS.extraFields)) ?? '{}') as Record<string, string>,
+          password: secret(SECRET_FIELDS.password),
+          extraFields: JSON.parse(secrets[SECRET_FIELDS.extraFields] ?? '{}') as Record<string, string>,
         });
       case 'choose_method': {
         const method = credential.mfa?.availableMethods.find((candidate) => candidate.id === step.methodId);
         if (!method) throw new Error(`credential ${credential.id}: the chosen method is not in the challenge`);
-        const request = { loginState: await readSecret(credential, SECRET_FIELDS.loginState), methodId: method.providerMethodId };
+        const request = { loginState: secret(SECRET_FIELDS.loginState), methodId: method.providerMethodId };
         return step.isResubmission ? connector.resendCode(request) : connector.chooseMethod(request);
       }
       case 'submit_code':
-        return connector.submitCode({
-          loginState: await readSecret(credential, SECRET_FIELDS.loginState),
-          code: await readSecret(credential, SECRET_FIELDS.code(step.id)),
-        });
+        return connector.submitCode({ loginState: secret(SECRET_FIELDS.loginState), code: secret(SECRET_FIELDS.code(step.id)) });
     }
   }
 

@@ -12,7 +12,7 @@ export interface ServiceContext {
   redis: RedisClient;
   keys: Keys;
   secretBox: SecretBox;
-  /** Where every readable secret is stored (sealed hashes ending in `:secrets`). */
+  /** Where every readable secret is stored (one sealed map per key ending in `:secrets`). */
   secrets: SealedSecrets;
   /** Injectable clock so timer logic can be tested without waiting. */
   now: () => Date;

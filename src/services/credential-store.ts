@@ -36,7 +36,7 @@ import { newEvent, type EventService } from './events.ts';
 /** The actor of transitions nobody asked for through the API: provider outcomes, timers, syncs. */
 export const SYSTEM_ACTOR = 'system';
 
-/** Field names in a credential's sealed secrets hash. */
+/** Field names in a credential's sealed secrets map. */
 export const SECRET_FIELDS = {
   password: 'password',
   extraFields: 'extraFields',
@@ -132,6 +132,30 @@ export function createCredentialStore(ctx: ServiceContext, events: EventService,
   }
 
   /**
+   * The credential's secrets after a commit that writes `written`, or null when they stay as they are. All
+   * secrets are one sealed value, so a commit writing or dropping some fields writes the whole map: the one
+   * stored now, minus the fields that died with the old state, plus the new ones. Reading it outside the
+   * commit is safe because every commit of a credential, and so every write of its secrets, is guarded by
+   * the record's version: a commit landing in between makes ours fail and the transition retry on a fresh
+   * record, reading the secrets again.
+   */
+  async function nextSecrets(
+    before: CredentialRecord | null,
+    after: CredentialRecord,
+    secretsKey: string,
+    written: Record<string, string>,
+  ): Promise<Record<string, string> | null> {
+    if (!before) return Object.keys(written).length > 0 ? written : null;
+    const obsolete = obsoleteSecretFields(before, after);
+    if (Object.keys(written).length === 0 && obsolete.length === 0) return null;
+    const stored = await ctx.secrets.readAll(secretsKey);
+    const dropped = obsolete.filter((field) => field in stored);
+    if (Object.keys(written).length === 0 && dropped.length === 0) return null;
+    for (const field of dropped) delete stored[field];
+    return { ...stored, ...written };
+  }
+
+  /**
    * How a transition changes the credential's background work, computed once: the commit writes the timers
    * and the scheduled mark, `schedule` enqueues the step and wakes the new timers.
    */
@@ -176,9 +200,8 @@ export function createCredentialStore(ctx: ServiceContext, events: EventService,
       if (change.stepBefore || change.stepAfter) {
         mutations.push({ op: change.stepAfter ? 'sadd' : 'srem', key: orgKeys.credentialsStepping, member: credential.id });
       }
-      const sealed = ctx.secrets.seal(secretsKey, extras.secrets ?? {});
-      for (const [field, value] of Object.entries(sealed)) mutations.push({ op: 'hset', key: secretsKey, field, value });
-      if (before) for (const field of obsoleteSecretFields(before, credential)) mutations.push({ op: 'hdel', key: secretsKey, field });
+      const secrets = await nextSecrets(before, credential, secretsKey, extras.secrets ?? {});
+      if (secrets) mutations.push(ctx.secrets.writeMutation(secretsKey, secrets));
     }
     mutations.push(...(extras.mutations ?? []));
     const now = ctx.now();

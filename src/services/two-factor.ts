@@ -228,13 +228,11 @@ export function createTwoFactorService(ctx: ServiceContext, deps: { events: Even
     const recoveryCodes = generateRecoveryCodes();
     const now = ctx.now().toISOString();
     const record: TwoFactorRecord = { version: (version ?? 0) + 1, isEnabled: true, method, enabledAt: now, updatedAt: now };
-    const sealed = ctx.secrets.seal(k.secrets, secrets as Record<string, string>);
     const committed = await deps.events.commit({
       organizationId: user.organizationId,
       guard: { key: k.record, expectedVersion: version },
       mutations: [
-        { op: 'del', key: k.secrets },
-        ...Object.entries(sealed).map(([field, value]): Mutation => ({ op: 'hset', key: k.secrets, field, value })),
+        ctx.secrets.writeMutation(k.secrets, secrets as Record<string, string>),
         { op: 'del', key: k.enrollmentSecrets },
         ...recoveryCodeMutations(k, recoveryCodes),
         lastTotpStep === undefined ? { op: 'del', key: k.lastTotpStep } : { op: 'set', key: k.lastTotpStep, value: String(lastTotpStep) },
@@ -335,11 +333,10 @@ export function createTwoFactorService(ctx: ServiceContext, deps: { events: Even
     const ttl = ENROLLMENT_TTL_MS + CLEANUP_MARGIN_MS;
     await redis
       .multi()
-      .del(k.enrollment, k.enrollmentSecrets)
+      .del(k.enrollment)
       .hset(k.enrollment, { id, method, expiresAt, attempts: 0 })
-      .hset(k.enrollmentSecrets, ctx.secrets.seal(k.enrollmentSecrets, secrets as Record<string, string>))
+      .set(k.enrollmentSecrets, ctx.secrets.seal(k.enrollmentSecrets, secrets as Record<string, string>), 'PX', ttl)
       .pexpire(k.enrollment, ttl)
-      .pexpire(k.enrollmentSecrets, ttl)
       .exec();
     return { id, expiresAt };
   }

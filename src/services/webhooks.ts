@@ -267,7 +267,7 @@ export function createWebhookService(ctx: ServiceContext, queues: Queues, events
       };
       const orgKeys = keys.org(organizationId);
       const secret = generateWebhookSecret();
-      // The secret first: a record never exists without one (an orphaned secret hash is harmless).
+      // The secret first: a record never exists without one (an orphaned secret is harmless).
       await ctx.secrets.write(orgKeys.webhookEndpointSecrets(record.id), { current: secret });
       await events.commit({
         organizationId,
@@ -337,8 +337,7 @@ export function createWebhookService(ctx: ServiceContext, queues: Queues, events
       await updateRecord(organizationId, endpointId, () => ({ previousSecretExpiresAt }), async () => {
         const previous = await ctx.secrets.read(secretsKey, 'current');
         if (previous === null) throw new Error(`webhook endpoint ${endpointId} has no signing secret`);
-        const sealed = ctx.secrets.seal(secretsKey, { current: secret, previous });
-        return Object.entries(sealed).map(([field, value]): Mutation => ({ op: 'hset', key: secretsKey, field, value }));
+        return [ctx.secrets.writeMutation(secretsKey, { current: secret, previous })];
       });
       return { secret, previousSecretExpiresAt };
     },

@@ -38,9 +38,7 @@ export type Mutation =
   | { op: 'zadd'; key: string; score: number; member: string }
   | { op: 'zrem'; key: string; member: string }
   | { op: 'sadd'; key: string; member: string }
-  | { op: 'srem'; key: string; member: string }
-  | { op: 'hset'; key: string; field: string; value: string }
-  | { op: 'hdel'; key: string; field: string };
+  | { op: 'srem'; key: string; member: string };
 
 export interface Commit {
   organizationId: string;
@@ -185,8 +183,6 @@ while i <= #ARGV do
   elseif op == 'zrem' then redis.call('ZREM', key, ARGV[i + 2]); i = i + 3
   elseif op == 'sadd' then redis.call('SADD', key, ARGV[i + 2]); i = i + 3
   elseif op == 'srem' then redis.call('SREM', key, ARGV[i + 2]); i = i + 3
-  elseif op == 'hset' then redis.call('HSET', key, ARGV[i + 2], ARGV[i + 3]); i = i + 4
-  elseif op == 'hdel' then redis.call('HDEL', key, ARGV[i + 2]); i = i + 3
   else return redis.error_reply('unknown op ' .. op) end
 end
 return reply
@@ -286,10 +282,6 @@ export function createEventStore(redis: RedisClient, keys: Keys, now: () => Date
           case 'sadd':
           case 'srem':
             return [m.op, keyIndex(m.key), m.member];
-          case 'hset':
-            return ['hset', keyIndex(m.key), m.field, m.value];
-          case 'hdel':
-            return ['hdel', keyIndex(m.key), m.field];
         }
       });
       const expected = commit.guard ? (commit.guard.expectedVersion === null ? '' : String(commit.guard.expectedVersion)) : '*';

@@ -110,7 +110,7 @@ t.test('Redis holds no provider password, code or session in clear text', async 
   const cookieValues = [sessionJar, loginJar].flatMap((jar) => [...(jar ?? '').matchAll(/"value":"([^"]{16,})"/g)].map((match) => match[1] ?? ''));
   t.equal(cookieValues.length, 2, 'the sealed session and login state hold the provider cookies');
   t.same(
-    (await redis.hkeys(keys.org(stack.org.organizationId).credentialSecrets(created.id))).sort(),
+    Object.keys(await secrets.readAll(keys.org(stack.org.organizationId).credentialSecrets(created.id))).sort(),
     ['password', 'session'],
     'once connected, the login state and the submitted codes are gone from the sealed secrets (and no extra fields were sealed: there are none)',
   );
