@@ -1,7 +1,7 @@
 import { isPlainJson, packJson, unpackJson, type PackedKind } from './packed-json.ts';
 import type { Keys } from './keys.ts';
 import { BASE32 } from '../ids.ts';
-import type { RedisClient, StoredRead, StoredValue } from './redis.ts';
+import { readStored, type RedisClient, type StoredRead, type StoredValue } from './redis.ts';
 
 /**
  * The organization's event log, and the one atomic write every state change goes through.
@@ -235,9 +235,7 @@ export function createEventStore(redis: RedisClient, keys: Keys, now: () => Date
   type WithCommit = RedisClient & { plugboardCommit(numKeys: number, ...args: (string | number | Buffer)[]): Promise<string[]> };
 
   async function loadStored(organizationId: string, eventId: string): Promise<{ streamId: string; envelope: string } | null> {
-    const [entryRead, legacyKey] = eventReads(keys, organizationId, eventId) as [{ stream: string; entryId: string }, string];
-    const [entries, legacy] = await Promise.all([redis.xrangeBuffer(entryRead.stream, entryRead.entryId, entryRead.entryId), redis.getBuffer(legacyKey)]);
-    return storedEventFrom(eventId, [entries[0]?.[1] ?? null, legacy], now().getTime());
+    return storedEventFrom(eventId, await readStored(redis, eventReads(keys, organizationId, eventId)), now().getTime());
   }
 
   async function get(organizationId: string, eventId: string): Promise<StoredEvent | null> {

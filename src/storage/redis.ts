@@ -25,6 +25,17 @@ export function readArgs(reads: StoredRead[]): { keys: string[]; entryIds: strin
   };
 }
 
+/** The same reads from outside a script, pipelined: one round trip. */
+export async function readStored(redis: RedisClient, reads: StoredRead[]): Promise<StoredValue[]> {
+  return Promise.all(
+    reads.map(async (read) => {
+      if (typeof read === 'string') return redis.getBuffer(read);
+      const [entry] = await redis.xrangeBuffer(read.stream, read.entryId, read.entryId);
+      return entry ? entry[1] : null;
+    }),
+  );
+}
+
 /**
  * Lua reading what \`readArgs\` passed: \`readStored(key, entryId)\` returns a string key's value, or the fields
  * of the stream entry with that id, or false when there is none.
