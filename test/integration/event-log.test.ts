@@ -151,6 +151,18 @@ t.test('an event is stored in its stream entry and its id says where; events sto
   t.equal(await events.list(organizationId, { limit: 10, after: `${id.slice(0, -12)}aaaaaaaaaaaa` }), null, 'an id naming no event is no cursor');
 });
 
+t.test('events committed together get ids in order, and a list names each as the commit did', async (t) => {
+  const app = await build(t);
+  const { events } = app.services;
+  const organizationId = 'org_cccccccccccccccccccccccccc';
+  const now = new Date();
+  const batch = Array.from({ length: 40 }, () => newEvent('credential.status_changed', { credential: { id: 'crd_x' } }, now));
+  t.equal(await events.store.commit({ organizationId, mutations: [], events: batch }, now), true);
+  const sequences = batch.map((event) => eventPosition(event.id)?.entryId.split('-')[1]);
+  t.ok(sequences.some((sequence) => Number(sequence) > 0), 'some share a millisecond, told apart by their sequence number');
+  t.same((await events.list(organizationId, { limit: 100 }))?.data.map((event) => event.id), batch.map((event) => event.id));
+});
+
 t.test('an entry older than the retention period is no longer an event, though its stream node was not trimmed yet', async (t) => {
   const app = await build(t);
   const { events, ctx } = app.services;
