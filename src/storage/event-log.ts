@@ -223,7 +223,7 @@ export function unpackGuardedRecord(raw: Buffer): string {
  * (`unpackJson` reads it as it is), and before that a JSON object holding both, which starts with `{`
  * where a stream id starts with a digit.
  */
-export function parseStoredEvent(raw: Buffer | null): { streamId: string; envelope: string } | null {
+function parseStoredEvent(raw: Buffer | null): { streamId: string; envelope: string } | null {
   if (raw === null) return null;
   if (isPlainJson(raw)) return JSON.parse(raw.toString('utf8')) as { streamId: string; envelope: string };
   const space = raw.indexOf(SPACE);
