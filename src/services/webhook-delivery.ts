@@ -172,7 +172,7 @@ export function createWebhookDeliveryService(
     };
     const attemptedAt = ctx.now();
     const endpoint = parseEndpointRecord(endpointRead instanceof Buffer ? endpointRead.toString() : null);
-    const body = storedEventFrom(eventId, eventRead, attemptedAt.getTime())?.envelope;
+    const body = storedEventFrom(organizationId, eventId, eventRead, attemptedAt.getTime())?.envelope;
     if (!endpoint || !endpoint.isEnabled || body === undefined) {
       await handBack(gate.release(organizationId, endpointId, leaseId));
       // Disabled: kept for `recover` once the endpoint is enabled again. Deleted or expired: nothing to do.

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { isPlainJson, packJson, unpackJson, type PackedKind } from './packed-json.ts';
 import type { Keys } from './keys.ts';
 import { BASE32 } from '../ids.ts';
@@ -7,22 +8,27 @@ import { readStored, type RedisClient, type StoredRead, type StoredValue } from 
  * The organization's event log, and the one atomic write every state change goes through.
  *
  * Layout (all under the org's hash tag, so one Lua call can touch them together):
- * - `events` — a stream with one entry per event: `r` (its id's random tail), `type`, `crd` (its credential's
- *   id, for filtering without unpacking) and `body`, the packed envelope without its id. The stream is the
- *   order of the log, the cursor for paging, and the store: trimmed to the retention period as it grows.
+ * - `events` — a stream with one entry per event: `t` (its type's one-character code, see `EVENT_TYPE_CODES`),
+ *   `c` (the last characters of its credential's id) and `body`, the packed envelope without its id. `t` and
+ *   `c` let a filtered list skip entries without unpacking them (a `c` match is confirmed on the unpacked
+ *   event). The stream is the order of the log, the cursor for paging, and the store: trimmed to the
+ *   retention period as it grows.
  * - `events:pending-fanout` — a sorted set (score = commit time) of event ids not yet handed to webhooks;
  *   the fan-out removes them, the reconciler fans out stragglers again (at-least-once across crashes). A
  *   fan-out attempting deliveries itself moves their score to when those attempts will have ended.
  *
  * An event's id says where its entry is: `evt_`, the entry's milliseconds (10 base32 characters) and
- * sequence number (4), then 12 random characters (see `eventPosition`). So an event is found by its id
- * without an index: a key per event, with its TTL, cost twice what the stream entry itself does (≈ 530
- * bytes against ≈ 320 per event, measured). The ids stay 26 lowercase base32 characters (SPEC §1); they now
+ * sequence number (4), then 12 characters derived from the organization's id (`eventIdTail`), which make
+ * ids unique across organizations, whose streams number their entries alike. So an event is found by its
+ * id without an index, and its entry holds nothing but what filtering and sending need: every byte of it
+ * is kept 35 days (≈ 200 bytes an entry, of which the packed body ≈ 190; the full type, credential id and a
+ * random tail in each entry cost ≈ 65 more). The ids stay 26 lowercase base32 characters (SPEC §1); they
  * also tell when the event was committed, which its `timestamp` says anyway.
  *
- * Events stored by earlier versions (until their 35 days are over): a key `event:<id>` holding
- * `<stream id> <packed envelope>`, or older forms of it (see `parseStoredEvent`), with a stream entry
- * `{ id, type, crd }`. They are read as before.
+ * Stored by earlier versions and read until their 35 days are over: entries `r` (a random id tail), `type`,
+ * `crd` (the whole credential id), `body`; and before those, a key `event:<id>` holding
+ * `<stream id> <packed envelope>` or older forms of it (see `parseStoredEvent`), with an entry
+ * `{ id, type, crd }`.
  */
 
 export interface StoredEvent {
@@ -50,9 +56,8 @@ export interface Commit {
   guard?: { key: string; expectedVersion: number | null };
   mutations: Mutation[];
   /**
-   * Each event's `id` is provisional until the commit: the log gives it its final id, which keeps the
-   * provisional one's random tail (see the layout above), and writes it into the event object. Read ids
-   * after committing.
+   * Each event's `id` is provisional until the commit: the log gives it its final id (see the layout above)
+   * and writes it into the event object. Read ids after committing.
    */
   events: StoredEvent[];
 }
@@ -61,11 +66,45 @@ export const EVENT_RETENTION_SECONDS = 35 * 86400;
 
 // An event id's 26 characters: the stream entry's milliseconds (50 bits: until the year 37,000), its sequence
 // number within that millisecond (20 bits: Redis appends a few hundred thousand entries a second at most,
-// far from a million in one millisecond), and the random tail `newEvent` drew.
+// far from a million in one millisecond), and the organization's tail.
 const MS_CHARS = 10;
 const SEQ_CHARS = 4;
 const TAIL_CHARS = 26 - MS_CHARS - SEQ_CHARS;
 const EVENT_ID_SHAPE = new RegExp(`^evt_([a-z2-7]{${MS_CHARS}})([a-z2-7]{${SEQ_CHARS}})([a-z2-7]{${TAIL_CHARS}})$`);
+
+/**
+ * The code each event type is stored under in its entry's `t`. Frozen: a stored code keeps its meaning for
+ * as long as entries holding it are kept, so a new type gets a new code. A type without a code is stored
+ * whole (codes are one character, types longer), so forgetting one costs memory, not events.
+ */
+const EVENT_TYPE_CODES: Readonly<Record<string, string>> = Object.freeze({
+  'credential.created': 'a',
+  'credential.status_changed': 'b',
+  'credential.connected': 'c',
+  'credential.mfa.method_required': 'd',
+  'credential.mfa.code_required': 'e',
+  'credential.mfa.code_rejected': 'f',
+  'credential.mfa.timed_out': 'g',
+  'credential.mfa.session_expiring': 'h',
+  'credential.mfa.refresh_required': 'i',
+  'credential.disabled': 'j',
+  'credential.deleted': 'k',
+  'webhook.test': 'l',
+  'user.two_factor.enabled': 'm',
+  'user.two_factor.disabled': 'n',
+  'user.two_factor.recovery_code_used': 'o',
+  'user.two_factor.locked': 'p',
+});
+const EVENT_TYPES_BY_CODE = new Map(Object.entries(EVENT_TYPE_CODES).map(([type, code]) => [code, type]));
+
+/** The event types stored under a one-character code (for tests: every type in the catalog should be). */
+export const CODED_EVENT_TYPES: readonly string[] = Object.keys(EVENT_TYPE_CODES);
+
+// 30 bits: two credentials of an organization share a hint about once in a billion pairs, and then a
+// filtered list unpacks the other's events to tell them apart.
+const CREDENTIAL_HINT_CHARS = 6;
+
+const credentialHint = (credentialId: string) => credentialId.slice(-CREDENTIAL_HINT_CHARS);
 
 function base32Digits(number: number, width: number): string {
   let digits = '';
@@ -80,8 +119,19 @@ function base32Number(digits: string): number {
 }
 
 /**
- * Where an event id says its entry is: the stream entry id and the random tail the entry must hold. Every
- * 26-character id decodes, including the random ids of events stored before (no entry there holds their
+ * The last 12 characters of the organization's event ids: 60 bits of a hash of its id. Event ids stored
+ * before had a random tail of the same length here; their entries hold it (`r`) or they have none.
+ */
+export function eventIdTail(organizationId: string): string {
+  const digest = createHash('sha256').update(organizationId).digest();
+  let tail = '';
+  for (let i = 0; i < TAIL_CHARS; i += 1) tail += BASE32[(digest[i] as number) & 31];
+  return tail;
+}
+
+/**
+ * Where an event id says its entry is: the stream entry id and the tail the id must end with. Every
+ * 26-character id decodes, including the random ids of events stored before (no entry there matches their
  * tail, so they are looked up the old way); a UUID-form id names no position.
  */
 export function eventPosition(eventId: string): { entryId: string; tail: string } | null {
@@ -91,7 +141,7 @@ export function eventPosition(eventId: string): { entryId: string; tail: string 
   return { entryId: `${base32Number(ms)}-${base32Number(seq)}`, tail };
 }
 
-/** The id of the event at a stream entry holding `tail` (what the commit script gives it). */
+/** The id of the event at a stream entry, ending with `tail` (what the commit script gives it). */
 export function eventIdAt(streamId: string, tail: string): string {
   const [ms = '0', seq = '0'] = streamId.split('-');
   return `evt_${base32Digits(Number(ms), MS_CHARS)}${base32Digits(Number(seq), SEQ_CHARS)}${tail}`;
@@ -106,20 +156,42 @@ export function eventReads(keys: Keys, organizationId: string, eventId: string):
 }
 
 /**
- * The event from what `eventReads` read (in that order): the stream entry if it holds the id's tail and is
- * within the retention period (the stream is trimmed by whole nodes, so a few entries outlive it a while),
- * else the key of an event stored by an earlier version.
+ * The event from what `eventReads` read (in that order): the stream entry if the id's tail is the entry's
+ * and the entry is within the retention period (the stream is trimmed by whole nodes, so a few entries
+ * outlive it a while), else the key of an event stored by an earlier version.
  */
-export function storedEventFrom(eventId: string, [entry, legacy]: StoredValue[], nowMs: number): { streamId: string; envelope: string } | null {
+export function storedEventFrom(
+  organizationId: string,
+  eventId: string,
+  [entry, legacy]: StoredValue[],
+  nowMs: number,
+): { streamId: string; envelope: string } | null {
   const position = eventPosition(eventId);
   if (position && Array.isArray(entry)) {
     const fields = fieldsOf(entry);
     const isWithinRetention = Number.parseInt(position.entryId, 10) >= nowMs - EVENT_RETENTION_SECONDS * 1000;
-    if (fields.r?.toString('latin1') === position.tail && fields.body && isWithinRetention) {
+    if (fields.body && entryTail(organizationId, fields) === position.tail && isWithinRetention) {
       return { streamId: position.entryId, envelope: envelopeOf(eventId, fields.body) };
     }
   }
   return parseStoredEvent(legacy instanceof Buffer ? legacy : null);
+}
+
+/** The tail of the id of the event an entry holds: its own (stored by the version before) or the org's. */
+function entryTail(organizationId: string, fields: Record<string, Buffer>): string {
+  return fields.r?.toString('latin1') ?? eventIdTail(organizationId);
+}
+
+/** The event type of an entry: coded, stored whole (no code), or in the field earlier versions wrote. */
+function entryType(fields: Record<string, Buffer>): string | undefined {
+  const stored = (fields.t ?? fields.type)?.toString();
+  return stored === undefined ? undefined : (EVENT_TYPES_BY_CODE.get(stored) ?? stored);
+}
+
+/** Whether an entry may hold an event of the credential: sure for earlier versions' entries, a hint for others. */
+function mayBeOfCredential(fields: Record<string, Buffer>, credentialId: string): boolean {
+  if (fields.crd) return fields.crd.toString() === credentialId;
+  return fields.c?.toString() === credentialHint(credentialId);
 }
 
 /** The envelope a webhook sends: the stored one with its id put back in front. */
@@ -134,9 +206,10 @@ function fieldsOf(entry: Buffer[]): Record<string, Buffer> {
 }
 
 // KEYS: 1 stream, 2 pending-fanout, 3 guard key (or the stream again when unguarded), 4.. mutation keys.
-// ARGV: 1 expected version ('' must not exist, '*' unguarded), 2 now ms, 3 retention ms, 4 event count, then
-//       per event: random tail, type, credential id, packed envelope without the id; then per mutation: op,
-//       key index (into KEYS), then 1 or 2 operands. Returns { 'OK', event ids… } or { 'CONFLICT' }.
+// ARGV: 1 expected version ('' must not exist, '*' unguarded), 2 now ms, 3 retention ms, 4 the org's event id
+//       tail, 5 event count, then per event: type code, credential hint, packed envelope without the id; then
+//       per mutation: op, key index (into KEYS), then 1 or 2 operands. Returns { 'OK', event ids… } or
+//       { 'CONFLICT' }.
 const COMMIT_SCRIPT = `
 local expected = ARGV[1]
 if expected ~= '*' then
@@ -163,17 +236,17 @@ local function base32(number, width)
 end
 local now = tonumber(ARGV[2])
 local minId = tostring(now - tonumber(ARGV[3]))
-local eventCount = tonumber(ARGV[4])
+local tail = ARGV[4]
+local eventCount = tonumber(ARGV[5])
 local reply = { 'OK' }
-local i = 5
+local i = 6
 for _ = 1, eventCount do
-  local tail, etype, crd, body = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
-  local streamId = redis.call('XADD', KEYS[1], 'MINID', '~', minId, '*', 'r', tail, 'type', etype, 'crd', crd, 'body', body)
+  local streamId = redis.call('XADD', KEYS[1], 'MINID', '~', minId, '*', 't', ARGV[i], 'c', ARGV[i + 1], 'body', ARGV[i + 2])
   local ms, seq = string.match(streamId, '^(%d+)-(%d+)$')
   local id = 'evt_' .. base32(tonumber(ms), ${MS_CHARS}) .. base32(tonumber(seq), ${SEQ_CHARS}) .. tail
   redis.call('ZADD', KEYS[2], now, id)
   reply[#reply + 1] = id
-  i = i + 4
+  i = i + 3
 end
 while i <= #ARGV do
   local op, key = ARGV[i], KEYS[tonumber(ARGV[i + 1])]
@@ -235,7 +308,7 @@ export function createEventStore(redis: RedisClient, keys: Keys, now: () => Date
   type WithCommit = RedisClient & { plugboardCommit(numKeys: number, ...args: (string | number | Buffer)[]): Promise<string[]> };
 
   async function loadStored(organizationId: string, eventId: string): Promise<{ streamId: string; envelope: string } | null> {
-    return storedEventFrom(eventId, await readStored(redis, eventReads(keys, organizationId, eventId)), now().getTime());
+    return storedEventFrom(organizationId, eventId, await readStored(redis, eventReads(keys, organizationId, eventId)), now().getTime());
   }
 
   async function get(organizationId: string, eventId: string): Promise<StoredEvent | null> {
@@ -245,7 +318,7 @@ export function createEventStore(redis: RedisClient, keys: Keys, now: () => Date
 
   /** The event of a stream entry: in it, or (stored by an earlier version) under its own key. */
   async function eventOfEntry(organizationId: string, streamId: string, fields: Record<string, Buffer>): Promise<StoredEvent | null> {
-    if (fields.r && fields.body) return JSON.parse(envelopeOf(eventIdAt(streamId, fields.r.toString('latin1')), fields.body)) as StoredEvent;
+    if (fields.body) return JSON.parse(envelopeOf(eventIdAt(streamId, entryTail(organizationId, fields)), fields.body)) as StoredEvent;
     return fields.id ? get(organizationId, fields.id.toString('latin1')) : null;
   }
 
@@ -262,10 +335,9 @@ export function createEventStore(redis: RedisClient, keys: Keys, now: () => Date
         if (index === -1) index = keyList.push(key) - 1;
         return index + 1;
       };
-      const eventArgs = commit.events.flatMap(({ id, ...withoutId }) => [
-        id.slice(-TAIL_CHARS),
-        withoutId.type,
-        withoutId.data.credential?.id ?? '',
+      const eventArgs = commit.events.flatMap(({ id: _provisional, ...withoutId }) => [
+        EVENT_TYPE_CODES[withoutId.type] ?? withoutId.type,
+        credentialHint(withoutId.data.credential?.id ?? ''),
         packJson(JSON.stringify(withoutId), 'event'),
       ]);
       const mutationArgs = commit.mutations.flatMap((m): (string | number | Buffer)[] => {
@@ -289,6 +361,7 @@ export function createEventStore(redis: RedisClient, keys: Keys, now: () => Date
         expected,
         at.getTime(),
         EVENT_RETENTION_SECONDS * 1000,
+        eventIdTail(commit.organizationId),
         commit.events.length,
         ...eventArgs,
         ...mutationArgs,
@@ -320,10 +393,10 @@ export function createEventStore(redis: RedisClient, keys: Keys, now: () => Date
           const streamId = streamIdBytes.toString('latin1');
           start = `(${streamId}`;
           const fields = fieldsOf(entry);
-          if (query.type && fields.type?.toString() !== query.type) continue;
-          if (query.credentialId && fields.crd?.toString() !== query.credentialId) continue;
+          if (query.type && entryType(fields) !== query.type) continue;
+          if (query.credentialId && !mayBeOfCredential(fields, query.credentialId)) continue;
           const event = await eventOfEntry(organizationId, streamId, fields);
-          if (event) data.push(event);
+          if (event && (!query.credentialId || event.data.credential?.id === query.credentialId)) data.push(event);
           if (data.length === query.limit) break;
         }
       }

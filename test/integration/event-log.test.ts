@@ -1,6 +1,7 @@
 import t from 'tap';
 import { newEvent } from '../../src/services/events.ts';
-import { EVENT_RETENTION_SECONDS, eventIdAt, eventPosition, packGuardedRecord, unpackGuardedRecord } from '../../src/storage/event-log.ts';
+import { CODED_EVENT_TYPES, EVENT_RETENTION_SECONDS, eventIdAt, eventIdTail, eventPosition, packGuardedRecord, unpackGuardedRecord } from '../../src/storage/event-log.ts';
+import { EVENT_TYPES } from '../../src/webhooks/event-types.ts';
 import { packJson, unpackJson } from '../../src/storage/packed-json.ts';
 import { build } from '../helper.ts';
 
@@ -109,28 +110,31 @@ t.test('an event is stored in its stream entry and its id says where; events sto
   const now = new Date();
   const commitOne = async (type: string) => {
     const event = newEvent(type, { credential: { id: 'crd_x' } }, now);
-    const provisionalId = event.id;
     t.equal(await events.store.commit({ organizationId, mutations: [], events: [event] }, now), true);
-    t.equal(event.id.slice(-12), provisionalId.slice(-12), 'the final id keeps the random tail of the provisional one');
     return event;
   };
   const first = await commitOne('credential.created');
   t.match(first.id, /^evt_[a-z2-7]{26}$/, 'ids keep their shape (SPEC §1)');
+  t.equal(first.id.slice(-12), eventIdTail(organizationId), 'and end with the organization’s tail');
   const [[streamId, fields] = ['', []]] = await ctx.redis.xrangeBuffer(orgKeys.events, '-', '+');
   t.equal(eventPosition(first.id)?.entryId, streamId.toString(), 'the id names its stream entry');
-  t.same(
-    fields.filter((_, index) => index % 2 === 0).map(String),
-    ['r', 'type', 'crd', 'body'],
-    'which holds the random tail, the type and credential to filter by, and the envelope',
-  );
+  t.same(fields.map(String).slice(0, 4), ['t', 'a', 'c', 'crd_x'], 'which holds the type’s code and the credential’s hint to filter by');
   const { id, ...withoutId } = first;
-  t.equal(unpackJson(fields[7] ?? Buffer.alloc(0)), JSON.stringify(withoutId), 'packed, without the id, which the place of the entry gives');
+  t.equal(String(fields[4]), 'body');
+  t.equal(unpackJson(fields[5] ?? Buffer.alloc(0)), JSON.stringify(withoutId), 'and the envelope, packed, without the id, which the place of the entry gives');
   t.equal(await ctx.redis.exists(orgKeys.event(first.id)), 0, 'and no key of its own');
   t.same(await events.get(organizationId, first.id), first, 'read back whole');
   t.equal(await events.get(organizationId, `${id.slice(0, -12)}aaaaaaaaaaaa`), null, 'the right place with another tail is no event');
+  t.equal(await events.get('org_bbbbbbbbbbbbbbbbbbbbbbbbbb', first.id), null, 'nor is it one of another organization');
 
-  // As earlier versions stored them: a key holding the stream id and the packed envelope, before that the
-  // envelope as plain JSON after the stream id, and before that JSON holding the stream id and the envelope.
+  // As earlier versions stored them: an entry with its id's random tail, the whole type and credential id;
+  // before that a key holding the stream id and the packed envelope, before that the envelope as plain JSON
+  // after the stream id, and before that JSON holding the stream id and the envelope.
+  const withRandomTail = newEvent('credential.status_changed', { credential: { id: 'crd_y' } }, now);
+  const { id: randomId, ...randomWithoutId } = withRandomTail;
+  const randomTail = randomId.slice(-12);
+  const randomStreamId = (await ctx.redis.xadd(orgKeys.events, '*', 'r', randomTail, 'type', randomWithoutId.type, 'crd', 'crd_y', 'body', packJson(JSON.stringify(randomWithoutId), 'event'))) ?? '';
+  withRandomTail.id = eventIdAt(randomStreamId, randomTail);
   const storeOld = async (value: (streamId: string, event: ReturnType<typeof newEvent>) => string | Buffer) => {
     const event = newEvent('credential.status_changed', { credential: { id: 'crd_x' } }, now);
     const oldStreamId = (await ctx.redis.xadd(orgKeys.events, '*', 'id', event.id, 'type', event.type, 'crd', 'crd_x')) ?? '';
@@ -141,14 +145,62 @@ t.test('an event is stored in its stream entry and its id says where; events sto
   const plain = await storeOld((oldStreamId, event) => `${oldStreamId} ${JSON.stringify(event)}`);
   const older = await storeOld((oldStreamId, event) => JSON.stringify({ streamId: oldStreamId, envelope: JSON.stringify(event) }));
   const later = await commitOne('credential.connected');
-  for (const event of [packed, plain, older]) t.same(await events.get(organizationId, event.id), event);
-  const all = [first, packed, plain, older, later].map((event) => event.id);
+  for (const event of [withRandomTail, packed, plain, older]) t.same(await events.get(organizationId, event.id), event);
+  t.equal(await events.get(organizationId, eventIdAt(randomStreamId, eventIdTail(organizationId))), null, 'an entry with its own tail answers to no other');
+  const all = [first, withRandomTail, packed, plain, older, later].map((event) => event.id);
   t.same((await events.list(organizationId, { limit: 10 }))?.data.map((event) => event.id), all, 'listed in order');
-  t.same((await events.list(organizationId, { limit: 10, type: 'credential.connected' }))?.data, [later], 'filtered by type');
+  t.same((await events.list(organizationId, { limit: 10, type: 'credential.connected' }))?.data, [later], 'filtered by a coded type');
+  t.same(
+    (await events.list(organizationId, { limit: 10, type: 'credential.status_changed' }))?.data.map((event) => event.id),
+    [withRandomTail, packed, plain, older].map((event) => event.id),
+    'and by the whole type earlier versions stored',
+  );
+  t.same((await events.list(organizationId, { limit: 10, credentialId: 'crd_y' }))?.data, [withRandomTail], 'and by their whole credential id');
   for (const [index, cursor] of all.entries()) {
     t.same((await events.list(organizationId, { limit: 10, after: cursor }))?.data.map((event) => event.id), all.slice(index + 1), 'and are cursors');
   }
   t.equal(await events.list(organizationId, { limit: 10, after: `${id.slice(0, -12)}aaaaaaaaaaaa` }), null, 'an id naming no event is no cursor');
+});
+
+t.test('every event type of the catalog is stored as a code; a type without one is stored whole and still filtered by', async (t) => {
+  t.same(
+    EVENT_TYPES.filter((type) => !CODED_EVENT_TYPES.includes(type)),
+    [],
+    'a new event type needs its code in EVENT_TYPE_CODES',
+  );
+  const app = await build(t);
+  const { events, ctx } = app.services;
+  const organizationId = 'org_dddddddddddddddddddddddddd';
+  const now = new Date();
+  const uncoded = newEvent('credential.reticulated', { credential: { id: 'crd_x' } }, now);
+  const coded = newEvent('credential.deleted', { credential: { id: 'crd_x' } }, now);
+  t.equal(await events.store.commit({ organizationId, mutations: [], events: [uncoded, coded] }, now), true);
+  const entries = await ctx.redis.xrange(ctx.keys.org(organizationId).events, '-', '+');
+  t.same(entries.map(([, fields]) => fields[1]), ['credential.reticulated', 'k']);
+  t.same((await events.list(organizationId, { limit: 10, type: 'credential.reticulated' }))?.data, [uncoded]);
+  t.same((await events.list(organizationId, { limit: 10, type: 'credential.deleted' }))?.data, [coded]);
+});
+
+t.test('a credential filter tells apart credentials whose ids end alike', async (t) => {
+  const app = await build(t);
+  const { events } = app.services;
+  const organizationId = 'org_eeeeeeeeeeeeeeeeeeeeeeeeee';
+  const now = new Date();
+  const ofCredential = (credentialId: string) => newEvent('credential.created', { credential: { id: credentialId } }, now);
+  const mine = [ofCredential('crd_aaaaaaaaaaaaaaaaaaaasameid'), ofCredential('crd_aaaaaaaaaaaaaaaaaaaasameid')];
+  const theirs = ofCredential('crd_bbbbbbbbbbbbbbbbbbbbsameid');
+  const unrelated = ofCredential('crd_cccccccccccccccccccccccccc');
+  t.equal(await events.store.commit({ organizationId, mutations: [], events: [mine[0]!, theirs, unrelated, mine[1]!] }, now), true);
+  t.same((await events.list(organizationId, { limit: 10, credentialId: 'crd_aaaaaaaaaaaaaaaaaaaasameid' }))?.data, mine);
+  t.same((await events.list(organizationId, { limit: 1, credentialId: 'crd_bbbbbbbbbbbbbbbbbbbbsameid' }))?.data, [theirs]);
+  t.same((await events.list(organizationId, { limit: 10, credentialId: 'crd_dddddddddddddddddddddddddd' }))?.data, []);
+});
+
+t.test('organizations get different tails, so their ids differ even where their streams number entries alike', async (t) => {
+  const tails = ['org_aaaaaaaaaaaaaaaaaaaaaaaaaa', 'org_aaaaaaaaaaaaaaaaaaaaaaaaab', 'org_bbbbbbbbbbbbbbbbbbbbbbbbbb'].map(eventIdTail);
+  t.equal(new Set(tails).size, 3);
+  for (const tail of tails) t.match(tail, /^[a-z2-7]{12}$/);
+  t.equal(eventIdTail('org_aaaaaaaaaaaaaaaaaaaaaaaaaa'), tails[0], 'and always the same one');
 });
 
 t.test('events committed together get ids in order, and a list names each as the commit did', async (t) => {
@@ -170,10 +222,10 @@ t.test('an entry older than the retention period is no longer an event, though i
   const orgKeys = ctx.keys.org(organizationId);
   const oldMs = Date.now() - (EVENT_RETENTION_SECONDS + 60) * 1000;
   const body = packJson(JSON.stringify({ type: 'credential.created', timestamp: new Date(oldMs).toISOString(), data: {} }), 'event');
-  await ctx.redis.xadd(orgKeys.events, `${oldMs}-0`, 'r', 'aaaaaaaaaaaa', 'type', 'credential.created', 'crd', '', 'body', body);
+  await ctx.redis.xadd(orgKeys.events, `${oldMs}-0`, 't', 'a', 'c', '', 'body', body);
   const recent = newEvent('credential.created', { credential: { id: 'crd_x' } }, new Date());
   await events.store.commit({ organizationId, mutations: [], events: [recent] }, new Date());
   t.equal(await ctx.redis.xlen(orgKeys.events), 2, 'both entries are in the stream');
-  t.equal(await events.get(organizationId, eventIdAt(`${oldMs}-0`, 'aaaaaaaaaaaa')), null, 'the old one is not found');
+  t.equal(await events.get(organizationId, eventIdAt(`${oldMs}-0`, eventIdTail(organizationId))), null, 'the old one is not found');
   t.same((await events.list(organizationId, { limit: 10 }))?.data.map((event) => event.id), [recent.id], 'nor listed');
 });
