@@ -1,9 +1,9 @@
 import type { Container } from '../src/container.ts';
 
 /**
- * How often a pass reads every scheduled credential rather than those with a step in flight. Commits write
- * timers atomically, so this only repairs what no commit could lose (an index restored from an older backup,
- * data written by a version without the index); reading every connected credential each minute would not scale.
+ * How often a pass reads every credential rather than those with a step in flight. Commits write timers
+ * atomically, so this only repairs what no commit could lose (an index restored from an older backup, data
+ * written by a version without the index); reading every credential each minute would not scale.
  */
 const FULL_PASS_INTERVAL_MS = 60 * 60 * 1000;
 
@@ -17,12 +17,12 @@ export function startCredentialReconciler(container: Container): { close(): Prom
   let lastFullPassAt = -Infinity;
   const pass = () => {
     if (running) return; // the previous pass is still going
-    const everyScheduled = Date.now() - lastFullPassAt >= FULL_PASS_INTERVAL_MS;
+    const everyCredential = Date.now() - lastFullPassAt >= FULL_PASS_INTERVAL_MS;
     running = container.services.connections
-      .reconcile({ everyScheduled })
+      .reconcile({ everyCredential })
       .then(({ checked }) => {
-        if (everyScheduled) lastFullPassAt = Date.now();
-        container.logger.debug({ checked, everyScheduled }, 'credential reconciler pass done');
+        if (everyCredential) lastFullPassAt = Date.now();
+        container.logger.debug({ checked, everyCredential }, 'credential reconciler pass done');
       })
       .catch((error: unknown) => container.logger.error({ err: error }, 'credential reconciler pass failed'))
       .finally(() => {

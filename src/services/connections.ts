@@ -37,6 +37,12 @@ export interface TimerWakeData {
   organizationId: string;
 }
 
+/** An index of credential ids a reconciler pass reads. */
+interface CredentialIndex {
+  page(cursor: string): Promise<[next: string, ids: string[]]>;
+  removeGone(ids: string[]): Promise<number>;
+}
+
 /** Thrown after a provider outage was recorded, so the queue retries the step with backoff. */
 export class StepRetryError extends Error {
   override readonly name = 'StepRetryError';
@@ -55,6 +61,31 @@ export function createConnectionService(ctx: ServiceContext, store: CredentialSt
       connectors.set(providerId, connector);
     }
     return { provider, connector };
+  }
+
+  /** The ids of credentials with a step in flight, a page at a time; ids whose record is gone leave it. */
+  function steppingIndex(key: string): CredentialIndex {
+    return {
+      page: (cursor) => ctx.redis.sscan(key, cursor, 'COUNT', RECONCILE_PAGE_SIZE),
+      removeGone: (ids) => ctx.redis.srem(key, ...ids),
+    };
+  }
+
+  /**
+   * Every credential id of the organization, a page at a time. An id whose record is gone leaves the index
+   * too: one commit writes or deletes a record and its index entry together, so such an id can only be left by
+   * a record deleted by hand or a partial restore; nothing else would remove it, and it would count in the
+   * list's `totalElements` and be read by every full pass. Removing it cannot race a commit: ids are never
+   * reused, and a credential's record exists from the commit that indexed it until the one that unindexed it.
+   */
+  function creationIndex(key: string): CredentialIndex {
+    return {
+      async page(cursor) {
+        const [next, idsAndScores] = await ctx.redis.zscan(key, cursor, 'COUNT', RECONCILE_PAGE_SIZE);
+        return [next, idsAndScores.filter((_, position) => position % 2 === 0)];
+      },
+      removeGone: (ids) => ctx.redis.zrem(key, ...ids),
+    };
   }
 
   function readSecrets(credential: CredentialRecord): Promise<Record<string, string>> {
@@ -242,24 +273,28 @@ export function createConnectionService(ctx: ServiceContext, store: CredentialSt
     /**
      * Re-creates missing step jobs and timers (SPEC §6), e.g. after a crash between a commit and its enqueue.
      * A commit writes its timers itself, so only a step can go missing that way: the regular pass reads the
-     * credentials with a step in flight. `everyScheduled` reads every credential with a step or timer (all
-     * connected ones have a sync timer), for timers lost otherwise or written by a version without the index.
+     * credentials with a step in flight. `everyCredential` reads every credential of the creation index instead,
+     * for timers lost otherwise or written by a version without the timer index; whether one has work is
+     * `workFor` of its record, so those without any are read and left as they are. `checked` counts the
+     * records read (in a full pass every credential), `rescheduled` the steps and timers re-created.
      */
-    async reconcile({ everyScheduled }: { everyScheduled: boolean }): Promise<{ checked: number; rescheduled: number }> {
+    async reconcile({ everyCredential }: { everyCredential: boolean }): Promise<{ checked: number; rescheduled: number }> {
       let checked = 0;
       let rescheduled = 0;
       for (const organizationId of await ctx.redis.smembers(ctx.keys.organizations)) {
         const orgKeys = ctx.keys.org(organizationId);
-        const indexKey = everyScheduled ? orgKeys.credentialsScheduled : orgKeys.credentialsStepping;
+        // Earlier versions kept the credentials with work in a set of their own for this pass.
+        if (everyCredential) await ctx.redis.unlink(orgKeys.obsoleteCredentialsScheduled);
+        const index = everyCredential ? creationIndex(orgKeys.credentials) : steppingIndex(orgKeys.credentialsStepping);
         // Paged, so an org with 100k pending challenges never builds one giant MGET or job batch.
         let cursor = '0';
         do {
-          const [next, ids] = await ctx.redis.sscan(indexKey, cursor, 'COUNT', RECONCILE_PAGE_SIZE);
+          const [next, ids] = await index.page(cursor);
           cursor = next;
           const credentials = await store.loadMany(organizationId, ids);
           const found = new Set(credentials.map((credential) => credential.id));
           const gone = ids.filter((id) => !found.has(id));
-          if (gone.length > 0) await ctx.redis.srem(indexKey, ...gone);
+          if (gone.length > 0) await index.removeGone(gone);
           rescheduled += await store.ensureScheduled(organizationId, credentials);
           checked += credentials.length;
         } while (cursor !== '0');

@@ -54,8 +54,6 @@ interface WorkChange {
   stepBefore: StepJob | null;
   stepAfter: StepJob | null;
   timers: { added: Timer[]; removed: Timer[] };
-  /** Whether the new state has any step or timer, i.e. belongs in the reconciler's scheduled index. */
-  hasWork: boolean;
 }
 
 /** Besides the record and its events, a transition may write sealed secrets and other records (accounts). */
@@ -157,7 +155,7 @@ export function createCredentialStore(ctx: ServiceContext, events: EventService,
 
   /**
    * How a transition changes the credential's background work, computed once: the commit writes the timers
-   * and the scheduled mark, `schedule` enqueues the step and wakes the new timers.
+   * and the stepping index, `schedule` enqueues the step and wakes the new timers.
    */
   function workChange(before: CredentialRecord | null, after: CredentialRecord | null): WorkChange {
     const workBefore = before ? workFor(before, config) : null;
@@ -166,7 +164,6 @@ export function createCredentialStore(ctx: ServiceContext, events: EventService,
       stepBefore: workBefore?.step ?? null,
       stepAfter: workAfter?.step ?? null,
       timers: timerChanges(workBefore?.timers ?? [], workAfter?.timers ?? []),
-      hasWork: workAfter !== null && (workAfter.step !== null || workAfter.timers.length > 0),
     };
   }
 
@@ -189,13 +186,11 @@ export function createCredentialStore(ctx: ServiceContext, events: EventService,
         { op: 'del', key: recordKey },
         { op: 'del', key: secretsKey },
         { op: 'zrem', key: orgKeys.credentials, member: credential.id },
-        { op: 'srem', key: orgKeys.credentialsScheduled, member: credential.id },
         { op: 'srem', key: orgKeys.credentialsStepping, member: credential.id },
       );
     } else {
       mutations.push({ op: 'set', key: recordKey, value: packGuardedRecord(credential, 'credential') });
       if (!before) mutations.push({ op: 'zadd', key: orgKeys.credentials, score: Date.parse(credential.createdAt), member: credential.id });
-      mutations.push({ op: change.hasWork ? 'sadd' : 'srem', key: orgKeys.credentialsScheduled, member: credential.id });
       // Only commits put an id in the stepping index, so a change between two stepless states has nothing to remove.
       if (change.stepBefore || change.stepAfter) {
         mutations.push({ op: change.stepAfter ? 'sadd' : 'srem', key: orgKeys.credentialsStepping, member: credential.id });
@@ -302,6 +297,7 @@ export function createCredentialStore(ctx: ServiceContext, events: EventService,
      * e.g. after a crash between a commit and its enqueue, or timers of an older version that kept them as
      * BullMQ jobs. Adding an existing step would be a no-op too, but each add is a BullMQ script: one
      * pipelined EXISTS per step keeps a pass over 100,000 credentials from competing with the work it checks.
+     * A credential that calls for no step or timer costs no Redis call here.
      */
     async ensureScheduled(organizationId: string, credentials: CredentialRecord[]): Promise<number> {
       const work = credentials.map((credential) => workFor(credential, config));

@@ -42,10 +42,13 @@ export function createKeys(prefix: string) {
       credentials: `${base}:credentials`,
       /** Sorted set of the org's pending credential timers (member: timer id, score: due ms); see timer-index. */
       timers: `${base}:timers`,
-      /** Set of credential ids with a step in flight or timers pending: what the reconciler's full pass checks. */
-      credentialsScheduled: `${base}:credentials:scheduled`,
       /** Set of credential ids with a step in flight: what the reconciler's every pass checks. */
       credentialsStepping: `${base}:credentials:stepping`,
+      /**
+       * Obsolete: earlier versions kept here the ids of credentials with a step or timers, for the reconciler's
+       * full pass, which now reads the creation index. Only that pass uses the name, to delete the set.
+       */
+      obsoleteCredentialsScheduled: `${base}:credentials:scheduled`,
       credential: (credentialId: string) => `${base}:crd:${credentialId}`,
       credentialSecrets: (credentialId: string) => `${base}:crd:${credentialId}:secrets`,
       /** Sorted set of the credential's live connect-link ids (score: expiry in ms); deleting it revokes them all. */

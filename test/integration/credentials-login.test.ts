@@ -1,6 +1,7 @@
 import t from 'tap';
 import { workFor } from '../../src/domain/credential-jobs.ts';
 import type { CredentialRecord, CredentialView } from '../../src/domain/credential-state.ts';
+import { newId } from '../../src/ids.ts';
 import { call, createCredential, describe, eventsOf, hasDetail, storedRecord, waitForCredential } from '../credentials-helper.ts';
 import { buildStack, createOrganization } from '../helper.ts';
 
@@ -145,19 +146,49 @@ t.test("the reconciler's full pass re-creates a missing challenge timer and its 
   await services.ctx.redis.zrem(orgKeys.timers, timer?.id ?? '');
   await services.queues.timers.obliterate({ force: true });
 
-  t.same(await services.connections.reconcile({ everyScheduled: false }), { checked: 0, rescheduled: 0 }, 'a regular pass reads only stepping credentials');
-  t.same(await services.connections.reconcile({ everyScheduled: true }), { checked: 1, rescheduled: 1 });
+  t.same(await services.connections.reconcile({ everyCredential: false }), { checked: 0, rescheduled: 0 }, 'a regular pass reads only stepping credentials');
+  t.same(await services.connections.reconcile({ everyCredential: true }), { checked: 1, rescheduled: 1 });
   t.equal(Number(await services.ctx.redis.zscore(orgKeys.timers, timer?.id ?? '')), Date.parse(record.mfa?.expiresAt ?? ''), 'the reconciler put it back');
   const wakes = await services.queues.timers.getDelayed();
   t.equal(wakes.length, 1, 'with a wake-up job');
   t.equal(wakes[0]?.data.organizationId, stack.org.organizationId);
   t.ok((wakes[0]?.timestamp ?? 0) + (wakes[0]?.delay ?? 0) >= Date.parse(record.mfa?.expiresAt ?? ''), 'due when the timer is');
-  t.same(await services.connections.reconcile({ everyScheduled: true }), { checked: 1, rescheduled: 0 }, 'a timer that exists is not added again');
+  t.same(await services.connections.reconcile({ everyCredential: true }), { checked: 1, rescheduled: 0 }, 'a timer that exists is not added again');
 
   await services.ctx.redis.zrem(orgKeys.timers, timer?.id ?? '');
   await stack.startWorkers();
   await stack.stopWorkers(); // which waits for the reconciler's pass on start
   t.ok(await services.ctx.redis.zscore(orgKeys.timers, timer?.id ?? ''), "the workers' first pass is a full one");
+});
+
+t.test('the full pass reads the creation index, drops ids without a record and deletes the obsolete scheduled set', async (t) => {
+  const stack = await buildStack(t);
+  const good = await createCredential(stack, 'pass_good');
+  const bad = await createCredential(stack, 'pass_bad');
+  await waitForCredential(stack, good.id, hasDetail('LOGIN_AND_DATA_DISCOVERY_SUCCESS'));
+  await waitForCredential(stack, bad.id, hasDetail('INVALID_CREDENTIALS'));
+  await stack.stopWorkers();
+  const { services, config } = stack.app.container;
+  const { redis } = services.ctx;
+  const orgKeys = services.ctx.keys.org(stack.org.organizationId);
+  const [syncTimer] = workFor((await storedRecord(stack, good.id)) as CredentialRecord, config).timers;
+  t.equal(syncTimer?.kind, 'sync');
+  t.same(workFor((await storedRecord(stack, bad.id)) as CredentialRecord, config), { step: null, timers: [] }, 'a failed credential has no work');
+  t.same(await redis.smembers(orgKeys.credentialsStepping), [], 'neither has a step in flight');
+  t.equal(await redis.exists(orgKeys.obsoleteCredentialsScheduled), 0, 'no commit writes the obsolete set');
+
+  await redis.zrem(orgKeys.timers, syncTimer?.id ?? '');
+  await redis.sadd(orgKeys.obsoleteCredentialsScheduled, good.id, bad.id); // as an earlier version left it
+  const dangling = newId('crd');
+  await redis.zadd(orgKeys.credentials, Date.now(), dangling);
+
+  t.same(await services.connections.reconcile({ everyCredential: false }), { checked: 0, rescheduled: 0 }, 'a regular pass reads only stepping credentials');
+  t.equal(await redis.exists(orgKeys.obsoleteCredentialsScheduled), 1, 'and leaves the obsolete set to the full pass');
+  t.same(await services.connections.reconcile({ everyCredential: true }), { checked: 2, rescheduled: 1 }, 'both are read, the sync timer re-created');
+  t.equal(Number(await redis.zscore(orgKeys.timers, syncTimer?.id ?? '')), Date.parse(syncTimer?.runAt ?? ''), 'due when it was');
+  t.equal(await redis.exists(orgKeys.obsoleteCredentialsScheduled), 0, 'the obsolete set is gone');
+  t.same((await redis.zrange(orgKeys.credentials, 0, -1)).sort(), [good.id, bad.id].sort(), 'the id without a record left the creation index');
+  t.same(await services.connections.reconcile({ everyCredential: true }), { checked: 2, rescheduled: 0 });
 });
 
 t.test('every reconciler pass re-enqueues a step lost between its commit and its enqueue', async (t) => {
@@ -172,11 +203,11 @@ t.test('every reconciler pass re-enqueues a step lost between its commit and its
   t.same(await services.ctx.redis.smembers(orgKeys.credentialsStepping), [created.id], 'the commit put it in the stepping index');
   await services.queues.credentialSteps.remove(step?.jobId ?? '');
 
-  t.same(await services.connections.reconcile({ everyScheduled: false }), { checked: 1, rescheduled: 1 });
+  t.same(await services.connections.reconcile({ everyCredential: false }), { checked: 1, rescheduled: 1 });
   t.ok(await services.queues.credentialSteps.getJob(step?.jobId ?? ''), 'the step job is back');
   await stack.startWorkers();
   await waitForCredential(stack, created.id, hasDetail('LOGIN_AND_DATA_DISCOVERY_SUCCESS'));
   t.same(await services.ctx.redis.smembers(orgKeys.credentialsStepping), [], 'the step is done: the commit took it out');
-  t.equal(await services.ctx.redis.sismember(orgKeys.credentialsScheduled, created.id), 1, 'the sync timer keeps it scheduled');
-  t.same(await services.connections.reconcile({ everyScheduled: false }), { checked: 0, rescheduled: 0 });
+  t.same(await services.connections.reconcile({ everyCredential: true }), { checked: 1, rescheduled: 0 }, 'the full pass still reads it, and its sync timer exists');
+  t.same(await services.connections.reconcile({ everyCredential: false }), { checked: 0, rescheduled: 0 });
 });
