@@ -90,7 +90,7 @@ export function createWebhookDeliveryService(
     const secrets = await webhooks.signingSecrets(organizationId, endpoint);
     const headers = webhookHeaders({ secrets, msgId: eventId, timestamp: Math.floor(ctx.now().getTime() / 1000), body });
     const outcome = await poster.post(endpoint.url, headers, body);
-    return { ...outcome, latencyMs: elapsed() };
+    return { latencyMs: elapsed(), ...outcome };
   }
 
   /**

@@ -117,7 +117,7 @@ export function fanOutJobId(eventId: string, endpointId: string): string {
 }
 
 function deliveryJobOptions(delivery: DeliveryJob) {
-  return { ...DELIVERY_JOB_OPTIONS, ...(delivery.trigger === 'event' ? { jobId: fanOutJobId(delivery.eventId, delivery.endpointId) } : {}) };
+  return delivery.trigger === 'event' ? { jobId: fanOutJobId(delivery.eventId, delivery.endpointId), ...DELIVERY_JOB_OPTIONS } : { ...DELIVERY_JOB_OPTIONS };
 }
 
 export function toEndpointView({ version: _version, ...view }: WebhookEndpointRecord): WebhookEndpoint {
@@ -205,7 +205,7 @@ export function createWebhookService(ctx: ServiceContext, queues: Queues, events
   const firstAttemptSettling: FirstAttemptSettling = {
     jobIdOf: (delivery) => fanOutJobId(delivery.eventId, delivery.endpointId),
     async queueLater(delivery, delayMs) {
-      await queues.webhookDelivery.add('deliver', delivery, { ...deliveryJobOptions(delivery), delay: delayMs });
+      await queues.webhookDelivery.add('deliver', delivery, { delay: delayMs, ...deliveryJobOptions(delivery) });
     },
     eventsSettled: (organizationId, eventIds) => settledFanouts.add(organizationId, eventIds),
   };
