@@ -1,24 +1,13 @@
-import { randomBytes } from 'node:crypto';
+import { pooledRandomBytes } from './crypto/random-pool.ts';
 
 /** SPEC §1: a type prefix followed by 26 random lowercase base32 characters (130 bits). */
 export type IdPrefix = 'org' | 'usr' | 'key' | 'prv' | 'crd' | 'acc' | 'mfa' | 'mth' | 'whe' | 'evt' | 'att' | 'chl';
 
 export const BASE32 = 'abcdefghijklmnopqrstuvwxyz234567';
 
-// A call into OpenSSL per id showed in the API's profile; ids are drawn from a pool refilled 4 KiB at a time
-// (what Node does for randomUUID). Each byte is used once.
-const POOL_BYTES = 4096;
-let pool = Buffer.alloc(0);
-let poolOffset = 0;
-
 export function randomBase32(length: number): string {
-  if (poolOffset + length > pool.length) {
-    pool = randomBytes(Math.max(POOL_BYTES, length));
-    poolOffset = 0;
-  }
   let out = '';
-  for (let i = poolOffset; i < poolOffset + length; i += 1) out += BASE32[(pool[i] as number) & 31];
-  poolOffset += length;
+  for (const byte of pooledRandomBytes(length)) out += BASE32[byte & 31];
   return out;
 }
 

@@ -1,5 +1,6 @@
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv } from 'node:crypto';
 import type { EncryptionKey } from '../config.ts';
+import { pooledRandomBytes } from './random-pool.ts';
 
 /**
  * AES-256-GCM under versioned keys. A sealed value is raw bytes, not text: Redis stores it as it is, and
@@ -58,7 +59,7 @@ export function createSecretBox(keys: EncryptionKey[]): SecretBox {
 
   return {
     seal(plaintext, associatedData) {
-      const iv = randomBytes(IV_LENGTH);
+      const iv = pooledRandomBytes(IV_LENGTH);
       const cipher = createCipheriv('aes-256-gcm', current.key, iv);
       cipher.setAAD(Buffer.from(associatedData));
       const ciphertext = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
