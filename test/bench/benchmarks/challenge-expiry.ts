@@ -63,7 +63,7 @@ export const challengeExpiry: Benchmark = {
 
     const seeder = await createSeeder(container, system, client.organizationId);
     ctx.defer(() => seeder.close());
-    const warmUpIds = Array.from({ length: (count * WARM_UP_SECONDS) / SPREAD_SECONDS }, () => newId('crd'));
+    const warmUpIds = Array.from({ length: Math.floor((count * WARM_UP_SECONDS) / SPREAD_SECONDS) }, () => newId('crd'));
     const ids = Array.from({ length: count }, () => newId('crd'));
     ctx.log(`seeding ${format.count(warmUpIds.length)} credentials for the warm-up and ${format.count(count)} measured`);
     const started = Date.now();
