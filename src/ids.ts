@@ -5,10 +5,15 @@ export type IdPrefix = 'org' | 'usr' | 'key' | 'prv' | 'crd' | 'acc' | 'mfa' | '
 
 export const BASE32 = 'abcdefghijklmnopqrstuvwxyz234567';
 
-export function randomBase32(length: number): string {
+/** One base32 character per byte, from its low 5 bits (uniform when the bytes are). */
+export function base32OfBytes(bytes: Uint8Array): string {
   let out = '';
-  for (const byte of pooledRandomBytes(length)) out += BASE32[byte & 31];
+  for (const byte of bytes) out += BASE32[byte & 31];
   return out;
+}
+
+export function randomBase32(length: number): string {
+  return base32OfBytes(pooledRandomBytes(length));
 }
 
 export function newId(prefix: IdPrefix): string {

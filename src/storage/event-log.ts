@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { isPlainJson, packJson, unpackJson, type PackedKind } from './packed-json.ts';
 import type { Keys } from './keys.ts';
 import { BoundedCache } from '../bounded-cache.ts';
-import { BASE32 } from '../ids.ts';
+import { BASE32, base32OfBytes } from '../ids.ts';
 import { readStored, type RedisClient, type StoredRead, type StoredValue } from './redis.ts';
 
 /**
@@ -132,9 +132,7 @@ export function eventIdTail(organizationId: string): string {
   const cached = tailsByOrganization.get(organizationId);
   if (cached) return cached;
   const digest = createHash('sha256').update(organizationId).digest();
-  let tail = '';
-  for (let i = 0; i < TAIL_CHARS; i += 1) tail += BASE32[(digest[i] as number) & 31];
-  return tailsByOrganization.set(organizationId, tail);
+  return tailsByOrganization.set(organizationId, base32OfBytes(digest.subarray(0, TAIL_CHARS)));
 }
 
 /**
