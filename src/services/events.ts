@@ -4,6 +4,8 @@ import type { ServiceContext } from './context.ts';
 
 export type EventEnvelope = StoredEvent;
 
+export { MAX_ENTRIES_READ_PER_PAGE } from '../storage/event-log.ts';
+
 /** Called after events are durably committed, e.g. to fan them out into webhook deliveries. Must not throw for long: the reconciler catches up. */
 export type CommittedListener = (organizationId: string, events: EventEnvelope[]) => Promise<void>;
 

@@ -183,6 +183,12 @@ export function storedEventFrom(
   return parseStoredEvent(legacy instanceof Buffer ? legacy : null);
 }
 
+/** The id of the event an entry holds: named by its position, or (stored by an earlier version) written in it; null for neither. */
+function entryEventId(organizationId: string, streamId: string, fields: Record<string, Buffer>): string | null {
+  if (fields.body) return eventIdAt(streamId, entryTail(organizationId, fields));
+  return fields.id?.toString('latin1') ?? null;
+}
+
 /** The tail of the id of the event an entry holds: its own (stored by the version before) or the org's. */
 function entryTail(organizationId: string, fields: Record<string, Buffer>): string {
   return fields.r?.toString('latin1') ?? eventIdTail(organizationId);
@@ -282,6 +288,16 @@ export interface EventQuery {
 const SPACE = 0x20;
 
 /**
+ * The most entries of the log one page reads. A filter matching few events of a long log (one credential's
+ * among an organization's millions) would otherwise read the whole log in one request, however small
+ * `limit` is; the cap bounds a request's work (tens of milliseconds), and the cursor it
+ * returns lets the reader go on.
+ */
+export const MAX_ENTRIES_READ_PER_PAGE = 10_000;
+// Filtered pages read this many entries a round trip: most are skipped without unpacking them.
+const FILTERED_BATCH_SIZE = 1_000;
+
+/**
  * A guarded record as stored: `<version> <packed JSON>`. The commit's guard reads the version in front
  * instead of decoding the record. Records stored as plain JSON (before packing, or small ones never
  * packed) are guarded and read as well.
@@ -323,9 +339,8 @@ export function createEventStore(redis: RedisClient, keys: Keys, now: () => Date
   }
 
   /** The event of a stream entry: in it, or (stored by an earlier version) under its own key. */
-  async function eventOfEntry(organizationId: string, streamId: string, fields: Record<string, Buffer>): Promise<StoredEvent | null> {
-    if (fields.body) return JSON.parse(envelopeOf(eventIdAt(streamId, entryTail(organizationId, fields)), fields.body)) as StoredEvent;
-    return fields.id ? get(organizationId, fields.id.toString('latin1')) : null;
+  async function eventOfEntry(organizationId: string, eventId: string, fields: Record<string, Buffer>): Promise<StoredEvent | null> {
+    return fields.body ? (JSON.parse(envelopeOf(eventId, fields.body)) as StoredEvent) : get(organizationId, eventId);
   }
 
   return {
@@ -379,7 +394,11 @@ export function createEventStore(redis: RedisClient, keys: Keys, now: () => Date
 
     get,
 
-    /** Oldest first, after a cursor (an event id). Unknown cursors are the caller's 400 to give. */
+    /**
+     * Oldest first, after a cursor (an event id). Unknown cursors are the caller's 400 to give. A filtered
+     * page reads at most `MAX_ENTRIES_READ_PER_PAGE` entries: when they hold fewer than `limit` matches, the
+     * page has those and a cursor at the last entry read, so the next page goes on from there.
+     */
     async list(organizationId: string, query: EventQuery): Promise<EventPage | null> {
       const orgKeys = keys.org(organizationId);
       // Entries older than the retention period may linger until their stream node is trimmed whole.
@@ -389,25 +408,34 @@ export function createEventStore(redis: RedisClient, keys: Keys, now: () => Date
         if (!cursor) return null;
         start = `(${cursor.streamId}`;
       }
+      const isFiltered = query.type !== undefined || query.credentialId !== undefined;
+      const batchSize = isFiltered ? FILTERED_BATCH_SIZE : Math.max(query.limit * 2, 100);
       const data: StoredEvent[] = [];
-      const batchSize = Math.max(query.limit * 2, 100);
+      let entriesRead = 0;
+      let lastEntryRead: string | null = null;
       let exhausted = false;
-      while (data.length < query.limit && !exhausted) {
-        const entries = await redis.xrangeBuffer(orgKeys.events, start, '+', 'COUNT', batchSize);
-        exhausted = entries.length < batchSize;
+      while (data.length < query.limit && !exhausted && entriesRead < MAX_ENTRIES_READ_PER_PAGE) {
+        const count = Math.min(batchSize, MAX_ENTRIES_READ_PER_PAGE - entriesRead);
+        const entries = await redis.xrangeBuffer(orgKeys.events, start, '+', 'COUNT', count);
+        exhausted = entries.length < count;
         for (const [streamIdBytes, entry] of entries) {
           const streamId = streamIdBytes.toString('latin1');
           start = `(${streamId}`;
+          entriesRead += 1;
           const fields = fieldsOf(entry);
+          const eventId = entryEventId(organizationId, streamId, fields);
+          if (eventId === null) continue;
+          lastEntryRead = eventId;
           if (query.type && entryType(fields) !== query.type) continue;
           if (query.credentialId && !mayBeOfCredential(fields, query.credentialId)) continue;
-          const event = await eventOfEntry(organizationId, streamId, fields);
+          const event = await eventOfEntry(organizationId, eventId, fields);
           if (event && (!query.credentialId || event.data.credential?.id === query.credentialId)) data.push(event);
           if (data.length === query.limit) break;
         }
       }
       const last = data.at(-1);
-      return { data, nextCursor: data.length === query.limit && last ? last.id : null };
+      if (data.length === query.limit && last) return { data, nextCursor: last.id };
+      return { data, nextCursor: exhausted ? null : lastEntryRead };
     },
 
     async markFannedOut(organizationId: string, eventIds: string[]): Promise<void> {

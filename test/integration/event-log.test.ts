@@ -1,6 +1,6 @@
 import t from 'tap';
 import { newEvent } from '../../src/services/events.ts';
-import { CODED_EVENT_TYPES, EVENT_RETENTION_SECONDS, eventIdAt, eventIdTail, eventPosition, packGuardedRecord, unpackGuardedRecord } from '../../src/storage/event-log.ts';
+import { CODED_EVENT_TYPES, EVENT_RETENTION_SECONDS, MAX_ENTRIES_READ_PER_PAGE, eventIdAt, eventIdTail, eventPosition, packGuardedRecord, unpackGuardedRecord } from '../../src/storage/event-log.ts';
 import { EVENT_TYPES } from '../../src/webhooks/event-types.ts';
 import { packJson, unpackJson } from '../../src/storage/packed-json.ts';
 import { build } from '../helper.ts';
@@ -197,6 +197,37 @@ t.test('a credential filter tells apart credentials whose ids end alike', async 
   t.same((await events.list(organizationId, { limit: 10, credentialId: 'crd_aaaaaaaaaaaaaaaaaaaasameid' }))?.data, mine);
   t.same((await events.list(organizationId, { limit: 1, credentialId: 'crd_bbbbbbbbbbbbbbbbbbbbsameid' }))?.data, [theirs]);
   t.same((await events.list(organizationId, { limit: 10, credentialId: 'crd_dddddddddddddddddddddddddd' }))?.data, []);
+});
+
+t.test('a filtered page reads a bounded stretch of the log and says where to go on', async (t) => {
+  const app = await build(t);
+  const { events } = app.services;
+  const organizationId = 'org_ffffffffffffffffffffffffff';
+  const now = new Date();
+  const ofCredential = (credentialId: string, type = 'credential.status_changed') => newEvent(type, { credential: { id: credentialId } }, now);
+  const first = ofCredential('crd_rarerarerarerarerarerarera');
+  const others = Array.from({ length: MAX_ENTRIES_READ_PER_PAGE + 500 }, () => ofCredential('crd_busybusybusybusybusybusyb'));
+  const last = ofCredential('crd_rarerarerarerarerarerarera', 'credential.deleted');
+  for (let from = 0; from < others.length; from += 1000) {
+    const batch = from === 0 ? [first, ...others.slice(0, 1000)] : others.slice(from, from + 1000);
+    t.equal(await events.store.commit({ organizationId, mutations: [], events: batch }, now), true);
+  }
+  t.equal(await events.store.commit({ organizationId, mutations: [], events: [last] }, now), true);
+
+  const rare = { limit: 10, credentialId: 'crd_rarerarerarerarerarerarera' };
+  const firstPage = await events.list(organizationId, rare);
+  t.same(firstPage?.data.map((event) => event.id), [first.id], 'the match within the stretch read');
+  const stoppedAt = others[MAX_ENTRIES_READ_PER_PAGE - 2]!.id;
+  t.equal(firstPage?.nextCursor, stoppedAt, 'a cursor at the last entry read, though it is not a match');
+  const secondPage = await events.list(organizationId, { ...rare, after: firstPage?.nextCursor ?? undefined });
+  t.same(secondPage?.data.map((event) => event.id), [last.id], 'the next page goes on from there');
+  t.equal(secondPage?.nextCursor, null, 'and ends at the end of the log');
+
+  const byType = await events.list(organizationId, { limit: 10, type: 'credential.deleted' });
+  t.same(byType, { data: [], nextCursor: stoppedAt }, 'a type filter is bounded alike, even when the stretch holds no match');
+  const busy = await events.list(organizationId, { limit: 100, credentialId: 'crd_busybusybusybusybusybusyb', after: stoppedAt });
+  t.same(busy?.data.map((event) => event.id), others.slice(MAX_ENTRIES_READ_PER_PAGE - 1, MAX_ENTRIES_READ_PER_PAGE + 99).map((event) => event.id), 'a full page names its last event');
+  t.equal(busy?.nextCursor, others[MAX_ENTRIES_READ_PER_PAGE + 98]!.id);
 });
 
 t.test('organizations get different tails, so their ids differ even where their streams number entries alike', async (t) => {

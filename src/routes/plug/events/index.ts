@@ -5,6 +5,7 @@ import { idPattern } from '../../../ids.ts';
 import { organizationOf } from '../../../plugins/bearer-auth.ts';
 import { EventSchema } from '../../../schemas/credentials.ts';
 import { errorResponses, ref } from '../../../schemas/index.ts';
+import { MAX_ENTRIES_READ_PER_PAGE } from '../../../services/events.ts';
 import { EVENT_TYPES } from '../../../webhooks/event-types.ts';
 
 const tags = ['events'];
@@ -28,7 +29,11 @@ const events: FastifyPluginAsyncTypebox = async (app) => {
         response: {
           200: Type.Object({
             data: Type.Array(ref(EventSchema)),
-            nextCursor: Type.Union([Type.String(), Type.Null()], { description: 'null when this page reached the end of the log' }),
+            nextCursor: Type.Union([Type.String(), Type.Null()], {
+              description:
+                `null when this page reached the end of the log. A filtered page reads at most ${MAX_ENTRIES_READ_PER_PAGE.toLocaleString('en-US')} ` +
+                'entries of the log, so it may hold fewer events than `limit`, even none, and still give a cursor: read on until it is null',
+            }),
           }),
           ...errorResponses(400, 401),
         },
