@@ -12,6 +12,7 @@ import metrics from './plugins/metrics.ts';
 import openapi from './plugins/openapi.ts';
 import rateLimit from './plugins/rate-limit.ts';
 import services from './plugins/services.ts';
+import health from './routes/health.ts';
 import routes from './routes/index.ts';
 
 export interface AppOptions extends DependencyOverrides {
@@ -70,5 +71,25 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
   await app.register(routes);
 
   if (!options.container) app.addHook('onClose', () => container.close());
+  return app;
+}
+
+/**
+ * What a workers process serves on `WORKERS_PORT`: `/healthz`, `/readyz` (Redis answers) and `/metrics` (its
+ * workers' counts, the shared queue depths, its process), for probes and scrapes; no API.
+ */
+export async function buildOperationsApp(container: Container): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: container.logger as FastifyBaseLogger,
+    // Probes and scrapes come every few seconds: a log line each would drown the workers' own.
+    disableRequestLogging: true,
+    return503OnClosing: true,
+    clientErrorHandler,
+    frameworkErrors: frameworkErrorHandler,
+  });
+  await app.register(errorEnvelope);
+  await app.register(services, { container });
+  await app.register(metrics);
+  await app.register(health);
   return app;
 }

@@ -32,6 +32,8 @@ export interface Config {
   /** First key encrypts; all of them decrypt. */
   encryptionKeys: EncryptionKey[];
   sandboxPort: number;
+  /** A workers process's `/healthz`, `/readyz` and `/metrics` listener (`start:workers` only); 0: none. */
+  workersPort: number;
   /** Where connectors reach the sandbox utility site. Defaults to the local one on `sandboxPort`. */
   sandboxBaseUrl: string;
   mfaChallengeTtlSeconds: number;
@@ -239,6 +241,7 @@ export function loadConfig(env: Env): Config {
     keyPrefix,
     encryptionKeys,
     sandboxPort,
+    workersPort: read.integer('WORKERS_PORT', 0, 0, 65535),
     sandboxBaseUrl: read.url('SANDBOX_BASE_URL', `http://127.0.0.1:${sandboxPort}`, ['http:', 'https:']),
     mfaChallengeTtlSeconds: read.integer('MFA_CHALLENGE_TTL_SECONDS', 600, 1, 86400),
     mfaMaxAttempts: read.integer('MFA_MAX_ATTEMPTS', 3, 1, 10),

@@ -8,6 +8,7 @@ import { createKeys } from './storage/keys.ts';
 import { closeRedisClient, createRedisClient, duplicateForQueues, type RedisClient } from './storage/redis.ts';
 import { createSealedSecrets } from './storage/sealed-secrets.ts';
 import { loggerOptions } from './logger.ts';
+import { createWorkMetrics, type WorkMetrics } from './work-metrics.ts';
 
 export interface DependencyOverrides {
   logger?: Logger;
@@ -24,6 +25,8 @@ export interface Container {
   /** BullMQ's connection (queues and workers); see `duplicateForQueues`. */
   queueRedis: RedisClient;
   services: Services;
+  /** What this process's workers did, served on `/metrics`. */
+  workMetrics: WorkMetrics;
   close(): Promise<void>;
 }
 
@@ -45,13 +48,17 @@ export function createContainer(config: Config, overrides: DependencyOverrides =
   };
   const queueRedis = duplicateForQueues(redis, `${config.keyPrefix}:queues`);
   const queues = createQueues(queueRedis, keys);
-  const services = createServices(ctx, queues, { webhookDelivery: { resolve: overrides.webhookDnsResolver } });
+  const workMetrics = createWorkMetrics();
+  const services = createServices(ctx, queues, {
+    webhookDelivery: { resolve: overrides.webhookDnsResolver, onAttempt: workMetrics.deliveryAttempted },
+  });
   return {
     config,
     logger,
     redis,
     queueRedis,
     services,
+    workMetrics,
     async close() {
       await closeQueues(queues);
       await closeRedisClient(queueRedis);

@@ -2,7 +2,7 @@
  * Process entry point: `tsx src/main.ts all|api|workers|sandbox`.
  * `all` (npm start) runs API, workers and the sandbox utility site in one process on local defaults.
  */
-import { buildApp } from './app.ts';
+import { buildApp, buildOperationsApp } from './app.ts';
 import { ConfigError, type Config } from './config.ts';
 import { createContainer } from './container.ts';
 import { startPrivateRedis, tcpAnswers } from './local/dev-defaults.ts';
@@ -50,6 +50,12 @@ async function main() {
   if (mode === 'all' || mode === 'workers') {
     const workers = await startWorkers(container);
     closers.unshift(() => workers.close());
+  }
+  // `all` serves the same on the API's port.
+  if (mode === 'workers' && config.workersPort !== 0) {
+    const operations = await buildOperationsApp(container);
+    await operations.listen({ host: config.host, port: config.workersPort });
+    closers.unshift(() => operations.close());
   }
   if (mode === 'all' || mode === 'api') {
     const app = await buildApp(config, { container });

@@ -16,17 +16,23 @@ export interface RunningWorkers {
  * state of their own, so any number of worker processes can run against one Redis.
  */
 export async function startWorkers(container: Container): Promise<RunningWorkers> {
-  const { webhooks, webhookDeliveries } = container.services;
+  const { services, workMetrics } = container;
+  const { webhooks, webhookDeliveries } = services;
   const firstAttempts = webhooks.makeFirstAttemptsHere({
     run: (delivery, leaseId) => webhookDeliveries.run(delivery, leaseId),
     longestStepMs: webhookDeliveries.longestStepMs,
     maxInFlight: DELIVERY_CONCURRENCY,
   });
+  workMetrics.readFirstAttemptsInFlight(() => firstAttempts.inFlight);
   const workers: Worker[] = [
     startCredentialStepWorker(container),
     startTimerWorker(container),
     startWebhookDeliveryWorker(container),
   ];
+  for (const worker of workers) {
+    worker.on('completed', () => workMetrics.jobFinished(worker.name, 'completed'));
+    worker.on('failed', () => workMetrics.jobFinished(worker.name, 'failed'));
+  }
   const reconciler = startWebhookReconciler(container);
   const credentialReconciler = startCredentialReconciler(container);
   container.logger.info({ workers: workers.map((w) => w.name) }, 'workers started');

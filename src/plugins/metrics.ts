@@ -1,7 +1,7 @@
 /**
  * `GET /metrics` in the Prometheus text format: request counts and latency by route and status, BullMQ
- * queue depths (read from Redis on each scrape, so any API process reports the shared queues), and the
- * standard process metrics. It is not behind auth, like `/healthz`: bind the API to a private network
+ * queue depths (read from Redis on each scrape, so any API process reports the shared queues), what this
+ * process's workers did (`work-metrics.ts`; nothing in an API-only process), and the standard process metrics. It is not behind auth, like `/healthz`: bind the API to a private network
  * or filter `/metrics` at the proxy if queue depths should stay private.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
@@ -83,7 +83,7 @@ async function metrics(app: FastifyInstance) {
       },
     },
     async (_request, reply) => {
-      const texts = await Promise.all([registry.metrics(), processMetrics().metrics()]);
+      const texts = await Promise.all([registry.metrics(), app.container.workMetrics.registry.metrics(), processMetrics().metrics()]);
       return reply.type(registry.contentType).send(texts.join('\n'));
     },
   );

@@ -45,6 +45,11 @@ export class FirstAttemptsHere {
     private readonly logger: Logger,
   ) {}
 
+  /** Attempts booked and not yet finished. */
+  get inFlight(): number {
+    return this.#inFlight;
+  }
+
   /** Books up to `wanted` attempts (none once closed); the caller starts that many or gives them back. */
   book(wanted: number): number {
     const booked = this.#isClosed ? 0 : Math.max(0, Math.min(wanted, this.runner.maxInFlight - this.#inFlight));

@@ -27,6 +27,8 @@ export interface WebhookDeliveryOptions {
   gateTuning?: EndpointGateTuning;
   /** The longest a delivery holds its worker slot waiting for a busy endpoint (default DEFAULT_MAX_LOCAL_WAIT_MS). */
   maxLocalWaitMs?: number;
+  /** Told of every attempt as it is logged (one the allow-list refused included), e.g. to count them for `/metrics`. */
+  onAttempt?: (attempt: { delivered: boolean; latencyMs: number }) => void;
 }
 
 export type DeliveryStep =
@@ -187,6 +189,7 @@ export function createWebhookDeliveryService(
       throw error;
     }
     const delivered = outcome.responseStatus !== null && outcome.responseStatus >= 200 && outcome.responseStatus < 300;
+    options.onAttempt?.({ delivered, latencyMs: outcome.latencyMs });
     const attemptRecord = (retryInMs: number | null): DeliveryAttempt => ({
       id: newId('att'),
       eventId,

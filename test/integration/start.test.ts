@@ -10,8 +10,8 @@ import t from 'tap';
 import { testRedisEnv, uniquePrefix, wipePrefix } from '../helper.ts';
 import { exited, freePort, tempDir, waitFor } from '../process-helper.ts';
 
-function startPlugboard(env: Record<string, string>) {
-  const child = spawn(process.execPath, ['--import=tsx', 'src/main.ts', 'all'], {
+function startPlugboard(env: Record<string, string>, mode: 'all' | 'workers' = 'all') {
+  const child = spawn(process.execPath, ['--import=tsx', 'src/main.ts', mode], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -80,6 +80,36 @@ t.test('npm start: ready, prints a usable demo key, serves the API, exits 0 on S
   t.equal(await exited(child), 0, 'exit code 0');
   t.ok(Date.now() - started < 10_000, 'within the shutdown grace period');
   t.match(output.stderr, /SIGTERM: shutting down/);
+  t.notMatch(output.stderr, /shutdown step failed/);
+});
+
+t.test('start:workers with WORKERS_PORT: probes and metrics on that port, and no API there', async (t) => {
+  const workersPort = await freePort();
+  const prefix = uniquePrefix('workers');
+  const dataDir = await tempDir(t, 'workers');
+  t.teardown(() => wipePrefix(prefix));
+  const encryptionKeys = `k1:${Buffer.alloc(32, 7).toString('base64')}`;
+  const env = { WORKERS_PORT: String(workersPort), KEY_PREFIX: prefix, DATA_DIR: dataDir, ENCRYPTION_KEYS: encryptionKeys, ...testRedisEnv, LOG_LEVEL: 'warn' };
+  const { child, output } = startPlugboard(env, 'workers');
+  t.teardown(() => {
+    if (child.exitCode === null) child.kill('SIGKILL');
+  });
+  const base = `http://127.0.0.1:${workersPort}`;
+
+  await waitFor('/readyz', async () => ((await fetch(`${base}/readyz`)).status === 200 ? true : undefined));
+  t.equal((await fetch(`${base}/healthz`)).status, 200);
+  const metrics = await fetch(`${base}/metrics`);
+  t.equal(metrics.status, 200);
+  const text = await metrics.text();
+  t.match(text, /plugboard_webhook_first_attempts_in_flight 0/, "its workers' own metrics");
+  t.match(text, /plugboard_queue_jobs\{queue="credential-steps",state="waiting"\} 0/, 'the shared queue depths');
+  t.match(text, /process_resident_memory_bytes/, 'its process');
+  const api = await fetch(`${base}/plug/organization`);
+  t.equal(api.status, 404, 'the API is not served here');
+  t.match(await api.json(), { errors: [{ type: 'notFound', message: String }] }, "in the spec's error shape");
+
+  child.kill('SIGTERM');
+  t.equal(await exited(child), 0, 'exit code 0 on SIGTERM');
   t.notMatch(output.stderr, /shutdown step failed/);
 });
 
