@@ -193,8 +193,12 @@ export function createConnectionService(ctx: ServiceContext, store: CredentialSt
     if (!findProvider(credential.providerId)?.isSandbox) {
       throw errors.invalidParameter({ message: 'Sandbox helpers only work on credentials of sandbox providers' });
     }
-    if (!credential.session) throw errors.conflict({ message: 'The credential holds no provider session' });
-    return { credential, session: await readSecret(credential, SECRET_FIELDS.session) };
+    const noSession = () => errors.conflict({ message: 'The credential holds no provider session' });
+    if (!credential.session) throw noSession();
+    // Gone since the record was read when a concurrent call ended the session.
+    const session = (await readSecrets(credential))[SECRET_FIELDS.session];
+    if (session === undefined) throw noSession();
+    return { credential, session };
   }
 
   /** Runs one timer. One whose challenge or session is no longer current changes nothing. */

@@ -1,6 +1,7 @@
 /** Challenge expiry, provider session lifetimes, syncs and the sandbox session helpers. */
 import t from 'tap';
 import type { CredentialView } from '../../src/domain/credential-state.ts';
+import { SECRET_FIELDS } from '../../src/services/credential-store.ts';
 import {
   call,
   chooseFirstMethod,
@@ -52,6 +53,23 @@ t.test('pass_mfa_short: session_expiring, then refresh_required when the session
   t.ok(Date.parse(warning?.timestamp ?? '') <= sessionEnd - 1000, 'the warning comes ahead of the end');
   const ending = events.find((event) => event.type === 'credential.mfa.refresh_required');
   t.ok(Math.abs(Date.parse(ending?.timestamp ?? '') - sessionEnd) <= 1000, 'the end comes on time');
+});
+
+t.test('a sandbox helper that finds the session ended since it read the credential answers 409, not 500', async (t) => {
+  const stack = await buildStack(t);
+  const credential = await createCredential(stack, 'pass_good');
+  await waitForCredential(stack, credential.id, hasDetail(SUCCESS));
+  // What a concurrent helper call leaves between this one's two reads: the record still names the session,
+  // its secret is gone (removed by the commit that ended it).
+  const { ctx } = stack.app.services;
+  const secretsKey = ctx.keys.org(stack.org.organizationId).credentialSecrets(credential.id);
+  const { [SECRET_FIELDS.session]: session, ...others } = await ctx.secrets.readAll(secretsKey);
+  t.type(session, 'string', 'the connected credential holds a session');
+  await ctx.secrets.write(secretsKey, others);
+  for (const helper of ['expireSession', 'revokeSession']) {
+    const answer = await call(stack, 'POST', `/plug/sandbox/credentials/${credential.id}/${helper}`);
+    t.match(answer, { statusCode: 409, body: { errors: [{ type: 'conflict', message: 'The credential holds no provider session' }] } }, helper);
+  }
 });
 
 t.test('sandbox helpers: expireSession ends the session now, revokeSession is found by the next sync', async (t) => {
