@@ -1,4 +1,3 @@
-import AjvCompiler from '@fastify/ajv-compiler';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type RawServerDefault } from 'fastify';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -14,26 +13,11 @@ import rateLimit from './plugins/rate-limit.ts';
 import services from './plugins/services.ts';
 import health from './routes/health.ts';
 import routes from './routes/index.ts';
+import { buildValidatorCompiler } from './schemas/validator-compiler.ts';
 
 export interface AppOptions extends DependencyOverrides {
   /** Reuse an existing container (e.g. `npm start` shares one with the workers). */
   container?: Container;
-}
-
-const baseAjvOptions = { removeAdditional: false, useDefaults: true, allErrors: false } as const;
-
-/**
- * Bodies are validated strictly (a number where a string belongs is a 400, not silently converted);
- * query strings, params and headers arrive as text and are coerced to their schema's types.
- */
-function buildValidatorCompiler() {
-  const factory = AjvCompiler();
-  return (externalSchemas: unknown, ajvServerOptions: unknown) => {
-    const options = ajvServerOptions as { customOptions?: object; plugins?: unknown[] };
-    const strict = factory(externalSchemas as never, { ...options, customOptions: { ...baseAjvOptions, coerceTypes: false } } as never);
-    const coercing = factory(externalSchemas as never, { ...options, customOptions: { ...baseAjvOptions, coerceTypes: 'array' } } as never);
-    return (context: { httpPart?: string }) => (context.httpPart === 'body' ? strict : coercing)(context as never);
-  };
 }
 
 /** The HTTP API without workers: what tests, the OpenAPI generator and `start:api` build. */

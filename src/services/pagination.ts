@@ -20,6 +20,11 @@ export interface Page<T> {
 
 export const DEFAULT_PAGE_SIZE = 20;
 export const MAX_PAGE_SIZE = 100;
+/**
+ * Far beyond any list's last page, and small enough that a page's offset stays an integer that Redis
+ * reads as one (`String(1e21)` is `"1e+21"`, which ZRANGE refuses).
+ */
+export const MAX_PAGE_NUMBER = 1_000_000_000;
 
 /** Reads `field,direction` (direction optional, default desc); anything else is the client's 400. */
 export function parseSort<Field extends string>(text: string | undefined, fields: readonly Field[], fallback: Field): PageRequest<Field>['sort'] {

@@ -74,6 +74,23 @@ const CASES: Case[] = [
   { name: 'invalid percent-encoding in an unknown path', url: '/nope/%ZZ', status: 400 },
   { name: 'invalid percent-encoding in the query', url: '/plug/organization?x=%ZZ', authorized: true, status: 200 },
   { name: 'encoded null byte in the path', url: '/plug/organization%00', authorized: true, status: 404 },
+  { name: 'a lone surrogate in a JSON string', method: 'POST', url: '/plug/test-strict', authorized: true, headers: json, payload: '{"name":"a\\ud800"}', status: 400 },
+  { name: 'a lone low surrogate in a JSON string', method: 'POST', url: '/plug/test-strict', authorized: true, headers: json, payload: '{"name":"\\udc00x"}', status: 400 },
+  {
+    name: 'a lone surrogate in a webhook endpoint (Redis scripts could not read it back)',
+    method: 'POST',
+    url: '/plug/webhooks/endpoints',
+    authorized: true,
+    headers: json,
+    payload: '{"url":"https://hooks.example.com/a","description":"\\ud800"}',
+    status: 400,
+  },
+  { name: 'a number too large to be finite', method: 'POST', url: '/plug/test-strict', authorized: true, headers: json, payload: '{"name":"a","count":1e309}', status: 400 },
+  { name: 'page=Infinity', url: '/plug/credentials?page=Infinity', authorized: true, status: 400 },
+  { name: 'size=Infinity', url: '/plug/accounts?size=Infinity', authorized: true, status: 400 },
+  { name: 'size=-Infinity', url: '/plug/webhooks/endpoints?size=-Infinity', authorized: true, status: 400 },
+  { name: 'page beyond any list', url: '/plug/credentials?page=1e20', authorized: true, status: 400 },
+  { name: 'event log limit=Infinity', url: '/plug/events?limit=Infinity', authorized: true, status: 400 },
   { name: 'bad Idempotency-Key is ignored where not supported', url: '/plug/organization', authorized: true, headers: { 'idempotency-key': ' ' }, status: 200 },
 ];
 

@@ -3,7 +3,7 @@ import { Type } from 'typebox';
 import type { PlugError } from '../../errors.ts';
 import { V1ErrorSchema } from '../../legacy/schemas.ts';
 import { ref } from '../../schemas/index.ts';
-import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from '../../services/pagination.ts';
+import { DEFAULT_PAGE_SIZE, MAX_PAGE_NUMBER, MAX_PAGE_SIZE } from '../../services/pagination.ts';
 
 export const v1Route = { tags: ['v1'], deprecated: true } as const;
 export const v1Security = [{ bearerAuth: [] }];
@@ -18,6 +18,6 @@ export function v1Errors(...statuses: number[]) {
 }
 
 export const PageQuery = {
-  page: Type.Integer({ minimum: 0, default: 0, description: 'Zero-based' }),
+  page: Type.Integer({ minimum: 0, maximum: MAX_PAGE_NUMBER, default: 0, description: 'Zero-based' }),
   size: Type.Integer({ minimum: 1, maximum: MAX_PAGE_SIZE, default: DEFAULT_PAGE_SIZE }),
 };

@@ -1,0 +1,68 @@
+import AjvCompiler from '@fastify/ajv-compiler';
+
+const baseAjvOptions = { removeAdditional: false, useDefaults: true, allErrors: false } as const;
+
+interface AjvLikeError {
+  instancePath: string;
+  schemaPath: string;
+  keyword: string;
+  params: Record<string, unknown>;
+  message: string;
+}
+
+type Validate = ((data: unknown, context?: unknown) => unknown) & { errors?: AjvLikeError[] | null; schemaEnv?: unknown };
+
+/** Unpaired UTF-16 surrogates: with the `u` flag, a pair is one code point and does not match. */
+const LONE_SURROGATE = /\p{Cs}/u;
+
+/**
+ * What Ajv lets through that must not get in:
+ * - a non-finite number in a coerced part: Ajv turns `?size=Infinity` into `Infinity` and then skips
+ *   `minimum` and `maximum`, which check finite numbers only (a page of `Infinity` reached Redis as NaN);
+ * - a string holding a lone surrogate (JSON's `"\ud800"`): valid JSON, but not Unicode text; Redis's Lua
+ *   JSON decoder refuses it, so a record holding one could no longer be changed or deleted.
+ * Returns the first such value's place and what is wrong with it.
+ */
+function firstUnacceptable(value: unknown, path: string): { path: string; message: string } | null {
+  if (typeof value === 'number') return Number.isFinite(value) ? null : { path, message: 'must be a finite number' };
+  if (typeof value === 'string') return LONE_SURROGATE.test(value) ? { path, message: 'must be Unicode text (it holds half of a surrogate pair)' } : null;
+  if (value === null || typeof value !== 'object') return null;
+  for (const [key, item] of Object.entries(value)) {
+    const itemPath = `${path}/${key}`;
+    if (LONE_SURROGATE.test(key)) return { path: itemPath, message: 'is a field name that is not Unicode text' };
+    const found = firstUnacceptable(item, itemPath);
+    if (found) return found;
+  }
+  return null;
+}
+
+function refusingUnacceptable(validate: Validate): Validate {
+  const checked: Validate = (data, context) => {
+    const valid = validate(data, context);
+    if (valid !== true) {
+      checked.errors = validate.errors;
+      return valid;
+    }
+    const found = firstUnacceptable(data, '');
+    checked.errors = found && [{ instancePath: found.path, schemaPath: '#', keyword: 'type', params: {}, message: found.message }];
+    return found === null;
+  };
+  // Fastify hands Ajv's own validators the request as parent, so a coerced root value can be written back.
+  checked.schemaEnv = validate.schemaEnv;
+  return checked;
+}
+
+/**
+ * Bodies are validated strictly (a number where a string belongs is a 400, not silently converted);
+ * query strings, params and headers arrive as text and are coerced to their schema's types. Either way,
+ * what `firstUnacceptable` finds is a 400 too.
+ */
+export function buildValidatorCompiler() {
+  const factory = AjvCompiler();
+  return (externalSchemas: unknown, ajvServerOptions: unknown) => {
+    const options = ajvServerOptions as { customOptions?: object; plugins?: unknown[] };
+    const strict = factory(externalSchemas as never, { ...options, customOptions: { ...baseAjvOptions, coerceTypes: false } } as never);
+    const coercing = factory(externalSchemas as never, { ...options, customOptions: { ...baseAjvOptions, coerceTypes: 'array' } } as never);
+    return (context: { httpPart?: string }) => refusingUnacceptable((context.httpPart === 'body' ? strict : coercing)(context as never) as Validate);
+  };
+}
