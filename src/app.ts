@@ -28,6 +28,12 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
   const app = Fastify({
     loggerInstance: container.logger as FastifyBaseLogger,
     bodyLimit: config.bodyLimitBytes,
+    // Fastify sets no limit: a client that sends a Content-Length and then stalls (or trickles) would hold
+    // its connection and request forever. The response may take longer (`Prefer: wait`): only receiving
+    // the request is timed. Node 20 times out a stalled body after `headersTimeout` (60 s unless told) when
+    // that is set, so it is the same; and it looks for such requests every `connectionsCheckingInterval`.
+    requestTimeout: config.requestTimeoutMs,
+    http: { requestTimeout: config.requestTimeoutMs, headersTimeout: config.requestTimeoutMs, connectionsCheckingInterval: Math.min(config.requestTimeoutMs / 2, 30_000) },
     requestIdHeader: 'x-request-id',
     genReqId: () => crypto.randomUUID(),
     trustProxy: false,

@@ -67,6 +67,8 @@ export interface Config {
   bootstrapDemo: boolean;
   logLevel: string;
   bodyLimitBytes: number;
+  /** How long a client may take to send its whole request (headers and body); then 408 and the socket closes. */
+  requestTimeoutMs: number;
   rateLimitPerMinute: number;
   tokenRateLimitPerMinute: number;
   accessTokenTtlSeconds: number;
@@ -266,6 +268,7 @@ export function loadConfig(env: Env): Config {
     bootstrapDemo: read.boolean('BOOTSTRAP_DEMO', true),
     logLevel: read.oneOf('LOG_LEVEL', 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
     bodyLimitBytes: read.integer('BODY_LIMIT_BYTES', 1024 * 1024, 1024, 64 * 1024 * 1024),
+    requestTimeoutMs: read.integer('REQUEST_TIMEOUT_MS', 30_000, 1000, 600_000),
     rateLimitPerMinute: read.integer('RATE_LIMIT_PER_MINUTE', 1200, 1, 1_000_000),
     tokenRateLimitPerMinute: read.integer('TOKEN_RATE_LIMIT_PER_MINUTE', 60, 1, 1_000_000),
     accessTokenTtlSeconds: read.integer('ACCESS_TOKEN_TTL_SECONDS', 3600, 60, 86400),

@@ -155,3 +155,23 @@ t.test('requests Node rejects before routing get the envelope too', async (t) =>
     t.ok(JSON.parse(body).errors?.[0]?.details?.errorId, `${c.name}: envelope`);
   }
 });
+
+t.test('a request whose body stalls gets a 408 in the envelope once REQUEST_TIMEOUT_MS is up, and its socket is closed', async (t) => {
+  const app = await build(t, { env: { REQUEST_TIMEOUT_MS: '1000' } });
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const { port } = app.server.address() as { port: number };
+  const started = Date.now();
+  const answer = await new Promise<string>((resolve, reject) => {
+    const socket = connect({ host: '127.0.0.1', port });
+    let received = '';
+    socket.on('data', (chunk) => (received += chunk.toString()));
+    socket.on('close', () => resolve(received));
+    socket.on('error', (error) => (received ? resolve(received) : reject(error)));
+    // Promises 100 bytes and sends 6, without closing its side.
+    socket.write('POST /oauth2/token HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"a":');
+  });
+  const [head = '', body = ''] = answer.split('\r\n\r\n');
+  t.match(head, /^HTTP\/1.1 408 /);
+  t.match(JSON.parse(body), { errors: [{ details: { errorId: 'PB_REQUEST_TIMEOUT' } }] });
+  t.ok(Date.now() - started < 5000, `answered ${Date.now() - started} ms after it stalled`);
+});
