@@ -12,7 +12,8 @@ import openapi from './plugins/openapi.ts';
 import rateLimit from './plugins/rate-limit.ts';
 import services from './plugins/services.ts';
 import health from './routes/health.ts';
-import routes from './routes/index.ts';
+import routes, { V1_PREFIX } from './routes/index.ts';
+import { toV1Error } from './routes/v1/common.ts';
 import { buildValidatorCompiler } from './schemas/validator-compiler.ts';
 
 export interface AppOptions extends DependencyOverrides {
@@ -39,7 +40,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     trustProxy: false,
     return503OnClosing: true,
     clientErrorHandler,
-    frameworkErrors: frameworkErrorHandler,
+    frameworkErrors: frameworkErrorHandler([{ prefix: `${V1_PREFIX}/`, body: toV1Error }]),
     schemaController: { compilersFactory: { buildValidator: buildValidatorCompiler() as never } },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
@@ -75,7 +76,7 @@ export async function buildOperationsApp(container: Container): Promise<FastifyI
     disableRequestLogging: true,
     return503OnClosing: true,
     clientErrorHandler,
-    frameworkErrors: frameworkErrorHandler,
+    frameworkErrors: frameworkErrorHandler(),
   });
   await app.register(errorEnvelope);
   await app.register(services, { container });

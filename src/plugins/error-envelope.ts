@@ -100,13 +100,17 @@ export function handleErrors(app: FastifyInstance, body: ErrorBody = toEnvelope)
 }
 
 /**
- * Errors Fastify raises before routing (a URL that is not valid percent-encoding); passed to Fastify as
- * its `frameworkErrors` option so they get the envelope like everything else.
+ * Errors Fastify raises before routing (a URL that is not valid percent-encoding, a path parameter too
+ * long); passed to Fastify as its `frameworkErrors` option so they get the envelope like everything else.
+ * No route is known yet, so a route tree that speaks another shape (legacy v1) is told by its URL prefix.
  */
-export function frameworkErrorHandler(error: FastifyError, request: FastifyRequest, reply: FastifyReply) {
-  const plugError = toPlugError(error);
-  request.log.info({ errorId: plugError.code, status: plugError.statusCode }, plugError.message);
-  return sendError(reply, plugError);
+export function frameworkErrorHandler(shapesByPrefix: { prefix: string; body: ErrorBody }[] = []) {
+  return (error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
+    const plugError = toPlugError(error);
+    request.log.info({ errorId: plugError.code, status: plugError.statusCode }, plugError.message);
+    const shape = shapesByPrefix.find(({ prefix }) => request.url.startsWith(prefix));
+    return sendError(reply, plugError, shape?.body);
+  };
 }
 
 /**

@@ -7,6 +7,9 @@ import v1 from './v1/index.ts';
 import web from './web/index.ts';
 import sameOrigin from './web/same-origin.ts';
 
+/** Where the legacy "Utility Cloud" v1 API lives (its errors keep their own shape, even before routing). */
+export const V1_PREFIX = '/v1';
+
 /** Every route tree of the API, one line each. */
 export default async function routes(app: FastifyInstance) {
   await app.register(health);
@@ -15,6 +18,6 @@ export default async function routes(app: FastifyInstance) {
   await app.register(oauth2, { prefix: '/oauth2' });
   await app.register(plug, { prefix: '/plug' });
   await app.register(dashboard, { prefix: '/dashboard' });
-  await app.register(v1, { prefix: '/v1' });
+  await app.register(v1, { prefix: V1_PREFIX });
   await app.register(web);
 }

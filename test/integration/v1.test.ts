@@ -261,6 +261,9 @@ t.test('v1 errors are { status, message } for auth, validation, malformed JSON, 
   );
   v1Shape(await inject({ method: 'GET', url: '/v1/utility/credentials/crd_aaaaaaaaaaaaaaaaaaaaaaaaaa', headers: auth }), 404, /Credential not found/);
   v1Shape(await inject({ method: 'GET', url: '/v1/utility/credentials/not-an-id', headers: auth }), 400, /id/);
+  // Refused by Fastify before any route is chosen, and still in v1's shape.
+  v1Shape(await inject({ method: 'GET', url: '/v1/utility/credentials/%ZZ', headers: auth }), 400, /./);
+  v1Shape(await inject({ method: 'GET', url: `/v1/utility/credentials/${'a'.repeat(101)}`, headers: auth }), 400, /./);
   v1Shape(await inject({ method: 'GET', url: '/v1/utility/providers/prv_aaaaaaaaaaaaaaaaaaaaaaaaaa', headers: auth }), 404, /Provider not found/);
   v1Shape(await inject({ method: 'GET', url: '/v1/utility/nothing-here', headers: auth }), 404, /No route GET \/v1\/utility\/nothing-here/);
   v1Shape(await inject({ method: 'GET', url: '/v1/utility/credentials?size=1000', headers: auth }), 400, /size/);
