@@ -12,8 +12,9 @@ export const PREFER_HEADER_DESCRIPTION = `\`wait=N\` (N ≤ ${MAX_WAIT_SECONDS})
 export function preferredWaitSeconds(request: FastifyRequest): number | null {
   const header = request.headers.prefer;
   const text = Array.isArray(header) ? header.join(',') : header;
-  const match = text === undefined ? null : /(?:^|[,;\s])wait\s*=\s*"?(\d{1,6})"?/i.exec(text);
-  return match?.[1] === undefined ? null : Math.min(Number(match[1]), MAX_WAIT_SECONDS);
+  // The whole value must be digits: `wait=1e309` or `wait=5s` is unreadable, not a wait of 1 or 5 seconds.
+  const match = text === undefined ? null : /(?:^|[,;\s])wait\s*=\s*("?)(\d+)\1\s*(?=$|[,;])/i.exec(text);
+  return match?.[2] === undefined ? null : Math.min(Number(match[2]), MAX_WAIT_SECONDS);
 }
 
 /** Honours `Prefer: wait=N` for a step just started, and says so with `Preference-Applied`. */
