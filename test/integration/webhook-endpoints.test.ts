@@ -71,6 +71,9 @@ t.test('private, link-local and mapped loopback targets are refused at creation'
     ['http://hooks.example.com/', /use https/],
     ['ftp://hooks.example.com/', /http and https/],
     ['https://user:pw@hooks.example.com/', /credentials/],
+    [' https://hooks.example.com/', /spaces or control characters/],
+    ['https://hooks.exam\tple.com/a b', /spaces or control characters/],
+    ['https://hooks.example.com/\n', /spaces or control characters/],
   ] as const;
   for (const [url, reason] of refused) {
     const response = await app.inject({ method: 'POST', url: endpointsUrl, headers: org.headers, payload: { url } });
