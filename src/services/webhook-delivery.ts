@@ -81,7 +81,7 @@ export function createWebhookDeliveryService(
   });
 
   /** `body` is the event envelope as stored at commit, sent as it is. */
-  async function attempt(endpoint: WebhookEndpointRecord, eventId: string, body: string, organizationId: string): Promise<HttpOutcome> {
+  async function attempt(endpoint: WebhookEndpointRecord, secrets: string[], eventId: string, body: string): Promise<HttpOutcome> {
     const started = performance.now();
     const elapsed = () => Math.round(performance.now() - started);
     // The allow-list may have shrunk since the endpoint was created.
@@ -89,7 +89,6 @@ export function createWebhookDeliveryService(
     if (!verdict.ok) {
       return { responseStatus: null, responseHeaders: {}, responseBody: null, isResponseBodyTruncated: false, error: `refused: ${verdict.reason}`, latencyMs: 0 };
     }
-    const secrets = await webhooks.signingSecrets(organizationId, endpoint);
     const headers = webhookHeaders({ secrets, msgId: eventId, timestamp: Math.floor(ctx.now().getTime() / 1000), body });
     const outcome = await poster.post(endpoint.url, headers, body);
     return { latencyMs: elapsed(), ...outcome };
@@ -181,12 +180,18 @@ export function createWebhookDeliveryService(
       if (endpoint && body !== undefined) await deliveryLog.settle(settlement(delivery, null, 'gave_up'));
       return { kind: 'finished' };
     }
-    let outcome: HttpOutcome;
+    let outcome: HttpOutcome | null;
     try {
-      outcome = await attempt(endpoint, eventId, body, organizationId);
+      const secrets = await webhooks.signingSecrets(organizationId, endpoint);
+      outcome = secrets && (await attempt(endpoint, secrets, eventId, body));
     } catch (error) {
       await handBack(gate.release(organizationId, endpointId, leaseId));
       throw error;
+    }
+    if (outcome === null) {
+      // Deleted (with its secrets) since the gate read its record: nothing to do, as for one already gone.
+      await handBack(gate.release(organizationId, endpointId, leaseId));
+      return { kind: 'finished' };
     }
     const delivered = outcome.responseStatus !== null && outcome.responseStatus >= 200 && outcome.responseStatus < 300;
     options.onAttempt?.({ delivered, latencyMs: outcome.latencyMs });

@@ -349,13 +349,16 @@ export function createWebhookService(ctx: ServiceContext, queues: Queues, events
       return { secret, previousSecretExpiresAt };
     },
 
-    /** Every secret that signs a delivery right now: the current one, and the previous one during an overlap. */
-    async signingSecrets(organizationId: string, endpoint: WebhookEndpointRecord): Promise<string[]> {
+    /**
+     * Every secret that signs a delivery right now: the current one, and the previous one during an overlap.
+     * Null when the endpoint was deleted (with its secrets) since its record was read.
+     */
+    async signingSecrets(organizationId: string, endpoint: WebhookEndpointRecord): Promise<string[] | null> {
       const cacheKey = `${organizationId}/${endpoint.id}@${endpoint.version}`;
       let stored = signingSecretsCache.get(cacheKey);
       if (stored === undefined) {
         const { current, previous } = await ctx.secrets.readAll(keys.org(organizationId).webhookEndpointSecrets(endpoint.id));
-        if (current === undefined) throw new Error(`webhook endpoint ${endpoint.id} has no signing secret`);
+        if (current === undefined) return null;
         stored = signingSecretsCache.set(cacheKey, { current, previous });
       }
       const overlaps = endpoint.previousSecretExpiresAt !== null && Date.parse(endpoint.previousSecretExpiresAt) > ctx.now().getTime();

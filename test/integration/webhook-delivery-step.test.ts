@@ -46,6 +46,17 @@ t.test('a deleted endpoint: no request, nothing kept', async (t) => {
   t.same(await gaveUp(), []);
 });
 
+t.test('an endpoint deleted between the gate reading its record and the step reading its secrets: as if deleted before', async (t) => {
+  const { stack, receiver, endpoint, run, leasesHeld, gaveUp } = await setUp(t);
+  // Its record read by the gate, as it was; its secrets already gone with the deletion's commit.
+  const { ctx } = stack.container.services;
+  await ctx.redis.unlink(ctx.keys.org(stack.org.organizationId).webhookEndpointSecrets(endpoint.id));
+  t.same(await run(), { kind: 'finished' }, 'finished, not failed (a failed job would be retried and logged as a failure)');
+  t.equal(receiver.received.length, 0);
+  t.equal(await leasesHeld(), 0);
+  t.same(await gaveUp(), []);
+});
+
 t.test('an enabled endpoint: one request carrying the event as committed, the lease given back', async (t) => {
   const { receiver, event, run, leasesHeld, gaveUp } = await setUp(t);
   t.same(await run(), { kind: 'finished' });
