@@ -1,7 +1,8 @@
 /**
  * `GET /metrics` in the Prometheus text format: request counts and latency by route and status, BullMQ
  * queue depths (read from Redis on each scrape, so any API process reports the shared queues), what this
- * process's workers did (`work-metrics.ts`; nothing in an API-only process), and the standard process metrics. It is not behind auth, like `/healthz`: bind the API to a private network
+ * process's workers did (`work-metrics.ts`; nothing in an API-only process), and the standard process
+ * metrics. It is not behind auth, like `/healthz`: bind the API to a private network
  * or filter `/metrics` at the proxy if queue depths should stay private.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';

@@ -21,17 +21,19 @@ const LONE_SURROGATE = /\p{Cs}/u;
  *   `minimum` and `maximum`, which check finite numbers only (a page of `Infinity` reached Redis as NaN);
  * - a string holding a lone surrogate (JSON's `"\ud800"`): valid JSON, but not Unicode text; Redis's Lua
  *   JSON decoder refuses it, so a record holding one could no longer be changed or deleted.
- * Returns the first such value's place and what is wrong with it.
+ * Returns the first such value's place (its keys, outermost first) and what is wrong with it.
  */
-function firstUnacceptable(value: unknown, path: string): { path: string; message: string } | null {
-  if (typeof value === 'number') return Number.isFinite(value) ? null : { path, message: 'must be a finite number' };
-  if (typeof value === 'string') return LONE_SURROGATE.test(value) ? { path, message: 'must be Unicode text (it holds half of a surrogate pair)' } : null;
+function firstUnacceptable(value: unknown): { keys: string[]; message: string } | null {
+  if (typeof value === 'number') return Number.isFinite(value) ? null : { keys: [], message: 'must be a finite number' };
+  if (typeof value === 'string') return LONE_SURROGATE.test(value) ? { keys: [], message: 'must be Unicode text (it holds half of a surrogate pair)' } : null;
   if (value === null || typeof value !== 'object') return null;
   for (const [key, item] of Object.entries(value)) {
-    const itemPath = `${path}/${key}`;
-    if (LONE_SURROGATE.test(key)) return { path: itemPath, message: 'is a field name that is not Unicode text' };
-    const found = firstUnacceptable(item, itemPath);
-    if (found) return found;
+    if (LONE_SURROGATE.test(key)) return { keys: [key], message: 'is a field name that is not Unicode text' };
+    const found = firstUnacceptable(item);
+    if (found) {
+      found.keys.unshift(key);
+      return found;
+    }
   }
   return null;
 }
@@ -43,8 +45,9 @@ function refusingUnacceptable(validate: Validate): Validate {
       checked.errors = validate.errors;
       return valid;
     }
-    const found = firstUnacceptable(data, '');
-    checked.errors = found && [{ instancePath: found.path, schemaPath: '#', keyword: 'type', params: {}, message: found.message }];
+    const found = firstUnacceptable(data);
+    const instancePath = found?.keys.map((key) => `/${key}`).join('') ?? '';
+    checked.errors = found && [{ instancePath, schemaPath: '#', keyword: 'type', params: {}, message: found.message }];
     return found === null;
   };
   // Fastify hands Ajv's own validators the request as parent, so a coerced root value can be written back.
