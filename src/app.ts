@@ -34,7 +34,13 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     // the request is timed. Node 20 times out a stalled body after `headersTimeout` (60 s unless told) when
     // that is set, so it is the same; and it looks for such requests every `connectionsCheckingInterval`.
     requestTimeout: config.requestTimeoutMs,
-    http: { requestTimeout: config.requestTimeoutMs, headersTimeout: config.requestTimeoutMs, connectionsCheckingInterval: Math.min(config.requestTimeoutMs / 2, 30_000) },
+    http: {
+      requestTimeout: config.requestTimeoutMs,
+      headersTimeout: config.requestTimeoutMs,
+      connectionsCheckingInterval: Math.min(config.requestTimeoutMs / 2, 30_000),
+      // Refused by the error envelope instead, in the spec's shape.
+      requireHostHeader: false,
+    },
     requestIdHeader: 'x-request-id',
     genReqId: () => crypto.randomUUID(),
     trustProxy: false,

@@ -138,6 +138,13 @@ export function clientErrorHandler(error: NodeJS.ErrnoException, socket: Socket)
 
 async function errorEnvelope(app: FastifyInstance) {
   handleErrors(app);
+  // Node answers an HTTP/1.1 request without Host itself, with a bare 400, unless the server is created
+  // with `requireHostHeader: false` (the API's is): then it is refused here, in the envelope.
+  app.addHook('onRequest', async (request) => {
+    if (request.raw.httpVersion === '1.1' && request.headers.host === undefined) {
+      throw errors.invalidParameter({ message: 'An HTTP/1.1 request needs a Host header', param: 'Host' });
+    }
+  });
 }
 
 export default fp(errorEnvelope, { name: 'error-envelope', fastify: '5.x' });

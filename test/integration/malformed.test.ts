@@ -145,6 +145,7 @@ t.test('requests Node rejects before routing get the envelope too', async (t) =>
     { name: 'not HTTP at all', bytes: 'HELLO THERE\r\n\r\n', status: 400 },
     { name: 'null byte in the request line', bytes: 'GET /healthz\u0000 HTTP/1.1\r\nHost: x\r\n\r\n', status: 400 },
     { name: 'null byte in a header value', bytes: 'GET /healthz HTTP/1.1\r\nHost: x\r\nX-A: a\u0000b\r\n\r\n', status: 400 },
+    { name: 'HTTP/1.1 without Host', bytes: 'GET /healthz HTTP/1.1\r\n\r\n', status: 400 },
     { name: 'conflicting Content-Length', bytes: 'POST /oauth2/token HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello', status: 400 },
   ];
   for (const c of cases) {
