@@ -52,6 +52,9 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
 
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id);
+    // Every answer is one tenant's live data, and some carry secrets (webhook signing secrets, connect-link
+    // URLs, session tokens): no cache may keep a copy unless a route says otherwise (the pages' assets do).
+    if (!reply.hasHeader('cache-control')) reply.header('Cache-Control', 'no-store');
   });
   // Only JSON (and, where a route opts in, forms) are accepted: a text/plain body is a 415, not a string.
   app.removeContentTypeParser('text/plain');

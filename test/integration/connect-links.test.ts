@@ -18,6 +18,7 @@ t.test('a connect link opens one credential on the hosted page API for 72 hours,
 
   const created = await call<Link>(stack, 'POST', `/plug/credentials/${credential.id}/connectLink`);
   t.equal(created.statusCode, 201);
+  t.equal(created.headers['cache-control'], 'no-store', 'the link is a bearer token: no cache keeps it');
   t.match(created.body.url, /^https:\/\/plug\.example\.com\/connect#cl1\./, 'PUBLIC_URL + /connect, the token in the fragment');
   t.equal(Date.parse(created.body.expiresAt) - Math.floor(now / 1000) * 1000, 72 * 3600 * 1000, 'valid for 72 hours');
   const hosted = (token: string) => stack.app.inject({ url: '/connect/api/credential', headers: { authorization: `Bearer ${token}` } });
@@ -100,6 +101,7 @@ t.test('the pages are served with a strict Content-Security-Policy', async (t) =
     t.equal(response.headers['referrer-policy'], 'no-referrer');
     const revalidated = await stack.app.inject({ url, headers: { 'if-none-match': String(response.headers.etag) } });
     t.equal(revalidated.statusCode, 304, `${url}: ETag revalidation`);
+    t.equal(response.headers['cache-control'], 'no-cache', `${url}: its own caching, not the API's no-store`);
   }
   const html = (await stack.app.inject({ url: '/' })).body + (await stack.app.inject({ url: '/connect' })).body;
   t.notMatch(html, /<script(?![^>]*\ssrc=)[^>]*>/, 'no inline script');

@@ -27,6 +27,7 @@ t.test('endpoint lifecycle: the secret is shown once and stored sealed', async (
     previousSecretExpiresAt: null,
   });
   t.equal(created.headers.location, `${endpointsUrl}/${endpoint.id}`);
+  t.equal(created.headers['cache-control'], 'no-store', 'the secret is in no cache either');
 
   const fetched = await app.inject({ url: `${endpointsUrl}/${endpoint.id}`, headers: org.headers });
   t.equal(fetched.statusCode, 200);

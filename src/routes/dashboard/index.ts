@@ -10,10 +10,6 @@ import users from './users.ts';
  */
 export default async function dashboard(app: FastifyInstance) {
   app.decorateRequest('dashboardSession', null);
-  // Session tokens, TOTP secrets and recovery codes pass through here: no cache may keep a copy.
-  app.addHook('onSend', async (_request, reply) => {
-    reply.header('Cache-Control', 'no-store');
-  });
   await app.register(login);
   await app.register(me, { prefix: '/me' });
   await app.register(users, { prefix: '/users' });

@@ -44,10 +44,6 @@ export default async function dashboardPlug(app: FastifyInstance) {
   app.addHook('onRequest', async (request: FastifyRequest) => {
     request.principal = principalOf(sessionUserOf(request));
   });
-  // Link URLs and webhook signing secrets pass through here: no cache may keep a copy.
-  app.addHook('onSend', async (_request, reply) => {
-    reply.header('Cache-Control', 'no-store');
-  });
 
   await app.register(providers, { prefix: '/providers' });
   await app.register(credentials, { prefix: '/credentials' });
