@@ -9,7 +9,8 @@
  *
  * Refused: every address that is not publicly routable unicast (loopback, private, link-local, CGNAT,
  * multicast, reserved, documentation, benchmarking, cloud metadata, ...) including IPv6 addresses that
- * embed such an IPv4 address (IPv4-mapped, NAT64 64:ff9b::/96, 6to4). The operator's allow-list
+ * embed such an IPv4 address (IPv4-mapped, NAT64 64:ff9b::/96, 6to4), and the special-purpose 2001::/23
+ * (Teredo, whose IPv4 address is disguised, among them). The operator's allow-list
  * (WEBHOOK_ALLOWED_TARGETS) overrides every refusal. An allow-listed IPv4 range also covers its
  * IPv4-mapped IPv6 form (it is the same host); NAT64 and 6to4 forms must be allow-listed as IPv6.
  */
@@ -80,6 +81,9 @@ const REFUSED_IPV6 = [
   { label: 'a multicast address', contains: ipv6Ranges('ff00::/8') },
   { label: 'a documentation address', contains: ipv6Ranges('2001:db8::/32', '3fff::/20') },
   { label: 'a benchmarking address (2001:2::/48)', contains: ipv6Ranges('2001:2::/48') },
+  // Like 192.0.0.0/24: special-purpose, no webhook receiver's. Among them Teredo (2001::/32), which tunnels
+  // to an IPv4 address it carries disguised, so checking the address it names would judge the wrong host.
+  { label: 'an IETF protocol assignment (2001::/23, Teredo included)', contains: ipv6Ranges('2001::/23') },
   // RFC 8215 local-use translation is never globally routable, whatever IPv4 address it carries.
   { label: 'a local-use NAT64 address (64:ff9b:1::/48)', contains: ipv6Ranges('64:ff9b:1::/48') },
 ];

@@ -131,6 +131,10 @@ t.test('checkEndpointUrl', async (t) => {
     ['ftp://hooks.example.com/', nothingAllowed, /only http and https/],
     ['file:///etc/passwd', nothingAllowed, /only http and https/],
     ['hooks.example.com/plugboard', nothingAllowed, /not a valid absolute URL/],
+    ['https://[2001::a9fe:a9fe]/', nothingAllowed, /Teredo/],
+    ['https://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/', nothingAllowed, /IETF protocol assignment/],
+    ['https://[2001:2::1]/', nothingAllowed, /benchmarking/],
+    ['https://[2001:4860:4860::8888]/', nothingAllowed, true],
   ];
   for (const [url, allow, expected] of table) {
     const verdict = checkEndpointUrl(url, allow);
