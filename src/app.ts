@@ -14,7 +14,7 @@ import services from './plugins/services.ts';
 import health from './routes/health.ts';
 import routes, { V1_PREFIX } from './routes/index.ts';
 import { toV1Error } from './routes/v1/common.ts';
-import { buildValidatorCompiler } from './schemas/validator-compiler.ts';
+import { buildValidatorCompiler, refuseBodyWhereNoneIsDeclared } from './schemas/validator-compiler.ts';
 
 export interface AppOptions extends DependencyOverrides {
   /** Reuse an existing container (e.g. `npm start` shares one with the workers). */
@@ -58,6 +58,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
   });
   // Only JSON (and, where a route opts in, forms) are accepted: a text/plain body is a 415, not a string.
   app.removeContentTypeParser('text/plain');
+  app.addHook('preValidation', refuseBodyWhereNoneIsDeclared);
 
   await app.register(errorEnvelope);
   await app.register(services, { container });

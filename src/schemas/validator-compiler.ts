@@ -1,4 +1,6 @@
 import AjvCompiler from '@fastify/ajv-compiler';
+import type { FastifyRequest } from 'fastify';
+import { errors } from '../errors.ts';
 
 const baseAjvOptions = { removeAdditional: false, useDefaults: true, allErrors: false } as const;
 
@@ -68,4 +70,19 @@ export function buildValidatorCompiler() {
     const coercing = factory(externalSchemas as never, { ...options, customOptions: { ...baseAjvOptions, coerceTypes: 'array' } } as never);
     return (context: { httpPart?: string }) => refusingUnacceptable((context.httpPart === 'body' ? strict : coercing)(context as never) as Validate);
   };
+}
+
+/**
+ * A `preValidation` hook: a route that declares no body (an action such as `disable` or `resend`) takes
+ * none, as strictly as the others take theirs: a field sent to it is unknown, not ignored. `{}` passes.
+ */
+export async function refuseBodyWhereNoneIsDeclared(request: FastifyRequest): Promise<void> {
+  const { body } = request;
+  if (request.routeOptions.schema?.body !== undefined || body === undefined || body === null) return;
+  const isObject = typeof body === 'object' && !Array.isArray(body);
+  const [field] = isObject ? Object.keys(body) : [];
+  if (isObject && field === undefined) return;
+  throw field === undefined
+    ? errors.invalidParameter({ message: 'This request takes no body' })
+    : errors.invalidParameter({ message: `unknown field "${field}": this request takes no body`, param: field });
 }
