@@ -78,7 +78,8 @@ export function buildValidatorCompiler() {
  */
 export async function refuseBodyWhereNoneIsDeclared(request: FastifyRequest): Promise<void> {
   const { body } = request;
-  if (request.routeOptions.schema?.body !== undefined || body === undefined || body === null) return;
+  // An unknown route is a 404 whatever its body.
+  if (request.is404 || request.routeOptions.schema?.body !== undefined || body === undefined || body === null) return;
   const isObject = typeof body === 'object' && !Array.isArray(body);
   const [field] = isObject ? Object.keys(body) : [];
   if (isObject && field === undefined) return;

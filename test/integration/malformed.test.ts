@@ -89,6 +89,7 @@ const CASES: Case[] = [
   { name: 'a field sent to an action that takes no body', method: 'POST', url: '/plug/credentials/crd_aaaaaaaaaaaaaaaaaaaaaaaaaa/disable', authorized: true, headers: json, payload: '{"force":true}', status: 400 },
   { name: 'a scalar sent to an action that takes no body', method: 'POST', url: '/plug/events/evt_aaaaaaaaaaaaaaaaaaaaaaaaaa/resend', authorized: true, headers: json, payload: '"now"', status: 400 },
   { name: 'an array sent to an action that takes no body', method: 'POST', url: '/plug/credentials/crd_aaaaaaaaaaaaaaaaaaaaaaaaaa/disable', authorized: true, headers: json, payload: '[]', status: 400 },
+  { name: 'a body sent to an unknown route', method: 'POST', url: '/plug/nope', authorized: true, headers: json, payload: '{"a":1}', status: 404 },
   { name: 'an empty object sent to an action is no body at all', method: 'POST', url: '/plug/credentials/crd_aaaaaaaaaaaaaaaaaaaaaaaaaa/disable', authorized: true, headers: json, payload: '{}', status: 404 },
   { name: 'page=Infinity', url: '/plug/credentials?page=Infinity', authorized: true, status: 400 },
   { name: 'size=Infinity', url: '/plug/accounts?size=Infinity', authorized: true, status: 400 },
