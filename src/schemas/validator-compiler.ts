@@ -40,8 +40,31 @@ function firstUnacceptable(value: unknown): { keys: string[]; message: string } 
   return null;
 }
 
-function refusingUnacceptable(validate: Validate): Validate {
+/** Ajv coerces text to a number as `Number()` reads it (`' '` as 0, `'0x10'` as 16): numbers come in decimal. */
+const DECIMAL_NUMBER = /^-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?$/;
+
+/** The properties of a query, params or headers schema that arrive as text and are coerced to numbers. */
+function numericProperties(schema: unknown): string[] {
+  const properties = (schema as { properties?: Record<string, { type?: unknown }> } | undefined)?.properties ?? {};
+  return Object.keys(properties).filter((name) => ['integer', 'number'].includes(String(properties[name]?.type)));
+}
+
+/** The first of `names` whose text (or one of whose repeated texts) is not a decimal number. */
+function firstNotDecimal(data: unknown, names: string[]): string | undefined {
+  if (names.length === 0 || data === null || typeof data !== 'object') return undefined;
+  return names.find((name) => {
+    const raw = (data as Record<string, unknown>)[name];
+    return (Array.isArray(raw) ? raw : [raw]).some((text) => typeof text === 'string' && !DECIMAL_NUMBER.test(text));
+  });
+}
+
+function refusingUnacceptable(validate: Validate, textNumbers: string[]): Validate {
   const checked: Validate = (data, context) => {
+    const notDecimal = firstNotDecimal(data, textNumbers);
+    if (notDecimal !== undefined) {
+      checked.errors = [{ instancePath: `/${notDecimal}`, schemaPath: '#', keyword: 'type', params: {}, message: 'must be a number in decimal digits' }];
+      return false;
+    }
     const valid = validate(data, context);
     if (valid !== true) {
       checked.errors = validate.errors;
@@ -59,8 +82,8 @@ function refusingUnacceptable(validate: Validate): Validate {
 
 /**
  * Bodies are validated strictly (a number where a string belongs is a 400, not silently converted);
- * query strings, params and headers arrive as text and are coerced to their schema's types. Either way,
- * what `firstUnacceptable` finds is a 400 too.
+ * query strings, params and headers arrive as text and are coerced to their schema's types, numbers only
+ * from decimal text. Either way, what `firstUnacceptable` finds is a 400 too.
  */
 export function buildValidatorCompiler() {
   const factory = AjvCompiler();
@@ -68,7 +91,10 @@ export function buildValidatorCompiler() {
     const options = ajvServerOptions as { customOptions?: object; plugins?: unknown[] };
     const strict = factory(externalSchemas as never, { ...options, customOptions: { ...baseAjvOptions, coerceTypes: false } } as never);
     const coercing = factory(externalSchemas as never, { ...options, customOptions: { ...baseAjvOptions, coerceTypes: 'array' } } as never);
-    return (context: { httpPart?: string }) => refusingUnacceptable((context.httpPart === 'body' ? strict : coercing)(context as never) as Validate);
+    return (context: { httpPart?: string; schema?: unknown }) =>
+      context.httpPart === 'body'
+        ? refusingUnacceptable(strict(context as never) as Validate, [])
+        : refusingUnacceptable(coercing(context as never) as Validate, numericProperties(context.schema));
   };
 }
 

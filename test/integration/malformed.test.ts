@@ -94,6 +94,8 @@ const CASES: Case[] = [
   { name: 'page=Infinity', url: '/plug/credentials?page=Infinity', authorized: true, status: 400 },
   { name: 'size=Infinity', url: '/plug/accounts?size=Infinity', authorized: true, status: 400 },
   { name: 'size=-Infinity', url: '/plug/webhooks/endpoints?size=-Infinity', authorized: true, status: 400 },
+  { name: 'page in hexadecimal', url: '/plug/credentials?page=0x10', authorized: true, status: 400 },
+  { name: 'blank page', url: '/plug/credentials?page=%20', authorized: true, status: 400 },
   { name: 'page beyond any list', url: '/plug/credentials?page=1e20', authorized: true, status: 400 },
   { name: 'event log limit=Infinity', url: '/plug/events?limit=Infinity', authorized: true, status: 400 },
   { name: 'bad Idempotency-Key is ignored where not supported', url: '/plug/organization', authorized: true, headers: { 'idempotency-key': ' ' }, status: 200 },

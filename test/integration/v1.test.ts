@@ -268,7 +268,8 @@ t.test('v1 errors are { status, message } for auth, validation, malformed JSON, 
   v1Shape(await inject({ method: 'GET', url: '/v1/utility/nothing-here', headers: auth }), 404, /No route GET \/v1\/utility\/nothing-here/);
   v1Shape(await inject({ method: 'GET', url: '/v1/utility/credentials?size=1000', headers: auth }), 400, /size/);
   v1Shape(await inject({ method: 'GET', url: '/v1/utility/accounts?page=1e20', headers: auth }), 400, /page must be <= 1000000000/);
-  v1Shape(await inject({ method: 'GET', url: '/v1/utility/providers?size=Infinity', headers: auth }), 400, /size must be a finite number/);
+  v1Shape(await inject({ method: 'GET', url: '/v1/utility/providers?size=Infinity', headers: auth }), 400, /size must be a number in decimal digits/);
+  v1Shape(await inject({ method: 'GET', url: '/v1/utility/providers?size=1e309', headers: auth }), 400, /size must be a finite number/);
 
   // The current API keeps its own envelope.
   const current = await inject({ method: 'GET', url: '/plug/credentials/crd_aaaaaaaaaaaaaaaaaaaaaaaaaa', headers: stack.org.headers });
