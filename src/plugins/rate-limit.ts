@@ -1,12 +1,13 @@
 import rateLimit, { normalizeIP } from '@fastify/rate-limit';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
+import type { Config } from '../config.ts';
 import { errors } from '../errors.ts';
 
 /**
  * Every route is limited (`RATE_LIMIT_PER_MINUTE`) unless it opts out with `config: { rateLimit: false }`
  * (health checks and metrics must answer even when a client floods us) or sets its own limit, e.g.
- * `config: { rateLimit: { max: n, keyGenerator: rateLimitByIp } }` for a route that checks passwords.
+ * `passwordCheckRouteConfig` for a route that checks a password or an API secret.
  *
  * Callers are counted per API client once authenticated and per IP address before that. Route-level
  * hooks run after the hooks of their plugin, so on `/plug` the limit is checked after Bearer auth has
@@ -19,6 +20,15 @@ export function rateLimitKey(request: FastifyRequest): string {
 /** IPv6 callers are counted per /64, the smallest block a single customer usually gets. */
 export function rateLimitByIp(request: FastifyRequest): string {
   return `ip:${normalizeIP(request.ip)}`;
+}
+
+/**
+ * Route config for every route that checks a password or a client secret (`/oauth2/token`, the dashboard's
+ * and v1's logins, the dashboard's password re-checks): per IP, not per client, because whoever guesses
+ * has no client of their own to be counted by.
+ */
+export function passwordCheckRouteConfig(config: Pick<Config, 'tokenRateLimitPerMinute'>) {
+  return { rateLimit: { max: config.tokenRateLimitPerMinute, keyGenerator: rateLimitByIp } };
 }
 
 async function rateLimiting(app: FastifyInstance, options: { perMinute: number; nameSpace: string }) {

@@ -276,6 +276,19 @@ t.test('v1 errors are { status, message } for auth, validation, malformed JSON, 
   t.match(current.json(), { errors: [{ type: 'notFound' }] });
 });
 
+t.test('v1 login is limited per IP address like every password check, in v1 shape', async (t) => {
+  const stack = await buildStack(t, { isWorkerInProcess: false, env: { TOKEN_RATE_LIMIT_PER_MINUTE: '3' } });
+  const statuses = [];
+  for (let attempt = 0; attempt < 4; attempt++) {
+    statuses.push((await stack.app.inject({ method: 'POST', url: '/v1/auth/login', payload: { username: stack.org.email, password: 'wrong-password' } })).statusCode);
+  }
+  t.same(statuses, [401, 401, 401, 429]);
+  const limited = await stack.app.inject({ method: 'POST', url: '/v1/auth/login', payload: { username: stack.org.email, password: stack.org.password } });
+  t.equal(limited.statusCode, 429, 'the right password too, until the minute is over');
+  t.same(Object.keys(limited.json() as object).sort(), ['message', 'status']);
+  t.ok(limited.headers['retry-after']);
+});
+
 t.test('credentials of another organization are not found through v1', async (t) => {
   const stack = await buildStack(t, { isWorkerInProcess: false });
   const client = await v1Client(stack);

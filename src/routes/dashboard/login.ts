@@ -4,7 +4,8 @@ import { errors } from '../../errors.ts';
 import { errorResponses } from '../../schemas/index.ts';
 import type { LoginProof } from '../../services/two-factor.ts';
 import { ChallengeId, ChallengeSchema, Code, Password, SessionSchema } from './schemas.ts';
-import { clearSessionCookie, passwordCheckRouteConfig, presentedSessionToken, setSessionCookie } from './session-auth.ts';
+import { passwordCheckRouteConfig } from '../../plugins/rate-limit.ts';
+import { clearSessionCookie, presentedSessionToken, setSessionCookie } from './session-auth.ts';
 
 const LoginBody = Type.Object(
   { email: Type.String({ minLength: 1, maxLength: 320 }), password: Password },

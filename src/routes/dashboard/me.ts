@@ -2,7 +2,8 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { errorResponses } from '../../schemas/index.ts';
 import { CodeBody, Password, PasswordBody, RecoveryCodesSchema, TwoFactorMethodSchema } from './schemas.ts';
-import { passwordCheckRouteConfig, requireDashboardSession, sessionOf, sessionUserOf } from './session-auth.ts';
+import { passwordCheckRouteConfig } from '../../plugins/rate-limit.ts';
+import { requireDashboardSession, sessionOf, sessionUserOf } from './session-auth.ts';
 
 const MeResponse = Type.Object({
   user: Type.Object({

@@ -7,9 +7,7 @@
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { errors } from '../../errors.ts';
-import type { Config } from '../../config.ts';
 import { bearerToken } from '../../plugins/bearer-auth.ts';
-import { rateLimitByIp } from '../../plugins/rate-limit.ts';
 import { DASHBOARD_SESSION_TTL_SECONDS, type AuthenticatedSession, type SessionGrant } from '../../services/dashboard-sessions.ts';
 import type { UserRecord } from '../../services/organizations.ts';
 
@@ -73,11 +71,6 @@ export function setSessionCookie(request: FastifyRequest, reply: FastifyReply, s
 
 export function clearSessionCookie(request: FastifyRequest, reply: FastifyReply): void {
   reply.header('Set-Cookie', `${SESSION_COOKIE}=; ${cookieAttributes(request, 0)}`);
-}
-
-/** Route config for routes that check a password: the strict per-IP limit `/oauth2/token` has too. */
-export function passwordCheckRouteConfig(config: Config) {
-  return { rateLimit: { max: config.tokenRateLimitPerMinute, keyGenerator: rateLimitByIp } };
 }
 
 /**

@@ -3,7 +3,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
 import { Type, type Static } from 'typebox';
 import { errors } from '../../errors.ts';
-import { rateLimitByIp } from '../../plugins/rate-limit.ts';
+import { passwordCheckRouteConfig } from '../../plugins/rate-limit.ts';
 import { AccessTokenSchema } from '../../schemas/auth.ts';
 import { errorResponses, ref } from '../../schemas/index.ts';
 
@@ -45,8 +45,7 @@ const oauth2: FastifyPluginAsyncTypebox = async (app) => {
   app.post(
     '/token',
     {
-      // Per IP, not per client: whoever guesses secrets has no client of their own to be counted by.
-      config: { rateLimit: { max: app.services.ctx.config.tokenRateLimitPerMinute, keyGenerator: rateLimitByIp } },
+      config: passwordCheckRouteConfig(app.services.ctx.config),
       schema: {
         tags: ['auth'],
         summary: 'Exchange API key credentials for a 1-hour access token',

@@ -10,6 +10,7 @@ import { Type } from 'typebox';
 import { errors } from '../../errors.ts';
 import { V1LoginSchema } from '../../legacy/schemas.ts';
 import { bearerToken } from '../../plugins/bearer-auth.ts';
+import { passwordCheckRouteConfig } from '../../plugins/rate-limit.ts';
 import { ref } from '../../schemas/index.ts';
 import type { UserRecord } from '../../services/organizations.ts';
 import { v1Errors, v1Route } from './common.ts';
@@ -58,6 +59,7 @@ const auth: FastifyPluginAsyncTypebox = async (app) => {
   app.post(
     '/login',
     {
+      config: passwordCheckRouteConfig(app.services.ctx.config),
       schema: {
         ...v1Route,
         summary: 'Log in with a dashboard user’s email and password (users without two-factor only)',
