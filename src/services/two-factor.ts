@@ -74,6 +74,13 @@ export interface LoginChallengeView {
   method: TwoFactorMethod;
   /** The masked phone number the last code went to (SMS only). */
   destination?: string;
+  /**
+   * SMS only: false when the per-user text limits held this login's code back (a code went out moments ago,
+   * or the hourly budget is spent). The challenge stands: a recovery code answers it, and
+   * `POST /dashboard/login/sms` sends the code from `nextCodeAt`.
+   */
+  isCodeSent?: boolean;
+  nextCodeAt?: string;
   expiresAt: string;
 }
 
@@ -275,23 +282,33 @@ export function createTwoFactorService(ctx: ServiceContext, deps: { events: Even
     if (failures >= LOCK_AFTER_CONSECUTIVE_FAILURES) throw errors.twoFactorLocked();
   }
 
-  /** Enforces the per-user SMS limits atomically: a cool-down between messages and an hourly budget. */
-  async function reserveSms(user: TwoFactorUser): Promise<void> {
+  /**
+   * Enforces the per-user SMS limits atomically (a cool-down between messages and an hourly budget): null when a
+   * message may go now, and books it; else why not and for how long.
+   */
+  async function reserveSms(user: TwoFactorUser): Promise<{ reason: 'COOLDOWN' | 'HOURLY_LIMIT'; waitMs: number } | null> {
     const k = keysOf(user);
     const [refusal, waitMs] = await redis.plugboardReserveSms(2, k.smsLastSentAt, k.smsSendsThisHour, nowMs(), SMS_RESEND_INTERVAL_MS, MAX_SMS_PER_HOUR);
-    if (refusal === 'OK') return;
-    throw errors.tooManyRequests({
-      message: refusal === 'COOLDOWN' ? 'A code was sent moments ago; wait before asking for another' : `At most ${MAX_SMS_PER_HOUR} codes are sent per hour`,
-      headers: { 'Retry-After': String(Math.max(1, Math.ceil(waitMs / 1000))) },
-    });
+    return refusal === 'OK' ? null : { reason: refusal, waitMs };
+  }
+
+  /** Sends a fresh code within the per-user limits, or refuses with a 429 that says when to ask again. */
+  async function sendCode(user: TwoFactorUser, holderKey: string, holderId: string, phoneNumber: string): Promise<void> {
+    const refusal = await reserveSms(user);
+    if (refusal) {
+      throw errors.tooManyRequests({
+        message: refusal.reason === 'COOLDOWN' ? 'A code was sent moments ago; wait before asking for another' : `At most ${MAX_SMS_PER_HOUR} codes are sent per hour`,
+        headers: { 'Retry-After': String(Math.max(1, Math.ceil(refusal.waitMs / 1000))) },
+      });
+    }
+    await sendReservedCode(user, holderKey, holderId, phoneNumber);
   }
 
   /**
    * Sends a fresh code to `phoneNumber` and stores its hash on the holder, bound to the holder's id. The hash is
    * stored before sending, so a code that arrives quickly is already valid; a resend replaces the previous code.
    */
-  async function sendCode(user: TwoFactorUser, holderKey: string, holderId: string, phoneNumber: string): Promise<void> {
-    await reserveSms(user);
+  async function sendReservedCode(user: TwoFactorUser, holderKey: string, holderId: string, phoneNumber: string): Promise<void> {
     const code = generateSmsCode();
     const now = nowMs();
     await redis.hset(holderKey, {
@@ -528,8 +545,14 @@ export function createTwoFactorService(ctx: ServiceContext, deps: { events: Even
       if (record.method === 'SMS') {
         const { phoneNumber } = await phoneNumbers(user);
         if (!phoneNumber) throw new Error(`two-factor SMS settings of ${user.id} have no phone number`);
-        await sendCode(user, challengeKey, id, phoneNumber);
-        return challengeView(id, record.method, { ...fields, destination: maskPhone(phoneNumber) });
+        const view = challengeView(id, record.method, { ...fields, destination: maskPhone(phoneNumber) });
+        // A right password still gets its challenge when the text limits say no (the user logged in again
+        // moments after a code, or someone spent the hourly budget): a recovery code can answer it, and the
+        // code can be asked for once the limits allow, instead of a 429 in place of the challenge.
+        const refusal = await reserveSms(user);
+        if (refusal) return { ...view, isCodeSent: false, nextCodeAt: new Date(nowMs() + refusal.waitMs).toISOString() };
+        await sendReservedCode(user, challengeKey, id, phoneNumber);
+        return { ...view, isCodeSent: true };
       }
       return challengeView(id, record.method, fields);
     },
@@ -545,7 +568,7 @@ export function createTwoFactorService(ctx: ServiceContext, deps: { events: Even
       const to = options.useBackupPhone ? phones.backupPhoneNumber : phones.phoneNumber;
       if (!to) throw errors.invalidParameter({ param: 'useBackupPhone', message: 'No backup phone number is set for this account' });
       await sendCode(challenge.user, challenge.key, challenge.id, to);
-      return challengeView(challenge.id, challenge.method, { ...challenge.fields, destination: maskPhone(to) });
+      return { ...challengeView(challenge.id, challenge.method, { ...challenge.fields, destination: maskPhone(to) }), isCodeSent: true };
     },
 
     /**

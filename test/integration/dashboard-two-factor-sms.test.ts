@@ -37,7 +37,7 @@ async function enrolledSmsUser(t: Test) {
 async function smsChallenge(app: App, org: TestOrganization) {
   const response = await login(app, org.email, org.password);
   if (response.statusCode !== 200 || !response.json().twoFactorRequired) throw new Error(`expected a challenge: ${response.body}`);
-  return response.json().challenge as { id: string; method: string; destination: string; expiresAt: string };
+  return response.json().challenge as { id: string; method: string; destination: string; expiresAt: string; isCodeSent?: boolean; nextCodeAt?: string };
 }
 
 t.test('SMS enrollment and login end to end through the webhook gateway', async (t) => {
@@ -68,10 +68,11 @@ t.test('SMS enrollment and login end to end through the webhook gateway', async 
   const stored = await app.services.ctx.redis.get(app.services.ctx.keys.org(org.organizationId).twoFactor(org.userId).secrets);
   t.notMatch(stored, /5551230001|7700900123/, 'phone numbers are stored sealed');
 
-  // The enrollment code's cool-down must pass before the login can text a code.
+  // Within the enrollment code's cool-down the login gets its challenge, but no text yet.
   const tooSoon = await login(app, org.email, org.password);
-  t.equal(tooSoon.statusCode, 429);
-  t.ok(Number(tooSoon.headers['retry-after']) > 0);
+  t.equal(tooSoon.statusCode, 200);
+  t.match(tooSoon.json().challenge, { method: 'SMS', isCodeSent: false });
+  t.equal(receiver.messages.length, 1);
 });
 
 t.test('an SMS login signs in once; the code cannot be reused', async (t) => {
@@ -132,6 +133,42 @@ t.test('resending: to the backup phone, replacing the previous code, within limi
   const secondCode = receiver.lastCode();
   if (secondCode !== firstCode) t.equal((await verify(app, { challengeId: challenge.id, code: firstCode })).statusCode, 401, 'the previous code no longer works');
   t.equal((await verify(app, { challengeId: challenge.id, code: secondCode })).statusCode, 200);
+});
+
+t.test('a login within the text limits still gets its challenge, with the code held back', async (t) => {
+  const { app, org, receiver, clock, recoveryCodes } = await enrolledSmsUser(t);
+  const first = await smsChallenge(app, org);
+  t.equal(first.isCodeSent, true);
+  t.equal(receiver.messages.length, 2, 'enrollment and the first login');
+
+  clock.advance(1_000);
+  const again = await smsChallenge(app, org);
+  t.equal(again.isCodeSent, false, 'a code went out a second ago');
+  t.equal(Date.parse(again.nextCodeAt ?? ''), clock.now().getTime() + SMS_RESEND_INTERVAL_MS - 1_000);
+  t.equal(again.destination, '+1******0001');
+  t.equal(receiver.messages.length, 2, 'no text for the second login');
+  t.equal((await verify(app, { challengeId: again.id, code: receiver.lastCode() })).statusCode, 401, "the first login's code is not this one's");
+  t.equal((await app.inject({ method: 'POST', url: '/dashboard/login/sms', payload: { challengeId: again.id } })).statusCode, 429, 'until nextCodeAt');
+
+  clock.advance(SMS_RESEND_INTERVAL_MS);
+  const sent = await app.inject({ method: 'POST', url: '/dashboard/login/sms', payload: { challengeId: again.id } });
+  t.equal(sent.statusCode, 200);
+  t.equal(sent.json().challenge.isCodeSent, true);
+  t.equal((await verify(app, { challengeId: again.id, code: receiver.lastCode() })).statusCode, 200);
+
+  // The hourly budget spent: a login still gets a challenge a recovery code can answer.
+  const spending = await smsChallenge(app, org);
+  t.equal(spending.isCodeSent, false, 'the resend went out a moment ago');
+  for (let text = 4; text <= 10; text++) {
+    clock.advance(SMS_RESEND_INTERVAL_MS);
+    t.equal((await app.inject({ method: 'POST', url: '/dashboard/login/sms', payload: { challengeId: spending.id } })).statusCode, 200);
+  }
+  t.equal(receiver.messages.length, 10);
+  clock.advance(SMS_RESEND_INTERVAL_MS);
+  const spent = await smsChallenge(app, org);
+  t.equal(spent.isCodeSent, false);
+  t.ok(Date.parse(spent.nextCodeAt ?? '') > clock.now().getTime() + SMS_RESEND_INTERVAL_MS, 'later than a cool-down: when the hour has room');
+  t.equal((await verify(app, { challengeId: spent.id, recoveryCode: recoveryCodes[0] })).statusCode, 200);
 });
 
 t.test('at most 10 text messages an hour per user', async (t) => {

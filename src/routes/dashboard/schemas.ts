@@ -22,6 +22,14 @@ export const ChallengeSchema = Type.Object({
   id: Type.String({ pattern: idPattern('chl') }),
   method: TwoFactorMethodSchema,
   destination: Type.Optional(Type.String({ description: 'SMS only: the masked phone number the code went to' })),
+  isCodeSent: Type.Optional(
+    Type.Boolean({
+      description:
+        "SMS login only: false when the user's text limits held the code back (one went out moments ago, or the hourly " +
+        'budget is spent); a recovery code still answers the challenge, and POST /dashboard/login/sms sends the code from nextCodeAt',
+    }),
+  ),
+  nextCodeAt: Type.Optional(Type.String({ format: 'date-time', description: 'With isCodeSent false: when a code can be sent' })),
   expiresAt: Type.String({ format: 'date-time' }),
 });
 

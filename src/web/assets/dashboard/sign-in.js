@@ -28,7 +28,11 @@ export function renderSignIn(main, { api, onSignedIn }) {
 
   function codeStep() {
     const isSms = challenge.method === 'SMS';
-    const hint = isSms ? `We sent a code to ${challenge.destination ?? 'your phone'}.` : 'Open your authenticator app and enter the 6-digit code for Plugboard.';
+    const hint = !isSms
+      ? 'Open your authenticator app and enter the 6-digit code for Plugboard.'
+      : challenge.isCodeSent === false
+        ? `A code was texted to you moments ago, or too many this hour, so none was sent for this sign-in. Ask for one from ${new Date(challenge.nextCodeAt).toLocaleTimeString()}, or use a recovery code.`
+        : `We sent a code to ${challenge.destination ?? 'your phone'}.`;
     const code = codeField(isSms ? 'Code from the text message' : 'Code from your authenticator app', { hint });
     show(
       main,
