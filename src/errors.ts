@@ -2,6 +2,10 @@
  * Every error the API can answer with, declared once: a stable code (sent as `details.errorId`),
  * the envelope `type`, the HTTP status and the default message. Services throw these; the error
  * handler plugin turns them into SPEC §1's envelope. Nothing else decides a status code.
+ *
+ * SPEC §1 names a type per status; two statuses it does not name get a type of their own in the same
+ * style, so `type` always tells the status: `requestTimeout` (408, a body that stopped arriving) and
+ * `serviceUnavailable` (503, Redis or the SMS gateway away; retry later).
  */
 
 export type ErrorType =
@@ -14,6 +18,7 @@ export type ErrorType =
   | 'unsupportedMediaType'
   | 'tooManyRequests'
   | 'internalServerError'
+  | 'requestTimeout'
   | 'serviceUnavailable';
 
 interface ErrorDefinition {
@@ -97,7 +102,7 @@ export const errors = {
   ),
   payloadTooLarge: define('PB_PAYLOAD_TOO_LARGE', 'payloadTooLarge', 413, 'The request body is too large'),
   headersTooLarge: define('PB_HEADERS_TOO_LARGE', 'invalidParameter', 431, 'The request headers are too large'),
-  requestTimeout: define('PB_REQUEST_TIMEOUT', 'invalidParameter', 408, 'The request took too long to arrive'),
+  requestTimeout: define('PB_REQUEST_TIMEOUT', 'requestTimeout', 408, 'The request took too long to arrive'),
   unsupportedMediaType: define('PB_UNSUPPORTED_MEDIA_TYPE', 'unsupportedMediaType', 415, 'Unsupported content type'),
   tooManyRequests: define('PB_TOO_MANY_REQUESTS', 'tooManyRequests', 429, 'Too many requests; retry later'),
   internal: define('PB_INTERNAL', 'internalServerError', 500, 'Something went wrong on our side'),

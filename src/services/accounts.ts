@@ -103,11 +103,6 @@ export function createAccountService(ctx: ServiceContext) {
       ];
     },
 
-    async listForCredential(organizationId: string, credentialId: string): Promise<AccountView[]> {
-      const accounts = await loadMany(organizationId, Object.values(await idMap(organizationId, credentialId)));
-      return accounts.map(toView).sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.id.localeCompare(b.id));
-    },
-
     async list(
       organizationId: string,
       request: PageRequest<AccountSortField> & { credentialId?: string },

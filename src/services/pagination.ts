@@ -26,9 +26,17 @@ export const MAX_PAGE_SIZE = 100;
  */
 export const MAX_PAGE_NUMBER = 1_000_000_000;
 
-/** Reads `field,direction` (direction optional, default desc); anything else is the client's 400. */
-export function parseSort<Field extends string>(text: string | undefined, fields: readonly Field[], fallback: Field): PageRequest<Field>['sort'] {
-  if (text === undefined || text === '') return { field: fallback, direction: 'desc' };
+/**
+ * Reads `field,direction` (direction optional, default desc); anything else is the client's 400. Without
+ * `sort`, a list is by `fallback` in `fallbackDirection`: newest first, unless a list has a more natural order.
+ */
+export function parseSort<Field extends string>(
+  text: string | undefined,
+  fields: readonly Field[],
+  fallback: Field,
+  fallbackDirection: 'asc' | 'desc' = 'desc',
+): PageRequest<Field>['sort'] {
+  if (text === undefined || text === '') return { field: fallback, direction: fallbackDirection };
   const [field, direction = 'desc', ...rest] = text.split(',').map((part) => part.trim());
   if (!fields.includes(field as Field) || (direction !== 'asc' && direction !== 'desc') || rest.length > 0) {
     throw errors.invalidParameter({

@@ -15,9 +15,18 @@ t.test('pass_good connects and finds two accounts', async (t) => {
   t.match(connected, { status: 'CONNECTION_SUCCESS', isAccessible: true, isCustomerActionRequired: false, mfaSession: null });
   t.ok(connected.lastSyncedAt && connected.nextSyncAt, 'sync times are set');
 
-  const accounts = await call<{ data: { id: string; type: string; credentialId: string }[] }>(stack, 'GET', `/plug/credentials/${created.id}/accounts`);
+  type AccountPage = { data: { id: string; type: string; credentialId: string; createdAt: string }[]; page: object };
+  const accounts = await call<AccountPage>(stack, 'GET', `/plug/credentials/${created.id}/accounts`);
   t.equal(accounts.statusCode, 200);
   t.same(accounts.body.data.map((account) => account.type).sort(), ['ELECTRIC', 'GAS']);
+  t.same(accounts.body.page, { number: 0, size: 20, totalElements: 2, totalPages: 1 }, 'a list in SPEC §1 pages');
+  const [oldest, newest] = accounts.body.data;
+  t.ok(oldest && newest && `${oldest.createdAt}${oldest.id}` < `${newest.createdAt}${newest.id}`, 'oldest first by default');
+  const second = await call<AccountPage>(stack, 'GET', `/plug/credentials/${created.id}/accounts?size=1&page=1`);
+  t.same(second.body.data.map((account) => account.id), [newest?.id]);
+  const newestFirst = await call<AccountPage>(stack, 'GET', `/plug/credentials/${created.id}/accounts?sort=createdAt,desc`);
+  t.same(newestFirst.body.data.map((account) => account.id), [newest?.id, oldest?.id]);
+  t.equal((await call(stack, 'GET', `/plug/credentials/${created.id}/accounts?sort=name`)).statusCode, 400);
   for (const account of accounts.body.data) t.match(account, { id: /^acc_/, credentialId: created.id });
   const one = await call(stack, 'GET', `/plug/accounts/${accounts.body.data[0]?.id}`);
   t.equal(one.statusCode, 200);
@@ -108,8 +117,16 @@ t.test('the credentials API: list filters and pages, PATCH, disable, delete, ten
 
 t.test('providers and the event log', async (t) => {
   const stack = await buildStack(t);
-  const providers = await call<{ data: { id: string; isSandbox: boolean }[] }>(stack, 'GET', '/plug/providers');
-  t.ok(providers.body.data.length >= 1 && providers.body.data.every((p) => p.isSandbox));
+  type ProviderPage = { data: { id: string; name: string; isSandbox: boolean }[]; page: { totalElements: number } };
+  const providers = await call<ProviderPage>(stack, 'GET', '/plug/providers');
+  t.ok(providers.body.data.length >= 2 && providers.body.data.every((p) => p.isSandbox));
+  const names = providers.body.data.map((provider) => provider.name);
+  t.same(names, [...names].sort((a, b) => a.localeCompare(b)), 'by name');
+  t.same(providers.body.page, { number: 0, size: 20, totalElements: names.length, totalPages: 1 });
+  const lastByName = await call<ProviderPage>(stack, 'GET', '/plug/providers?size=1&sort=name,desc');
+  t.same(lastByName.body.data.map((provider) => provider.name), [names.at(-1)]);
+  t.equal(lastByName.body.page.totalElements, names.length);
+  t.equal((await call(stack, 'GET', '/plug/providers?sort=createdAt')).statusCode, 400);
   const first = providers.body.data[0]?.id ?? '';
   t.match((await call(stack, 'GET', `/plug/providers/${first}`)).body, { id: first, mfaMethods: ['SMS', 'CALL', 'EMAIL', 'APP'] });
   t.equal((await call(stack, 'GET', '/plug/providers/prv_aaaaaaaaaaaaaaaaaaaaaaaaaa')).statusCode, 404);

@@ -209,5 +209,6 @@ t.test('an SMS gateway failure is a 503 without details', async (t) => {
   const headers = await sessionHeaders(app, org.email, org.password);
   const response = await app.inject({ method: 'POST', url: '/dashboard/me/two-factor/sms', headers, payload: { password: org.password, phoneNumber: PRIMARY } });
   t.equal(response.statusCode, 503);
+  t.match(response.json(), { errors: [{ type: 'serviceUnavailable', details: { errorId: 'PB_UNAVAILABLE' } }] });
   t.notMatch(response.body, /127\.0\.0\.1|5551230001|\d{6}/);
 });

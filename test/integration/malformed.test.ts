@@ -180,6 +180,6 @@ t.test('a request whose body stalls gets a 408 in the envelope once REQUEST_TIME
   });
   const [head = '', body = ''] = answer.split('\r\n\r\n');
   t.match(head, /^HTTP\/1.1 408 /);
-  t.match(JSON.parse(body), { errors: [{ details: { errorId: 'PB_REQUEST_TIMEOUT' } }] });
+  t.match(JSON.parse(body), { errors: [{ type: 'requestTimeout', details: { errorId: 'PB_REQUEST_TIMEOUT' } }] });
   t.ok(Date.now() - started < 5000, `answered ${Date.now() - started} ms after it stalled`);
 });

@@ -1,12 +1,12 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
-import { findProvider, listProviders } from '../../connectors/catalog.ts';
+import { findProvider } from '../../connectors/catalog.ts';
 import { errors } from '../../errors.ts';
 import { idPattern } from '../../ids.ts';
 import { halPage, legacyUrls, toV1Provider } from '../../legacy/hal.ts';
 import { V1ProviderPageSchema, V1ProviderSchema } from '../../legacy/schemas.ts';
 import { ref } from '../../schemas/index.ts';
-import { paginate } from '../../services/pagination.ts';
+import { pageOfProviders } from '../../services/providers.ts';
 import { PageQuery, v1Errors, v1Route, v1Security } from './common.ts';
 
 /** The provider catalog in v1 shapes, as /plug/providers reads it. */
@@ -25,9 +25,7 @@ const providers: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
     async (request) => {
-      // The catalog has no timestamps: sort by name, which is what a client shows a person.
-      const byName = listProviders().map((provider) => ({ ...provider, sortKey: provider.name }));
-      const onePage = paginate(byName, { ...request.query, sort: { field: 'sortKey', direction: 'asc' } });
+      const onePage = pageOfProviders({ ...request.query, sort: { field: 'name', direction: 'asc' } });
       return halPage(
         'providers',
         { ...onePage, data: onePage.data.map((provider) => toV1Provider(provider, urls)) },

@@ -13,6 +13,7 @@ import {
 } from '../../../schemas/credentials.ts';
 import { errorResponses, ref } from '../../../schemas/index.ts';
 import { pageOf, pageQuery } from '../../../schemas/pagination.ts';
+import { ACCOUNT_SORT_FIELDS } from '../../../services/accounts.ts';
 import { CREDENTIAL_SORT_FIELDS } from '../../../services/credentials.ts';
 import { parseSort } from '../../../services/pagination.ts';
 import { credentialAfterStep, PREFER_HEADER_DESCRIPTION } from './prefer-wait.ts';
@@ -250,13 +251,20 @@ const credentials: FastifyPluginAsyncTypebox = async (app) => {
         summary: 'The utility accounts found behind a credential',
         security,
         params: CredentialParams,
-        response: { 200: Type.Object({ data: Type.Array(ref(AccountSchema)) }), ...errorResponses(400, 401, 404) },
+        // Oldest first by default: the order the provider showed them in, as before this list had pages.
+        querystring: Type.Object(pageQuery(ACCOUNT_SORT_FIELDS, 'asc')),
+        response: { 200: pageOf(ref(AccountSchema)), ...errorResponses(400, 401, 404) },
       },
     },
     async (request) => {
       const organizationId = organizationOf(request);
+      const { sort, ...page } = request.query;
       await service.get(organizationId, request.params.id);
-      return { data: await app.services.accounts.listForCredential(organizationId, request.params.id) };
+      return app.services.accounts.list(organizationId, {
+        ...page,
+        credentialId: request.params.id,
+        sort: parseSort(sort, ACCOUNT_SORT_FIELDS, 'createdAt', 'asc'),
+      });
     },
   );
 };

@@ -1,10 +1,13 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
-import { findProvider, listProviders } from '../../../connectors/catalog.ts';
+import { findProvider } from '../../../connectors/catalog.ts';
 import { errors } from '../../../errors.ts';
 import { idPattern } from '../../../ids.ts';
 import { ProviderSchema } from '../../../schemas/credentials.ts';
 import { errorResponses, ref } from '../../../schemas/index.ts';
+import { pageOf, pageQuery } from '../../../schemas/pagination.ts';
+import { parseSort } from '../../../services/pagination.ts';
+import { PROVIDER_SORT_FIELDS, pageOfProviders } from '../../../services/providers.ts';
 
 const tags = ['providers'];
 const security = [{ bearerAuth: [] }];
@@ -18,10 +21,14 @@ const providers: FastifyPluginAsyncTypebox = async (app) => {
         tags,
         summary: 'List the providers credentials can connect to',
         security,
-        response: { 200: Type.Object({ data: Type.Array(ref(ProviderSchema)) }), ...errorResponses(401) },
+        querystring: Type.Object(pageQuery(PROVIDER_SORT_FIELDS, 'asc')),
+        response: { 200: pageOf(ref(ProviderSchema)), ...errorResponses(400, 401) },
       },
     },
-    async () => ({ data: listProviders() }),
+    async (request) => {
+      const { sort, ...page } = request.query;
+      return pageOfProviders({ ...page, sort: parseSort(sort, PROVIDER_SORT_FIELDS, 'name', 'asc') });
+    },
   );
 
   app.get(
