@@ -1,9 +1,10 @@
 /**
  * `npm run admin -- <command>`: operator tasks against the configured Redis (same environment as `npm start`).
  *
- *   create-org --name N --email E --password P   one JSON line { organizationId, userId, clientId, clientSecret }
+ *   create-org --name N --email E --password P   one JSON line { organizationId, userId, keyId, clientId, clientSecret }
  *   rotate-keys                                  re-seals every stored secret with the first ENCRYPTION_KEYS key
- *   revoke-key --org O --key K                   revokes API key K (its tokens stop working at once)
+ *   revoke-key --org O --key K                   revokes API key K, named by its key_ id or its cli_ client id
+ *                                                (its tokens stop working at once)
  *
  * Results go to stdout as one JSON line; logs and errors go to stderr; bad usage exits 2, failures exit 1.
  */
@@ -20,7 +21,7 @@ import { createRedisClient } from '../storage/redis.ts';
 export const USAGE = `usage: npm run admin -- <command>
   create-org --name <name> --email <email> --password <password>
   rotate-keys
-  revoke-key --org <organizationId> --key <apiKeyId>`;
+  revoke-key --org <organizationId> --key <apiKeyId or clientId>`;
 
 export class UsageError extends Error {
   override name = 'UsageError';
@@ -45,7 +46,8 @@ const COMMANDS: Record<string, Command> = {
   'create-org': async (container, args) => {
     const { name, email, password } = requiredOptions(args, ['name', 'email', 'password']);
     const created = await container.services.organizations.createOrganization({ name, email, password });
-    return { organizationId: created.organizationId, userId: created.userId, clientId: created.clientId, clientSecret: created.clientSecret };
+    const { organizationId, userId, keyId, clientId, clientSecret } = created;
+    return { organizationId, userId, keyId, clientId, clientSecret };
   },
   'rotate-keys': async (container, args) => {
     requiredOptions(args, []);
@@ -53,8 +55,10 @@ const COMMANDS: Record<string, Command> = {
   },
   'revoke-key': async (container, args) => {
     const { org, key } = requiredOptions(args, ['org', 'key']);
-    await container.services.apiKeys.revoke(org, key);
-    return { organizationId: org, revokedKeyId: key };
+    const { apiKeys } = container.services;
+    const keyId = key.startsWith('cli_') ? ((await apiKeys.keyIdOfClient(org, key)) ?? key) : key;
+    await apiKeys.revoke(org, keyId);
+    return { organizationId: org, revokedKeyId: keyId };
   },
 };
 

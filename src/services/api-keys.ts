@@ -68,6 +68,13 @@ export function createApiKeyService(ctx: ServiceContext) {
         .sort((a, b) => a.createdAt.localeCompare(b.createdAt));
     },
 
+    /** The id of the organization's key with this client id: the name an operator knows a leaked key by. */
+    async keyIdOfClient(organizationId: string, clientId: string): Promise<string | null> {
+      const ref = await redis.get(keys.clientId(clientId));
+      const [owner, keyId] = (ref ?? ':').split(':') as [string, string];
+      return ref && owner === organizationId ? keyId : null;
+    },
+
     /** Revoking a key ends every token it issued: tokens are checked against their key on each use. */
     async revoke(organizationId: string, keyId: string): Promise<void> {
       const record = await load(organizationId, keyId);

@@ -24,6 +24,7 @@ export interface UserRecord {
 export interface NewOrganization {
   organizationId: string;
   userId: string;
+  keyId: string;
   clientId: string;
   clientSecret: string;
 }
@@ -67,7 +68,7 @@ export function createOrganizationService(ctx: ServiceContext, apiKeys: ApiKeySe
       const user = await createUser({ organizationId: organization.id, email: input.email, password: input.password, role: 'admin' });
       await redis.sadd(keys.organizations, organization.id);
       const key = await apiKeys.create(organization.id, { name: 'Default key', createdBy: user.id });
-      return { organizationId: organization.id, userId: user.id, clientId: key.clientId, clientSecret: key.clientSecret };
+      return { organizationId: organization.id, userId: user.id, keyId: key.id, clientId: key.clientId, clientSecret: key.clientSecret };
     },
 
     /**

@@ -17,7 +17,8 @@ t.test('npm run admin -- create-org prints one JSON line whose key gets a workin
   const lines = stdout.trim().split('\n');
   t.equal(lines.length, 1, 'exactly one line on stdout (logs go to stderr)');
   const created = JSON.parse(lines[0]!);
-  t.same(Object.keys(created), ['organizationId', 'userId', 'clientId', 'clientSecret']);
+  t.same(Object.keys(created), ['organizationId', 'userId', 'keyId', 'clientId', 'clientSecret']);
+  t.match(created.keyId, /^key_/);
   t.match(created.organizationId, /^org_/);
 
   const app = await buildApp(loadConfig(env));
@@ -67,6 +68,15 @@ t.test('commands in process: unknown ones, extra flags, revoke-key, rotate-keys'
   });
   t.same(await app.services.apiKeys.list(created.organizationId), []);
   await t.rejects(runAdminCommand(config, ['revoke-key', '--org', created.organizationId, '--key', key!.id]), { name: 'PlugError', message: 'API key not found' });
+
+  // A key named by the client id an operator knows it by; another organization's client id is not found.
+  const second = (await runAdminCommand(config, ['create-org', '--name', 'B', '--email', 'b@b.test', '--password', 'long enough'])) as typeof created & { keyId: string };
+  await t.rejects(runAdminCommand(config, ['revoke-key', '--org', created.organizationId, '--key', second.clientId]), { message: 'API key not found' });
+  t.same(await runAdminCommand(config, ['revoke-key', '--org', second.organizationId, '--key', second.clientId]), {
+    organizationId: second.organizationId,
+    revokedKeyId: second.keyId,
+  });
+  t.same(await app.services.apiKeys.list(second.organizationId), []);
 
   // Secrets sealed with an old key are re-sealed with the new first key.
   const secretsKey = `${app.services.ctx.keys.org(created.organizationId).credentialSecrets('crd_test')}`;
