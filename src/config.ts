@@ -41,7 +41,7 @@ export interface Config {
   sessionWarningSeconds: number;
   syncIntervalSeconds: number;
   sandboxShortSessionSeconds: number;
-  /** Credential steps and timers processed at once by one worker process. */
+  /** Credential steps processed at once by one worker process (timers and deliveries have their own limits). */
   workerConcurrency: number;
   /** A job whose worker stops renewing its lock for this long is taken over by another worker. */
   workerLockDurationMs: number;

@@ -3,23 +3,27 @@
  * the envelope `type`, the HTTP status and the default message. Services throw these; the error
  * handler plugin turns them into SPEC §1's envelope. Nothing else decides a status code.
  *
- * SPEC §1 names a type per status; two statuses it does not name get a type of their own in the same
- * style, so `type` always tells the status: `requestTimeout` (408, a body that stopped arriving) and
- * `serviceUnavailable` (503, Redis or the SMS gateway away; retry later).
+ * SPEC §1 names a type per status; the statuses it does not name get a type of their own in the same
+ * style, so `type` always tells the status: `requestTimeout` (408, a body that stopped arriving),
+ * `headersTooLarge` (431) and `serviceUnavailable` (503, Redis or the SMS gateway away; retry later).
  */
 
-export type ErrorType =
-  | 'invalidParameter'
-  | 'unauthorized'
-  | 'forbidden'
-  | 'notFound'
-  | 'conflict'
-  | 'payloadTooLarge'
-  | 'unsupportedMediaType'
-  | 'tooManyRequests'
-  | 'internalServerError'
-  | 'requestTimeout'
-  | 'serviceUnavailable';
+export const ERROR_TYPES = [
+  'invalidParameter',
+  'unauthorized',
+  'forbidden',
+  'notFound',
+  'conflict',
+  'payloadTooLarge',
+  'unsupportedMediaType',
+  'tooManyRequests',
+  'internalServerError',
+  'requestTimeout',
+  'headersTooLarge',
+  'serviceUnavailable',
+] as const;
+
+export type ErrorType = (typeof ERROR_TYPES)[number];
 
 interface ErrorDefinition {
   code: string;
@@ -101,7 +105,7 @@ export const errors = {
     'A request with this Idempotency-Key is still being processed',
   ),
   payloadTooLarge: define('PB_PAYLOAD_TOO_LARGE', 'payloadTooLarge', 413, 'The request body is too large'),
-  headersTooLarge: define('PB_HEADERS_TOO_LARGE', 'invalidParameter', 431, 'The request headers are too large'),
+  headersTooLarge: define('PB_HEADERS_TOO_LARGE', 'headersTooLarge', 431, 'The request headers are too large'),
   requestTimeout: define('PB_REQUEST_TIMEOUT', 'requestTimeout', 408, 'The request took too long to arrive'),
   unsupportedMediaType: define('PB_UNSUPPORTED_MEDIA_TYPE', 'unsupportedMediaType', 415, 'Unsupported content type'),
   tooManyRequests: define('PB_TOO_MANY_REQUESTS', 'tooManyRequests', 429, 'Too many requests; retry later'),

@@ -1,4 +1,5 @@
 import { Type, type Static, type TSchema } from 'typebox';
+import { ERROR_TYPES } from '../errors.ts';
 import { AccessTokenSchema, OrganizationSchema } from './auth.ts';
 import { AccountSchema, CredentialSchema, EventSchema, ProviderSchema } from './credentials.ts';
 import { DeliveryAttemptSchema, WebhookEndpointSchema } from './webhooks.ts';
@@ -8,7 +9,7 @@ export const ErrorEnvelopeSchema = Type.Object(
   {
     errors: Type.Array(
       Type.Object({
-        type: Type.String({ description: 'invalidParameter, unauthorized, forbidden, notFound, conflict, payloadTooLarge, unsupportedMediaType, tooManyRequests, internalServerError' }),
+        type: Type.String({ description: `The status in words: ${ERROR_TYPES.join(', ')}` }),
         message: Type.String(),
         param: Type.Optional(Type.String()),
         details: Type.Object({ errorId: Type.String(), value: Type.Optional(Type.Unknown()) }),

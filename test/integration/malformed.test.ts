@@ -148,7 +148,7 @@ t.test('requests Node rejects before routing get the envelope too', async (t) =>
   const { port } = app.server.address() as { port: number };
 
   const cases = [
-    { name: 'huge headers', bytes: `GET /healthz HTTP/1.1\r\nHost: x\r\nX-Junk: ${'a'.repeat(64 * 1024)}\r\n\r\n`, status: 431 },
+    { name: 'huge headers', bytes: `GET /healthz HTTP/1.1\r\nHost: x\r\nX-Junk: ${'a'.repeat(64 * 1024)}\r\n\r\n`, status: 431, type: 'headersTooLarge' },
     { name: 'not HTTP at all', bytes: 'HELLO THERE\r\n\r\n', status: 400 },
     { name: 'null byte in the request line', bytes: 'GET /healthz\u0000 HTTP/1.1\r\nHost: x\r\n\r\n', status: 400 },
     { name: 'null byte in a header value', bytes: 'GET /healthz HTTP/1.1\r\nHost: x\r\nX-A: a\u0000b\r\n\r\n', status: 400 },
@@ -161,6 +161,7 @@ t.test('requests Node rejects before routing get the envelope too', async (t) =>
     t.match(head, new RegExp(`^HTTP/1.1 ${c.status} `), `${c.name}: ${head.split('\r\n')[0]}`);
     t.match(head, /content-type: application\/json/i, `${c.name}: JSON`);
     t.ok(JSON.parse(body).errors?.[0]?.details?.errorId, `${c.name}: envelope`);
+    t.equal(JSON.parse(body).errors?.[0]?.type, c.type ?? 'invalidParameter', `${c.name}: its type`);
   }
 });
 
