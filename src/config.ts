@@ -50,6 +50,8 @@ export interface Config {
   /** First delay of the exponential backoff while a provider website is unreachable, and how many tries in all. */
   providerRetryDelayMs: number;
   providerRetryAttempts: number;
+  /** After those tries, how long until a login tries the provider again (and again, until it answers). */
+  providerOutageRetrySeconds: number;
   /** How often the reconciler re-creates missing credential timers and steps. */
   reconcileIntervalSeconds: number;
   webhookTimeoutMs: number;
@@ -255,6 +257,7 @@ export function loadConfig(env: Env): Config {
     workerStalledIntervalMs: read.integer('WORKER_STALLED_INTERVAL_MS', 30_000, 100, 600_000),
     providerRetryDelayMs: read.integer('PROVIDER_RETRY_DELAY_MS', 30_000, 10, 3_600_000),
     providerRetryAttempts: read.integer('PROVIDER_RETRY_ATTEMPTS', 8, 1, 50),
+    providerOutageRetrySeconds: read.integer('PROVIDER_OUTAGE_RETRY_SECONDS', 3600, 1, 7 * 86400),
     reconcileIntervalSeconds: read.integer('RECONCILE_INTERVAL_SECONDS', 60, 1, 86400),
     webhookTimeoutMs: read.integer('WEBHOOK_TIMEOUT_MS', 15000, 100, 120000),
     webhookRetryScheduleSeconds,

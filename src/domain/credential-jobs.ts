@@ -10,7 +10,7 @@
  */
 import type { CredentialRecord } from './credential-state.ts';
 
-export const TIMER_KINDS = ['challenge_expiry', 'session_warning', 'session_expiry', 'sync'] as const;
+export const TIMER_KINDS = ['challenge_expiry', 'session_warning', 'session_expiry', 'sync', 'login_retry'] as const;
 export type TimerKind = (typeof TIMER_KINDS)[number];
 
 export interface StepJob {
@@ -58,6 +58,10 @@ export function workFor(credential: CredentialRecord, config: ScheduleConfig): C
   const timer = (kind: TimerKind, ref: string, runAt: string) => timers.push({ kind, credentialId, ref, id: timerId({ kind, credentialId, ref }), runAt });
 
   if (mfa && credential.status === 'CONNECTION_IN_PROGRESS') timer('challenge_expiry', mfa.challengeId, mfa.expiresAt);
+  // Named by its time (ms: timer refs hold no ':'), so a retry moved or superseded meanwhile is stale when it fires.
+  if (!step && credential.statusDetail === 'PROVIDER_WEBSITE_INACCESSIBLE' && credential.nextSyncAt) {
+    timer('login_retry', String(Date.parse(credential.nextSyncAt)), credential.nextSyncAt);
+  }
   if (session && credential.status === 'CONNECTION_SUCCESS') {
     if (session.isMfa && session.expiresAt) {
       if (!session.warnedAt) {

@@ -229,6 +229,8 @@ export type CredentialInput =
   | { kind: 'challenge_expired_timer'; challengeId: string }
   | { kind: 'session_warning'; sessionId: string }
   | { kind: 'session_expired'; sessionId: string }
+  /** A login out of quick retries tries again at `nextSyncAt`; `dueAt` is that time in ms, as the timer names it. */
+  | { kind: 'login_retry_due'; dueAt: string }
   // Periodic sync with the stored session.
   | { kind: 'synced'; sessionId: string; sessionExpiresAt: string | null }
   | { kind: 'sync_failed'; sessionId: string }
@@ -315,6 +317,7 @@ export const TRANSITIONS: Record<InputKind, TransitionRule> = {
     to: ['MULTI_FACTOR_AUTHENTICATION_TIMED_OUT'],
     emits: ['credential.status_changed', 'credential.mfa.timed_out'],
   },
+  login_retry_due: { from: ['PROVIDER_WEBSITE_INACCESSIBLE'], to: ['DATA_EXTRACTION_IN_PROGRESS'], emits: ['credential.status_changed'] },
   session_warning: { from: CONNECTED, to: CONNECTED, emits: ['credential.mfa.session_expiring'] },
   session_expired: {
     from: CONNECTED,
@@ -334,6 +337,7 @@ export interface StateMachineConfig {
   mfaChallengeTtlSeconds: number;
   mfaMaxAttempts: number;
   syncIntervalSeconds: number;
+  providerOutageRetrySeconds: number;
 }
 
 /** Everything a transition needs from outside, passed in so `apply` stays pure. */
@@ -448,6 +452,12 @@ export function apply(credential: CredentialRecord, input: CredentialInput, env:
       if (credential.mfa?.challengeId !== input.challengeId) return stale('the timer belongs to another challenge');
       if (!isDue(credential.mfa.expiresAt, env.now)) return stale('the challenge has not expired yet');
       return change.timeOut().done();
+    case 'login_retry_due':
+      if (credential.step || credential.nextSyncAt === null || Date.parse(credential.nextSyncAt) !== Number(input.dueAt)) {
+        return stale('no login retry is due at this time');
+      }
+      if (!isDue(credential.nextSyncAt, env.now)) return stale('the login retry is not due yet');
+      return change.startLogin().done();
     case 'session_warning': {
       const session = credential.session;
       if (session?.id !== input.sessionId || !session.isMfa || session.warnedAt) return stale('no warning due for this session');
@@ -559,8 +569,13 @@ function providerUnavailable(change: Change, input: Extract<CredentialInput, { k
   const { before } = change;
   const step = input.willRetry ? before.step : null;
   if (before.step?.kind === 'login') {
-    const message = input.willRetry ? `${input.message}; retrying` : `${input.message}; gave up retrying, refresh to try again`;
-    return change.moveTo('PROVIDER_WEBSITE_INACCESSIBLE', { step }, message).done();
+    if (input.willRetry) return change.moveTo('PROVIDER_WEBSITE_INACCESSIBLE', { step }, `${input.message}; retrying`).done();
+    // Out of quick retries, a login is not dropped: a provider down for hours is tried again every
+    // PROVIDER_OUTAGE_RETRY_SECONDS (nextSyncAt says when) until it answers; a refresh tries at once.
+    const nextSyncAt = new Date(change.env.now.getTime() + change.env.config.providerOutageRetrySeconds * 1000).toISOString();
+    return change
+      .moveTo('PROVIDER_WEBSITE_INACCESSIBLE', { step, nextSyncAt }, `${input.message}; trying again at nextSyncAt, or refresh to try now`)
+      .done();
   }
   // An MFA step keeps its stage while it retries; once it gives up, the customer may simply try again.
   const detail = before.statusDetail === 'MULTI_FACTOR_AUTHENTICATION_CODE_SUBMITTED' && !input.willRetry

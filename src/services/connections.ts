@@ -219,6 +219,9 @@ export function createConnectionService(ctx: ServiceContext, store: CredentialSt
       case 'session_expiry':
         await store.transition(organizationId, credentialId, { kind: 'session_expired', sessionId: ref }, SYSTEM_ACTOR);
         return;
+      case 'login_retry':
+        await store.transition(organizationId, credentialId, { kind: 'login_retry_due', dueAt: ref }, SYSTEM_ACTOR);
+        return;
       case 'sync': {
         const credential = await store.load(organizationId, credentialId);
         if (credential?.session?.id === ref && credential.status === 'CONNECTION_SUCCESS') await sync(credential, ref);

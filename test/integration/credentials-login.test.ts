@@ -49,6 +49,26 @@ t.test('pass_bad, pass_locked and pass_flaky end where SPEC §3 says', async (t)
   t.same(flakyEvents, ['created', '→ PROVIDER_WEBSITE_INACCESSIBLE', '→ LOGIN_AND_DATA_DISCOVERY_SUCCESS', 'connected'], 'the outage shows, once');
 });
 
+t.test('a login out of quick retries is tried again at nextSyncAt until the provider answers', async (t) => {
+  // One try per round, a second apart: pass_flaky answers 503 twice, then logs in.
+  const stack = await buildStack(t, { env: { PROVIDER_RETRY_ATTEMPTS: '1', PROVIDER_OUTAGE_RETRY_SECONDS: '1' } });
+  const flaky = await createCredential(stack, 'pass_flaky');
+  const waiting = await waitForCredential(stack, flaky.id, (credential) => credential.nextSyncAt !== null && credential.statusDetail === 'PROVIDER_WEBSITE_INACCESSIBLE');
+  t.match(waiting, { status: 'CONNECTION_IN_PROGRESS', isCustomerActionRequired: false, statusMessage: /trying again at nextSyncAt/ });
+  t.ok(Date.parse(waiting.nextSyncAt ?? '') - Date.parse(waiting.lastModifiedAt) <= 1_000, 'the next try is PROVIDER_OUTAGE_RETRY_SECONDS away');
+  const connected = await waitForCredential(stack, flaky.id, hasDetail('LOGIN_AND_DATA_DISCOVERY_SUCCESS'), 15_000);
+  t.ok(connected.nextSyncAt && Date.parse(connected.nextSyncAt) - Date.now() > 3_600_000, 'then the daily sync takes over');
+  t.same(describe(await eventsOf(stack, flaky.id)), [
+    'created',
+    '→ PROVIDER_WEBSITE_INACCESSIBLE',
+    '→ DATA_EXTRACTION_IN_PROGRESS',
+    '→ PROVIDER_WEBSITE_INACCESSIBLE',
+    '→ DATA_EXTRACTION_IN_PROGRESS',
+    '→ LOGIN_AND_DATA_DISCOVERY_SUCCESS',
+    'connected',
+  ]);
+});
+
 t.test('the credentials API: list filters and pages, PATCH, disable, delete, tenants', async (t) => {
   const stack = await buildStack(t);
   const good = await createCredential(stack, 'pass_good', { correlationId: 'a' });

@@ -23,7 +23,7 @@ function env(overrides: Partial<TransitionEnv> = {}): TransitionEnv {
   let counter = 0;
   return {
     now: NOW,
-    config: { mfaChallengeTtlSeconds: 600, mfaMaxAttempts: 3, syncIntervalSeconds: 86400 },
+    config: { mfaChallengeTtlSeconds: 600, mfaMaxAttempts: 3, syncIntervalSeconds: 86400, providerOutageRetrySeconds: 3600 },
     actor: 'key_test',
     newId: (kind) => `${kind}-${++counter}`,
     ...overrides,
@@ -65,7 +65,8 @@ function stateIn(detail: StatusDetail, options: { isStepInFlight?: boolean } = {
       detail === 'LOGIN_AND_DATA_DISCOVERY_SUCCESS'
         ? { id: 'ses-x', obtainedAt: NOW.toISOString(), expiresAt: inSeconds(3600), isMfa: true, warnedAt: null }
         : null,
-    nextSyncAt: detail === 'LOGIN_AND_DATA_DISCOVERY_SUCCESS' ? inSeconds(86400) : null,
+    // A login out of quick retries waits for its next attempt; a connected credential for its next sync.
+    nextSyncAt: detail === 'LOGIN_AND_DATA_DISCOVERY_SUCCESS' ? inSeconds(86400) : detail === 'PROVIDER_WEBSITE_INACCESSIBLE' && !hasStep ? inSeconds(3600) : null,
   };
 }
 
@@ -87,6 +88,7 @@ const REPRESENTATIVE: Record<InputKind, CredentialInput> = {
   delete: { kind: 'delete' },
   challenge_expired_timer: { kind: 'challenge_expired_timer', challengeId: 'mfa-x' },
   session_warning: { kind: 'session_warning', sessionId: 'ses-x' },
+  login_retry_due: { kind: 'login_retry_due', dueAt: String(Date.parse(inSeconds(3600))) },
   session_expired: { kind: 'session_expired', sessionId: 'ses-x' },
   synced: { kind: 'synced', sessionId: 'ses-x', sessionExpiresAt: inSeconds(7200) },
   sync_failed: { kind: 'sync_failed', sessionId: 'ses-x' },
@@ -115,8 +117,9 @@ t.test('every allowed transition lands where the table says and emits only what 
       // Provider outcomes answer a step in flight; client calls and timers find none.
       const before = stateIn(from, { isStepInFlight: PROVIDER_OUTCOMES.has(kind) });
       if (kind === 'refresh' && before.step) continue;
-      // Expiry timers act only once their deadline has come.
-      const when = kind === 'challenge_expired_timer' || kind === 'session_expired' ? env({ now: new Date(Date.parse(inSeconds(3600))) }) : env();
+      // Expiry and retry timers act only once their time has come.
+      const isTimed = kind === 'challenge_expired_timer' || kind === 'session_expired' || kind === 'login_retry_due';
+      const when = isTimed ? env({ now: new Date(Date.parse(inSeconds(3600))) }) : env();
       const result = apply(before, REPRESENTATIVE[kind], when);
       t.notOk(isRefusal(result), `${kind} from ${from} is allowed`);
       if (isRefusal(result)) continue;
@@ -312,6 +315,21 @@ t.test('provider outages: a login shows INACCESSIBLE while it retries; an MFA st
   t.same(again.events, [], 'a second failure announces nothing new');
   const gaveUp = expectTransition(apply(retrying.credential, { ...REPRESENTATIVE.provider_unavailable, willRetry: false } as CredentialInput, env()));
   t.equal(gaveUp.credential.step, null, 'after the last retry a refresh is possible');
+  t.equal(gaveUp.credential.statusDetail, 'PROVIDER_WEBSITE_INACCESSIBLE');
+  t.equal(gaveUp.credential.nextSyncAt, inSeconds(3600), 'and another login is due in PROVIDER_OUTAGE_RETRY_SECONDS');
+  t.same(
+    workFor(gaveUp.credential, { sessionWarningSeconds: 600 }).timers.map((timer) => timer.id),
+    [`login_retry:crd_1:${Date.parse(inSeconds(3600))}`],
+  );
+  const dueAt = String(Date.parse(inSeconds(3600)));
+  t.match(apply(gaveUp.credential, { kind: 'login_retry_due', dueAt }, env()), { refused: 'stale' }, 'not before its time');
+  t.match(apply(gaveUp.credential, { kind: 'login_retry_due', dueAt: String(Number(dueAt) - 1) }, env({ now: new Date(Number(dueAt)) })), { refused: 'stale' }, 'a moved retry');
+  const retried = expectTransition(apply(gaveUp.credential, { kind: 'login_retry_due', dueAt }, env({ now: new Date(Number(dueAt)) })));
+  t.equal(retried.credential.statusDetail, 'DATA_EXTRACTION_IN_PROGRESS');
+  t.equal(retried.credential.step?.kind, 'login');
+  t.equal(retried.credential.nextSyncAt, null);
+  const refreshed = expectTransition(apply(gaveUp.credential, REPRESENTATIVE.refresh, env()));
+  t.same(workFor(refreshed.credential, { sessionWarningSeconds: 600 }).timers, [], 'a refresh replaces the pending retry');
   const submitted = stateIn('MULTI_FACTOR_AUTHENTICATION_CODE_SUBMITTED');
   const codeRetry = expectTransition(apply(submitted, REPRESENTATIVE.provider_unavailable, env()));
   t.equal(codeRetry.credential.statusDetail, 'MULTI_FACTOR_AUTHENTICATION_CODE_SUBMITTED');
