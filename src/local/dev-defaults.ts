@@ -6,7 +6,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { link, mkdir, readFile, unlink, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import path from 'node:path';
 
@@ -15,8 +15,19 @@ export async function localEncryptionKeys(dataDir: string): Promise<{ keys: stri
   if (existsSync(file)) return { keys: (await readFile(file, 'utf8')).trim(), created: false };
   await mkdir(dataDir, { recursive: true });
   const keys = `local1:${randomBytes(32).toString('base64')}`;
-  await writeFile(file, `${keys}\n`, { mode: 0o600, flag: 'wx' });
-  return { keys, created: true };
+  // Written aside, then linked into place (a link never replaces a file): processes started together on
+  // a fresh DATA_DIR (api, workers, sandbox) all end up with the first key, and none reads a half-written file.
+  const draft = `${file}.${process.pid}-${randomBytes(4).toString('hex')}`;
+  await writeFile(draft, `${keys}\n`, { mode: 0o600, flag: 'wx' });
+  try {
+    await link(draft, file);
+    return { keys, created: true };
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    return { keys: (await readFile(file, 'utf8')).trim(), created: false };
+  } finally {
+    await unlink(draft);
+  }
 }
 
 export function tcpAnswers(host: string, port: number, timeoutMs = 500): Promise<boolean> {

@@ -1,17 +1,29 @@
 /**
- * The local-defaults path of `npm start` (a private redis-server) and the Redis safety check, each against
- * a throwaway redis-server on a free port, so the shared test Redis is never reconfigured.
+ * The local-defaults path of `npm start` (the generated encryption key, a private redis-server) and the Redis
+ * safety check, each against a throwaway redis-server on a free port, so the shared test Redis is never
+ * reconfigured.
  */
 import { spawn } from 'node:child_process';
-import { readdir } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { Redis } from 'ioredis';
 import pino from 'pino';
 import t from 'tap';
-import { startPrivateRedis, tcpAnswers } from '../../src/local/dev-defaults.ts';
+import { localEncryptionKeys, startPrivateRedis, tcpAnswers } from '../../src/local/dev-defaults.ts';
 import { checkRedisSettings, UnsafeRedisError } from '../../src/storage/redis.ts';
 import { exited, freePort, tempDir, waitFor } from '../process-helper.ts';
+
+t.test('processes starting together on a fresh DATA_DIR all get the one key that was written first', async (t) => {
+  const dataDir = path.join(await tempDir(t, 'keys'), 'data');
+  const results = await Promise.all(Array.from({ length: 8 }, () => localEncryptionKeys(dataDir)));
+  t.equal(new Set(results.map((result) => result.keys)).size, 1, 'one key for all');
+  t.equal(results.filter((result) => result.created).length, 1, 'written once');
+  t.equal((await readFile(path.join(dataDir, 'encryption-keys'), 'utf8')).trim(), results[0]?.keys);
+  t.equal((await stat(path.join(dataDir, 'encryption-keys'))).mode & 0o777, 0o600, 'readable by its owner only');
+  t.same(await readdir(dataDir), ['encryption-keys'], 'no drafts left behind');
+  t.same(await localEncryptionKeys(dataDir), { keys: results[0]?.keys, created: false }, 'and read again on the next start');
+});
 
 t.test('startPrivateRedis runs redis-server with AOF in <dataDir>/redis', async (t) => {
   const dataDir = await tempDir(t, 'redis');
