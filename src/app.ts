@@ -10,6 +10,7 @@ import idempotency from './plugins/idempotency.ts';
 import metrics from './plugins/metrics.ts';
 import openapi from './plugins/openapi.ts';
 import rateLimit from './plugins/rate-limit.ts';
+import redisGate from './plugins/redis-gate.ts';
 import services from './plugins/services.ts';
 import health from './routes/health.ts';
 import routes, { V1_PREFIX } from './routes/index.ts';
@@ -23,6 +24,13 @@ export interface AppOptions extends DependencyOverrides {
 
 /** The HTTP API without workers: what tests, the OpenAPI generator and `start:api` build. */
 export type App = FastifyInstance<RawServerDefault, IncomingMessage, ServerResponse, FastifyBaseLogger, TypeBoxTypeProvider>;
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Aborted when the app starts closing: waits that may run for seconds end early and answer. */
+    closing: AbortSignal;
+  }
+}
 
 export async function buildApp(config: Config, options: AppOptions = {}): Promise<App> {
   const container = options.container ?? createContainer(config, options);
@@ -50,8 +58,17 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     schemaController: { compilersFactory: { buildValidator: buildValidatorCompiler() as never } },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
+  // `Prefer: wait` may hold a request for 30 s: on shutdown it answers with the state as it is instead, so
+  // closing takes the time of the requests in flight, not of their waits.
+  const closing = new AbortController();
+  app.decorate('closing', closing.signal);
+  app.addHook('preClose', async () => closing.abort());
+
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id);
+    // A keep-alive connection that was busy when closing began would stay open after its answer, holding the
+    // shutdown until Node's keep-alive timeout (72 s in Fastify).
+    if (closing.signal.aborted) reply.header('Connection', 'close');
     // Every answer is one tenant's live data, and some carry secrets (webhook signing secrets, connect-link
     // URLs, session tokens): no cache may keep a copy unless a route says otherwise (the pages' assets do).
     if (!reply.hasHeader('cache-control')) reply.header('Cache-Control', 'no-store');
@@ -62,6 +79,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
 
   await app.register(errorEnvelope);
   await app.register(services, { container });
+  await app.register(redisGate);
   await app.register(apiVersion);
   await app.register(bearerAuth);
   // OpenAPI first so it sees every later route; rate limits and idempotency attach to routes as they are added.
@@ -90,6 +108,7 @@ export async function buildOperationsApp(container: Container): Promise<FastifyI
   });
   await app.register(errorEnvelope);
   await app.register(services, { container });
+  await app.register(redisGate);
   await app.register(metrics);
   await app.register(health);
   return app;

@@ -71,6 +71,11 @@ export interface Config {
   bodyLimitBytes: number;
   /** How long a client may take to send its whole request (headers and body); then 408 and the socket closes. */
   requestTimeoutMs: number;
+  /**
+   * How long SIGTERM waits for the work in flight (requests, provider round trips of up to 30 s, webhook
+   * attempts) before the process exits anyway.
+   */
+  shutdownGraceSeconds: number;
   rateLimitPerMinute: number;
   tokenRateLimitPerMinute: number;
   accessTokenTtlSeconds: number;
@@ -272,6 +277,7 @@ export function loadConfig(env: Env): Config {
     logLevel: read.oneOf('LOG_LEVEL', 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
     bodyLimitBytes: read.integer('BODY_LIMIT_BYTES', 1024 * 1024, 1024, 64 * 1024 * 1024),
     requestTimeoutMs: read.integer('REQUEST_TIMEOUT_MS', 30_000, 1000, 600_000),
+    shutdownGraceSeconds: read.integer('SHUTDOWN_GRACE_SECONDS', 40, 1, 3600),
     rateLimitPerMinute: read.integer('RATE_LIMIT_PER_MINUTE', 1200, 1, 1_000_000),
     tokenRateLimitPerMinute: read.integer('TOKEN_RATE_LIMIT_PER_MINUTE', 60, 1, 1_000_000),
     accessTokenTtlSeconds: read.integer('ACCESS_TOKEN_TTL_SECONDS', 3600, 60, 86400),

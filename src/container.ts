@@ -5,7 +5,7 @@ import { closeQueues, createQueues } from './queues.ts';
 import { createServices, type Services } from './services/index.ts';
 import type { DnsResolver } from './services/webhook-delivery.ts';
 import { createKeys } from './storage/keys.ts';
-import { closeRedisClient, createRedisClient, duplicateForQueues, type RedisClient } from './storage/redis.ts';
+import { closeRedisClient, createRedisClient, duplicateForQueues, watchConnection, type ConnectionWatch, type RedisClient } from './storage/redis.ts';
 import { createSealedSecrets } from './storage/sealed-secrets.ts';
 import { loggerOptions } from './logger.ts';
 import { createWorkMetrics, type WorkMetrics } from './work-metrics.ts';
@@ -24,6 +24,8 @@ export interface Container {
   redis: RedisClient;
   /** BullMQ's connection (queues and workers); see `duplicateForQueues`. */
   queueRedis: RedisClient;
+  /** Whether `redis` and `queueRedis` are connected right now. */
+  connections: { redis: ConnectionWatch; queueRedis: ConnectionWatch };
   services: Services;
   /** What this process's workers did, served on `/metrics`. */
   workMetrics: WorkMetrics;
@@ -47,6 +49,7 @@ export function createContainer(config: Config, overrides: DependencyOverrides =
     now: overrides.now ?? (() => new Date()),
   };
   const queueRedis = duplicateForQueues(redis, `${config.keyPrefix}:queues`);
+  const connections = { redis: watchConnection(redis, logger, 'main'), queueRedis: watchConnection(queueRedis, logger, 'queues') };
   const queues = createQueues(queueRedis, keys);
   const workMetrics = createWorkMetrics();
   const services = createServices(ctx, queues, {
@@ -57,6 +60,7 @@ export function createContainer(config: Config, overrides: DependencyOverrides =
     logger,
     redis,
     queueRedis,
+    connections,
     services,
     workMetrics,
     async close() {

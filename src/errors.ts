@@ -111,6 +111,10 @@ export const errors = {
   tooManyRequests: define('PB_TOO_MANY_REQUESTS', 'tooManyRequests', 429, 'Too many requests; retry later'),
   internal: define('PB_INTERNAL', 'internalServerError', 500, 'Something went wrong on our side'),
   unavailable: define('PB_UNAVAILABLE', 'serviceUnavailable', 503, 'The service is temporarily unavailable'),
+  storeUnavailable: define('PB_STORE_UNAVAILABLE', 'serviceUnavailable', 503, 'The service cannot reach its data store; try again shortly'),
 } as const;
 
 export type ErrorName = keyof typeof errors;
+
+/** With `storeUnavailable`: ioredis tries to reconnect every 2 s at most, so a few seconds is a fair wait. */
+export const STORE_RETRY_AFTER_HEADERS = { 'Retry-After': '5' };

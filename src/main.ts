@@ -13,7 +13,6 @@ import { startWorkers } from '../workers/index.ts';
 
 type Mode = 'all' | 'api' | 'workers' | 'sandbox';
 const MODES: Mode[] = ['all', 'api', 'workers', 'sandbox'];
-const SHUTDOWN_GRACE_MS = 10_000;
 
 async function main() {
   const mode = (process.argv[2] ?? 'all') as Mode;
@@ -25,7 +24,7 @@ async function main() {
     const site = buildSandboxSite({ shortSessionSeconds: config.sandboxShortSessionSeconds, logger: true });
     await site.listen({ host: config.host, port: config.sandboxPort });
     closers.push(() => site.close());
-    onShutdown(closers);
+    onShutdown(closers, config.shutdownGraceSeconds);
     return;
   }
 
@@ -65,7 +64,7 @@ async function main() {
     if (config.bootstrapDemo) await printDemoOrganization(container, config);
   }
   closers.push(() => container.close());
-  onShutdown(closers);
+  onShutdown(closers, config.shutdownGraceSeconds);
 }
 
 async function printDemoOrganization(container: ReturnType<typeof createContainer>, config: Config) {
@@ -83,7 +82,7 @@ async function printDemoOrganization(container: ReturnType<typeof createContaine
   process.stdout.write(`${lines.join('\n')}\n`);
 }
 
-function onShutdown(closers: (() => Promise<unknown>)[]) {
+function onShutdown(closers: (() => Promise<unknown>)[], graceSeconds: number) {
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;
@@ -92,7 +91,7 @@ function onShutdown(closers: (() => Promise<unknown>)[]) {
     const deadline = setTimeout(() => {
       process.stderr.write('shutdown took too long; exiting\n');
       process.exit(1);
-    }, SHUTDOWN_GRACE_MS);
+    }, graceSeconds * 1000);
     deadline.unref();
     for (const close of closers) {
       await close().catch((error: unknown) => process.stderr.write(`shutdown step failed: ${(error as Error).message}\n`));

@@ -34,6 +34,9 @@ export function createQueues(connection: ConnectionOptions, keys: Keys): Queues 
         let queue = opened.get(name);
         if (!queue) {
           queue = new Queue(name, { connection, prefix: keys.queuePrefix });
+          // A queue's error events are its connection's, which `watchConnection` logs once per outage;
+          // BullMQ would print each reconnect attempt's to stderr.
+          queue.on('error', () => {});
           opened.set(name, queue);
         }
         return queue;

@@ -2,7 +2,7 @@ import { Worker, type Job } from 'bullmq';
 import type { Container } from '../src/container.ts';
 import { QUEUE_NAMES } from '../src/queues.ts';
 import type { StepJobData } from '../src/services/connections.ts';
-import { workerOptions } from './worker-options.ts';
+import { logWorkerErrors, workerOptions } from './worker-options.ts';
 
 /**
  * Provider round trips of credentials: login, MFA method choice, code submission. A job that throws after
@@ -19,6 +19,6 @@ export function startCredentialStepWorker(container: Container): Worker<StepJobD
     // WORKER_CONCURRENCY: provider round trips a process makes at once.
     workerOptions(container, { concurrency: container.config.workerConcurrency }),
   );
-  worker.on('error', (error) => container.logger.error({ err: error }, 'credential step worker error'));
+  logWorkerErrors(worker, container, 'credential step');
   return worker;
 }

@@ -2,7 +2,7 @@ import { Worker, type Job } from 'bullmq';
 import type { Container } from '../src/container.ts';
 import { QUEUE_NAMES } from '../src/queues.ts';
 import type { TimerWakeData } from '../src/services/connections.ts';
-import { workerOptions } from './worker-options.ts';
+import { logWorkerErrors, workerOptions } from './worker-options.ts';
 
 // Each wake-up runs a batch of up to 50 timers at once; four at a time (200 timers) keep both the commits and
 // any provider syncs among them bounded. The count sets how the process shares its CPU between committing
@@ -25,6 +25,6 @@ export function startTimerWorker(container: Container): Worker<TimerWakeData> {
     },
     workerOptions(container, { concurrency: WAKE_CONCURRENCY }),
   );
-  worker.on('error', (error) => container.logger.error({ err: error }, 'timer worker error'));
+  logWorkerErrors(worker, container, 'timer');
   return worker;
 }

@@ -2,7 +2,7 @@ import { DelayedError, Worker, type Job } from 'bullmq';
 import type { Container } from '../src/container.ts';
 import { QUEUE_NAMES } from '../src/queues.ts';
 import { fanOutJobId, type DeliveryJob } from '../src/services/webhooks.ts';
-import { workerOptions } from './worker-options.ts';
+import { logWorkerErrors, workerOptions } from './worker-options.ts';
 
 /**
  * Delivery is I/O-bound (waiting on receivers) and the endpoint gate keeps one endpoint from taking more
@@ -30,7 +30,7 @@ export function startWebhookDeliveryWorker(container: Container): Worker<Deliver
     },
     workerOptions(container, { concurrency: DELIVERY_CONCURRENCY, maxStalledCount: MAX_STALLED_COUNT }),
   );
-  worker.on('error', (error) => logger.error({ err: error }, 'webhook delivery worker error'));
+  logWorkerErrors(worker, container, 'webhook delivery');
   // A job fails only on unexpected errors (Redis away, lock lost to a stalled check); BullMQ retries it.
   worker.on('failed', (job, error) => logger.warn({ err: error, jobId: job?.id, attemptsMade: job?.attemptsMade }, 'webhook delivery job failed'));
   return worker;

@@ -1,4 +1,4 @@
-import type { WorkerOptions } from 'bullmq';
+import type { Worker, WorkerOptions } from 'bullmq';
 import type { Container } from '../src/container.ts';
 
 /**
@@ -19,4 +19,14 @@ export function workerOptions(
     stalledInterval: config.workerStalledIntervalMs,
     maxStalledCount: tuning.maxStalledCount ?? 1,
   };
+}
+
+/**
+ * Logs a worker's error events, except while the queue connection is down: then every reconnect attempt
+ * raises one per worker, and the outage itself is logged once, when it starts and ends (`watchConnection`).
+ */
+export function logWorkerErrors(worker: Worker, container: Container, what: string): void {
+  worker.on('error', (error) => {
+    if (container.connections.queueRedis.isUp()) container.logger.error({ err: error }, `${what} worker error`);
+  });
 }

@@ -2,7 +2,8 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import fp from 'fastify-plugin';
-import { errors, PlugError } from '../errors.ts';
+import { errors, PlugError, STORE_RETRY_AFTER_HEADERS } from '../errors.ts';
+import { isRedisUnavailableError } from '../storage/redis.ts';
 
 /** SPEC §1's error body. */
 export interface ErrorEnvelope {
@@ -69,6 +70,7 @@ export function toPlugError(error: FastifyError | PlugError | Error): PlugError 
       return fastifyError.statusCode === 415 ? errors.unsupportedMediaType() : errors.invalidParameter({ message: 'invalid Content-Length' });
   }
   if (error instanceof SyntaxError) return errors.malformedJson();
+  if (isRedisUnavailableError(error)) return errors.storeUnavailable({ headers: STORE_RETRY_AFTER_HEADERS });
   const status = fastifyError.statusCode ?? 500;
   if (status === 413) return errors.payloadTooLarge();
   if (status === 415) return errors.unsupportedMediaType();

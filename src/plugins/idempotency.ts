@@ -158,8 +158,11 @@ async function idempotency(app: FastifyInstance) {
     if (!claim) return payload;
     request.idempotencyClaim = null;
     const isReplayable = typeof payload === 'string' || Buffer.isBuffer(payload);
+    // The response goes out whatever Redis says now: failing it would hide a change that was made. A claim
+    // that could not be completed or released stays in flight until it expires (IN_FLIGHT_TTL_SECONDS).
+    const keepClaimAsItIs = (error: unknown) => request.log.warn({ err: error }, 'could not record the Idempotency-Key outcome');
     if (reply.statusCode >= 500 || !isReplayable) {
-      await redis.eval(RELEASE_SCRIPT, 1, claim.claimKey, claim.claimValue);
+      await redis.eval(RELEASE_SCRIPT, 1, claim.claimKey, claim.claimValue).catch(keepClaimAsItIs);
       return payload;
     }
     const headers: Record<string, string> = {};
@@ -170,7 +173,7 @@ async function idempotency(app: FastifyInstance) {
     const response: StoredResponse = { statusCode: reply.statusCode, headers, body: String(payload) };
     const sealed = secrets.seal(claim.responseKey, { response: JSON.stringify(response) });
     const done = JSON.stringify({ state: 'done', fingerprint: claim.fingerprint } satisfies ClaimRecord);
-    await redis.eval(COMPLETE_SCRIPT, 2, claim.claimKey, claim.responseKey, claim.claimValue, done, sealed, RESPONSE_TTL_SECONDS);
+    await redis.eval(COMPLETE_SCRIPT, 2, claim.claimKey, claim.responseKey, claim.claimValue, done, sealed, RESPONSE_TTL_SECONDS).catch(keepClaimAsItIs);
     return payload;
   }
 

@@ -9,7 +9,9 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { Type } from 'typebox';
+import type { Container } from '../container.ts';
 import type { Queues } from '../queues.ts';
+import type { ConnectionWatch } from '../storage/redis.ts';
 
 const QUEUE_STATES = ['waiting', 'delayed', 'active', 'failed'] as const;
 /** Requests that matched no route share one label, so scanners cannot blow up the label set. */
@@ -29,7 +31,7 @@ function routeLabel(request: FastifyRequest): string {
   return request.is404 ? UNMATCHED_ROUTE : (request.routeOptions.url ?? UNMATCHED_ROUTE);
 }
 
-function queueDepthGauge(registry: Registry, queues: Queues, onError: (error: unknown) => void) {
+function queueDepthGauge(registry: Registry, queues: Queues, connection: ConnectionWatch, onError: (error: unknown) => void) {
   return new Gauge({
     name: 'plugboard_queue_jobs',
     help: 'BullMQ jobs per queue and state',
@@ -37,6 +39,8 @@ function queueDepthGauge(registry: Registry, queues: Queues, onError: (error: un
     registers: [registry],
     async collect() {
       this.reset();
+      // Asking a lost connection would hold the scrape until Redis is back; plugboard_redis_up says why.
+      if (!connection.isUp()) return;
       try {
         for (const queue of Object.values(queues)) {
           const counts = await queue.getJobCounts(...QUEUE_STATES);
@@ -46,6 +50,19 @@ function queueDepthGauge(registry: Registry, queues: Queues, onError: (error: un
         // A scrape without queue depths beats a failed scrape: the request metrics still matter.
         onError(error);
       }
+    },
+  });
+}
+
+function redisUpGauge(registry: Registry, connections: Container['connections']) {
+  return new Gauge({
+    name: 'plugboard_redis_up',
+    help: "1 while this process's connection to Redis is up (main: data; queues: BullMQ), else 0",
+    labelNames: ['connection'],
+    registers: [registry],
+    collect() {
+      this.set({ connection: 'main' }, connections.redis.isUp() ? 1 : 0);
+      this.set({ connection: 'queues' }, connections.queueRedis.isUp() ? 1 : 0);
     },
   });
 }
@@ -65,7 +82,9 @@ async function metrics(app: FastifyInstance) {
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     registers: [registry],
   });
-  queueDepthGauge(registry, app.services.queues, (error) => app.log.warn({ err: error }, 'could not read queue depths for /metrics'));
+  const { connections } = app.container;
+  queueDepthGauge(registry, app.services.queues, connections.queueRedis, (error) => app.log.warn({ err: error }, 'could not read queue depths for /metrics'));
+  redisUpGauge(registry, connections);
 
   app.addHook('onResponse', async (request, reply) => {
     const labels = { method: request.method, route: routeLabel(request), status_code: String(reply.statusCode) };
@@ -76,7 +95,7 @@ async function metrics(app: FastifyInstance) {
   app.get(
     '/metrics',
     {
-      config: { rateLimit: false },
+      config: { rateLimit: false, worksWithoutRedis: true },
       schema: {
         tags: ['operations'],
         summary: 'Prometheus metrics',

@@ -39,6 +39,9 @@ async function rateLimiting(app: FastifyInstance, options: { perMinute: number; 
     redis: app.services.ctx.redis,
     nameSpace: options.nameSpace,
     keyGenerator: rateLimitKey,
+    // Redis refusing the counter's write (full under noeviction, failing over) must not refuse every
+    // request, reads included: the limit is a fairness measure, not a lock.
+    skipOnError: true,
     // The counters carry no secret; a 429 says when to come back, in the SPEC envelope.
     errorResponseBuilder: (_request, context) =>
       errors.tooManyRequests({ headers: { 'Retry-After': String(Math.max(1, Math.ceil(context.ttl / 1000))) } }),

@@ -247,13 +247,20 @@ export function createCredentialStore(ctx: ServiceContext, events: EventService,
   /**
    * After a commit: enqueues the new step, removes a superseded one that has not started (a running one
    * finds itself stale), and wakes the organization's timers when the new ones come due.
+   *
+   * The commit stands whatever happens here, so a failure is logged, not thrown: an error would tell the
+   * caller the change failed, and a client retrying it would create a second credential. The reconciler
+   * enqueues what is missing within RECONCILE_INTERVAL_SECONDS.
    */
   async function schedule(organizationId: string, { stepBefore, stepAfter, timers }: WorkChange): Promise<void> {
-    await Promise.all([
+    const scheduled = await Promise.allSettled([
       ...(stepBefore && stepBefore.jobId !== stepAfter?.jobId ? [queues.credentialSteps.remove(stepBefore.jobId)] : []),
       ...(stepAfter ? [addStep(stepAfter)] : []),
       ...timers.added.map((timer) => wakeAt(organizationId, Date.parse(timer.runAt))),
     ]);
+    for (const outcome of scheduled) {
+      if (outcome.status === 'rejected') ctx.logger.warn({ err: outcome.reason, organizationId }, 'could not queue work after a commit; the reconciler will');
+    }
   }
 
   return {

@@ -3,6 +3,7 @@
  * translate. Every change goes through the state machine and one atomic commit (credential-store.ts);
  * passwords and extra fields go straight into the credential's sealed secrets and never come back out.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { findProvider, type Provider } from '../connectors/catalog.ts';
 import {
   toView,
@@ -182,13 +183,16 @@ export function createCredentialService(ctx: ServiceContext, store: CredentialSt
       return stepStarted(await act(organizationId, credentialId, { kind: 'submit_code', challengeId: body.challengeId }, actor, withCode));
     },
 
-    /** Resolves once the step is no longer in flight (its outcome is committed), or at the deadline. */
-    async waitForStep(organizationId: string, credentialId: string, stepId: string, timeoutMs: number): Promise<CredentialView | null> {
+    /**
+     * Resolves once the step is no longer in flight (its outcome is committed), at the deadline, or when
+     * `stop` aborts (the process is shutting down: the caller answers with the state as it is).
+     */
+    async waitForStep(organizationId: string, credentialId: string, stepId: string, timeoutMs: number, stop?: AbortSignal): Promise<CredentialView | null> {
       const deadline = Date.now() + timeoutMs;
       for (;;) {
         const record = await store.load(organizationId, credentialId);
-        if (!record || record.step?.id !== stepId || Date.now() >= deadline) return record && toView(record);
-        await new Promise((resolve) => setTimeout(resolve, Math.min(WAIT_POLL_MS, deadline - Date.now())));
+        if (!record || record.step?.id !== stepId || Date.now() >= deadline || stop?.aborted) return record && toView(record);
+        await sleep(Math.min(WAIT_POLL_MS, deadline - Date.now()), undefined, { signal: stop }).catch(() => {});
       }
     },
   };

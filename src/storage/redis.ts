@@ -84,6 +84,46 @@ export function duplicateForQueues(redis: RedisClient, name: string): RedisClien
   return redis.duplicate({ lazyConnect: true, enableAutoPipelining: false, connectionName: name });
 }
 
+export interface ConnectionWatch {
+  /** False from a lost connection (or a failed first connect) until the client is ready again. */
+  isUp(): boolean;
+}
+
+/**
+ * Follows a client's connection by its events. While it is down, ioredis holds commands until Redis is back
+ * (`maxRetriesPerRequest: null`); a caller that would rather answer at once asks `isUp` first. Logs each
+ * outage once, when it starts and when it ends: ioredis raises an error event at every reconnect attempt,
+ * and prints each to stderr itself when nobody listens.
+ */
+export function watchConnection(client: RedisClient, logger: Logger, connection: string): ConnectionWatch {
+  let isUp = true;
+  let lastError: string | undefined;
+  client.on('error', (error: Error) => {
+    lastError = error.message;
+  });
+  client.on('close', () => {
+    if (isUp) logger.warn({ connection, reason: lastError }, 'Redis connection lost; commands wait until it is back');
+    isUp = false;
+  });
+  client.on('ready', () => {
+    if (!isUp) logger.info({ connection }, 'Redis connection is back');
+    isUp = true;
+    lastError = undefined;
+  });
+  return { isUp: () => isUp };
+}
+
+/**
+ * Errors that say Redis cannot take commands for now (out of memory under noeviction, loading its data after
+ * a restart, a failover, a connection given up on), as opposed to a command that is wrong: the caller may
+ * simply try again later.
+ */
+export function isRedisUnavailableError(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  if (error.name === 'MaxRetriesPerRequestError' || error.message === 'Connection is closed.') return true;
+  return error.name === 'ReplyError' && /^(OOM|LOADING|READONLY|MASTERDOWN|CLUSTERDOWN|TRYAGAIN|BUSY) /.test(error.message);
+}
+
 /** Closes a client, including one that never connected (quitting that one would connect it first). */
 export async function closeRedisClient(redis: RedisClient): Promise<void> {
   if (redis.status === 'wait') redis.disconnect();

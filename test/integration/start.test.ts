@@ -60,6 +60,18 @@ t.test('npm start: ready, prints a usable demo key, serves the API, exits 0 on S
   t.equal(((await organization.json()) as { name: string }).name, 'Demo organization');
   t.equal((await fetch(`http://127.0.0.1:${sandboxPort}/`)).status < 500, true, 'the sandbox site answers');
 
+  // A create waiting on `Prefer: wait=25` for a provider that is down answers at once on SIGTERM, with the
+  // state as it is (the provider is retried later, by any workers process).
+  const waiting = fetch(`${base}/plug/credentials`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${accessToken}`, 'content-type': 'application/json', prefer: 'wait=25' },
+    body: JSON.stringify({ providerId: 'prv_sandboxelectricxxxxxxxxxxx', username: 'outage', password: 'pass_down' }),
+  });
+  await waitFor('the waiting create to be committed', async () => {
+    const list = await fetch(`${base}/plug/credentials`, { headers: { authorization: `Bearer ${accessToken}` } });
+    return ((await list.json()) as { page: { totalElements: number } }).page.totalElements === 1 ? true : undefined;
+  });
+
   // A request whose body is still arriving when SIGTERM comes must still get its answer.
   const body = JSON.stringify({ grant_type: 'client_credentials', client_id: credentials.id, client_secret: credentials.secret });
   const inFlight = new Promise<number>((resolve, reject) => {
@@ -75,10 +87,13 @@ t.test('npm start: ready, prints a usable demo key, serves the API, exits 0 on S
     }, 100);
   });
   t.equal(await inFlight, 200, 'the in-flight request finished');
+  const stoppedWaiting = await waiting;
+  t.equal(stoppedWaiting.status, 201);
+  t.match(await stoppedWaiting.json(), { status: 'CONNECTION_IN_PROGRESS' });
 
   const started = Date.now();
   t.equal(await exited(child), 0, 'exit code 0');
-  t.ok(Date.now() - started < 10_000, 'within the shutdown grace period');
+  t.ok(Date.now() - started < 10_000, 'well within the shutdown grace period: the wait ended');
   t.match(output.stderr, /SIGTERM: shutting down/);
   t.notMatch(output.stderr, /shutdown step failed/);
 });

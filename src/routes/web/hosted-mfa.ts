@@ -117,7 +117,7 @@ const hostedMfa: FastifyPluginAsyncTypebox = async (app) => {
   async function act(request: FastifyRequest, action: (grant: ConnectLinkGrant) => Promise<StepStarted>) {
     const grant = grantOf(request);
     const started = await action(grant);
-    const settled = started.stepId ? await credentials.waitForStep(grant.organizationId, grant.credentialId, started.stepId, STEP_WAIT_MS) : null;
+    const settled = started.stepId ? await credentials.waitForStep(grant.organizationId, grant.credentialId, started.stepId, STEP_WAIT_MS, request.server.closing) : null;
     return toHosted(settled ?? started.credential, grant);
   }
 

@@ -29,6 +29,6 @@ export async function credentialAfterStep(
   if (waitSeconds === null) return started.credential;
   reply.header('preference-applied', `wait=${waitSeconds}`);
   if (started.stepId === null || waitSeconds === 0) return started.credential;
-  const latest = await services.credentials.waitForStep(organizationId, started.credential.id, started.stepId, waitSeconds * 1000);
+  const latest = await services.credentials.waitForStep(organizationId, started.credential.id, started.stepId, waitSeconds * 1000, request.server.closing);
   return latest ?? started.credential;
 }

@@ -1,0 +1,119 @@
+/**
+ * What the API answers when Redis is away, full, or refuses part of a change: a quick 503 in the envelope,
+ * reads that keep working, and no change that is made but reported as failed. Outages run against a
+ * throwaway redis-server (never the shared test Redis); the refused queue write uses an ACL user of the
+ * shared one, removed afterwards.
+ */
+import { randomBytes } from 'node:crypto';
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
+import t, { type Test } from 'tap';
+import { QUEUE_NAMES } from '../../src/queues.ts';
+import { SANDBOX_PROVIDER } from '../credentials-helper.ts';
+import { build, connectTestRedis, createOrganization, TEST_REDIS_URL } from '../helper.ts';
+import { createPrivateRedis } from '../resilience/private-redis.ts';
+
+const isCluster = Boolean(process.env.TEST_REDIS_CLUSTER_NODES?.trim());
+const newCredential = (username: string) => ({ providerId: SANDBOX_PROVIDER, username, password: 'pass_good' });
+
+async function privateRedisApp(t: Test) {
+  const redis = await createPrivateRedis();
+  t.teardown(() => redis.destroy());
+  const app = await build(t, { env: { REDIS_URL: redis.url, REDIS_CLUSTER_NODES: '' } });
+  const org = await createOrganization(app);
+  return { redis, app, org };
+}
+
+t.test('while Redis is down, requests are a 503 at once; health, readiness and metrics still answer; then it recovers', async (t) => {
+  const { redis, app, org } = await privateRedisApp(t);
+  t.equal((await app.inject({ method: 'GET', url: '/plug/providers', headers: org.headers })).statusCode, 200);
+
+  await redis.kill();
+  await t.resolveMatch(waitUntil(() => !app.container.connections.redis.isUp()), true, 'the loss is noticed');
+  const startedAt = Date.now();
+  const refused = await app.inject({ method: 'GET', url: '/plug/providers', headers: org.headers });
+  t.ok(Date.now() - startedAt < 1_000, 'answered at once, not when Redis is back');
+  t.equal(refused.statusCode, 503);
+  t.equal(refused.headers['retry-after'], '5');
+  t.match(refused.json(), { errors: [{ type: 'serviceUnavailable', details: { errorId: 'PB_STORE_UNAVAILABLE' } }] });
+  const v1 = await app.inject({ method: 'POST', url: '/v1/auth/login', payload: { username: org.email, password: org.password } });
+  t.same(v1.json(), { status: 503, message: 'The service cannot reach its data store; try again shortly' }, 'v1 in its own shape');
+  t.equal((await app.inject({ method: 'GET', url: '/healthz' })).statusCode, 200);
+  t.equal((await app.inject({ method: 'GET', url: '/readyz' })).statusCode, 503);
+  const metrics = await app.inject({ method: 'GET', url: '/metrics' });
+  t.equal(metrics.statusCode, 200);
+  t.match(metrics.body, /plugboard_redis_up\{connection="main"\} 0/);
+
+  await redis.start();
+  await t.resolveMatch(waitUntil(() => app.container.connections.redis.isUp()), true, 'the connection comes back by itself');
+  t.equal((await app.inject({ method: 'GET', url: '/plug/providers', headers: org.headers })).statusCode, 200);
+  t.equal((await app.inject({ method: 'GET', url: '/readyz' })).statusCode, 200);
+  t.match((await app.inject({ method: 'GET', url: '/metrics' })).body, /plugboard_redis_up\{connection="main"\} 1/);
+});
+
+t.test('Redis full (noeviction): reads go on, a write is a 503 rather than a 500', async (t) => {
+  const { redis, app, org } = await privateRedisApp(t);
+  const admin = new Redis(redis.url);
+  t.teardown(() => admin.disconnect());
+  const used = Number(/used_memory:(\d+)/.exec(await admin.info('memory'))?.[1]);
+  await admin.config('SET', 'maxmemory', String(used - 100_000));
+
+  const read = await app.inject({ method: 'GET', url: '/plug/credentials', headers: org.headers });
+  t.equal(read.statusCode, 200, 'the rate limiter counts no request it cannot write down, but lets it through');
+  const write = await app.inject({ method: 'POST', url: '/plug/credentials', headers: org.headers, payload: newCredential('full') });
+  t.equal(write.statusCode, 503);
+  t.match(write.json(), { errors: [{ type: 'serviceUnavailable', details: { errorId: 'PB_STORE_UNAVAILABLE' } }] });
+  t.notMatch(write.body, /OOM|maxmemory/, 'no Redis internals');
+
+  await admin.config('SET', 'maxmemory', '0');
+  t.equal((await app.inject({ method: 'POST', url: '/plug/credentials', headers: org.headers, payload: newCredential('full') })).statusCode, 201);
+});
+
+t.test('a credential committed while its login cannot be queued is a 201 (replayed as such), and the reconciler queues the login', { skip: isCluster && 'ACL users are per node' }, async (t) => {
+  const user = `plugboard-test-${randomBytes(4).toString('hex')}`;
+  const password = randomBytes(12).toString('hex');
+  const shared = connectTestRedis();
+  t.teardown(async () => {
+    await shared.acl('DELUSER', user);
+    shared.disconnect();
+  });
+  const prefix = `test-acl-${randomBytes(5).toString('hex')}`;
+  // Everything of the deployment may be read and written, except BullMQ's queues, which may only be read.
+  const queueKeys = `{${prefix}:q}*`;
+  await shared.acl('SETUSER', user, 'on', `>${password}`, `~${prefix}:*`, `%R~${queueKeys}`, '&*', '+@all');
+  const url = new URL(TEST_REDIS_URL);
+  url.username = user;
+  url.password = password;
+  const app = await build(t, { env: { REDIS_URL: url.toString(), KEY_PREFIX: prefix } });
+  const org = await createOrganization(app);
+
+  const request = { method: 'POST' as const, url: '/plug/credentials', headers: { ...org.headers, 'idempotency-key': 'queue-refused-1' }, payload: newCredential('queued-later') };
+  const created = await app.inject(request);
+  t.equal(created.statusCode, 201, 'the commit stands, so the answer says so');
+  const replayed = await app.inject(request);
+  t.equal(replayed.statusCode, 201);
+  t.equal(replayed.headers['idempotent-replayed'], 'true');
+  t.equal(replayed.json().id, created.json().id, 'the retry is the same credential, not a second one');
+  const list = await app.inject({ method: 'GET', url: '/plug/credentials', headers: org.headers });
+  t.equal(list.json().page.totalElements, 1);
+  // Counted as the test's own user: this app's user may not run BullMQ's scripts on the queue.
+  const connection = new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: null });
+  const steps = new Queue(QUEUE_NAMES.credentialSteps, { connection, prefix: app.services.ctx.keys.queuePrefix });
+  t.teardown(async () => {
+    await steps.close();
+    connection.disconnect();
+  });
+  const stepJobs = () => steps.getJobCounts('waiting', 'delayed');
+  t.same(await stepJobs(), { waiting: 0, delayed: 0 }, 'no login was queued');
+
+  await shared.acl('SETUSER', user, `~${queueKeys}`);
+  await app.services.connections.reconcile({ everyCredential: false });
+  t.same(await stepJobs(), { waiting: 1, delayed: 0 }, 'the reconciler queued it');
+});
+
+async function waitUntil(predicate: () => boolean, timeoutMs = 5_000): Promise<boolean> {
+  for (const deadline = Date.now() + timeoutMs; Date.now() < deadline; await new Promise((resolve) => setTimeout(resolve, 20))) {
+    if (predicate()) return true;
+  }
+  return false;
+}
