@@ -6,9 +6,12 @@
  */
 import './fixtures/lingering-handles.ts';
 import { randomBytes } from 'node:crypto';
+import { Writable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
+import pino from 'pino';
 import { buildApp, type App, type AppOptions } from '../src/app.ts';
 import { loadConfig, type Config } from '../src/config.ts';
+import { loggerOptions } from '../src/logger.ts';
 import { scanAll, type RedisClient } from '../src/storage/redis.ts';
 import { buildSandboxSite } from '../src/sandbox/site.ts';
 import { startWorkers, type RunningWorkers } from '../workers/index.ts';
@@ -17,6 +20,18 @@ import { testRedisEnv, wipePrefix } from './fixtures/test-redis.ts';
 export { TEST_REDIS_URL, testRedisEnv, connectTestRedis, wipePrefix } from './fixtures/test-redis.ts';
 
 type Teardown = { teardown(fn: () => unknown): void };
+
+/** A logger as in production (same redaction), at the most verbose level, writing its JSON lines into an array. */
+export function capturingLogger() {
+  const lines: string[] = [];
+  const stream = new Writable({
+    write(chunk, _encoding, done) {
+      lines.push(...String(chunk).split('\n').filter(Boolean));
+      done();
+    },
+  });
+  return { lines, logger: pino(loggerOptions({ logLevel: 'trace' }), stream) };
+}
 
 export function uniquePrefix(label = 't'): string {
   return `test-${label}-${randomBytes(5).toString('hex')}`;

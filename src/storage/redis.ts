@@ -97,17 +97,23 @@ export interface ConnectionWatch {
  */
 export function watchConnection(client: RedisClient, logger: Logger, connection: string): ConnectionWatch {
   let isUp = true;
+  let isOutageLogged = false;
   let lastError: string | undefined;
   client.on('error', (error: Error) => {
     lastError = error.message;
   });
   client.on('close', () => {
-    if (isUp) logger.warn({ connection, reason: lastError }, 'Redis connection lost; commands wait until it is back');
     isUp = false;
   });
+  // Only a connection ioredis will reopen is an outage; one closed on purpose (shutdown) is not.
+  client.on('reconnecting', () => {
+    if (!isOutageLogged) logger.warn({ connection, reason: lastError }, 'Redis connection lost; commands wait until it is back');
+    isOutageLogged = true;
+  });
   client.on('ready', () => {
-    if (!isUp) logger.info({ connection }, 'Redis connection is back');
+    if (isOutageLogged) logger.info({ connection }, 'Redis connection is back');
     isUp = true;
+    isOutageLogged = false;
     lastError = undefined;
   });
   return { isUp: () => isUp };

@@ -1,20 +1,5 @@
-import { Writable } from 'node:stream';
-import pino from 'pino';
 import t from 'tap';
-import { loggerOptions } from '../../src/logger.ts';
-import { build, createOrganization } from '../helper.ts';
-
-/** A logger as in production (same redaction), at the most verbose level, writing into an array. */
-function capturingLogger() {
-  const lines: string[] = [];
-  const stream = new Writable({
-    write(chunk, _encoding, done) {
-      lines.push(...String(chunk).split('\n').filter(Boolean));
-      done();
-    },
-  });
-  return { lines, logger: pino(loggerOptions({ logLevel: 'trace' }), stream) };
-}
+import { build, capturingLogger, createOrganization } from '../helper.ts';
 
 t.test('request logs carry request ids and never a secret, token or password', async (t) => {
   const { lines, logger } = capturingLogger();

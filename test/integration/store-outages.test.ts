@@ -10,7 +10,7 @@ import { Redis } from 'ioredis';
 import t, { type Test } from 'tap';
 import { QUEUE_NAMES } from '../../src/queues.ts';
 import { SANDBOX_PROVIDER } from '../credentials-helper.ts';
-import { build, connectTestRedis, createOrganization, TEST_REDIS_URL } from '../helper.ts';
+import { build, capturingLogger, connectTestRedis, createOrganization, TEST_REDIS_URL } from '../helper.ts';
 import { createPrivateRedis } from '../resilience/private-redis.ts';
 
 const isCluster = Boolean(process.env.TEST_REDIS_CLUSTER_NODES?.trim());
@@ -19,13 +19,15 @@ const newCredential = (username: string) => ({ providerId: SANDBOX_PROVIDER, use
 async function privateRedisApp(t: Test) {
   const redis = await createPrivateRedis();
   t.teardown(() => redis.destroy());
-  const app = await build(t, { env: { REDIS_URL: redis.url, REDIS_CLUSTER_NODES: '' } });
+  const { lines, logger } = capturingLogger();
+  const app = await build(t, { env: { REDIS_URL: redis.url, REDIS_CLUSTER_NODES: '' }, logger });
   const org = await createOrganization(app);
-  return { redis, app, org };
+  const logged = (message: string) => lines.map((line) => JSON.parse(line) as { msg: string; connection?: string }).filter((line) => line.msg === message);
+  return { redis, app, org, logged };
 }
 
 t.test('while Redis is down, requests are a 503 at once; health, readiness and metrics still answer; then it recovers', async (t) => {
-  const { redis, app, org } = await privateRedisApp(t);
+  const { redis, app, org, logged } = await privateRedisApp(t);
   t.equal((await app.inject({ method: 'GET', url: '/plug/providers', headers: org.headers })).statusCode, 200);
 
   await redis.kill();
@@ -49,6 +51,12 @@ t.test('while Redis is down, requests are a 503 at once; health, readiness and m
   t.equal((await app.inject({ method: 'GET', url: '/plug/providers', headers: org.headers })).statusCode, 200);
   t.equal((await app.inject({ method: 'GET', url: '/readyz' })).statusCode, 200);
   t.match((await app.inject({ method: 'GET', url: '/metrics' })).body, /plugboard_redis_up\{connection="main"\} 1/);
+  const outage = (message: string) => logged(message).filter((line) => line.connection === 'main');
+  t.equal(outage('Redis connection lost; commands wait until it is back').length, 1, 'the outage is logged once, however many reconnect attempts');
+  t.equal(outage('Redis connection is back').length, 1);
+
+  await app.close();
+  t.equal(outage('Redis connection lost; commands wait until it is back').length, 1, 'closing on purpose is no outage');
 });
 
 t.test('Redis full (noeviction): reads go on, a write is a 503 rather than a 500', async (t) => {
