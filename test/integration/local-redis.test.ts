@@ -6,12 +6,11 @@
 import { spawn } from 'node:child_process';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { Writable } from 'node:stream';
 import { Redis } from 'ioredis';
-import pino from 'pino';
 import t from 'tap';
 import { localEncryptionKeys, startPrivateRedis, tcpAnswers } from '../../src/local/dev-defaults.ts';
 import { checkRedisSettings, UnsafeRedisError } from '../../src/storage/redis.ts';
+import { capturingLogger } from '../helper.ts';
 import { exited, freePort, tempDir, waitFor } from '../process-helper.ts';
 
 t.test('processes starting together on a fresh DATA_DIR all get the one key that was written first', async (t) => {
@@ -58,8 +57,7 @@ t.test('checkRedisSettings refuses an evicting Redis and warns about one without
   await waitFor('throwaway redis-server', async () => ((await tcpAnswers('127.0.0.1', port)) ? true : undefined), 5000);
   const redis = new Redis({ port });
   t.teardown(() => redis.disconnect());
-  const lines: string[] = [];
-  const logger = pino({ level: 'info' }, new Writable({ write: (chunk, _encoding, done) => (lines.push(String(chunk)), done()) }));
+  const { lines, logger } = capturingLogger();
 
   await t.rejects(checkRedisSettings(redis, logger), UnsafeRedisError);
   await t.rejects(checkRedisSettings(redis, logger), { message: /maxmemory-policy is "allkeys-lru"/ });
