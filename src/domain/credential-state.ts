@@ -291,8 +291,8 @@ export const TRANSITIONS: Record<InputKind, TransitionRule> = {
   },
   provider_unavailable: {
     from: IN_PROGRESS,
-    to: ['PROVIDER_WEBSITE_INACCESSIBLE', ...AWAITING_CUSTOMER, 'MULTI_FACTOR_AUTHENTICATION_CODE_SUBMITTED'],
-    emits: ['credential.status_changed'],
+    to: ['PROVIDER_WEBSITE_INACCESSIBLE', ...AWAITING_CUSTOMER, 'MULTI_FACTOR_AUTHENTICATION_CODE_SUBMITTED', 'MULTI_FACTOR_AUTHENTICATION_TIMED_OUT'],
+    emits: ['credential.status_changed', 'credential.mfa.timed_out'],
   },
   choose_method: { from: AWAITING_CUSTOMER, to: AWAITING_CUSTOMER, emits: [] },
   submit_code: {
@@ -577,6 +577,10 @@ function providerUnavailable(change: Change, input: Extract<CredentialInput, { k
       .moveTo('PROVIDER_WEBSITE_INACCESSIBLE', { step, nextSyncAt }, `${input.message}; trying again at nextSyncAt, or refresh to try now`)
       .done();
   }
+  // Past the challenge's deadline an MFA step that cannot reach the provider ends the challenge: its expiry
+  // timer came due while the step was in flight and found nothing to expire (SPEC: an MFA stage always has its
+  // timer), and the provider's own challenge is most likely gone too. The customer starts again with a refresh.
+  if (before.mfa && isDue(before.mfa.expiresAt, change.env.now)) return change.timeOut().done();
   // An MFA step keeps its stage while it retries; once it gives up, the customer may simply try again.
   const detail = before.statusDetail === 'MULTI_FACTOR_AUTHENTICATION_CODE_SUBMITTED' && !input.willRetry
     ? 'MULTI_FACTOR_AUTHENTICATION_CODE_REQUIRED'

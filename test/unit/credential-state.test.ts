@@ -336,6 +336,14 @@ t.test('provider outages: a login shows INACCESSIBLE while it retries; an MFA st
   const codeGaveUp = expectTransition(apply(submitted, { ...REPRESENTATIVE.provider_unavailable, willRetry: false } as CredentialInput, env()));
   t.equal(codeGaveUp.credential.statusDetail, 'MULTI_FACTOR_AUTHENTICATION_CODE_REQUIRED');
   t.equal(codeGaveUp.credential.mfa?.attemptsRemaining, 3, 'an unchecked code costs no attempt');
+  // Past the deadline, retrying or not, the challenge ends: its expiry timer found the step in flight and is gone.
+  const afterDeadline = env({ now: new Date(Date.parse(inSeconds(301))) });
+  for (const willRetry of [true, false]) {
+    const late = expectTransition(apply(submitted, { ...REPRESENTATIVE.provider_unavailable, willRetry } as CredentialInput, afterDeadline));
+    t.equal(late.credential.statusDetail, 'MULTI_FACTOR_AUTHENTICATION_TIMED_OUT', `past the deadline (willRetry ${willRetry})`);
+    t.equal(late.credential.step, null);
+    t.same(late.events.map((e) => e.type), ['credential.status_changed', 'credential.mfa.timed_out']);
+  }
 });
 
 t.test('workFor: the step and timers each state calls for, with deterministic ids', async (t) => {
