@@ -220,7 +220,8 @@ export type CredentialInput =
   // What the API client asked for.
   | { kind: 'choose_method'; challengeId: string; methodId: string; isResubmission: boolean }
   | { kind: 'submit_code'; challengeId: string }
-  | { kind: 'refresh' }
+  /** `onlyFrom`: refuse unless the credential is in one of these, checked in the same commit as the refresh. */
+  | { kind: 'refresh'; onlyFrom?: readonly StatusDetail[] }
   | { kind: 'disable' }
   /** `isLoginChanged`: the username or a secret changed, so the old login means nothing any more. */
   | { kind: 'update'; username?: string; correlationId?: string | null; isLoginChanged: boolean }
@@ -432,6 +433,9 @@ export function apply(credential: CredentialRecord, input: CredentialInput, env:
     case 'submit_code':
       return submitCode(change, input);
     case 'refresh':
+      if (input.onlyFrom && !input.onlyFrom.includes(credential.statusDetail)) {
+        return { refused: 'conflict', message: `Not possible while the credential is ${credential.statusDetail}` };
+      }
       if (credential.step) return { refused: 'conflict', message: 'A provider step is still in flight; wait for it to finish' };
       return change.startLogin().done();
     case 'disable':

@@ -161,8 +161,9 @@ export function createCredentialService(ctx: ServiceContext, store: CredentialSt
       return toView((await act(organizationId, credentialId, { kind: 'disable' }, actor)).credential);
     },
 
-    async refresh(organizationId: string, credentialId: string, actor: string): Promise<StepStarted> {
-      return stepStarted(await act(organizationId, credentialId, { kind: 'refresh' }, actor));
+    /** `onlyFrom`: only from these states, decided against the record the refresh commits over. */
+    async refresh(organizationId: string, credentialId: string, actor: string, onlyFrom?: readonly StatusDetail[]): Promise<StepStarted> {
+      return stepStarted(await act(organizationId, credentialId, { kind: 'refresh', onlyFrom }, actor));
     },
 
     async chooseMethod(

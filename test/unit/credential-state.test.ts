@@ -346,6 +346,15 @@ t.test('provider outages: a login shows INACCESSIBLE while it retries; an MFA st
   }
 });
 
+t.test('a refresh limited to some states is refused from the others, in the same apply that would commit it', async (t) => {
+  const onlyFrom = ['MULTI_FACTOR_AUTHENTICATION_TIMED_OUT'] as const;
+  const fromTimedOut = expectTransition(apply(stateIn('MULTI_FACTOR_AUTHENTICATION_TIMED_OUT'), { kind: 'refresh', onlyFrom }, env()));
+  t.equal(fromTimedOut.credential.statusDetail, 'DATA_EXTRACTION_IN_PROGRESS');
+  // A disable that landed first: the restart must not undo it (unlimited, a refresh from DISABLED is allowed).
+  t.match(apply(stateIn('DISABLED'), { kind: 'refresh', onlyFrom }, env()), { refused: 'conflict', message: /DISABLED/ });
+  t.notOk(isRefusal(apply(stateIn('DISABLED'), REPRESENTATIVE.refresh, env())));
+});
+
 t.test('workFor: the step and timers each state calls for, with deterministic ids', async (t) => {
   const config = { sessionWarningSeconds: 600 };
   const kinds = (credential: CredentialRecord) => {
