@@ -379,10 +379,12 @@ export function createWebhookService(ctx: ServiceContext, queues: Queues, events
       const record = await loadRecord(organizationId, endpointId);
       if (!record.isEnabled) throw errors.conflict({ message: 'The webhook endpoint is disabled; enable it before recovering' });
       const failedKey = keys.org(organizationId).webhookEndpointFailed(endpointId);
-      const eventIds = await redis.zrangebyscore(failedKey, since.getTime(), '+inf');
+      // Read and taken off the list in one step, so that recovers running at once split the ids instead of each
+      // sending them all; a new failure puts an id back.
+      const [read] = (await redis.multi().zrangebyscore(failedKey, since.getTime(), '+inf').zremrangebyscore(failedKey, since.getTime(), '+inf').exec()) ?? [];
+      if (!read || read[0]) throw read?.[0] ?? new Error('recover: the transaction was discarded');
+      const eventIds = read[1] as string[];
       if (eventIds.length === 0) return { eventIds };
-      // Taken off the list now so that a second recover does not send them twice; a new failure puts them back.
-      await redis.zrem(failedKey, ...eventIds);
       await enqueueDeliveries(
         organizationId,
         eventIds.map((eventId) => ({ eventId, endpointId })),
