@@ -133,8 +133,11 @@ export function createWebhookDeliveryService(
     return admission.reason === 'parked' ? admission.retryInMs + Math.round(Math.random() * PARKED_WAKE_SPREAD_MS) : admission.retryInMs;
   }
 
-  /** After a failed attempt: disable the endpoint, give up, or schedule the retry. Returns the retry delay, if any. */
-  async function afterFailure(delivery: DeliveryJob, outcome: HttpOutcome, failingSinceMs: number | null): Promise<number | null> {
+  /**
+   * After a failed attempt: disable the endpoint, give up, or schedule the retry. Returns the retry delay, if any.
+   * `endpointVersion` is the endpoint the attempt was sent to: one changed since is not disabled by its answer.
+   */
+  async function afterFailure(delivery: DeliveryJob, endpointVersion: number, outcome: HttpOutcome, failingSinceMs: number | null): Promise<number | null> {
     const { organizationId, endpointId } = delivery;
     const now = ctx.now().getTime();
     let disabledReason: string | null = null;
@@ -143,9 +146,8 @@ export function createWebhookDeliveryService(
     } else if (failingSinceMs !== null && now - failingSinceMs >= config.webhookDisableAfterSeconds * 1000) {
       disabledReason = `Every delivery failed for ${config.webhookDisableAfterSeconds} seconds`;
     }
-    if (disabledReason !== null) {
+    if (disabledReason !== null && (await webhooks.disableEndpoint(organizationId, endpointId, disabledReason, endpointVersion))) {
       logger.warn({ organizationId, endpointId, reason: disabledReason }, 'webhook endpoint disabled');
-      await webhooks.disableEndpoint(organizationId, endpointId, disabledReason);
       return null;
     }
     return nextRetryDelayMs({
@@ -225,7 +227,7 @@ export function createWebhookDeliveryService(
       return { kind: 'finished' };
     }
     const { failingSinceMs } = await handBack(gate.finish(organizationId, endpointId, leaseId, false, outcome.latencyMs));
-    const retryInMs = await afterFailure(delivery, outcome, failingSinceMs);
+    const retryInMs = await afterFailure(delivery, endpoint.version, outcome, failingSinceMs);
     await deliveryLog.settle(settlement(delivery, attemptRecord(retryInMs), retryInMs === null ? 'gave_up' : 'retrying'));
     logger.info(
       { organizationId, endpointId, eventId, attemptNumber: delivery.attemptNumber, status: outcome.responseStatus, error: outcome.error },

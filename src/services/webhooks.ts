@@ -454,8 +454,16 @@ export function createWebhookService(ctx: ServiceContext, queues: Queues, events
       return raw.map((entry) => JSON.parse(unpackJson(entry)) as DeliveryAttempt);
     },
 
-    async disableEndpoint(organizationId: string, endpointId: string, reason: string): Promise<void> {
-      await updateRecord(organizationId, endpointId, () => ({ isEnabled: false, disabledReason: reason }));
+    /**
+     * Disables the endpoint if it is still the one the failing attempt was sent to (`seenVersion`). False when
+     * it changed meanwhile (a new URL, enabled again) or is gone: a late 410 from before must not undo that.
+     */
+    async disableEndpoint(organizationId: string, endpointId: string, reason: string, seenVersion: number): Promise<boolean> {
+      const current = await findRecord(organizationId, endpointId);
+      if (current?.version !== seenVersion) return false;
+      const key = keys.org(organizationId).webhookEndpoint(endpointId);
+      const next = { ...current, isEnabled: false, disabledReason: reason, updatedAt: ctx.now().toISOString(), version: seenVersion + 1 };
+      return events.commit({ organizationId, guard: { key, expectedVersion: seenVersion }, mutations: [{ op: 'set', key, value: JSON.stringify(next) }], events: [] });
     },
   };
 }

@@ -53,6 +53,26 @@ t.test('410 Gone disables the endpoint; a long response body is logged truncated
   t.match(found.json(), { isEnabled: false, disabledReason: /410/ });
 });
 
+t.test('a 410 from a URL the endpoint no longer has does not disable it: the delivery goes on to the new one', async (t) => {
+  const stack = await startWebhookStack(t, { env: { WEBHOOK_RETRY_SCHEDULE: '1' } });
+  let answerGone: () => void = () => {};
+  const gone = await startReceiver(t, (_request, res) => {
+    answerGone = () => res.writeHead(410).end();
+  });
+  const moved = await startReceiver(t);
+  const endpoint = await createEndpoint(stack, { url: gone.url });
+  const event = await commitEvent(stack);
+  await gone.waitFor((all) => all.length === 1);
+
+  const patched = await stack.app.inject({ method: 'PATCH', url: `/plug/webhooks/endpoints/${endpoint.id}`, headers: stack.org.headers, payload: { url: moved.url } });
+  t.equal(patched.statusCode, 200, 'moved while the old URL still holds the request');
+  answerGone();
+  const [, second] = await waitForAttempts(stack, event.id, 2, 15_000);
+  t.match(second, { url: moved.url, outcome: 'succeeded' }, 'retried at the new URL');
+  const found = await stack.app.inject({ url: `/plug/webhooks/endpoints/${endpoint.id}`, headers: stack.org.headers });
+  t.match(found.json(), { isEnabled: true, disabledReason: null, url: moved.url });
+});
+
 t.test('an endpoint failing for WEBHOOK_DISABLE_AFTER_SECONDS is disabled', async (t) => {
   const stack = await startWebhookStack(t, { env: { WEBHOOK_RETRY_SCHEDULE: '1,1,1,1,1', WEBHOOK_DISABLE_AFTER_SECONDS: '2' } });
   const receiver = await startReceiver(t, answer(500));
