@@ -7,7 +7,9 @@
  * - a repeat with the same method, URL and body gets the stored response and `Idempotent-Replayed: true`;
  * - a repeat with anything different gets 409 `PB_IDEMPOTENCY_KEY_REUSED`;
  * - a repeat while the first is still running gets 409 `PB_IDEMPOTENCY_KEY_IN_FLIGHT`;
- * - a 5xx is not stored: the claim is released so the client can retry with the same key.
+ * - a 5xx is not stored: the claim is released so the client can retry with the same key;
+ * - nor is a 409: it says the resource was busy or in another state at that moment (a step in flight, a
+ *   concurrent change), and replaying it for 24 h would refuse a retry that is now right (Stripe does the same).
  *
  * Keys are scoped to the caller's organization (its hash tag) or, on routes without one, to the caller's
  * IP address. Validation and authentication failures happen before the claim and are never stored.
@@ -161,7 +163,7 @@ async function idempotency(app: FastifyInstance) {
     // The response goes out whatever Redis says now: failing it would hide a change that was made. A claim
     // that could not be completed or released stays in flight until it expires (IN_FLIGHT_TTL_SECONDS).
     const keepClaimAsItIs = (error: unknown) => request.log.warn({ err: error }, 'could not record the Idempotency-Key outcome');
-    if (reply.statusCode >= 500 || !isReplayable) {
+    if (reply.statusCode >= 500 || reply.statusCode === 409 || !isReplayable) {
       await redis.eval(RELEASE_SCRIPT, 1, claim.claimKey, claim.claimValue).catch(keepClaimAsItIs);
       return payload;
     }

@@ -1,6 +1,7 @@
 import { Type } from 'typebox';
 import t from 'tap';
 import type { App } from '../../src/app.ts';
+import { errors } from '../../src/errors.ts';
 import { canonicalJson } from '../../src/plugins/idempotency.ts';
 import { build, createOrganization, keysMatching } from '../helper.ts';
 
@@ -8,7 +9,7 @@ import { build, createOrganization, keysMatching } from '../helper.ts';
  * Test-only routes that opt in with `config: { idempotent: true }`: one counts its runs, one can be held
  * open to test concurrency, one fails with a 500 first and succeeds afterwards.
  */
-function idempotentRoutes(state: { runs: number; release?: () => void; failNext: boolean }) {
+function idempotentRoutes(state: { runs: number; release?: () => void; failNext: boolean; busyNext?: boolean }) {
   return async (app: App) => {
     const Body = Type.Object({ name: Type.String(), tags: Type.Optional(Type.Array(Type.String())) }, { additionalProperties: false });
     app.post('/plug/test-things', { config: { idempotent: true }, preHandler: app.requireAccessToken, schema: { body: Body } }, async (request, reply) => {
@@ -25,6 +26,10 @@ function idempotentRoutes(state: { runs: number; release?: () => void; failNext:
       if (state.failNext) {
         state.failNext = false;
         throw new Error('database on fire');
+      }
+      if (state.busyNext) {
+        state.busyNext = false;
+        throw errors.conflict({ message: 'A provider step is still in flight' });
       }
       return { run: state.runs };
     });
@@ -121,6 +126,18 @@ t.test('a 5xx releases the key so a retry runs again; 5xx bodies carry no intern
   const retried = await request();
   t.equal(retried.statusCode, 200);
   t.notOk(retried.headers['idempotent-replayed']);
+  t.equal(state.runs, 2);
+});
+
+t.test('a 409 is not kept either: the retry runs against the state as it is by then', async (t) => {
+  const state = { runs: 0, failNext: false, busyNext: true };
+  const app = await build(t, { routes: idempotentRoutes(state) });
+  const request = () => app.inject({ method: 'POST', url: '/test-flaky', headers: { 'idempotency-key': 'busy' }, payload: {} });
+  t.equal((await request()).statusCode, 409);
+  const retried = await request();
+  t.equal(retried.statusCode, 200);
+  t.notOk(retried.headers['idempotent-replayed']);
+  t.equal((await request()).headers['idempotent-replayed'], 'true', 'the success is kept');
   t.equal(state.runs, 2);
 });
 
