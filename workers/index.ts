@@ -33,6 +33,10 @@ export async function startWorkers(container: Container): Promise<RunningWorkers
     worker.on('completed', () => workMetrics.jobFinished(worker.name, 'completed'));
     worker.on('failed', () => workMetrics.jobFinished(worker.name, 'failed'));
   }
+  // Started means connected: an ioredis Cluster client closed while it still connects can open a node
+  // connection after its close, which then keeps the process alive (seen twice in the cluster suite, whose
+  // tests start and stop workers within a second).
+  await Promise.all(workers.map((worker) => worker.waitUntilReady()));
   const reconciler = startWebhookReconciler(container);
   const credentialReconciler = startCredentialReconciler(container);
   container.logger.info({ workers: workers.map((w) => w.name) }, 'workers started');
