@@ -182,19 +182,30 @@ export function createWebhookService(ctx: ServiceContext, queues: Queues, events
     change: (record: WebhookEndpointRecord) => Partial<WebhookEndpointRecord>,
     alongside: () => Promise<Mutation[]> = async () => [],
   ): Promise<WebhookEndpointRecord> {
-    const key = keys.org(organizationId).webhookEndpoint(endpointId);
     for (let attempt = 0; attempt < UPDATE_RETRIES; attempt += 1) {
       const current = await loadRecord(organizationId, endpointId);
-      const next = { ...current, ...change(current), updatedAt: ctx.now().toISOString(), version: current.version + 1 };
-      const committed = await events.commit({
-        organizationId,
-        guard: { key, expectedVersion: current.version },
-        mutations: [{ op: 'set', key, value: JSON.stringify(next) }, ...(await alongside())],
-        events: [],
-      });
-      if (committed) return next;
+      const next = await commitChange(organizationId, current, change(current), alongside);
+      if (next) return next;
     }
     throw errors.conflict({ message: 'The webhook endpoint is being changed concurrently; retry' });
+  }
+
+  /** Writes `current` with `change` as its next version, unless another write got there first (null). */
+  async function commitChange(
+    organizationId: string,
+    current: WebhookEndpointRecord,
+    change: Partial<WebhookEndpointRecord>,
+    alongside: () => Promise<Mutation[]> = async () => [],
+  ): Promise<WebhookEndpointRecord | null> {
+    const key = keys.org(organizationId).webhookEndpoint(current.id);
+    const next = { ...current, ...change, updatedAt: ctx.now().toISOString(), version: current.version + 1 };
+    const committed = await events.commit({
+      organizationId,
+      guard: { key, expectedVersion: current.version },
+      mutations: [{ op: 'set', key, value: JSON.stringify(next) }, ...(await alongside())],
+      events: [],
+    });
+    return committed ? next : null;
   }
 
   async function enqueueDeliveries(organizationId: string, targets: { eventId: string; endpointId: string }[], trigger: DeliveryTrigger) {
@@ -461,9 +472,7 @@ export function createWebhookService(ctx: ServiceContext, queues: Queues, events
     async disableEndpoint(organizationId: string, endpointId: string, reason: string, seenVersion: number): Promise<boolean> {
       const current = await findRecord(organizationId, endpointId);
       if (current?.version !== seenVersion) return false;
-      const key = keys.org(organizationId).webhookEndpoint(endpointId);
-      const next = { ...current, isEnabled: false, disabledReason: reason, updatedAt: ctx.now().toISOString(), version: seenVersion + 1 };
-      return events.commit({ organizationId, guard: { key, expectedVersion: seenVersion }, mutations: [{ op: 'set', key, value: JSON.stringify(next) }], events: [] });
+      return (await commitChange(organizationId, current, { isEnabled: false, disabledReason: reason })) !== null;
     },
   };
 }
