@@ -40,6 +40,14 @@ export function createApiKeyService(ctx: ServiceContext) {
     return raw ? (JSON.parse(raw) as ApiKeyRecord) : null;
   }
 
+  /** Which organization's key a client id belongs to (stored as `orgId:keyId`), or null for an unknown one. */
+  async function keyOfClient(clientId: string): Promise<{ organizationId: string; keyId: string } | null> {
+    const ref = await redis.get(keys.clientId(clientId));
+    if (!ref) return null;
+    const [organizationId = '', keyId = ''] = ref.split(':');
+    return { organizationId, keyId };
+  }
+
   return {
     async create(organizationId: string, input: { name: string; createdBy: string }) {
       const clientSecret = `${CLIENT_SECRET_PREFIX}${randomToken(32)}`;
@@ -70,9 +78,8 @@ export function createApiKeyService(ctx: ServiceContext) {
 
     /** The id of the organization's key with this client id: the name an operator knows a leaked key by. */
     async keyIdOfClient(organizationId: string, clientId: string): Promise<string | null> {
-      const ref = await redis.get(keys.clientId(clientId));
-      const [owner, keyId] = (ref ?? ':').split(':') as [string, string];
-      return ref && owner === organizationId ? keyId : null;
+      const key = await keyOfClient(clientId);
+      return key?.organizationId === organizationId ? key.keyId : null;
     },
 
     /** Revoking a key ends every token it issued: tokens are checked against their key on each use. */
@@ -85,15 +92,14 @@ export function createApiKeyService(ctx: ServiceContext) {
     },
 
     async issueToken(clientId: string, clientSecret: string) {
-      const ref = await redis.get(keys.clientId(clientId));
-      const [organizationId, keyId] = (ref ?? ':').split(':') as [string, string];
-      const record = ref ? await load(organizationId, keyId) : null;
+      const key = await keyOfClient(clientId);
+      const record = key ? await load(key.organizationId, key.keyId) : null;
       // Hash even when the client is unknown, so timing does not reveal which client ids exist.
       const presentedHash = sha256Hex(clientSecret);
       if (!record || !safeEqual(presentedHash, record.secretHash)) throw errors.invalidClient();
 
       const accessToken = randomToken(32);
-      const principal: Principal = { organizationId, apiKeyId: keyId, clientId };
+      const principal: Principal = { organizationId: record.organizationId, apiKeyId: record.id, clientId };
       await redis.set(keys.accessToken(sha256Hex(accessToken)), JSON.stringify(principal), 'EX', config.accessTokenTtlSeconds);
       return { access_token: accessToken, token_type: 'Bearer' as const, expires_in: config.accessTokenTtlSeconds };
     },
