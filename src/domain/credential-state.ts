@@ -576,9 +576,8 @@ function providerUnavailable(change: Change, input: Extract<CredentialInput, { k
     if (input.willRetry) return change.moveTo('PROVIDER_WEBSITE_INACCESSIBLE', { step }, `${input.message}; retrying`).done();
     // Out of quick retries, a login is not dropped: a provider down for hours is tried again every
     // PROVIDER_OUTAGE_RETRY_SECONDS (nextSyncAt says when) until it answers; a refresh tries at once.
-    const nextSyncAt = new Date(change.env.now.getTime() + change.env.config.providerOutageRetrySeconds * 1000).toISOString();
     return change
-      .moveTo('PROVIDER_WEBSITE_INACCESSIBLE', { step, nextSyncAt }, `${input.message}; trying again at nextSyncAt, or refresh to try now`)
+      .moveTo('PROVIDER_WEBSITE_INACCESSIBLE', { step, nextSyncAt: change.nextLoginRetryAt() }, `${input.message}; trying again at nextSyncAt, or refresh to try now`)
       .done();
   }
   // Past the challenge's deadline an MFA step that cannot reach the provider ends the challenge: its expiry
@@ -739,7 +738,15 @@ class Change {
   }
 
   nextSyncAt(): string {
-    return new Date(this.env.now.getTime() + this.env.config.syncIntervalSeconds * 1000).toISOString();
+    return this.inSeconds(this.env.config.syncIntervalSeconds);
+  }
+
+  nextLoginRetryAt(): string {
+    return this.inSeconds(this.env.config.providerOutageRetrySeconds);
+  }
+
+  private inSeconds(seconds: number): string {
+    return new Date(this.env.now.getTime() + seconds * 1000).toISOString();
   }
 
   done(options: { isDeleted?: boolean } = {}): Transition {
