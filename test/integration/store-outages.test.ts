@@ -11,6 +11,7 @@ import t, { type Test } from 'tap';
 import { QUEUE_NAMES } from '../../src/queues.ts';
 import { SANDBOX_PROVIDER } from '../credentials-helper.ts';
 import { build, capturingLogger, connectTestRedis, createOrganization, TEST_REDIS_URL } from '../helper.ts';
+import { waitFor } from '../process-helper.ts';
 import { createPrivateRedis } from '../resilience/private-redis.ts';
 
 const isCluster = Boolean(process.env.TEST_REDIS_CLUSTER_NODES?.trim());
@@ -31,7 +32,7 @@ t.test('while Redis is down, requests are a 503 at once; health, readiness and m
   t.equal((await app.inject({ method: 'GET', url: '/plug/providers', headers: org.headers })).statusCode, 200);
 
   await redis.kill();
-  await t.resolveMatch(waitUntil(() => !app.container.connections.redis.isUp()), true, 'the loss is noticed');
+  await waitFor('the loss to be noticed', async () => (app.container.connections.redis.isUp() ? undefined : true), 5_000);
   const startedAt = Date.now();
   const refused = await app.inject({ method: 'GET', url: '/plug/providers', headers: org.headers });
   t.ok(Date.now() - startedAt < 1_000, 'answered at once, not when Redis is back');
@@ -47,7 +48,7 @@ t.test('while Redis is down, requests are a 503 at once; health, readiness and m
   t.match(metrics.body, /plugboard_redis_up\{connection="main"\} 0/);
 
   await redis.start();
-  await t.resolveMatch(waitUntil(() => app.container.connections.redis.isUp()), true, 'the connection comes back by itself');
+  await waitFor('the connection to come back by itself', async () => (app.container.connections.redis.isUp() ? true : undefined), 5_000);
   t.equal((await app.inject({ method: 'GET', url: '/plug/providers', headers: org.headers })).statusCode, 200);
   t.equal((await app.inject({ method: 'GET', url: '/readyz' })).statusCode, 200);
   t.match((await app.inject({ method: 'GET', url: '/metrics' })).body, /plugboard_redis_up\{connection="main"\} 1/);
@@ -118,10 +119,3 @@ t.test('a credential committed while its login cannot be queued is a 201 (replay
   await app.services.connections.reconcile({ everyCredential: false });
   t.same(await stepJobs(), { waiting: 1, delayed: 0 }, 'the reconciler queued it');
 });
-
-async function waitUntil(predicate: () => boolean, timeoutMs = 5_000): Promise<boolean> {
-  for (const deadline = Date.now() + timeoutMs; Date.now() < deadline; await new Promise((resolve) => setTimeout(resolve, 20))) {
-    if (predicate()) return true;
-  }
-  return false;
-}
