@@ -10,9 +10,6 @@ import { logWorkerErrors, workerOptions } from './worker-options.ts';
  */
 export const DELIVERY_CONCURRENCY = 200;
 
-// A job whose worker died is taken over again; BullMQ's default (once) would drop deliveries after two crashes.
-const MAX_STALLED_COUNT = 20;
-
 /**
  * Runs delivery steps. A job that must wait (retry scheduled, endpoint busy, breaker open) goes back to
  * BullMQ's delayed set instead of sleeping in the worker, so it holds no concurrency slot meanwhile.
@@ -28,7 +25,7 @@ export function startWebhookDeliveryWorker(container: Container): Worker<Deliver
       await job.moveToDelayed(Date.now() + step.delayMs, token);
       throw new DelayedError();
     },
-    workerOptions(container, { concurrency: DELIVERY_CONCURRENCY, maxStalledCount: MAX_STALLED_COUNT }),
+    workerOptions(container, { concurrency: DELIVERY_CONCURRENCY }),
   );
   logWorkerErrors(worker, container, 'webhook delivery');
   // A job fails only on unexpected errors (Redis away, lock lost to a stalled check); BullMQ retries it.

@@ -218,6 +218,18 @@ export function createCredentialStore(ctx: ServiceContext, events: EventService,
     });
   }
 
+  /** Back in the queue with all its tries; a no-op when another process retried it first or it is gone. */
+  async function retryFailedStep(step: StepJob): Promise<void> {
+    const job = await queues.credentialSteps.getJob(step.jobId);
+    if (!job) return;
+    try {
+      await job.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
+    } catch (error) {
+      if (await job.isFailed()) throw error;
+    }
+    ctx.logger.warn({ organizationId: step.data.organizationId, credentialId: step.data.credentialId, jobId: step.jobId }, 'a credential step that had failed runs again');
+  }
+
   const bucketOf = (atMs: number) => Math.ceil(atMs / WAKE_BUCKET_MS) * WAKE_BUCKET_MS;
 
   /**
@@ -303,8 +315,10 @@ export function createCredentialStore(ctx: ServiceContext, events: EventService,
     /**
      * Re-creates the steps and timers these credentials (of one organization) call for that do not exist,
      * e.g. after a crash between a commit and its enqueue, or timers of an older version that kept them as
-     * BullMQ jobs. Adding an existing step would be a no-op too, but each add is a BullMQ script: one
-     * pipelined EXISTS per step keeps a pass over 100,000 credentials from competing with the work it checks.
+     * BullMQ jobs, and runs again the steps whose job failed for good (a job whose workers kept dying, an
+     * unexpected error on its last try), which would otherwise hold their credential in flight forever.
+     * Adding an existing step would be a no-op too, but each add is a BullMQ script: a pipelined EXISTS and
+     * ZSCORE per step keeps a pass over 100,000 credentials from competing with the work it checks.
      * A credential that calls for no step or timer costs no Redis call here.
      */
     async ensureScheduled(organizationId: string, credentials: CredentialRecord[]): Promise<number> {
@@ -312,17 +326,19 @@ export function createCredentialStore(ctx: ServiceContext, events: EventService,
       const steps = work.flatMap(({ step }) => (step ? [step] : []));
       const timers = work.flatMap(({ timers: wanted }) => wanted);
       const pipeline = redis.pipeline();
-      for (const step of steps) pipeline.exists(queues.credentialSteps.toKey(step.jobId));
-      const exists = steps.length > 0 ? ((await pipeline.exec()) ?? []) : [];
-      const missingSteps = steps.filter((_, index) => exists[index]?.[1] !== 1);
+      for (const step of steps) pipeline.exists(queues.credentialSteps.toKey(step.jobId)).zscore(queues.credentialSteps.toKey('failed'), step.jobId);
+      const replies = steps.length > 0 ? ((await pipeline.exec()) ?? []) : [];
+      const missingSteps = steps.filter((_, index) => replies[2 * index]?.[1] !== 1);
+      const failedSteps = steps.filter((_, index) => replies[2 * index]?.[1] === 1 && replies[2 * index + 1]?.[1] !== null);
       const missingTimerIds = new Set(await timerIndex.missing(organizationId, timers.map((timer) => timer.id)));
       const missingTimers = timers.filter((timer) => missingTimerIds.has(timer.id));
       await timerIndex.addMissing(organizationId, missingTimers.map((timer) => ({ id: timer.id, runAtMs: Date.parse(timer.runAt) })));
       await Promise.all([
         ...missingSteps.map(addStep),
+        ...failedSteps.map(retryFailedStep),
         ...missingTimers.map((timer) => wakeAt(organizationId, Date.parse(timer.runAt), { trustMemory: false })),
       ]);
-      return missingSteps.length + missingTimers.length;
+      return missingSteps.length + failedSteps.length + missingTimers.length;
     },
 
     /**

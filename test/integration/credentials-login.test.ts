@@ -1,7 +1,10 @@
+import { UnrecoverableError, Worker } from 'bullmq';
 import t from 'tap';
 import { workFor } from '../../src/domain/credential-jobs.ts';
 import type { CredentialRecord, CredentialView } from '../../src/domain/credential-state.ts';
 import { newId } from '../../src/ids.ts';
+import { QUEUE_NAMES } from '../../src/queues.ts';
+import { workerOptions } from '../../workers/worker-options.ts';
 import { call, createCredential, describe, eventsOf, hasDetail, storedRecord, waitForCredential } from '../credentials-helper.ts';
 import { buildStack, createOrganization } from '../helper.ts';
 
@@ -247,4 +250,25 @@ t.test('every reconciler pass re-enqueues a step lost between its commit and its
   t.same(await services.ctx.redis.smembers(orgKeys.credentialsStepping), [], 'the step is done: the commit took it out');
   t.same(await services.connections.reconcile({ everyCredential: true }), { checked: 1, rescheduled: 0 }, 'the full pass still reads it, and its sync timer exists');
   t.same(await services.connections.reconcile({ everyCredential: false }), { checked: 0, rescheduled: 0 });
+});
+
+t.test('a step whose job failed for good (its workers kept dying) runs again on the next reconciler pass', async (t) => {
+  const stack = await buildStack(t);
+  await stack.stopWorkers();
+  const { container } = stack.app;
+  const created = await createCredential(stack, 'pass_good');
+  const step = workFor((await storedRecord(stack, created.id)) as CredentialRecord, stack.config).step;
+  // What BullMQ does to a job found stalled more often than allowed: fails it without running it.
+  const failing = new Worker(QUEUE_NAMES.credentialSteps, async () => {
+    throw new UnrecoverableError('job stalled more than allowable limit');
+  }, workerOptions(container, { concurrency: 1 }));
+  await new Promise((resolve) => failing.once('failed', resolve));
+  await failing.close();
+  const job = await container.services.queues.credentialSteps.getJob(step?.jobId ?? '');
+  t.equal(await job?.isFailed(), true, 'the step job failed; the credential still waits for it');
+
+  t.same(await container.services.connections.reconcile({ everyCredential: false }), { checked: 1, rescheduled: 1 });
+  t.equal(await job?.isWaiting(), true, 'back in the queue');
+  await stack.startWorkers();
+  await waitForCredential(stack, created.id, hasDetail('LOGIN_AND_DATA_DISCOVERY_SUCCESS'));
 });
