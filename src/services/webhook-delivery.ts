@@ -134,10 +134,17 @@ export function createWebhookDeliveryService(
   }
 
   /**
-   * After a failed attempt: disable the endpoint, give up, or schedule the retry. Returns the retry delay, if any.
-   * `endpointVersion` is the endpoint the attempt was sent to: one changed since is not disabled by its answer.
+   * After a failed attempt: disable the endpoint, or keep the retry its schedule gives (`scheduledRetryMs`, null
+   * when it gives up). Returns the retry delay, if any. `endpointVersion` is the endpoint the attempt was sent
+   * to: one changed since is not disabled by its answer.
    */
-  async function afterFailure(delivery: DeliveryJob, endpointVersion: number, outcome: HttpOutcome, failingSinceMs: number | null): Promise<number | null> {
+  async function afterFailure(
+    delivery: DeliveryJob,
+    endpointVersion: number,
+    outcome: HttpOutcome,
+    failingSinceMs: number | null,
+    scheduledRetryMs: number | null,
+  ): Promise<number | null> {
     const { organizationId, endpointId } = delivery;
     const now = ctx.now().getTime();
     let disabledReason: string | null = null;
@@ -150,12 +157,7 @@ export function createWebhookDeliveryService(
       logger.warn({ organizationId, endpointId, reason: disabledReason }, 'webhook endpoint disabled');
       return null;
     }
-    return nextRetryDelayMs({
-      schedule: config.webhookRetryScheduleSeconds,
-      attemptNumber: delivery.attemptNumber,
-      retryAfterHeader: firstHeader(outcome.responseHeaders['retry-after']),
-      nowMs: now,
-    });
+    return scheduledRetryMs;
   }
 
   /**
@@ -220,14 +222,25 @@ export function createWebhookDeliveryService(
       const next = waitingRooms.takeFirst(room);
       let handedOver: Admission | null = null;
       try {
-        ({ handedOver } = await gate.finish(organizationId, endpointId, leaseId, true, outcome.latencyMs, settlement(delivery, attemptRecord(null), 'succeeded'), next?.ticket));
+        ({ handedOver } = await gate.finish(organizationId, endpointId, leaseId, {
+          delivered: true,
+          latencyMs: outcome.latencyMs,
+          settlement: settlement(delivery, attemptRecord(null), 'succeeded'),
+          handover: next?.ticket,
+        }));
       } finally {
         next?.hand(handedOver ?? undefined);
       }
       return { kind: 'finished' };
     }
-    const { failingSinceMs } = await handBack(gate.finish(organizationId, endpointId, leaseId, false, outcome.latencyMs));
-    const retryInMs = await afterFailure(delivery, endpoint.version, outcome, failingSinceMs);
+    const scheduledRetryMs = nextRetryDelayMs({
+      schedule: config.webhookRetryScheduleSeconds,
+      attemptNumber: delivery.attemptNumber,
+      retryAfterHeader: firstHeader(outcome.responseHeaders['retry-after']),
+      nowMs: ctx.now().getTime(),
+    });
+    const { failingSinceMs } = await handBack(gate.finish(organizationId, endpointId, leaseId, { delivered: false, latencyMs: outcome.latencyMs, retryInMs: scheduledRetryMs }));
+    const retryInMs = await afterFailure(delivery, endpoint.version, outcome, failingSinceMs, scheduledRetryMs);
     await deliveryLog.settle(settlement(delivery, attemptRecord(retryInMs), retryInMs === null ? 'gave_up' : 'retrying'));
     logger.info(
       { organizationId, endpointId, eventId, attemptNumber: delivery.attemptNumber, status: outcome.responseStatus, error: outcome.error },

@@ -23,7 +23,9 @@ import { READ_STORED_LUA, readArgs, type RedisClient, type StoredRead, type Stor
  *
  * The endpoint's health hash holds the breaker, the turn reservations, a moving average of its latency,
  * and `failingSince`, the start of the current failure streak, which decides when an endpoint that keeps
- * failing is disabled.
+ * failing is disabled. A streak lasts while some failed delivery is due to try again (`streakUntil`: its
+ * retry time plus the longest the gate can hold it back); a failure after that starts a new streak, so that
+ * a quiet spell after the last retry gave up does not count as days of failing.
  */
 
 export interface EndpointGateTuning {
@@ -73,6 +75,18 @@ export interface Handover {
   readOnAdmission: StoredRead[];
 }
 
+/** How an admitted request went, for `finish`. */
+export interface FinishedRequest {
+  delivered: boolean;
+  latencyMs: number;
+  /** After a failure: when its delivery tries again, null when it gave up. */
+  retryInMs?: number | null;
+  /** Logs the attempt and settles the delivery in the same call. */
+  settlement?: Settlement;
+  /** After a success, the waiter the slot goes to. */
+  handover?: Handover;
+}
+
 // Redis's clock, not the workers': leases and cooldowns written by one process are read by others.
 const NOW_MS = `local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)`;
@@ -117,8 +131,9 @@ return reply
 // KEYS: 1 in-flight leases, 2 health, 3 and 4 (with a settlement) the delivery log's, then (with a hand-over)
 // the keys to read for the waiter. ARGV: 1 '1' success / '0' failure, 2 threshold, 3 base cooldown ms, 4 max
 // cooldown ms, 5 latency ms of the request, 6 lease id, 7 lease id of the waiter to hand the slot to ('' for
-// none), 8 lease ms, 9 '1' with a settlement, '0' without, 10… the settlement, with keys 3 and 4, and last
-// the entry ids of the keys to read (see `readArgs`). Releases the lease, records the outcome, and settles
+// none), 8 lease ms, 9 '1' with a settlement, '0' without, 10 after a failure, how long its streak lasts
+// without another (ms, -1 when the delivery gave up), 11… the settlement, with keys 3 and 4, and last the
+// entry ids of the keys to read (see `readArgs`). Releases the lease, records the outcome, and settles
 // the delivery when asked to. After a success, a lease that was still held goes to the waiter (the count in
 // flight does not change, so no limit is crossed). Returns { failingSince ms or -1, 1 if the breaker opened
 // now, then, when the slot was handed over, 1 and what the keys to read hold }.
@@ -126,13 +141,13 @@ const FINISH_SCRIPT = `${NOW_MS}
 ${READ_STORED_LUA}
 local released = redis.call('ZREM', KEYS[1], ARGV[6])
 local firstToRead = 3
-if ARGV[9] == '1' then ${settleLua(3, 10)}
+if ARGV[9] == '1' then ${settleLua(3, 11)}
   firstToRead = 5
 end
 local previous = tonumber(redis.call('HGET', KEYS[2], 'latencyMs') or ARGV[5])
 redis.call('HSET', KEYS[2], 'latencyMs', math.floor(0.8 * previous + 0.2 * tonumber(ARGV[5])))
 if ARGV[1] == '1' then
-  redis.call('HDEL', KEYS[2], 'failures', 'trips', 'openUntil', 'failingSince')
+  redis.call('HDEL', KEYS[2], 'failures', 'trips', 'openUntil', 'failingSince', 'streakUntil')
   if ARGV[7] == '' or released == 0 then return { -1, 0 } end
   redis.call('ZADD', KEYS[1], now, ARGV[7])
   redis.call('PEXPIRE', KEYS[1], ARGV[8])
@@ -141,7 +156,9 @@ if ARGV[1] == '1' then
   for i = firstToRead, #KEYS do reply[4 + i - firstToRead] = readStored(KEYS[i], ARGV[firstEntryId + i - firstToRead]) end
   return reply
 end
-redis.call('HSETNX', KEYS[2], 'failingSince', now)
+local streakUntil = tonumber(redis.call('HGET', KEYS[2], 'streakUntil') or '0')
+if now > streakUntil then redis.call('HSET', KEYS[2], 'failingSince', now) else redis.call('HSETNX', KEYS[2], 'failingSince', now) end
+if tonumber(ARGV[10]) >= 0 then redis.call('HSET', KEYS[2], 'streakUntil', math.max(streakUntil, now + tonumber(ARGV[10]))) end
 local failingSince = tonumber(redis.call('HGET', KEYS[2], 'failingSince'))
 local failures = redis.call('HINCRBY', KEYS[2], 'failures', 1)
 local openUntil = tonumber(redis.call('HGET', KEYS[2], 'openUntil') or '0')
@@ -166,6 +183,8 @@ export function createEndpointGate(redis: RedisClient, keys: Keys, requestTimeou
   redis.defineCommand('webhookGateFinish', { lua: FINISH_SCRIPT });
   const commands = redis as GateCommands;
   const leaseMs = requestTimeoutMs + tuning.leaseMarginMs;
+  // The latest a retry due at some time is attempted: parked by an open breaker, postponed by a busy endpoint, its request.
+  const retryLatenessMs = tuning.breakerMaxCooldownMs + tuning.maxPostponeMs + leaseMs;
 
   return {
     tuning,
@@ -210,15 +229,8 @@ export function createEndpointGate(redis: RedisClient, keys: Keys, requestTimeou
      * `handover`, a successful request's slot goes straight to that waiter, admitted in the same call: one
      * ask fewer per delivery while an endpoint has a backlog.
      */
-    async finish(
-      organizationId: string,
-      endpointId: string,
-      leaseId: string,
-      delivered: boolean,
-      latencyMs: number,
-      settlement?: Settlement,
-      handover?: Handover,
-    ): Promise<Outcome> {
+    async finish(organizationId: string, endpointId: string, leaseId: string, request: FinishedRequest): Promise<Outcome> {
+      const { delivered, latencyMs, retryInMs = null, settlement, handover } = request;
       const orgKeys = keys.org(organizationId);
       const settle = settlement ? settleKeysAndArgs(keys, settlement) : { keys: [], args: [] };
       const toRead = readArgs(handover?.readOnAdmission ?? []);
@@ -237,6 +249,7 @@ export function createEndpointGate(redis: RedisClient, keys: Keys, requestTimeou
         handover?.leaseId ?? '',
         leaseMs,
         settlement ? '1' : '0',
+        retryInMs === null ? -1 : retryInMs + retryLatenessMs,
         ...settle.args,
         ...toRead.entryIds,
       );
