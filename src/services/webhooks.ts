@@ -3,6 +3,7 @@ import { Coalescer } from '../coalescer.ts';
 import { errors } from '../errors.ts';
 import { newId } from '../ids.ts';
 import type { Queues } from '../queues.ts';
+import { createDeliveryLog } from '../storage/delivery-log.ts';
 import { EVENT_RETENTION_SECONDS, type Mutation } from '../storage/event-log.ts';
 import { unpackJson } from '../storage/packed-json.ts';
 import { checkEndpointUrl, parseCidrList } from '../webhooks/address-guard.ts';
@@ -18,8 +19,9 @@ import { FirstAttemptsHere, type FirstAttemptRunner, type FirstAttemptSettling }
  * Making the HTTP requests is `webhook-delivery.ts`'s job.
  *
  * Records are JSON with a `version`, written through the event log's guarded commit like every other state.
- * Signing secrets live only in the endpoint's sealed `…:secrets` hash: `current`, and `previous` while a
- * rotation overlaps (the record's `previousSecretExpiresAt` says until when).
+ * Signing secrets live only in the endpoint's sealed `…:secrets` map: `current`, and each secret a rotation
+ * replaced as `previous:<ms>`, signing alongside until that time (the record's `previousSecretExpiresAt` is
+ * the latest of them).
  */
 
 export interface WebhookEndpointRecord {
@@ -31,7 +33,7 @@ export interface WebhookEndpointRecord {
   isEnabled: boolean;
   /** Why Plugboard disabled the endpoint (410 Gone, failing too long); null when enabled or disabled by the caller. */
   disabledReason: string | null;
-  /** Until when the secret before the last rotation still signs deliveries. */
+  /** Until when the secret before the last rotation still signs deliveries (earlier ones end sooner). */
   previousSecretExpiresAt: string | null;
   createdAt: string;
   updatedAt: string;
@@ -83,6 +85,9 @@ export interface DeliveryAttempt {
 }
 
 const UPDATE_RETRIES = 5;
+/** The most replaced secrets that still sign: each one adds a signature to every delivery. */
+const MAX_PREVIOUS_SECRETS = 5;
+const PREVIOUS_SECRET_FIELD = 'previous:';
 // Decrypted signing secrets kept per endpoint version, up to this many.
 const MAX_CACHED_SIGNING_SECRETS = 10_000;
 /** The most events one fan-out takes: its deliveries are one `addBulk`. */
@@ -121,20 +126,35 @@ function deliveryJobOptions(delivery: DeliveryJob) {
   return delivery.trigger === 'event' ? { jobId: fanOutJobId(delivery.eventId, delivery.endpointId), ...DELIVERY_JOB_OPTIONS } : { ...DELIVERY_JOB_OPTIONS };
 }
 
+interface PreviousSecret {
+  secret: string;
+  expiresAtMs: number;
+}
+
+/** The secrets rotations replaced, newest first, with the time each stops signing (some may have passed). */
+function previousSecrets(stored: Record<string, string>, endpoint: WebhookEndpointRecord): PreviousSecret[] {
+  const found = Object.entries(stored).flatMap(([field, secret]) => {
+    if (field.startsWith(PREVIOUS_SECRET_FIELD)) return [{ secret, expiresAtMs: Number(field.slice(PREVIOUS_SECRET_FIELD.length)) }];
+    // Kept by earlier versions: the one secret before the last rotation, until the record's overlap ends.
+    if (field === 'previous' && endpoint.previousSecretExpiresAt !== null) return [{ secret, expiresAtMs: Date.parse(endpoint.previousSecretExpiresAt) }];
+    return [];
+  });
+  return found.sort((a, b) => b.expiresAtMs - a.expiresAtMs);
+}
+
 export function toEndpointView({ version: _version, ...view }: WebhookEndpointRecord): WebhookEndpoint {
   return view;
 }
 
-/** Which endpoints an event goes to: a test event only to the endpoint it tests, others by subscription. */
-export function isDeliveredTo(event: EventEnvelope, endpoint: WebhookEndpointRecord): boolean {
-  if (!endpoint.isEnabled) return false;
+/** Whether an endpoint, enabled or not, is meant to get an event: a test event only the endpoint it tests, others by subscription. */
+function isMeantFor(event: EventEnvelope, endpoint: WebhookEndpointRecord): boolean {
   if (event.type === 'webhook.test') return event.data.endpointId === endpoint.id;
   return endpoint.eventTypes === null || (endpoint.eventTypes as string[]).includes(event.type);
 }
 
-/** The ids of the endpoints an event goes to. */
+/** The ids of the endpoints an event goes to now. */
 function recipientsAmong(endpoints: WebhookEndpointRecord[], event: EventEnvelope): string[] {
-  return endpoints.filter((endpoint) => isDeliveredTo(event, endpoint)).map((endpoint) => endpoint.id);
+  return endpoints.filter((endpoint) => endpoint.isEnabled && isMeantFor(event, endpoint)).map((endpoint) => endpoint.id);
 }
 
 export function createWebhookService(ctx: ServiceContext, queues: Queues, events: EventService) {
@@ -142,7 +162,8 @@ export function createWebhookService(ctx: ServiceContext, queues: Queues, events
   const allowList = parseCidrList(config.webhookAllowedTargets);
   redis.defineCommand('webhookListEndpoints', { numberOfKeys: 1, lua: LIST_ENDPOINTS_SCRIPT });
   const endpointCommands = redis as typeof redis & ListEndpointsCommand;
-  const signingSecretsCache = new BoundedCache<string, { current: string; previous: string | undefined }>(MAX_CACHED_SIGNING_SECRETS);
+  const deliveryLog = createDeliveryLog(redis, keys);
+  const signingSecretsCache = new BoundedCache<string, { current: string; previous: PreviousSecret[] }>(MAX_CACHED_SIGNING_SECRETS);
 
   function assertDeliverableUrl(url: string) {
     // The URL parser drops these silently (around the URL, and tabs and newlines inside it), so the URL the
@@ -180,11 +201,11 @@ export function createWebhookService(ctx: ServiceContext, queues: Queues, events
     organizationId: string,
     endpointId: string,
     change: (record: WebhookEndpointRecord) => Partial<WebhookEndpointRecord>,
-    alongside: () => Promise<Mutation[]> = async () => [],
+    alongside: (record: WebhookEndpointRecord) => Promise<Mutation[]> = async () => [],
   ): Promise<WebhookEndpointRecord> {
     for (let attempt = 0; attempt < UPDATE_RETRIES; attempt += 1) {
       const current = await loadRecord(organizationId, endpointId);
-      const next = await commitChange(organizationId, current, change(current), alongside);
+      const next = await commitChange(organizationId, current, change(current), () => alongside(current));
       if (next) return next;
     }
     throw errors.conflict({ message: 'The webhook endpoint is being changed concurrently; retry' });
@@ -196,6 +217,7 @@ export function createWebhookService(ctx: ServiceContext, queues: Queues, events
     current: WebhookEndpointRecord,
     change: Partial<WebhookEndpointRecord>,
     alongside: () => Promise<Mutation[]> = async () => [],
+    committedEvents: (next: WebhookEndpointRecord) => EventEnvelope[] = () => [],
   ): Promise<WebhookEndpointRecord | null> {
     const key = keys.org(organizationId).webhookEndpoint(current.id);
     const next = { ...current, ...change, updatedAt: ctx.now().toISOString(), version: current.version + 1 };
@@ -203,7 +225,7 @@ export function createWebhookService(ctx: ServiceContext, queues: Queues, events
       organizationId,
       guard: { key, expectedVersion: current.version },
       mutations: [{ op: 'set', key, value: JSON.stringify(next) }, ...(await alongside())],
-      events: [],
+      events: committedEvents(next),
     });
     return committed ? next : null;
   }
@@ -238,6 +260,7 @@ export function createWebhookService(ctx: ServiceContext, queues: Queues, events
    */
   async function fanOutNow(organizationId: string, committed: EventEnvelope[], isFirstFanout: boolean): Promise<void> {
     const endpoints = await listRecords(organizationId);
+    await recordMissed(organizationId, committed, endpoints);
     const targets = committed.flatMap((event) => recipientsAmong(endpoints, event).map((endpointId) => ({ eventId: event.id, endpointId })));
     const here = isFirstFanout ? firstAttemptsHere : null;
     const booked = here?.book(targets.length) ?? 0;
@@ -255,6 +278,18 @@ export function createWebhookService(ctx: ServiceContext, queues: Queues, events
       organizationId,
       committed.map((event) => event.id).filter((eventId) => !held.has(eventId)),
     );
+  }
+
+  /**
+   * What a disabled endpoint is meant to get goes straight to its gave-up set, as a delivery that gave up
+   * would: once the endpoint is enabled again, `recover` since the outage sends everything it missed.
+   */
+  async function recordMissed(organizationId: string, committed: EventEnvelope[], endpoints: WebhookEndpointRecord[]): Promise<void> {
+    for (const endpoint of endpoints) {
+      if (endpoint.isEnabled) continue;
+      const eventIds = committed.filter((event) => isMeantFor(event, endpoint)).map((event) => event.id);
+      if (eventIds.length > 0) await deliveryLog.recordMissed(organizationId, endpoint.id, eventIds, ctx.now().getTime());
+    }
   }
 
   // Commits of one organization that land together (a claim's 50 timers, concurrent API requests) share
@@ -344,36 +379,42 @@ export function createWebhookService(ctx: ServiceContext, queues: Queues, events
 
     /**
      * A new secret signs from now on; the old one keeps signing alongside until `previousSecretExpiresAt`,
-     * so receivers can switch without losing a delivery.
+     * so receivers can switch without losing a delivery. Secrets replaced before keep their own overlap
+     * (a rotation retried by mistake must not cut off the secret receivers still have), up to
+     * `MAX_PREVIOUS_SECRETS` of them.
      */
     async rotateSecret(organizationId: string, endpointId: string): Promise<{ secret: string; previousSecretExpiresAt: string }> {
       const secretsKey = keys.org(organizationId).webhookEndpointSecrets(endpointId);
       const secret = generateWebhookSecret();
-      const previousSecretExpiresAt = new Date(ctx.now().getTime() + config.webhookSecretOverlapSeconds * 1000).toISOString();
+      const nowMs = ctx.now().getTime();
+      const expiresAtMs = nowMs + config.webhookSecretOverlapSeconds * 1000;
       // Secrets and overlap change in the record's own commit: one record version always signs with the
       // same secrets, which lets `signingSecrets` cache them by version.
-      await updateRecord(organizationId, endpointId, () => ({ previousSecretExpiresAt }), async () => {
-        const previous = await ctx.secrets.read(secretsKey, 'current');
-        if (previous === null) throw new Error(`webhook endpoint ${endpointId} has no signing secret`);
-        return [ctx.secrets.writeMutation(secretsKey, { current: secret, previous })];
+      await updateRecord(organizationId, endpointId, () => ({ previousSecretExpiresAt: new Date(expiresAtMs).toISOString() }), async (record) => {
+        const stored = await ctx.secrets.readAll(secretsKey);
+        if (stored.current === undefined) throw new Error(`webhook endpoint ${endpointId} has no signing secret`);
+        const stillSigning = previousSecrets(stored, record).filter((previous) => previous.expiresAtMs > nowMs);
+        const kept = [{ secret: stored.current, expiresAtMs }, ...stillSigning].slice(0, MAX_PREVIOUS_SECRETS);
+        const fields = Object.fromEntries(kept.map((previous) => [`${PREVIOUS_SECRET_FIELD}${previous.expiresAtMs}`, previous.secret]));
+        return [ctx.secrets.writeMutation(secretsKey, { ...fields, current: secret })];
       });
-      return { secret, previousSecretExpiresAt };
+      return { secret, previousSecretExpiresAt: new Date(expiresAtMs).toISOString() };
     },
 
     /**
-     * Every secret that signs a delivery right now: the current one, and the previous one during an overlap.
-     * Null when the endpoint was deleted (with its secrets) since its record was read.
+     * Every secret that signs a delivery right now: the current one, then those replaced whose overlap has
+     * not ended, newest first. Null when the endpoint was deleted (with its secrets) since its record was read.
      */
     async signingSecrets(organizationId: string, endpoint: WebhookEndpointRecord): Promise<string[] | null> {
       const cacheKey = `${organizationId}/${endpoint.id}@${endpoint.version}`;
       let stored = signingSecretsCache.get(cacheKey);
       if (stored === undefined) {
-        const { current, previous } = await ctx.secrets.readAll(keys.org(organizationId).webhookEndpointSecrets(endpoint.id));
-        if (current === undefined) return null;
-        stored = signingSecretsCache.set(cacheKey, { current, previous });
+        const all = await ctx.secrets.readAll(keys.org(organizationId).webhookEndpointSecrets(endpoint.id));
+        if (all.current === undefined) return null;
+        stored = signingSecretsCache.set(cacheKey, { current: all.current, previous: previousSecrets(all, endpoint) });
       }
-      const overlaps = endpoint.previousSecretExpiresAt !== null && Date.parse(endpoint.previousSecretExpiresAt) > ctx.now().getTime();
-      return overlaps && stored.previous !== undefined ? [stored.current, stored.previous] : [stored.current];
+      const nowMs = ctx.now().getTime();
+      return [stored.current, ...stored.previous.filter((previous) => previous.expiresAtMs > nowMs).map((previous) => previous.secret)];
     },
 
     /** Commits a `webhook.test` event; the fan-out sends it to this endpoint only. */
@@ -466,13 +507,17 @@ export function createWebhookService(ctx: ServiceContext, queues: Queues, events
     },
 
     /**
-     * Disables the endpoint if it is still the one the failing attempt was sent to (`seenVersion`). False when
-     * it changed meanwhile (a new URL, enabled again) or is gone: a late 410 from before must not undo that.
+     * Disables the endpoint if it is still the one the failing attempt was sent to (`seenVersion`), and tells
+     * the organization's other endpoints with a `webhook.endpoint_disabled` event. False when it changed
+     * meanwhile (a new URL, enabled again) or is gone: a late 410 from before must not undo that.
      */
     async disableEndpoint(organizationId: string, endpointId: string, reason: string, seenVersion: number): Promise<boolean> {
       const current = await findRecord(organizationId, endpointId);
       if (current?.version !== seenVersion) return false;
-      return (await commitChange(organizationId, current, { isEnabled: false, disabledReason: reason })) !== null;
+      const disabled = await commitChange(organizationId, current, { isEnabled: false, disabledReason: reason }, undefined, (next) => [
+        newEvent('webhook.endpoint_disabled', { endpointId, url: next.url, disabledReason: reason }, ctx.now()),
+      ]);
+      return disabled !== null;
     },
   };
 }

@@ -71,5 +71,17 @@ export function createDeliveryLog(redis: RedisClient, keys: Keys) {
       const settle = settleKeysAndArgs(keys, settlement);
       await commands.webhookSettleDelivery(...settle.keys, ...settle.args);
     },
+
+    /** Events an endpoint never got (it was disabled) join its gave-up set, as deliveries that gave up. */
+    async recordMissed(organizationId: string, endpointId: string, eventIds: string[], nowMs: number): Promise<void> {
+      const key = keys.org(organizationId).webhookEndpointFailed(endpointId);
+      const results = await redis
+        .multi()
+        .zadd(key, ...eventIds.flatMap((eventId) => [nowMs, eventId]))
+        .zremrangebyscore(key, '-inf', nowMs - EVENT_RETENTION_SECONDS * 1000)
+        .exec();
+      const failed = results?.find(([error]) => error)?.[0];
+      if (!results || failed) throw failed ?? new Error('recordMissed: the transaction was discarded');
+    },
   };
 }

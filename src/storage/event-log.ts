@@ -96,6 +96,7 @@ const EVENT_TYPE_CODES: ReadonlyMap<string, string> = new Map([
   ['user.two_factor.disabled', 'n'],
   ['user.two_factor.recovery_code_used', 'o'],
   ['user.two_factor.locked', 'p'],
+  ['webhook.endpoint_disabled', 'q'],
 ]);
 const EVENT_TYPES_BY_CODE = new Map([...EVENT_TYPE_CODES].map(([type, code]) => [code, type]));
 

@@ -67,6 +67,15 @@ const definitions = {
     description: 'Sent on request by POST /plug/webhooks/endpoints/{id}/test, to check an endpoint.',
     data: { endpointId: Type.String({ pattern: '^whe_' }), message: Type.String() },
   },
+  'webhook.endpoint_disabled': {
+    description:
+      'Plugboard disabled a webhook endpoint (it answered 410 Gone, or every delivery failed for WEBHOOK_DISABLE_AFTER_SECONDS); sent to the organization\'s other endpoints. Enable it again, then recover what it missed.',
+    data: {
+      endpointId: Type.String({ pattern: '^whe_' }),
+      url: Type.String(),
+      disabledReason: Type.String(),
+    },
+  },
   'user.two_factor.enabled': {
     description: 'A dashboard user turned on two-factor authentication.',
     data: userData,

@@ -53,6 +53,51 @@ t.test('410 Gone disables the endpoint; a long response body is logged truncated
   t.match(found.json(), { isEnabled: false, disabledReason: /410/ });
 });
 
+t.test('an endpoint Plugboard disables: the other endpoints are told, and recover sends everything it missed once enabled again', async (t) => {
+  const stack = await startWebhookStack(t, { env: { WEBHOOK_RETRY_SCHEDULE: '30' } });
+  const gone = await startReceiver(t, (_request, res, index) => res.writeHead(index === 0 ? 410 : 204).end());
+  const watcher = await startReceiver(t);
+  const endpoint = await createEndpoint(stack, { url: gone.url });
+  await createEndpoint(stack, { url: watcher.url });
+  const since = new Date(Date.now() - 1000).toISOString();
+  const failed = await commitEvent(stack);
+  const [, notice] = await watcher.waitFor((all) => all.length === 2);
+  t.match(JSON.parse(notice?.body ?? '{}'), { type: 'webhook.endpoint_disabled', data: { endpointId: endpoint.id, url: gone.url, disabledReason: /410/ } });
+
+  const missed = [await commitEvent(stack), await commitEvent(stack, 'credential.deleted')];
+  await watcher.waitFor((all) => all.length === 4);
+  t.equal(gone.received.length, 1, 'nothing is sent while disabled');
+  const endpointUrl = `/plug/webhooks/endpoints/${endpoint.id}`;
+  await stack.app.inject({ method: 'PATCH', url: endpointUrl, headers: stack.org.headers, payload: { isEnabled: true } });
+  const recovered = await stack.app.inject({ method: 'POST', url: `${endpointUrl}/recover`, headers: stack.org.headers, payload: { since } });
+  const expected = [failed.id, notice?.id, ...missed.map((event) => event.id)].sort();
+  t.same([...(recovered.json() as { eventIds: string[] }).eventIds].sort(), expected, 'the failed event, and each one sent while disabled');
+  await gone.waitFor((all) => all.length === 5);
+  t.same(gone.received.slice(1).map((request) => request.id).sort(), expected);
+});
+
+t.test('a caller-disabled endpoint is not announced; what it is not subscribed to is not kept for it', async (t) => {
+  const stack = await startWebhookStack(t);
+  const paused = await startReceiver(t);
+  const watcher = await startReceiver(t);
+  const endpoint = await createEndpoint(stack, { url: paused.url, eventTypes: ['credential.created'] });
+  await createEndpoint(stack, { url: watcher.url });
+  const since = new Date(Date.now() - 1000).toISOString();
+  const endpointUrl = `/plug/webhooks/endpoints/${endpoint.id}`;
+  await stack.app.inject({ method: 'PATCH', url: endpointUrl, headers: stack.org.headers, payload: { isEnabled: false } });
+  const kept = await commitEvent(stack);
+  await commitEvent(stack, 'credential.deleted');
+  await watcher.waitFor((all) => all.length === 2);
+  t.same(
+    watcher.received.map((request) => JSON.parse(request.body).type),
+    ['credential.created', 'credential.deleted'],
+    'no webhook.endpoint_disabled',
+  );
+  await stack.app.inject({ method: 'PATCH', url: endpointUrl, headers: stack.org.headers, payload: { isEnabled: true } });
+  const recovered = await stack.app.inject({ method: 'POST', url: `${endpointUrl}/recover`, headers: stack.org.headers, payload: { since } });
+  t.same(recovered.json(), { eventIds: [kept.id] });
+});
+
 t.test('a 410 from a URL the endpoint no longer has does not disable it: the delivery goes on to the new one', async (t) => {
   const stack = await startWebhookStack(t, { env: { WEBHOOK_RETRY_SCHEDULE: '1' } });
   let answerGone: () => void = () => {};

@@ -1,4 +1,5 @@
 import t from 'tap';
+import { generateWebhookSecret } from '../../src/webhooks/signing.ts';
 import { startReceiver } from '../fixtures/webhook-receiver.ts';
 import { commitEvent, createEndpoint, startWebhookStack, verifies, waitForAttempts } from '../fixtures/webhook-stack.ts';
 
@@ -139,4 +140,42 @@ t.test('rotateSecret: both secrets verify during the overlap, only the new one a
   const afterOverlap = receiver.received[2]!;
   t.notOk(verifies(endpoint.secret, afterOverlap), 'the old secret no longer verifies');
   t.ok(verifies(newSecret, afterOverlap), 'the new one does');
+});
+
+t.test('rotating again keeps each replaced secret signing for its own overlap; a previous secret stored the earlier way still signs', async (t) => {
+  const stack = await startWebhookStack(t, { env: { WEBHOOK_SECRET_OVERLAP_SECONDS: '60' } });
+  const receiver = await startReceiver(t);
+  const endpoint = await createEndpoint(stack, { url: receiver.url });
+  const { ctx } = stack.container.services;
+  const orgKeys = ctx.keys.org(stack.org.organizationId);
+  // As an earlier version left a rotation: one `previous` field, its overlap on the record.
+  const legacySecret = generateWebhookSecret();
+  await ctx.secrets.write(orgKeys.webhookEndpointSecrets(endpoint.id), { current: endpoint.secret, previous: legacySecret });
+  const record = JSON.parse((await ctx.redis.get(orgKeys.webhookEndpoint(endpoint.id))) ?? '{}') as { previousSecretExpiresAt: string; version: number };
+  await ctx.redis.set(
+    orgKeys.webhookEndpoint(endpoint.id),
+    JSON.stringify({ ...record, previousSecretExpiresAt: new Date(Date.now() + 60_000).toISOString(), version: record.version + 1 }),
+  );
+  await commitEvent(stack);
+  const [legacy] = await receiver.waitFor((all) => all.length === 1);
+  t.ok(verifies(legacySecret, legacy!) && verifies(endpoint.secret, legacy!), 'the earlier layout: both secrets sign');
+
+  const rotate = async () =>
+    (await stack.app.inject({ method: 'POST', url: `/plug/webhooks/endpoints/${endpoint.id}/rotateSecret`, headers: stack.org.headers })).json() as { secret: string };
+  const second = await rotate();
+  const third = await rotate();
+  await commitEvent(stack);
+  const [, delivered] = await receiver.waitFor((all) => all.length === 2);
+  t.equal(delivered!.signature.split(' ').length, 4, 'four secrets sign: the current one and three replaced');
+  for (const [name, secret] of Object.entries({ legacy: legacySecret, first: endpoint.secret, second: second.secret, third: third.secret })) {
+    t.ok(verifies(secret, delivered!), `the ${name} secret verifies`);
+  }
+
+  for (let i = 0; i < 4; i += 1) await rotate();
+  const latest = await rotate();
+  await commitEvent(stack);
+  const [, , capped] = await receiver.waitFor((all) => all.length === 3);
+  t.equal(capped!.signature.split(' ').length, 6, 'at most five replaced secrets sign beside the current one');
+  t.ok(verifies(latest.secret, capped!));
+  t.notOk(verifies(legacySecret, capped!), 'the oldest went first');
 });

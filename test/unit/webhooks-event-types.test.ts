@@ -20,6 +20,7 @@ const specTypes = [
   'credential.deleted',
   'webhook.test',
 ];
+const operationalTypes = ['webhook.endpoint_disabled'];
 const auditTypes = ['user.two_factor.enabled', 'user.two_factor.disabled', 'user.two_factor.recovery_code_used', 'user.two_factor.locked'];
 
 const credential = { id: 'crd_01hq3v9xk2m4n6p8r0s2t4v6w8' };
@@ -40,6 +41,7 @@ const sampleData: Record<EventType, Record<string, unknown>> = {
   'credential.disabled': { credential },
   'credential.deleted': { credential },
   'webhook.test': { endpointId: 'whe_01hq3v9xk2m4n6p8r0s2t4v6w8', message: 'Test event from Plugboard' },
+  'webhook.endpoint_disabled': { endpointId: 'whe_01hq3v9xk2m4n6p8r0s2t4v6w8', url: 'https://example.com/hooks', disabledReason: 'The endpoint answered 410 Gone' },
   'user.two_factor.enabled': { user },
   'user.two_factor.disabled': { user },
   'user.two_factor.recovery_code_used': { user },
@@ -51,8 +53,8 @@ function envelope(type: EventType, data: Record<string, unknown> = sampleData[ty
 }
 const isValid = (type: EventType, value: unknown) => Value.Check(context, eventTypeCatalog[type].schema, value);
 
-t.test('the catalog holds exactly the SPEC §5 types and the dashboard audit types', async (t) => {
-  t.same([...EVENT_TYPES].sort(), [...specTypes, ...auditTypes].sort());
+t.test('the catalog holds exactly the SPEC §5 types, the endpoint-disabled notice and the dashboard audit types', async (t) => {
+  t.same([...EVENT_TYPES].sort(), [...specTypes, ...operationalTypes, ...auditTypes].sort());
   t.same(Object.keys(eventTypeCatalog).sort(), [...EVENT_TYPES].sort());
   t.ok(Object.isFrozen(EVENT_TYPES));
   for (const type of EVENT_TYPES) {
