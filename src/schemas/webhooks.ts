@@ -1,6 +1,7 @@
-import { Type } from 'typebox';
+import { Type, type TSchema } from 'typebox';
 import { idPattern } from '../ids.ts';
 import { EVENT_TYPES, eventTypeCatalog, type EventType } from '../webhooks/event-types.ts';
+import { CredentialSchema } from './credentials.ts';
 
 export const EventTypeNameSchema = Type.Unsafe<EventType>({ type: 'string', enum: [...EVENT_TYPES] });
 
@@ -65,15 +66,39 @@ const SIGNATURE_HEADERS = [
   { name: 'webhook-signature', description: 'Space-separated `v1,<base64 HMAC-SHA256 of id.timestamp.body>`, one per active secret' },
 ].map((header) => ({ in: 'header', required: true, schema: { type: 'string' }, ...header }));
 
+/** The shared schemas the event type catalog refers to by `$id`. */
+const CATALOG_REFERENCES: Record<string, TSchema> = { Credential: CredentialSchema };
+
+/** The schema with each `$ref` to a shared schema's `$id` (the catalog's style) rewritten by `toRef`. */
+function withRefs(schema: unknown, toRef: (id: string) => string): Record<string, unknown> {
+  return JSON.parse(JSON.stringify(schema), (key, value: unknown) => (key === '$ref' && typeof value === 'string' && !value.startsWith('#') ? toRef(value) : value));
+}
+
+/**
+ * An event type's envelope schema that validates on its own (`GET /plug/webhooks/eventTypes`): the shared
+ * schemas it refers to travel along in its `$defs`.
+ */
+export function standaloneEventSchema(type: EventType): Record<string, unknown> {
+  const used = new Set<string>();
+  const schema = withRefs(eventTypeCatalog[type].schema, (id) => {
+    if (!CATALOG_REFERENCES[id]) throw new Error(`event type ${type} refers to ${id}, which is not in CATALOG_REFERENCES`);
+    used.add(id);
+    return `#/$defs/${id}`;
+  });
+  if (used.size === 0) return schema;
+  const definitions = [...used].map((id) => {
+    const { $id: _id, ...definition } = withRefs(CATALOG_REFERENCES[id], (nested) => `#/$defs/${nested}`);
+    return [id, definition];
+  });
+  return { ...schema, $defs: Object.fromEntries(definitions) };
+}
+
 /**
  * The OpenAPI 3.1 `webhooks` section: one POST per event type whose body is that type's envelope schema.
  * The catalog refers to shared schemas by `$id` (e.g. `Credential`); the document needs component paths.
  */
 export function openApiWebhooks(): Record<string, unknown> {
-  const withComponentRefs = (schema: unknown): unknown =>
-    JSON.parse(JSON.stringify(schema), (key, value: unknown) =>
-      key === '$ref' && typeof value === 'string' && !value.startsWith('#') ? `#/components/schemas/${value}` : value,
-    );
+  const withComponentRefs = (schema: unknown) => withRefs(schema, (id) => `#/components/schemas/${id}`);
   return Object.fromEntries(
     EVENT_TYPES.map((type) => {
       const { description, schema } = eventTypeCatalog[type];

@@ -1,6 +1,9 @@
+import { Ajv2020 } from 'ajv/dist/2020.js';
+import addFormats from 'ajv-formats';
 import t from 'tap';
 import { ConfigError } from '../../src/config.ts';
 import { EVENT_TYPES } from '../../src/webhooks/event-types.ts';
+import { SANDBOX_PROVIDER } from '../credentials-helper.ts';
 import { build, createOrganization, testConfig } from '../helper.ts';
 
 const endpointsUrl = '/plug/webhooks/endpoints';
@@ -126,6 +129,16 @@ t.test('the event type catalog, in the API and in the OpenAPI webhooks section',
     [...EVENT_TYPES],
   );
   t.ok(data.every((entry) => entry.description.length > 0 && 'data' in entry.schema.properties));
+  // Each schema validates on its own, in a validator that knows nothing else.
+  const ajv = addFormats.default(new Ajv2020({ strict: false }));
+  const credential = (
+    await app.inject({ method: 'POST', url: '/plug/credentials', headers: org.headers, payload: { providerId: SANDBOX_PROVIDER, username: 'ada', password: 'pass_good' } })
+  ).json() as { status: string };
+  const event = { id: 'evt_aaaaaaaaaaaaaaaaaaaaaaaaaa', type: 'credential.connected', timestamp: new Date().toISOString(), data: { credential } };
+  const connected = data.find((entry) => entry.type === 'credential.connected');
+  t.equal(ajv.validate(connected?.schema ?? {}, event), true, 'a real credential.connected body validates');
+  t.equal(ajv.validate(connected?.schema ?? {}, { ...event, data: { credential: { ...credential, status: 'NOPE' } } }), false, 'the credential is checked');
+  t.ok(data.every((entry) => ajv.compile(entry.schema)), 'every schema compiles alone');
 
   const document = app.swagger() as { webhooks: Record<string, { post: { requestBody: { content: Record<string, { schema: unknown }> } } }> };
   t.same(Object.keys(document.webhooks), [...EVENT_TYPES]);

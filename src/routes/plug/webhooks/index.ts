@@ -6,6 +6,7 @@ import { errorResponses, ref } from '../../../schemas/index.ts';
 import { pageOf, pageQuery } from '../../../schemas/pagination.ts';
 import {
   EventTypeNameSchema,
+  standaloneEventSchema,
   WebhookEndpointInputSchema,
   WebhookEndpointPatchSchema,
   WebhookEndpointSchema,
@@ -19,6 +20,8 @@ const tags = ['webhooks'];
 
 const SORTABLE = ['createdAt', 'updatedAt'] as const;
 
+const EVENT_TYPE_LIST = EVENT_TYPES.map((type) => ({ ...eventTypeCatalog[type], schema: standaloneEventSchema(type) }));
+
 /** Webhook endpoints and the event type catalog (SPEC §5). */
 const webhooks: FastifyPluginAsyncTypebox = async (app) => {
   const service = app.services.webhooks;
@@ -28,7 +31,7 @@ const webhooks: FastifyPluginAsyncTypebox = async (app) => {
     {
       schema: {
         tags,
-        summary: 'The event types and the JSON Schema of each webhook body',
+        summary: 'The event types and the JSON Schema of each webhook body (self-contained: shared parts in its $defs)',
         security,
         response: {
           200: Type.Object({
@@ -38,7 +41,7 @@ const webhooks: FastifyPluginAsyncTypebox = async (app) => {
         },
       },
     },
-    async () => ({ data: EVENT_TYPES.map((type) => eventTypeCatalog[type]) }),
+    async () => ({ data: EVENT_TYPE_LIST }),
   );
 
   app.post(
