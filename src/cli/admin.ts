@@ -2,6 +2,8 @@
  * `npm run admin -- <command>`: operator tasks against the configured Redis (same environment as `npm start`).
  *
  *   create-org --name N --email E --password P   one JSON line { organizationId, userId, keyId, clientId, clientSecret }
+ *   reset-password --email E --password P        sets a dashboard user's password, ends their sessions and lifts a
+ *                                                two-factor login lock (for a locked-out admin)
  *   rotate-keys                                  re-seals every stored secret with the first ENCRYPTION_KEYS key
  *   revoke-key --org O --key K                   revokes API key K, named by its key_ id or its cli_ client id
  *                                                (its tokens stop working at once)
@@ -20,6 +22,7 @@ import { createRedisClient } from '../storage/redis.ts';
 
 export const USAGE = `usage: npm run admin -- <command>
   create-org --name <name> --email <email> --password <password>
+  reset-password --email <email> --password <new password>
   rotate-keys
   revoke-key --org <organizationId> --key <apiKeyId or clientId>`;
 
@@ -52,6 +55,13 @@ const COMMANDS: Record<string, Command> = {
   'rotate-keys': async (container, args) => {
     requiredOptions(args, []);
     return container.services.ctx.secrets.rotateAll();
+  },
+  'reset-password': async (container, args) => {
+    const { email, password } = requiredOptions(args, ['email', 'password']);
+    const user = await container.services.organizations.findUserByEmail(email);
+    if (!user) throw new Error(`no user has the email ${email}`);
+    await container.services.dashboardSessions.resetPassword(user, password);
+    return { organizationId: user.organizationId, userId: user.id };
   },
   'revoke-key': async (container, args) => {
     const { org, key } = requiredOptions(args, ['org', 'key']);

@@ -37,6 +37,8 @@ export interface CompletedLogin {
 export interface AuthenticatedSession {
   user: UserRecord;
   session: DashboardSessionRecord;
+  /** What names the session in the user's list (its token's hash). */
+  tokenHash: string;
 }
 
 export function createDashboardSessionService(
@@ -69,9 +71,10 @@ export function createDashboardSessionService(
     return { token, expiresAt: record.expiresAt };
   }
 
-  async function endAllForUser(user: Pick<UserRecord, 'id' | 'organizationId'>): Promise<void> {
+  /** Ends every session of the user (v1 tokens included), but the one named by `exceptTokenHash`. */
+  async function endAllForUser(user: Pick<UserRecord, 'id' | 'organizationId'>, exceptTokenHash?: string): Promise<void> {
     const userSessions = keys.org(user.organizationId).userSessions(user.id);
-    const tokenHashes = await redis.zrange(userSessions, 0, -1);
+    const tokenHashes = (await redis.zrange(userSessions, 0, -1)).filter((tokenHash) => tokenHash !== exceptTokenHash);
     // Session keys live outside the organization's hash tag: one DEL each keeps this Redis Cluster safe.
     await Promise.all(tokenHashes.map((tokenHash) => redis.del(keys.dashboardSession(tokenHash))));
     if (tokenHashes.length > 0) await redis.zrem(userSessions, ...tokenHashes);
@@ -86,6 +89,16 @@ export function createDashboardSessionService(
     decoyHash ??= hashPassword(randomToken(16));
     const matches = await verifyPassword(password, user?.passwordHash ?? (await decoyHash));
     return user && matches ? user : null;
+  }
+
+  /**
+   * A new password: two-factor login unlocked (the SPEC's remedy for a lock), and every session ended but
+   * `exceptTokenHash`'s, since whoever reset it may have lost the old one to someone.
+   */
+  async function resetPassword(user: Pick<UserRecord, 'id' | 'organizationId'>, password: string, exceptTokenHash?: string, param?: string): Promise<void> {
+    if (!(await deps.organizations.setPassword(user, password, param))) throw errors.notFound({ message: 'User not found' });
+    await deps.twoFactor.clearLockout(user);
+    await endAllForUser(user, exceptTokenHash);
   }
 
   return {
@@ -119,12 +132,13 @@ export function createDashboardSessionService(
 
     async authenticate(token: string): Promise<AuthenticatedSession> {
       if (!token.startsWith(SESSION_TOKEN_PREFIX)) throw errors.sessionInvalid();
-      const raw = await redis.get(keys.dashboardSession(sha256Hex(token)));
+      const tokenHash = sha256Hex(token);
+      const raw = await redis.get(keys.dashboardSession(tokenHash));
       const session = raw ? (JSON.parse(raw) as DashboardSessionRecord) : null;
       if (!session || Date.parse(session.expiresAt) <= ctx.now().getTime()) throw errors.sessionInvalid();
       const user = await deps.organizations.getUser(session.organizationId, session.userId);
       if (!user) throw errors.sessionInvalid();
-      return { user, session };
+      return { user, session, tokenHash };
     },
 
     /** Ends one session. Unknown or expired tokens are fine: the outcome is the same. */
@@ -138,6 +152,25 @@ export function createDashboardSessionService(
     },
 
     endAllForUser,
+
+    /**
+     * After two-factor is turned on: the user's other sessions, opened with the password alone, end (an
+     * attacker holding one could otherwise turn it off again with the password).
+     */
+    async endOtherSessions(current: AuthenticatedSession): Promise<void> {
+      await endAllForUser(current.user, current.tokenHash);
+    },
+
+    /** The signed-in user changes their password; this session stays, the others end. */
+    async changePassword(current: AuthenticatedSession, currentPassword: string, newPassword: string): Promise<void> {
+      if (!(await deps.organizations.isPasswordOf(current.user, currentPassword))) throw errors.passwordIncorrect({ param: 'currentPassword' });
+      await resetPassword(current.user, newPassword, current.tokenHash, 'newPassword');
+    },
+
+    /** An admin (or the operator's CLI) sets a user's password: every session of the user ends. */
+    async resetPassword(user: Pick<UserRecord, 'id' | 'organizationId'>, password: string): Promise<void> {
+      await resetPassword(user, password);
+    },
   };
 }
 

@@ -32,6 +32,15 @@ export function createDashboardUserService(deps: {
       return toView(await deps.organizations.createUser({ organizationId, ...input }));
     },
 
+    /**
+     * Sets a user's password (they may have forgotten it, or locked their two-factor login): unlocks two-factor
+     * login and ends their sessions. Admins change their own with their current password instead.
+     */
+    async resetPassword(organizationId: string, userId: string, password: string, actingUserId: string): Promise<void> {
+      if (userId === actingUserId) throw errors.conflict({ message: 'Change your own password with POST /dashboard/me/password' });
+      await deps.sessions.resetPassword({ id: userId, organizationId }, password);
+    },
+
     /** Deletes a user of the organization and ends their sessions. Admins cannot delete themselves. */
     async remove(organizationId: string, userId: string, actingUserId: string): Promise<void> {
       if (userId === actingUserId) throw errors.conflict({ message: 'You cannot delete your own user' });

@@ -25,7 +25,7 @@ export function createServices(ctx: ServiceContext, queues: Queues, options: Ser
   const organizations = createOrganizationService(ctx, apiKeys);
   const events = createEventService(ctx);
   const smsGateway = createSmsGateway(ctx.config, { logger: ctx.logger });
-  const twoFactor = createTwoFactorService(ctx, { events, smsGateway });
+  const twoFactor = createTwoFactorService(ctx, { events, smsGateway, organizations });
   const dashboardSessions = createDashboardSessionService(ctx, { organizations, twoFactor });
   const dashboardUsers = createDashboardUserService({ organizations, sessions: dashboardSessions, twoFactor });
   const webhooks = createWebhookService(ctx, queues, events);

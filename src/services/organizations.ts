@@ -1,4 +1,4 @@
-import { hashPassword, randomToken } from '../crypto/hashing.ts';
+import { hashPassword, randomToken, verifyPassword } from '../crypto/hashing.ts';
 import { errors } from '../errors.ts';
 import { newId } from '../ids.ts';
 import type { ApiKeyService } from './api-keys.ts';
@@ -32,15 +32,22 @@ export interface NewOrganization {
 const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 export const MIN_PASSWORD_LENGTH = 8;
 
+function assertPasswordRules(password: string, param: string): void {
+  if (password.length < MIN_PASSWORD_LENGTH) throw errors.invalidParameter({ param, message: `${param} must have at least ${MIN_PASSWORD_LENGTH} characters` });
+}
+
 export function createOrganizationService(ctx: ServiceContext, apiKeys: ApiKeyService) {
   const { redis, keys } = ctx;
+
+  async function getUser(organizationId: string, userId: string): Promise<UserRecord | null> {
+    const raw = await redis.get(keys.org(organizationId).user(userId));
+    return raw ? (JSON.parse(raw) as UserRecord) : null;
+  }
 
   async function createUser(input: { organizationId: string; email: string; password: string; role: UserRole }): Promise<UserRecord> {
     const email = input.email.trim().toLowerCase();
     if (!EMAIL.test(email)) throw errors.invalidParameter({ param: 'email', message: 'email is not a valid address' });
-    if (input.password.length < MIN_PASSWORD_LENGTH) {
-      throw errors.invalidParameter({ param: 'password', message: `password must have at least ${MIN_PASSWORD_LENGTH} characters` });
-    }
+    assertPasswordRules(input.password, 'password');
     const user: UserRecord = {
       id: newId('usr'),
       organizationId: input.organizationId,
@@ -106,9 +113,22 @@ export function createOrganizationService(ctx: ServiceContext, apiKeys: ApiKeySe
       return raw ? (JSON.parse(raw) as UserRecord) : null;
     },
 
-    async getUser(organizationId: string, userId: string): Promise<UserRecord | null> {
-      const raw = await redis.get(keys.org(organizationId).user(userId));
-      return raw ? (JSON.parse(raw) as UserRecord) : null;
+    getUser,
+
+    /** Whether `password` is the user's, by the stored hash (re-read: a password changed since a session began counts). */
+    async isPasswordOf(user: Pick<UserRecord, 'id' | 'organizationId'>, password: string): Promise<boolean> {
+      const stored = await getUser(user.organizationId, user.id);
+      return stored !== null && (await verifyPassword(password, stored.passwordHash));
+    },
+
+    /** Replaces the user's password; null when the user does not exist (a deleted one is not brought back). */
+    async setPassword(user: Pick<UserRecord, 'id' | 'organizationId'>, password: string, param = 'password'): Promise<UserRecord | null> {
+      assertPasswordRules(password, param);
+      const stored = await getUser(user.organizationId, user.id);
+      if (!stored) return null;
+      const updated: UserRecord = { ...stored, passwordHash: await hashPassword(password) };
+      const written = await redis.set(keys.org(user.organizationId).user(user.id), JSON.stringify(updated), 'XX');
+      return written === 'OK' ? updated : null;
     },
 
     async listUsers(organizationId: string): Promise<UserRecord[]> {

@@ -17,7 +17,7 @@
  * Every check that consumes something (a TOTP step, an SMS code, a recovery code, an enrollment) is decided
  * by one Lua call, so of any number of concurrent requests holding the same code exactly one succeeds.
  */
-import { safeEqual, verifyPassword } from '../crypto/hashing.ts';
+import { safeEqual } from '../crypto/hashing.ts';
 import { errors } from '../errors.ts';
 import { newId } from '../ids.ts';
 import { SmsDeliveryError, type SmsGateway } from '../sms/gateway.ts';
@@ -31,7 +31,7 @@ import { generateTotpSecret, isWellFormedCode, otpauthUri, totpQrCodeSvg, verify
 import type { EventType } from '../webhooks/event-types.ts';
 import type { ServiceContext } from './context.ts';
 import { newEvent, type EventService } from './events.ts';
-import type { UserRecord } from './organizations.ts';
+import type { OrganizationService, UserRecord } from './organizations.ts';
 
 export const LOGIN_CHALLENGE_TTL_MS = 15 * 60_000;
 export const SMS_CODE_TTL_MS = 10 * 60_000;
@@ -158,8 +158,10 @@ return { remaining, failures }
 const RESERVE_SMS_SCRIPT = `
 local now, interval = tonumber(ARGV[1]), tonumber(ARGV[2])
 local last = redis.call('GET', KEYS[1])
+local hourSpent = tonumber(redis.call('GET', KEYS[2]) or '0') >= tonumber(ARGV[3])
+-- The hourly budget first: a spent budget outlasts a cool-down, and the wait given must be the longer one.
+if hourSpent then return { 'HOURLY_LIMIT', redis.call('PTTL', KEYS[2]) } end
 if last and now - tonumber(last) < interval then return { 'COOLDOWN', interval - (now - tonumber(last)) } end
-if tonumber(redis.call('GET', KEYS[2]) or '0') >= tonumber(ARGV[3]) then return { 'HOURLY_LIMIT', redis.call('PTTL', KEYS[2]) } end
 redis.call('SET', KEYS[1], now, 'PX', interval)
 if redis.call('INCR', KEYS[2]) == 1 then redis.call('PEXPIRE', KEYS[2], 3600000) end
 return { 'OK', 0 }
@@ -172,7 +174,7 @@ type WithScripts = RedisClient & {
   plugboardReserveSms(numKeys: number, ...args: (string | number)[]): Promise<['OK' | 'COOLDOWN' | 'HOURLY_LIMIT', number]>;
 };
 
-export function createTwoFactorService(ctx: ServiceContext, deps: { events: EventService; smsGateway: SmsGateway }) {
+export function createTwoFactorService(ctx: ServiceContext, deps: { events: EventService; smsGateway: SmsGateway; organizations: OrganizationService }) {
   const { keys } = ctx;
   const redis = ctx.redis as WithScripts;
   redis.defineCommand('plugboardClaimCode', { lua: CLAIM_SCRIPT });
@@ -214,10 +216,7 @@ export function createTwoFactorService(ctx: ServiceContext, deps: { events: Even
   }
 
   async function requirePassword(user: TwoFactorUser, password: string): Promise<void> {
-    // The stored hash is re-read: a password changed since the session began must be the one that counts.
-    const raw = await redis.get(keys.org(user.organizationId).user(user.id));
-    const stored = raw ? (JSON.parse(raw) as UserRecord) : null;
-    if (!stored || !(await verifyPassword(password, stored.passwordHash))) throw errors.passwordIncorrect({ param: 'password' });
+    if (!(await deps.organizations.isPasswordOf(user, password))) throw errors.passwordIncorrect({ param: 'password' });
   }
 
   function auditEvent(type: EventType, user: TwoFactorUser) {
@@ -292,8 +291,8 @@ export function createTwoFactorService(ctx: ServiceContext, deps: { events: Even
     return refusal === 'OK' ? null : { reason: refusal, waitMs };
   }
 
-  /** Sends a fresh code within the per-user limits, or refuses with a 429 that says when to ask again. */
-  async function sendCode(user: TwoFactorUser, holderKey: string, holderId: string, phoneNumber: string): Promise<void> {
+  /** Books a text within the per-user limits, or refuses with a 429 that says when to ask again. */
+  async function reserveSmsOrRefuse(user: TwoFactorUser): Promise<void> {
     const refusal = await reserveSms(user);
     if (refusal) {
       throw errors.tooManyRequests({
@@ -301,6 +300,11 @@ export function createTwoFactorService(ctx: ServiceContext, deps: { events: Even
         headers: { 'Retry-After': String(Math.max(1, Math.ceil(refusal.waitMs / 1000))) },
       });
     }
+  }
+
+  /** Sends a fresh code within the per-user limits, or refuses with a 429 that says when to ask again. */
+  async function sendCode(user: TwoFactorUser, holderKey: string, holderId: string, phoneNumber: string): Promise<void> {
+    await reserveSmsOrRefuse(user);
     await sendReservedCode(user, holderKey, holderId, phoneNumber);
   }
 
@@ -495,9 +499,10 @@ export function createTwoFactorService(ctx: ServiceContext, deps: { events: Even
       await requirePassword(user, input.password);
       await assertDisabled(user);
       const secrets: MethodSecrets = { phoneNumber: input.phoneNumber, ...(input.backupPhoneNumber ? { backupPhoneNumber: input.backupPhoneNumber } : {}) };
-      const k = keysOf(user);
+      // The limits first: a refused resend must leave the enrollment, and the code already sent, as they are.
+      await reserveSmsOrRefuse(user);
       const { id } = await writeEnrollment(user, 'SMS', secrets);
-      await sendCode(user, k.enrollment, id, input.phoneNumber);
+      await sendReservedCode(user, keysOf(user).enrollment, id, input.phoneNumber);
       return { destination: maskPhone(input.phoneNumber), expiresAt: new Date(nowMs() + SMS_CODE_TTL_MS).toISOString() };
     },
 
@@ -600,7 +605,7 @@ export function createTwoFactorService(ctx: ServiceContext, deps: { events: Even
       throw wrongCode(attemptsLeft, 'login challenge');
     },
 
-    /** For the password-reset flow: unlocks two-factor login after too many wrong codes. */
+    /** For a password reset (SPEC §8): unlocks two-factor login after too many wrong codes. */
     async clearLockout(user: Pick<TwoFactorUser, 'id' | 'organizationId'>): Promise<void> {
       await redis.del(keys.org(user.organizationId).twoFactor(user.id).consecutiveFailures);
     },

@@ -85,3 +85,26 @@ t.test('commands in process: unknown ones, extra flags, revoke-key, rotate-keys'
   t.same(await runAdminCommand(rotated, ['rotate-keys']), { scanned: 1, resealed: 1 });
   t.same(await runAdminCommand(rotated, ['rotate-keys']), { scanned: 1, resealed: 0 });
 });
+
+t.test('reset-password: a locked-out admin gets a new password, their sessions end and two-factor login unlocks', async (t) => {
+  const config = testConfig();
+  t.teardown(() => wipePrefix(config.keyPrefix));
+  const created = (await runAdminCommand(config, ['create-org', '--name', 'A', '--email', 'locked@b.test', '--password', 'long enough'])) as {
+    organizationId: string;
+    userId: string;
+  };
+  const app = await buildApp(config);
+  t.teardown(() => app.close());
+  const user = { id: created.userId, organizationId: created.organizationId };
+  const session = await app.services.dashboardSessions.startSession((await app.services.organizations.getUser(created.organizationId, created.userId))!);
+  const failures = app.services.ctx.keys.org(created.organizationId).twoFactor(created.userId).consecutiveFailures;
+  await app.services.ctx.redis.set(failures, '100');
+
+  await t.rejects(runAdminCommand(config, ['reset-password', '--email', 'nobody@b.test', '--password', 'new password']), { message: /no user/ });
+  await t.rejects(runAdminCommand(config, ['reset-password', '--email', 'locked@b.test', '--password', 'short']), { name: 'PlugError' });
+  t.same(await runAdminCommand(config, ['reset-password', '--email', 'LOCKED@b.test', '--password', 'new password']), { organizationId: user.organizationId, userId: user.id });
+  t.equal(await app.services.ctx.redis.exists(failures), 0, 'the two-factor lock is lifted');
+  await t.rejects(app.services.dashboardSessions.authenticate(session.token), { name: 'PlugError', message: /session/i }, 'the session has ended');
+  t.ok(await app.services.dashboardSessions.checkPassword('locked@b.test', 'new password'), 'the new password works');
+  t.notOk(await app.services.dashboardSessions.checkPassword('locked@b.test', 'long enough'), 'the old one does not');
+});

@@ -1,6 +1,6 @@
 import t from 'tap';
 import { DASHBOARD_SESSION_TTL_SECONDS } from '../../src/services/dashboard-sessions.ts';
-import { login, manualClock, sessionHeaders } from '../dashboard-helper.ts';
+import { enrollApp, login, manualClock, sessionHeaders } from '../dashboard-helper.ts';
 import { build, createOrganization } from '../helper.ts';
 
 t.test('login without two-factor: a session as Bearer token and as a strict HttpOnly cookie', async (t) => {
@@ -133,4 +133,59 @@ t.test('password checks are rate limited per IP address', async (t) => {
   const statuses = [];
   for (let attempt = 0; attempt < 4; attempt++) statuses.push((await login(app, org.email, 'wrong-password')).statusCode);
   t.same(statuses, [401, 401, 401, 429]);
+});
+
+t.test('changing your own password: the current one is asked for, other sessions end, this one stays', async (t) => {
+  const app = await build(t);
+  const org = await createOrganization(app);
+  const headers = await sessionHeaders(app, org.email, org.password);
+  const other = await sessionHeaders(app, org.email, org.password);
+  const change = (payload: object) => app.inject({ method: 'POST', url: '/dashboard/me/password', headers, payload });
+
+  const wrong = await change({ currentPassword: 'not-the-password', newPassword: 'a-new-password' });
+  t.match(wrong, { statusCode: 403 });
+  t.match(wrong.json(), { errors: [{ param: 'currentPassword', details: { errorId: 'PB_PASSWORD_INCORRECT' } }] });
+  t.match((await change({ currentPassword: org.password, newPassword: 'short' })).json(), { errors: [{ param: 'newPassword', type: 'invalidParameter' }] });
+  t.equal((await change({ currentPassword: org.password })).statusCode, 400);
+
+  t.equal((await change({ currentPassword: org.password, newPassword: 'a-new-password' })).statusCode, 204);
+  t.equal((await app.inject({ url: '/dashboard/me', headers })).statusCode, 200, 'this session stays');
+  t.equal((await app.inject({ url: '/dashboard/me', headers: other })).statusCode, 401, 'the other one has ended');
+  t.equal((await login(app, org.email, org.password)).statusCode, 401, 'the old password no longer signs in');
+  t.ok((await login(app, org.email, 'a-new-password')).json().session, 'the new one does');
+});
+
+t.test("admins set another user's password: that user's sessions end; not their own, not another organization's", async (t) => {
+  const app = await build(t);
+  const org = await createOrganization(app);
+  const admin = await sessionHeaders(app, org.email, org.password);
+  const created = await app.inject({ method: 'POST', url: '/dashboard/users', headers: admin, payload: { email: 'member@example.com', password: 'member-password' } });
+  const member = created.json() as { id: string };
+  const memberHeaders = await sessionHeaders(app, 'member@example.com', 'member-password');
+  const reset = (headers: { authorization: string }, userId: string, password = 'reset-password') =>
+    app.inject({ method: 'POST', url: `/dashboard/users/${userId}/password`, headers, payload: { password } });
+
+  t.equal((await reset(memberHeaders, org.userId)).statusCode, 403, 'members cannot');
+  t.equal((await reset(admin, org.userId)).statusCode, 409, 'not your own: that needs your current password');
+  t.equal((await reset(admin, member.id, 'short')).statusCode, 400);
+  t.equal((await reset(admin, member.id)).statusCode, 204);
+  t.equal((await app.inject({ url: '/dashboard/me', headers: memberHeaders })).statusCode, 401, "the member's session has ended");
+  t.ok((await login(app, 'member@example.com', 'reset-password')).json().session);
+
+  const otherOrg = await createOrganization(app);
+  const otherAdmin = await sessionHeaders(app, otherOrg.email, otherOrg.password);
+  t.equal((await reset(otherAdmin, member.id)).statusCode, 404, "another organization's user is not found");
+  t.ok((await login(app, 'member@example.com', 'reset-password')).json().session, 'and keeps their password');
+});
+
+t.test('turning two-factor on ends your other sessions, opened with the password alone', async (t) => {
+  const app = await build(t);
+  const org = await createOrganization(app);
+  const headers = await sessionHeaders(app, org.email, org.password);
+  const other = await sessionHeaders(app, org.email, org.password);
+  await enrollApp(app, headers, org, new Date());
+  t.equal((await app.inject({ url: '/dashboard/me', headers })).statusCode, 200, 'the session that turned it on stays');
+  t.equal((await app.inject({ url: '/dashboard/me', headers: other })).statusCode, 401, 'the other has ended');
+  const disable = await app.inject({ method: 'POST', url: '/dashboard/me/two-factor/disable', headers: other, payload: { password: org.password } });
+  t.equal(disable.statusCode, 401, 'so it cannot turn two-factor off with the password');
 });

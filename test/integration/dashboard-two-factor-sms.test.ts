@@ -186,6 +186,34 @@ t.test('at most 10 text messages an hour per user', async (t) => {
   t.equal(receiver.messages.length, 10);
 });
 
+t.test('a budget spent within the cool-down: the wait given is the hour\'s, not the cool-down\'s', async (t) => {
+  const { app, org, receiver, clock } = await enrolledSmsUser(t);
+  const challenge = await smsChallenge(app, org);
+  for (let resend = 3; resend <= 10; resend++) {
+    clock.advance(SMS_RESEND_INTERVAL_MS);
+    await app.inject({ method: 'POST', url: '/dashboard/login/sms', payload: { challengeId: challenge.id } });
+  }
+  t.equal(receiver.messages.length, 10);
+  const atOnce = await smsChallenge(app, org);
+  t.equal(atOnce.isCodeSent, false);
+  t.ok(Date.parse(atOnce.nextCodeAt ?? '') > clock.now().getTime() + SMS_RESEND_INTERVAL_MS, 'nextCodeAt: when the hour has room');
+  const resend = await app.inject({ method: 'POST', url: '/dashboard/login/sms', payload: { challengeId: atOnce.id } });
+  t.match(resend, { statusCode: 429 });
+  t.ok(Number(resend.headers['retry-after']) > SMS_RESEND_INTERVAL_MS / 1000, 'Retry-After too');
+});
+
+t.test('asking for an enrollment code again too soon is refused and leaves the code already sent working', async (t) => {
+  const { app, org, headers, receiver } = await smsApp(t);
+  const start = () =>
+    app.inject({ method: 'POST', url: '/dashboard/me/two-factor/sms', headers, payload: { password: org.password, phoneNumber: PRIMARY } });
+  t.equal((await start()).statusCode, 200);
+  const sent = receiver.lastCode();
+  t.equal((await start()).statusCode, 429);
+  t.equal(receiver.messages.length, 1);
+  const confirmed = await app.inject({ method: 'POST', url: '/dashboard/me/two-factor/sms/confirm', headers, payload: { code: sent } });
+  t.equal(confirmed.statusCode, 200, 'the code sent first still confirms');
+});
+
 t.test('20 concurrent verify calls with one SMS code give exactly one session', async (t) => {
   const { app, org, receiver } = await enrolledSmsUser(t);
   const challenge = await smsChallenge(app, org);

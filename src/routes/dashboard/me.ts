@@ -44,6 +44,8 @@ const SmsEnrollmentResponse = Type.Object({
   expiresAt: Type.String({ format: 'date-time' }),
 });
 
+const PasswordChangeBody = Type.Object({ currentPassword: Password, newPassword: Password }, { additionalProperties: false });
+
 const security = [{ bearerAuth: [] }];
 
 /**
@@ -69,6 +71,24 @@ const me: FastifyPluginAsyncTypebox = async (app) => {
       const { user, session } = sessionOf(request);
       const { id, organizationId, email, role, createdAt } = user;
       return { user: { id, organizationId, email, role, createdAt }, session: { expiresAt: session.expiresAt } };
+    },
+  );
+
+  app.post(
+    '/password',
+    {
+      config,
+      schema: {
+        tags: ['dashboard'],
+        summary: 'Change your password; your other sessions (and v1 tokens) end, and a two-factor login lock is lifted',
+        security,
+        body: PasswordChangeBody,
+        response: { 204: Type.Null({ description: 'Changed' }), ...errorResponses(400, 401, 403) },
+      },
+    },
+    async (request, reply) => {
+      await app.services.dashboardSessions.changePassword(sessionOf(request), request.body.currentPassword, request.body.newPassword);
+      return reply.status(204).send(null);
     },
   );
 
@@ -107,13 +127,17 @@ const me: FastifyPluginAsyncTypebox = async (app) => {
     {
       schema: {
         tags: ['dashboard'],
-        summary: 'Confirm app enrollment with a code from the app; returns recovery codes (shown once)',
+        summary: 'Confirm app enrollment with a code from the app; returns recovery codes (shown once). Your other sessions end',
         security,
         body: CodeBody,
         response: { 200: RecoveryCodesSchema, ...errorResponses(400, 401, 409) },
       },
     },
-    async (request) => twoFactor.confirmAppEnrollment(sessionUserOf(request), request.body.code),
+    async (request) => {
+      const recoveryCodes = await twoFactor.confirmAppEnrollment(sessionUserOf(request), request.body.code);
+      await app.services.dashboardSessions.endOtherSessions(sessionOf(request));
+      return recoveryCodes;
+    },
   );
 
   app.post(
@@ -136,13 +160,17 @@ const me: FastifyPluginAsyncTypebox = async (app) => {
     {
       schema: {
         tags: ['dashboard'],
-        summary: 'Confirm SMS enrollment with the texted code; returns recovery codes (shown once)',
+        summary: 'Confirm SMS enrollment with the texted code; returns recovery codes (shown once). Your other sessions end',
         security,
         body: CodeBody,
         response: { 200: RecoveryCodesSchema, ...errorResponses(400, 401, 409) },
       },
     },
-    async (request) => twoFactor.confirmSmsEnrollment(sessionUserOf(request), request.body.code),
+    async (request) => {
+      const recoveryCodes = await twoFactor.confirmSmsEnrollment(sessionUserOf(request), request.body.code);
+      await app.services.dashboardSessions.endOtherSessions(sessionOf(request));
+      return recoveryCodes;
+    },
   );
 
   app.post(

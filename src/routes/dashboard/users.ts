@@ -5,6 +5,7 @@ import { errorResponses } from '../../schemas/index.ts';
 import { pageOf, pageQuery } from '../../schemas/pagination.ts';
 import type { DashboardUserView } from '../../services/dashboard-users.ts';
 import { paginate, parseSort } from '../../services/pagination.ts';
+import { passwordCheckRouteConfig } from '../../plugins/rate-limit.ts';
 import { Password } from './schemas.ts';
 import { organizationIdempotency, requireDashboardSession, requireOrganizationAdmin, sessionUserOf } from './session-auth.ts';
 
@@ -26,6 +27,7 @@ const CreateUserBody = Type.Object(
   { additionalProperties: false },
 );
 
+const UserParams = Type.Object({ id: Type.String({ pattern: idPattern('usr') }) });
 const security = [{ bearerAuth: [] }];
 const SORT_FIELDS = ['createdAt'] as const;
 
@@ -71,6 +73,26 @@ const users: FastifyPluginAsyncTypebox = async (app) => {
     },
   );
 
+  app.post(
+    '/:id/password',
+    {
+      config: passwordCheckRouteConfig(app.services.ctx.config),
+      schema: {
+        tags: ['dashboard'],
+        summary: "Set a user's password (admins only; not your own): their sessions end and a two-factor login lock is lifted",
+        security,
+        params: UserParams,
+        body: Type.Object({ password: Password }, { additionalProperties: false }),
+        response: { 204: Type.Null({ description: 'Set' }), ...errorResponses(400, 401, 403, 404, 409) },
+      },
+    },
+    async (request, reply) => {
+      const actingUser = sessionUserOf(request);
+      await app.services.dashboardUsers.resetPassword(actingUser.organizationId, request.params.id, request.body.password, actingUser.id);
+      return reply.status(204).send(null);
+    },
+  );
+
   app.delete(
     '/:id',
     {
@@ -78,7 +100,7 @@ const users: FastifyPluginAsyncTypebox = async (app) => {
         tags: ['dashboard'],
         summary: 'Delete a dashboard user and end their sessions (admins only; not yourself)',
         security,
-        params: Type.Object({ id: Type.String({ pattern: idPattern('usr') }) }),
+        params: UserParams,
         response: { 204: Type.Null({ description: 'Deleted' }), ...errorResponses(400, 401, 403, 404, 409) },
       },
     },
