@@ -71,6 +71,8 @@ export interface Config {
   bodyLimitBytes: number;
   /** How long a client may take to send its whole request (headers and body); then 408 and the socket closes. */
   requestTimeoutMs: number;
+  /** Addresses and CIDRs of the proxies in front (their X-Forwarded-For names the client); empty: none. */
+  trustProxy: string;
   /**
    * How long SIGTERM waits for the work in flight (requests, provider round trips of up to 30 s, webhook
    * attempts) before the process exits anyway.
@@ -227,6 +229,12 @@ export function loadConfig(env: Env): Config {
     read.problems.push(`WEBHOOK_ALLOWED_TARGETS: ${(error as Error).message}`);
   }
 
+  const trustProxy = read.string('TRUST_PROXY', '');
+  try {
+    parseCidrList(trustProxy);
+  } catch (error) {
+    read.problems.push(`TRUST_PROXY: ${(error as Error).message}`);
+  }
   const smsGateway = read.oneOf<SmsGatewayKind>('SMS_GATEWAY', 'log', ['log', 'webhook', 'twilio']);
   const smsWebhookUrl =
     smsGateway === 'webhook' ? read.url('SMS_WEBHOOK_URL', read.require('SMS_WEBHOOK_URL', 'when SMS_GATEWAY=webhook'), ['http:', 'https:']) : undefined;
@@ -277,6 +285,7 @@ export function loadConfig(env: Env): Config {
     logLevel: read.oneOf('LOG_LEVEL', 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
     bodyLimitBytes: read.integer('BODY_LIMIT_BYTES', 1024 * 1024, 1024, 64 * 1024 * 1024),
     requestTimeoutMs: read.integer('REQUEST_TIMEOUT_MS', 30_000, 1000, 600_000),
+    trustProxy,
     shutdownGraceSeconds: read.integer('SHUTDOWN_GRACE_SECONDS', 40, 1, 3600),
     rateLimitPerMinute: read.integer('RATE_LIMIT_PER_MINUTE', 1200, 1, 1_000_000),
     tokenRateLimitPerMinute: read.integer('TOKEN_RATE_LIMIT_PER_MINUTE', 60, 1, 1_000_000),

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { build, createOrganization, keysMatching } from '../helper.ts';
+import { build, createOrganization, keysMatching, testConfig } from '../helper.ts';
 
 t.test('authenticated routes are limited per client, with Retry-After and the envelope', async (t) => {
   const app = await build(t, { env: { RATE_LIMIT_PER_MINUTE: '3' } });
@@ -43,6 +43,19 @@ t.test('POST /oauth2/token is limited per IP address', async (t) => {
   t.equal(limited.statusCode, 429);
   t.ok(Number(limited.headers['retry-after']) >= 1);
   t.equal((await request('10.1.2.3')).statusCode, 401, 'another address has its own budget');
+});
+
+t.test('behind a load balancer named in TRUST_PROXY, X-Forwarded-For names the client; from anywhere else it is ignored', async (t) => {
+  const app = await build(t, { env: { TOKEN_RATE_LIMIT_PER_MINUTE: '1', TRUST_PROXY: '10.0.0.0/8' } });
+  const request = (remoteAddress: string, forwardedFor: string) =>
+    app.inject({ method: 'POST', url: '/oauth2/token', remoteAddress, headers: { 'x-forwarded-for': forwardedFor }, payload: { grant_type: 'client_credentials' } });
+
+  t.equal((await request('10.0.0.5', '203.0.113.1')).statusCode, 401);
+  t.equal((await request('10.0.0.5', '203.0.113.1')).statusCode, 429, 'one client through the balancer is limited');
+  t.equal((await request('10.0.0.5', '203.0.113.2')).statusCode, 401, 'another client through the same balancer is not');
+  t.equal((await request('192.0.2.9', '203.0.113.3')).statusCode, 401);
+  t.equal((await request('192.0.2.9', '203.0.113.4')).statusCode, 429, 'a client not behind the balancer cannot pick its address');
+  t.throws(() => testConfig({ TRUST_PROXY: 'the load balancer' }), /TRUST_PROXY/);
 });
 
 t.test('the counters live in Redis under the key prefix, so every API process shares them', async (t) => {
