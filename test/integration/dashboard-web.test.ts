@@ -30,6 +30,10 @@ t.test('the Dashboard reaches /plug data through /dashboard/plug with its sessio
   t.equal((await app.inject({ method: 'POST', url: linkUrl, headers: { authorization: `Bearer ${token}` } })).statusCode, 201, 'scripts with a Bearer session need no Origin');
   const logout = await app.inject({ method: 'POST', url: '/dashboard/logout', headers: { cookie, origin: 'https://evil.example' } });
   t.equal(logout.statusCode, 403, 'the check covers every /dashboard route');
+  const encoded = `/%64ashboard/plug/credentials/${credential.id}/connectLink`;
+  t.equal((await app.inject({ method: 'POST', url: encoded, headers: { cookie } })).statusCode, 403, 'whatever way the path is spelled');
+  const spaced = `${cookie.replace('=', ' =')}`;
+  t.equal((await app.inject({ method: 'POST', url: linkUrl, headers: { cookie: spaced } })).statusCode, 403, 'and however the cookie is spaced');
 
   const created = await app.inject({ method: 'POST', url: linkUrl, headers: { cookie, origin: 'https://plug.example.com' } });
   t.match((created.json() as { url: string }).url, /^https:\/\/plug\.example\.com\/connect#/);

@@ -25,7 +25,8 @@ export function presentedSessionToken(request: FastifyRequest): string | null {
   return bearerToken(request) ?? sessionCookie(request);
 }
 
-function sessionCookie(request: FastifyRequest): string | null {
+/** The session cookie's value, as the dashboard's authentication reads it (and the CSRF check looks for it). */
+export function sessionCookie(request: FastifyRequest): string | null {
   for (const pair of (request.headers.cookie ?? '').split(';')) {
     const separator = pair.indexOf('=');
     if (separator > 0 && pair.slice(0, separator).trim() === SESSION_COOKIE) return pair.slice(separator + 1).trim() || null;

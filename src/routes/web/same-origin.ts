@@ -14,14 +14,18 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { errors } from '../../errors.ts';
-import { SESSION_COOKIE } from '../dashboard/session-auth.ts';
+import { sessionCookie } from '../dashboard/session-auth.ts';
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
-const BROWSER_FACING_PREFIXES = ['/dashboard/', '/dashboard?', '/connect/', '/connect?'];
-const SESSION_COOKIE_PATTERN = new RegExp(`(?:^|;)\\s*${SESSION_COOKIE}=`);
+const BROWSER_FACING_PREFIXES = ['/dashboard/', '/connect/'];
 
-function isBrowserFacing(url: string): boolean {
-  return url === '/dashboard' || url === '/connect' || BROWSER_FACING_PREFIXES.some((prefix) => url.startsWith(prefix));
+/**
+ * By the route the router matched, not the URL as sent: `/%64ashboard/apiKeys` reaches the dashboard's route
+ * too. A request that matched no route changes nothing.
+ */
+function isBrowserFacing(request: FastifyRequest): boolean {
+  const route = request.routeOptions.url ?? '';
+  return route === '/dashboard' || route === '/connect' || BROWSER_FACING_PREFIXES.some((prefix) => route.startsWith(prefix));
 }
 
 /** Our own origins: the configured public URL, and the Host the browser asked for (it differs behind a proxy). */
@@ -32,9 +36,9 @@ function isOwnOrigin(request: FastifyRequest, origin: string, publicOrigin: stri
 async function sameOrigin(app: FastifyInstance) {
   const publicOrigin = new URL(app.services.ctx.config.publicUrl).origin;
   app.addHook('onRequest', async (request) => {
-    if (SAFE_METHODS.has(request.method) || !isBrowserFacing(request.url)) return;
+    if (SAFE_METHODS.has(request.method) || !isBrowserFacing(request)) return;
     const origin = request.headers.origin;
-    if (origin !== undefined ? !isOwnOrigin(request, origin, publicOrigin) : SESSION_COOKIE_PATTERN.test(request.headers.cookie ?? '')) {
+    if (origin !== undefined ? !isOwnOrigin(request, origin, publicOrigin) : sessionCookie(request) !== null) {
       throw errors.crossOriginRequest();
     }
   });
