@@ -212,8 +212,9 @@ export type CredentialInput =
       expiresAt: string | null;
     }
   | { kind: 'code_rejected'; stepId: string }
-  | { kind: 'invalid_credentials'; stepId: string; message: string }
-  | { kind: 'access_limited'; stepId: string; message: string }
+  /** `message`: the provider's own words, when it gave any. */
+  | { kind: 'invalid_credentials'; stepId: string; message?: string }
+  | { kind: 'access_limited'; stepId: string; message?: string }
   | { kind: 'challenge_expired'; stepId: string }
   /** Could not reach the provider; `willRetry` false once the retries are used up. */
   | { kind: 'provider_unavailable'; stepId: string; message: string; willRetry: boolean }

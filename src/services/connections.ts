@@ -7,6 +7,7 @@
  */
 import { connectorFor, findProvider, type Provider } from '../connectors/catalog.ts';
 import { createProviderHttp } from '../connectors/http.ts';
+import { providerMessage } from '../connectors/provider-message.ts';
 import { expireSession, revokeSession } from '../connectors/sandbox.ts';
 import { ProviderUnavailableError, type DiscoveredAccount, type LoginOutcome, type ProviderConnector } from '../connectors/types.ts';
 import { parseTimerId, type StepJob, type TimerTarget } from '../domain/credential-jobs.ts';
@@ -102,16 +103,14 @@ export function createConnectionService(ctx: ServiceContext, store: CredentialSt
     return requireSecret(credential, await readSecrets(credential), field);
   }
 
-  async function callProvider(credential: CredentialRecord, step: Step, connector: ProviderConnector): Promise<LoginOutcome> {
-    // The secrets are one sealed value: read and opened once, however many of them the step needs.
-    const secrets = await readSecrets(credential);
+  async function callProvider(credential: CredentialRecord, step: Step, connector: ProviderConnector, secrets: Record<string, string>): Promise<LoginOutcome> {
     const secret = (field: string) => requireSecret(credential, secrets, field);
     switch (step.kind) {
       case 'login':
         return connector.login({
           username: credential.username,
           password: secret(SECRET_FIELDS.password),
-          extraFields: JSON.parse(secrets[SECRET_FIELDS.extraFields] ?? '{}') as Record<string, string>,
+          extraFields: extraFieldsOf(secrets),
         });
       case 'choose_method': {
         const method = credential.mfa?.availableMethods.find((candidate) => candidate.id === step.methodId);
@@ -124,10 +123,14 @@ export function createConnectionService(ctx: ServiceContext, store: CredentialSt
     }
   }
 
-  /** The state-machine input for an outcome, and the secrets and accounts that are committed with it. */
+  /**
+   * The state-machine input for an outcome, and the secrets and accounts that are committed with it.
+   * `credentialSecrets`: what the customer gave us, kept out of the provider's words (`providerMessage`).
+   */
   function outcomeInput(
     stepId: string,
     outcome: LoginOutcome,
+    credentialSecrets: Record<string, string>,
   ): { input: CredentialInput; secrets?: Record<string, string>; accounts?: DiscoveredAccount[] } {
     switch (outcome.kind) {
       case 'connected':
@@ -149,7 +152,7 @@ export function createConnectionService(ctx: ServiceContext, store: CredentialSt
         return { input: { kind: 'code_rejected', stepId }, secrets: { [SECRET_FIELDS.loginState]: outcome.loginState } };
       case 'invalid_credentials':
       case 'access_limited':
-        return { input: { kind: outcome.kind, stepId, message: outcome.message } };
+        return { input: { kind: outcome.kind, stepId, message: providerMessage(outcome.message, secretValues(credentialSecrets)) } };
       case 'challenge_expired':
         return { input: { kind: 'challenge_expired', stepId } };
     }
@@ -240,8 +243,10 @@ export function createConnectionService(ctx: ServiceContext, store: CredentialSt
       const step = credential?.step;
       if (!credential || step?.id !== data.stepId) return;
       let outcome: LoginOutcome;
+      // The secrets are one sealed value: read and opened once, however many of them the step needs.
+      const secrets = await readSecrets(credential);
       try {
-        outcome = await callProvider(credential, step, connectorOf(credential.providerId).connector);
+        outcome = await callProvider(credential, step, connectorOf(credential.providerId).connector, secrets);
       } catch (error) {
         const reason = error instanceof ProviderUnavailableError ? 'The provider website cannot be reached' : 'The provider answered unexpectedly';
         ctx.logger.warn({ credentialId: credential.id, step: step.kind, reason: (error as Error).message }, 'provider step failed');
@@ -250,8 +255,8 @@ export function createConnectionService(ctx: ServiceContext, store: CredentialSt
         if (!attempt.isFinal && result.outcome === 'applied') throw new StepRetryError(reason);
         return;
       }
-      const { input, secrets, accounts: discovered } = outcomeInput(step.id, outcome);
-      await store.transition(credential.organizationId, credential.id, input, SYSTEM_ACTOR, withDiscovery(secrets, discovered));
+      const { input, secrets: newSecrets, accounts: discovered } = outcomeInput(step.id, outcome, secrets);
+      await store.transition(credential.organizationId, credential.id, input, SYSTEM_ACTOR, withDiscovery(newSecrets, discovered));
     },
 
     /**
@@ -331,3 +336,12 @@ export function createConnectionService(ctx: ServiceContext, store: CredentialSt
 }
 
 export type ConnectionService = ReturnType<typeof createConnectionService>;
+
+function extraFieldsOf(secrets: Record<string, string>): Record<string, string> {
+  return JSON.parse(secrets[SECRET_FIELDS.extraFields] ?? '{}') as Record<string, string>;
+}
+
+/** Every value of a credential's secrets, extra fields one by one. */
+function secretValues(secrets: Record<string, string>): string[] {
+  return [...Object.values(secrets), ...Object.values(extraFieldsOf(secrets))];
+}

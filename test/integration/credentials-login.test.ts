@@ -272,3 +272,23 @@ t.test('a step whose job failed for good (its workers kept dying) runs again on 
   await stack.startWorkers();
   await waitForCredential(stack, created.id, hasDetail('LOGIN_AND_DATA_DISCOVERY_SUCCESS'));
 });
+
+t.test("a provider's error text becomes statusMessage tidied: one line, bounded, without the customer's secrets", async (t) => {
+  const stack = await buildStack(t, {
+    // A site that echoes what it was sent in its error page.
+    site: (site) =>
+      site.addHook('preHandler', async (request, reply) => {
+        const body = request.body as { username?: string; password?: string } | undefined;
+        if (request.url !== '/login' || !body?.password?.startsWith('echo')) return;
+        await reply.status(401).send({ error: 'invalid', message: `Wrong password\n\t"${body.password}" for ${body.username}. ${'Try again. '.repeat(60)}` });
+      }),
+  });
+  const created = await createCredential(stack, 'echo-s3cret-Pa55');
+  const failed = await waitForCredential(stack, created.id, hasDetail('INVALID_CREDENTIALS'));
+  t.match(failed.statusMessage, /^Wrong password "\[redacted\]" for user-/);
+  t.notMatch(failed.statusMessage, /echo-s3cret-Pa55|\n|\t/);
+  t.ok((failed.statusMessage?.length ?? Infinity) <= 300, 'at most 300 characters');
+  t.match(failed.statusMessage, /…$/, 'cut, and says so');
+  const events = JSON.stringify(await eventsOf(stack, created.id));
+  t.notMatch(events, /echo-s3cret-Pa55/, 'nor in the events or webhooks');
+});

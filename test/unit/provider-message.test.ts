@@ -1,0 +1,12 @@
+import t from 'tap';
+import { MAX_PROVIDER_MESSAGE_LENGTH, providerMessage } from '../../src/connectors/provider-message.ts';
+
+t.test('providerMessage tidies a provider text and keeps secrets out of it', async (t) => {
+  t.equal(providerMessage('  Account\r\nlocked\u200b  ', []), 'Account locked', 'one line, no invisible characters');
+  t.equal(providerMessage('Bad password hunter2, hunter2!', ['hunter2']), 'Bad password [redacted], [redacted]!', 'every occurrence');
+  t.equal(providerMessage('Try 123 again', ['123']), 'Try 123 again', 'values too short to be told from words are left');
+  t.equal(providerMessage(' \n\t ', []), undefined, 'nothing left: no message');
+  const long = providerMessage(`${'x'.repeat(500)}secret-value`, ['secret-value']);
+  t.equal(long?.length, MAX_PROVIDER_MESSAGE_LENGTH);
+  t.notMatch(long, /secret/, 'redacted before it is cut, so no part of a secret survives the cut');
+});
