@@ -49,6 +49,12 @@ t.test('the Dashboard reaches /plug data through /dashboard/plug with its sessio
   t.equal((await app.inject({ url: '/dashboard/plug/credentials', headers: member })).statusCode, 200, 'members see credentials');
   t.equal((await app.inject({ url: '/dashboard/plug/webhooks/endpoints', headers: member })).statusCode, 403, 'webhook endpoints are for admins');
   t.equal((await app.inject({ url: '/dashboard/plug/webhooks/endpoints', headers: { authorization: `Bearer ${token}` } })).statusCode, 200);
+  const [event] = (await app.inject({ url: '/dashboard/plug/events', headers: member })).json().data as { id: string }[];
+  t.ok(event, 'members see the event log');
+  const attemptsUrl = `/dashboard/plug/events/${event?.id}/attempts`;
+  t.equal((await app.inject({ url: attemptsUrl, headers: member })).statusCode, 403, "but not deliveries: they name endpoints and hold receivers' answers");
+  t.equal((await app.inject({ method: 'POST', url: `/dashboard/plug/events/${event?.id}/resend`, headers: member })).statusCode, 403, 'nor resend');
+  t.equal((await app.inject({ url: attemptsUrl, headers: { authorization: `Bearer ${token}` } })).statusCode, 200);
 
   const paths = Object.keys((app.swagger() as { paths: Record<string, unknown> }).paths);
   t.notOk(paths.some((path) => path.startsWith('/dashboard/plug') || path.startsWith('/connect')), 'the OpenAPI document describes /plug once');

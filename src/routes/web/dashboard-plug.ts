@@ -6,8 +6,9 @@
  *
  * - authentication is the session cookie (or `Authorization: Bearer <session token>`), and the caller's
  *   organization is the signed-in user's; `createdBy`/`lastModifiedBy` name the user (`usr_…`);
- * - webhook endpoints are for organization admins only, like API keys: an endpoint receives every
- *   credential event of the organization;
+ * - webhook endpoints, and an event's deliveries (their attempts name endpoint URLs and hold receivers'
+ *   answers; a resend sends to every endpoint), are for organization admins only, like API keys: an
+ *   endpoint receives every credential event of the organization;
  * - CSRF protection comes from the SameSite=Strict cookie plus the Origin check (same-origin.ts);
  * - the routes are left out of the OpenAPI document, which describes `/plug` once.
  */
@@ -33,6 +34,7 @@ function principalOf(user: UserRecord): Principal {
 async function adminOnly(app: FastifyInstance) {
   app.addHook('preHandler', requireOrganizationAdmin);
   await app.register(webhooks, { prefix: '/webhooks' });
+  await app.register(eventDeliveries, { prefix: '/events' });
 }
 
 export default async function dashboardPlug(app: FastifyInstance) {
@@ -49,6 +51,5 @@ export default async function dashboardPlug(app: FastifyInstance) {
   await app.register(credentials, { prefix: '/credentials' });
   await app.register(connectLink, { prefix: '/credentials' });
   await app.register(events, { prefix: '/events' });
-  await app.register(eventDeliveries, { prefix: '/events' });
   await app.register(adminOnly);
 }
