@@ -220,7 +220,8 @@ export type CredentialInput =
   | { kind: 'provider_unavailable'; stepId: string; message: string; willRetry: boolean }
   // What the API client asked for.
   | { kind: 'choose_method'; challengeId: string; methodId: string; isResubmission: boolean }
-  | { kind: 'submit_code'; challengeId: string }
+  /** `codeLength`: how many characters the submitted code has (the code itself travels sealed). */
+  | { kind: 'submit_code'; challengeId: string; codeLength: number }
   /** `onlyFrom`: refuse unless the credential is in one of these, checked in the same commit as the refresh. */
   | { kind: 'refresh'; onlyFrom?: readonly StatusDetail[] }
   | { kind: 'disable' }
@@ -629,6 +630,10 @@ function submitCode(change: Change, input: Extract<CredentialInput, { kind: 'sub
   }
   if (Date.parse(challenge.expiresAt) <= env.now.getTime()) {
     return { refused: 'conflict', message: 'The challenge has expired; refresh to start a new one' };
+  }
+  // A code the provider would refuse on its length alone (a digit short, a pasted sentence) costs no attempt.
+  if (challenge.codeLength !== null && input.codeLength !== challenge.codeLength) {
+    return { refused: 'invalid', message: `code must have ${challenge.codeLength} characters`, param: 'code' };
   }
   return change
     .moveTo('MULTI_FACTOR_AUTHENTICATION_CODE_SUBMITTED', {

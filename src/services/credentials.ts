@@ -176,12 +176,18 @@ export function createCredentialService(ctx: ServiceContext, store: CredentialSt
       return stepStarted(await act(organizationId, credentialId, input, actor));
     },
 
-    /** The code travels to the worker sealed, named after the step that will submit it. */
+    /**
+     * The code travels to the worker sealed, named after the step that will submit it. Whitespace is dropped
+     * (customers copy "123 456" or a trailing newline); anything else goes to the provider as typed.
+     */
     async submitCode(organizationId: string, credentialId: string, body: { challengeId: string; code: string }, actor: string): Promise<StepStarted> {
+      const code = body.code.replace(/\s+/gu, '');
+      if (code === '') throw errors.invalidParameter({ message: 'code is empty', param: 'code' });
       const withCode = (transition: { credential: CredentialRecord }): TransitionExtras => ({
-        secrets: { [SECRET_FIELDS.code(transition.credential.step?.id ?? '')]: body.code },
+        secrets: { [SECRET_FIELDS.code(transition.credential.step?.id ?? '')]: code },
       });
-      return stepStarted(await act(organizationId, credentialId, { kind: 'submit_code', challengeId: body.challengeId }, actor, withCode));
+      const input: CredentialInput = { kind: 'submit_code', challengeId: body.challengeId, codeLength: code.length };
+      return stepStarted(await act(organizationId, credentialId, input, actor, withCode));
     },
 
     /**

@@ -79,6 +79,19 @@ t.test('the last wrong code fails the credential', async (t) => {
   t.match(credential, { status: 'CONNECTION_FAILURE', statusDetail: 'MULTI_FACTOR_AUTHENTICATION_CODE_INVALID', mfa: null });
 });
 
+t.test('a code is sent without whitespace; one of the wrong length is a 400 that costs no attempt', async (t) => {
+  const stack = await buildStack(t);
+  const created = await createCredential(stack, 'pass_mfa_code');
+  const asked = await waitForCredential(stack, created.id, hasDetail('MULTI_FACTOR_AUTHENTICATION_CODE_REQUIRED'));
+  for (const code of ['12345', '1234567', '12ab', ' \n ']) {
+    t.match(await submitCode(stack, asked, code), { statusCode: 400, body: { errors: [{ type: 'invalidParameter', param: 'code' }] } }, JSON.stringify(code));
+  }
+  const unchanged = (await call<{ mfa: { attemptsRemaining: number } }>(stack, 'GET', `/plug/credentials/${asked.id}`)).body;
+  t.equal(unchanged.mfa.attemptsRemaining, 3, 'no attempt used');
+  const right = await submitCode(stack, asked, ' 123 456\n');
+  t.match(right.body, { status: 'CONNECTION_SUCCESS' }, 'spaces and a newline around the right code');
+});
+
 t.test('20 concurrent right codes: one is accepted, 19 get 409, one credential.connected', async (t) => {
   const stack = await buildStack(t);
   const created = await createCredential(stack, 'pass_mfa_code');
@@ -94,7 +107,8 @@ t.test('20 concurrent right codes: one is accepted, 19 get 409, one credential.c
 
 t.test('Redis holds no provider password, code or session in clear text', async (t) => {
   const stack = await buildStack(t);
-  const wrongCode = 'wrong-code-5d2e9';
+  // Six characters, the challenge's codeLength, and none likely to turn up in the dump by chance.
+  const wrongCode = '9qZx7W';
   const created = await createCredential(stack, 'pass_mfa_code');
   const codeRequired = await waitForCredential(stack, created.id, hasDetail('MULTI_FACTOR_AUTHENTICATION_CODE_REQUIRED'));
   const rejected = await submitCode(stack, codeRequired, wrongCode);

@@ -81,7 +81,7 @@ const REPRESENTATIVE: Record<InputKind, CredentialInput> = {
   challenge_expired: { kind: 'challenge_expired', stepId: 'step-x' },
   provider_unavailable: { kind: 'provider_unavailable', stepId: 'step-x', message: 'HTTP 503', willRetry: true },
   choose_method: { kind: 'choose_method', challengeId: 'mfa-x', methodId: 'mth-x', isResubmission: true },
-  submit_code: { kind: 'submit_code', challengeId: 'mfa-x' },
+  submit_code: { kind: 'submit_code', challengeId: 'mfa-x', codeLength: 6 },
   refresh: { kind: 'refresh' },
   disable: { kind: 'disable' },
   update: { kind: 'update', correlationId: 'c-1', isLoginChanged: true },
@@ -198,13 +198,13 @@ t.test('the pass_mfa path: method, code, a wrong code, the right code', async (t
   t.match(credential.mfa, { challengeId, stage: 'CODE_ENTRY', selectedMethodId: emailMethod?.id, codeLength: 6, expiresAt: inSeconds(300) });
   t.equal(credential.step, null);
 
-  step({ kind: 'submit_code', challengeId });
+  step({ kind: 'submit_code', challengeId, codeLength: 6 });
   t.equal(credential.statusDetail, 'MULTI_FACTOR_AUTHENTICATION_CODE_SUBMITTED');
   const rejected = step({ kind: 'code_rejected', stepId: credential.step?.id ?? '' });
   t.equal(rejected.events.at(-1)?.data.attemptsRemaining, 2);
   t.equal(credential.mfa?.attemptsRemaining, 2);
 
-  step({ kind: 'submit_code', challengeId });
+  step({ kind: 'submit_code', challengeId, codeLength: 6 });
   step({ kind: 'connected', stepId: credential.step?.id ?? '', sessionExpiresAt: inSeconds(3600) });
   t.match(toView(credential), { status: 'CONNECTION_SUCCESS', mfa: null, mfaSession: { obtainedAt: NOW.toISOString(), expiresAt: inSeconds(3600) } });
   t.same(types, [
@@ -224,7 +224,7 @@ t.test('the pass_mfa path: method, code, a wrong code, the right code', async (t
 t.test('the last wrong code fails the credential', async (t) => {
   let credential = { ...stateIn('MULTI_FACTOR_AUTHENTICATION_CODE_REQUIRED') };
   for (const remaining of [2, 1, 0]) {
-    credential = expectTransition(apply(credential, { kind: 'submit_code', challengeId: 'mfa-x' }, env())).credential;
+    credential = expectTransition(apply(credential, { kind: 'submit_code', challengeId: 'mfa-x', codeLength: 6 }, env())).credential;
     const result = expectTransition(apply(credential, { kind: 'code_rejected', stepId: credential.step?.id ?? '' }, env()));
     credential = result.credential;
     t.equal(result.events.find((e) => e.type === 'credential.mfa.code_rejected')?.data.attemptsRemaining, remaining);
@@ -235,7 +235,7 @@ t.test('the last wrong code fails the credential', async (t) => {
 
 t.test('client calls that do not fit are conflicts or invalid', async (t) => {
   const codeRequired = stateIn('MULTI_FACTOR_AUTHENTICATION_CODE_REQUIRED');
-  t.match(apply(codeRequired, { kind: 'submit_code', challengeId: 'mfa-old' }, env()), { refused: 'conflict', param: 'challengeId' });
+  t.match(apply(codeRequired, { kind: 'submit_code', challengeId: 'mfa-old', codeLength: 6 }, env()), { refused: 'conflict', param: 'challengeId' });
   t.match(apply(codeRequired, { kind: 'choose_method', challengeId: 'mfa-x', methodId: 'mth-x', isResubmission: false }, env()), {
     refused: 'conflict',
     param: 'isResubmission',
@@ -245,14 +245,14 @@ t.test('client calls that do not fit are conflicts or invalid', async (t) => {
     refused: 'invalid',
     param: 'methodId',
   });
-  t.match(apply(methodRequired, { kind: 'submit_code', challengeId: 'mfa-x' }, env()), { refused: 'conflict' }, 'no code before a method');
+  t.match(apply(methodRequired, { kind: 'submit_code', challengeId: 'mfa-x', codeLength: 6 }, env()), { refused: 'conflict' }, 'no code before a method');
   const choosing = stateIn('MULTI_FACTOR_AUTHENTICATION_METHOD_REQUIRED', { isStepInFlight: true });
   t.match(apply(choosing, { kind: 'choose_method', challengeId: 'mfa-x', methodId: 'mth-x', isResubmission: false }, env()), {
     refused: 'conflict',
   }, 'single flight');
   t.match(apply(choosing, { kind: 'refresh' }, env()), { refused: 'conflict' }, 'no refresh while a step is in flight');
   const expired = env({ now: new Date(NOW.getTime() + 301_000) });
-  t.match(apply(codeRequired, { kind: 'submit_code', challengeId: 'mfa-x' }, expired), { refused: 'conflict' }, 'no code after expiresAt');
+  t.match(apply(codeRequired, { kind: 'submit_code', challengeId: 'mfa-x', codeLength: 6 }, expired), { refused: 'conflict' }, 'no code after expiresAt');
 });
 
 t.test('stale provider outcomes and timers change nothing', async (t) => {

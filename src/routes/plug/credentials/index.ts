@@ -70,7 +70,11 @@ const VerificationMethodBody = Type.Object(
 const OneTimePasscodeBody = Type.Object(
   {
     challengeId: Type.String({ pattern: idPattern('mfa') }),
-    code: Type.String({ minLength: 1, maxLength: 64, description: 'Sent to the provider as is; never stored in clear' }),
+    code: Type.String({
+      minLength: 1,
+      maxLength: 64,
+      description: "Sent to the provider without whitespace, otherwise as typed; never stored in clear. One whose length is not the challenge's codeLength is a 400 and costs no attempt",
+    }),
   },
   { additionalProperties: false },
 );
