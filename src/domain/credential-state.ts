@@ -305,7 +305,8 @@ export const TRANSITIONS: Record<InputKind, TransitionRule> = {
   },
   refresh: {
     from: ['PROVIDER_WEBSITE_INACCESSIBLE', ...AWAITING_CUSTOMER, ...CONNECTED, ...FAILED, 'DISABLED'],
-    to: ['DATA_EXTRACTION_IN_PROGRESS'],
+    // A connection with a provider session syncs now, staying connected; every other state logs in again.
+    to: ['DATA_EXTRACTION_IN_PROGRESS', ...CONNECTED],
     emits: ['credential.status_changed'],
   },
   disable: {
@@ -439,6 +440,10 @@ export function apply(credential: CredentialRecord, input: CredentialInput, env:
         return { refused: 'conflict', message: `Not possible while the credential is ${credential.statusDetail}` };
       }
       if (credential.step) return { refused: 'conflict', message: 'A provider step is still in flight; wait for it to finish' };
+      // The stored session is what later syncs reuse (SPEC §4): a refresh of a working connection syncs with it
+      // now (its sync timer moved to now) instead of logging in again, which would ask the customer for a new
+      // code. A session the provider no longer honours is found by that sync, as by any other.
+      if (credential.status === 'CONNECTION_SUCCESS' && credential.session) return change.set({ nextSyncAt: env.now.toISOString() }).done();
       return change.startLogin().done();
     case 'disable':
       return change

@@ -103,3 +103,22 @@ t.test('sandbox helpers: expireSession ends the session now, revokeSession is fo
   t.equal(connections, 2, 'a session without MFA is replaced by logging in again, no customer needed');
   t.notOk(describe(await eventsOf(stack, plain.id)).includes('mfa.refresh_required'));
 });
+
+t.test('refresh of a working MFA connection syncs with its stored session: no new login, no new code', async (t) => {
+  const stack = await buildStack(t);
+  const connected = await connectWithMfa(stack, 'pass_mfa');
+  const eventsBefore = describe(await eventsOf(stack, connected.id));
+  const refreshed = await call<CredentialView>(stack, 'POST', `/plug/credentials/${connected.id}/refresh`);
+  t.match(refreshed, { statusCode: 202, body: { statusDetail: SUCCESS, mfa: null } });
+  const synced = await waitForCredential(stack, connected.id, (c) => c.lastSyncedAt !== connected.lastSyncedAt, 5000);
+  t.equal(synced.statusDetail, SUCCESS, 'still connected, synced just now');
+  t.ok(Date.parse(synced.nextSyncAt ?? '') > Date.now() + 3_600_000, 'the next sync is a sync interval away again');
+  t.same(describe(await eventsOf(stack, connected.id)), eventsBefore, 'no login, no challenge, no event');
+
+  await call(stack, 'POST', `/plug/sandbox/credentials/${connected.id}/revokeSession`);
+  await call(stack, 'POST', `/plug/credentials/${connected.id}/refresh`);
+  await waitForCredential(stack, connected.id, hasDetail('MULTI_FACTOR_AUTHENTICATION_REFRESH_REQUIRED'), 5000);
+  t.pass('a session the provider dropped is found by the refresh: a new code is required');
+  const relogin = await call<CredentialView>(stack, 'POST', `/plug/credentials/${connected.id}/refresh`, undefined, WAIT);
+  t.equal(relogin.body.statusDetail, 'MULTI_FACTOR_AUTHENTICATION_METHOD_REQUIRED', 'and the next refresh logs in for it');
+});

@@ -355,6 +355,22 @@ t.test('a refresh limited to some states is refused from the others, in the same
   t.notOk(isRefusal(apply(stateIn('DISABLED'), REPRESENTATIVE.refresh, env())));
 });
 
+t.test('a refresh of a connection with a provider session syncs it now; without one, or from any other state, it logs in', async (t) => {
+  const connected = stateIn('LOGIN_AND_DATA_DISCOVERY_SUCCESS');
+  const synced = expectTransition(apply(connected, REPRESENTATIVE.refresh, env()));
+  t.match(synced.credential, { statusDetail: 'LOGIN_AND_DATA_DISCOVERY_SUCCESS', step: null, session: connected.session, nextSyncAt: NOW.toISOString() });
+  t.same(synced.events, [], 'nothing to tell: the connection stands');
+  t.same(
+    workFor(synced.credential, { sessionWarningSeconds: 600 }).timers.find((timer) => timer.kind === 'sync')?.runAt,
+    NOW.toISOString(),
+    'its sync timer is due now',
+  );
+  const sessionless = expectTransition(apply({ ...connected, session: null }, REPRESENTATIVE.refresh, env()));
+  t.match(sessionless.credential, { statusDetail: 'DATA_EXTRACTION_IN_PROGRESS', step: { kind: 'login' } });
+  const failed = expectTransition(apply(stateIn('INVALID_CREDENTIALS'), REPRESENTATIVE.refresh, env()));
+  t.match(failed.credential, { statusDetail: 'DATA_EXTRACTION_IN_PROGRESS', step: { kind: 'login' } });
+});
+
 t.test('workFor: the step and timers each state calls for, with deterministic ids', async (t) => {
   const config = { sessionWarningSeconds: 600 };
   const kinds = (credential: CredentialRecord) => {

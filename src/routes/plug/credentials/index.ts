@@ -233,7 +233,8 @@ const credentials: FastifyPluginAsyncTypebox = async (app) => {
       config: { idempotent: true },
       schema: {
         tags,
-        summary: 'Start a new login (and so a new challenge) after a failure, a timeout or an ended session',
+        summary:
+          'Start a new login (and so a new challenge) after a failure, a timeout or an ended session; a connected credential syncs now with its stored session instead',
         security,
         headers: PreferHeaders,
         params: CredentialParams,
