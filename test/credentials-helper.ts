@@ -65,7 +65,7 @@ export interface LoggedEvent {
   id: string;
   type: string;
   timestamp: string;
-  data: { credential: CredentialView; previous?: { status: string; statusDetail: string }; expiresAt?: string; attemptsRemaining?: number };
+  data: { credential: CredentialView; previous?: { status: string; statusDetail: string }; expiresAt?: string; attemptsRemaining?: number; challengeId?: string; reason?: string };
 }
 
 /** Every event of one credential, oldest first, read page by page through the API. */

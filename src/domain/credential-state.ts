@@ -77,6 +77,9 @@ export interface ProviderSession {
   warnedAt: string | null;
 }
 
+/** Why a stored MFA session was lost (`credential.mfa.refresh_required`'s `data.reason`). */
+export type SessionLoss = 'EXPIRED' | 'REVOKED';
+
 export type StepKind = 'login' | 'choose_method' | 'submit_code';
 
 /** The provider round trip in flight. Its presence is what makes MFA submissions single-flight. */
@@ -480,10 +483,10 @@ export function apply(credential: CredentialRecord, input: CredentialInput, env:
     case 'session_expired':
       if (credential.session?.id !== input.sessionId) return stale('the session was replaced');
       if (!isDue(credential.session.expiresAt, env.now)) return stale('the session has not expired yet');
-      return change.loseSession().done();
+      return change.loseSession('EXPIRED').done();
     case 'session_invalid':
       if (credential.session?.id !== input.sessionId) return stale('the session was replaced');
-      return change.loseSession().done();
+      return change.loseSession('REVOKED').done();
     case 'synced': {
       const session = credential.session;
       if (session?.id !== input.sessionId) return stale('the session was replaced');
@@ -717,15 +720,22 @@ class Change {
     });
   }
 
+  /** The event names the challenge that ended: the credential's `mfa` is gone by then. */
   timeOut(): this {
-    return this.moveTo('MULTI_FACTOR_AUTHENTICATION_TIMED_OUT', { mfa: null, step: null }).emit('credential.mfa.timed_out');
+    return this.moveTo('MULTI_FACTOR_AUTHENTICATION_TIMED_OUT', { mfa: null, step: null }).emit('credential.mfa.timed_out', {
+      challengeId: this.before.mfa?.challengeId,
+    });
   }
 
-  /** The stored session no longer works: an MFA session needs a person; a plain one just needs a new login. */
-  loseSession(): this {
+  /**
+   * The stored session no longer works: an MFA session needs a person; a plain one just needs a new login.
+   * `reason`: it reached its end (`EXPIRED`), or the provider stopped honouring it before that (`REVOKED`).
+   */
+  loseSession(reason: SessionLoss): this {
     if (!this.before.session?.isMfa) return this.startLogin();
     return this.moveTo('MULTI_FACTOR_AUTHENTICATION_REFRESH_REQUIRED', { session: null, nextSyncAt: null }).emit(
       'credential.mfa.refresh_required',
+      { reason },
     );
   }
 

@@ -44,16 +44,16 @@ const definitions = {
     data: credentialData({ attemptsRemaining: Type.Integer({ minimum: 0 }) }),
   },
   'credential.mfa.timed_out': {
-    description: 'The challenge expired unanswered; a new code is required.',
-    data: credentialData(),
+    description: 'The challenge expired unanswered; a new code is required. data.challengeId names the challenge that ended.',
+    data: credentialData({ challengeId: Type.String({ pattern: '^mfa_' }) }),
   },
   'credential.mfa.session_expiring': {
     description: 'Advance warning: the stored provider session ends at data.expiresAt, after which a new code is required.',
     data: credentialData({ expiresAt: Type.String({ format: 'date-time' }) }),
   },
   'credential.mfa.refresh_required': {
-    description: 'The stored provider session expired or was revoked; a new code is required.',
-    data: credentialData(),
+    description: 'The stored provider session expired (data.reason EXPIRED) or the provider stopped honouring it (REVOKED); a new code is required.',
+    data: credentialData({ reason: Type.Union([Type.Literal('EXPIRED'), Type.Literal('REVOKED')]) }),
   },
   'credential.disabled': {
     description: 'The credential was disabled.',

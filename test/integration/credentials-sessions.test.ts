@@ -29,6 +29,7 @@ t.test('an unanswered challenge times out within 1 s of expiresAt; refresh start
   const event = (await eventsOf(stack, created.id)).find((e) => e.type === 'credential.mfa.timed_out');
   const lateness = Date.parse(event?.timestamp ?? '') - expiresAt;
   t.ok(lateness >= 0 && lateness <= 1000, `timed_out ${lateness} ms after expiresAt`);
+  t.equal(event?.data.challengeId, mfaOf(asked).challengeId, 'the event names the challenge that ended');
   t.equal((await chooseFirstMethod(stack, asked)).statusCode, 409, 'the old challenge is gone');
 
   const refreshed = await call<CredentialView>(stack, 'POST', `/plug/credentials/${created.id}/refresh`, undefined, WAIT);
@@ -53,6 +54,7 @@ t.test('pass_mfa_short: session_expiring, then refresh_required when the session
   t.ok(Date.parse(warning?.timestamp ?? '') <= sessionEnd - 1000, 'the warning comes ahead of the end');
   const ending = events.find((event) => event.type === 'credential.mfa.refresh_required');
   t.ok(Math.abs(Date.parse(ending?.timestamp ?? '') - sessionEnd) <= 1000, 'the end comes on time');
+  t.equal(ending?.data.reason, 'EXPIRED');
 });
 
 t.test('a sandbox helper that finds the session ended since it read the credential answers 409, not 500', async (t) => {
@@ -89,7 +91,9 @@ t.test('sandbox helpers: expireSession ends the session now, revokeSession is fo
   const revoked = await call<CredentialView>(stack, 'POST', `/plug/sandbox/credentials/${revoking.id}/revokeSession`);
   t.match(revoked, { statusCode: 200, body: { statusDetail: SUCCESS } }, 'nothing shows until the next sync');
   await waitForCredential(stack, revoking.id, hasDetail('MULTI_FACTOR_AUTHENTICATION_REFRESH_REQUIRED'), 4000);
-  t.same(describe(await eventsOf(stack, revoking.id)).slice(-2), ['→ MULTI_FACTOR_AUTHENTICATION_REFRESH_REQUIRED', 'mfa.refresh_required']);
+  const revokedEvents = await eventsOf(stack, revoking.id);
+  t.same(describe(revokedEvents).slice(-2), ['→ MULTI_FACTOR_AUTHENTICATION_REFRESH_REQUIRED', 'mfa.refresh_required']);
+  t.equal(revokedEvents.at(-1)?.data.reason, 'REVOKED', 'revoked, not expired');
 
   const plain = await createCredential(stack, 'pass_good');
   await waitForCredential(stack, plain.id, hasDetail(SUCCESS));
