@@ -149,6 +149,8 @@ export function toEndpointView({ version: _version, ...view }: WebhookEndpointRe
 /** Whether an endpoint, enabled or not, is meant to get an event: a test event only the endpoint it tests, others by subscription. */
 function isMeantFor(event: EventEnvelope, endpoint: WebhookEndpointRecord): boolean {
   if (event.type === 'webhook.test') return event.data.endpointId === endpoint.id;
+  // Not even kept for `recover`: the endpoint's own disabling is news for the others, not for the one that was down.
+  if (event.type === 'webhook.endpoint_disabled' && event.data.endpointId === endpoint.id) return false;
   return endpoint.eventTypes === null || (endpoint.eventTypes as string[]).includes(event.type);
 }
 

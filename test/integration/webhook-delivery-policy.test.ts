@@ -70,9 +70,9 @@ t.test('an endpoint Plugboard disables: the other endpoints are told, and recove
   const endpointUrl = `/plug/webhooks/endpoints/${endpoint.id}`;
   await stack.app.inject({ method: 'PATCH', url: endpointUrl, headers: stack.org.headers, payload: { isEnabled: true } });
   const recovered = await stack.app.inject({ method: 'POST', url: `${endpointUrl}/recover`, headers: stack.org.headers, payload: { since } });
-  const expected = [failed.id, notice?.id, ...missed.map((event) => event.id)].sort();
-  t.same([...(recovered.json() as { eventIds: string[] }).eventIds].sort(), expected, 'the failed event, and each one sent while disabled');
-  await gone.waitFor((all) => all.length === 5);
+  const expected = [failed.id, ...missed.map((event) => event.id)].sort();
+  t.same([...(recovered.json() as { eventIds: string[] }).eventIds].sort(), expected, 'the failed event, and each one sent while disabled (not its own disabling)');
+  await gone.waitFor((all) => all.length === 4);
   t.same(gone.received.slice(1).map((request) => request.id).sort(), expected);
 });
 
