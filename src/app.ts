@@ -49,6 +49,9 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
       // Refused by the error envelope instead, in the spec's shape.
       requireHostHeader: false,
     },
+    // `/plug/credentials` and `/plug/credentials/` are one resource (as are `/plug/webhooks/endpoints/`, which
+    // would otherwise read as an endpoint with an empty id); the OpenAPI paths carry no trailing slash.
+    routerOptions: { ignoreTrailingSlash: true },
     requestIdHeader: 'x-request-id',
     genReqId: () => crypto.randomUUID(),
     // Only the load balancers the operator names may say who the client is (X-Forwarded-For): behind one, every

@@ -16,13 +16,15 @@ async function apiVersion(app: FastifyInstance) {
   app.decorateRequest('apiVersion', API_VERSIONS[0]);
   app.addHook('onRequest', async (request, reply) => {
     // Arcadia-Version is accepted too, so clients of the product we follow need only change the base URL.
-    const asked = request.headers['plug-version'] ?? request.headers['arcadia-version'];
+    const header = request.headers['plug-version'] !== undefined ? 'Plug-Version' : 'Arcadia-Version';
+    const asked = request.headers[header.toLowerCase()];
     const value = Array.isArray(asked) ? asked[0] : asked;
     reply.header('Plug-Version', API_VERSIONS[0]);
     if (value === undefined) return;
     const known = API_VERSIONS.find((v) => v === value.trim());
     if (!known) {
-      throw errors.unknownVersion({ param: 'Plug-Version', message: `Unknown Plug-Version; supported: ${API_VERSIONS.join(', ')}` });
+      // Named as sent: a client of the product we follow sends Arcadia-Version and should read that name back.
+      throw errors.unknownVersion({ param: header, message: `Unknown ${header}; supported: ${API_VERSIONS.join(', ')}` });
     }
     request.apiVersion = known;
     reply.header('Plug-Version', known);

@@ -4,6 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { sharedSchemas } from '../schemas/index.ts';
 import { openApiWebhooks } from '../schemas/webhooks.ts';
+import { completeOperations } from './openapi-completion.ts';
 
 /**
  * OpenAPI 3.1 from the route schemas. Shared schemas are registered with `$id`s and referenced by
@@ -39,6 +40,7 @@ async function openapi(app: FastifyInstance, options: { publicUrl: string }) {
         { name: 'operations', description: 'Health and metrics' },
       ],
     },
+    transformObject: (documentObject) => ('openapiObject' in documentObject ? completeOperations(documentObject.openapiObject as never) : documentObject.swaggerObject) as never,
     refResolver: {
       buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`),
     },

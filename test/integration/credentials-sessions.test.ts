@@ -126,3 +126,14 @@ t.test('refresh of a working MFA connection syncs with its stored session: no ne
   const relogin = await call<CredentialView>(stack, 'POST', `/plug/credentials/${connected.id}/refresh`, undefined, WAIT);
   t.equal(relogin.body.statusDetail, 'MULTI_FACTOR_AUTHENTICATION_METHOD_REQUIRED', 'and the next refresh logs in for it');
 });
+
+t.test('the sandbox helpers take an Idempotency-Key like every acting POST: a retry gets the first answer', async (t) => {
+  const stack = await buildStack(t);
+  const connected = await connectWithMfa(stack, 'pass_mfa');
+  const key = { 'Idempotency-Key': `expire-${connected.id}` };
+  const first = await call<CredentialView>(stack, 'POST', `/plug/sandbox/credentials/${connected.id}/expireSession`, undefined, key);
+  t.match(first, { statusCode: 200, body: { statusDetail: 'MULTI_FACTOR_AUTHENTICATION_REFRESH_REQUIRED' } });
+  const retried = await call<CredentialView>(stack, 'POST', `/plug/sandbox/credentials/${connected.id}/expireSession`, undefined, key);
+  t.equal(retried.statusCode, 200, 'replayed, not the 409 of a session already gone');
+  t.equal(retried.headers['idempotent-replayed'], 'true');
+});

@@ -121,6 +121,15 @@ t.test('every malformed request gets a 4xx in the envelope', async (t) => {
   }
 });
 
+t.test('an unknown version is named by the header it came in', async (t) => {
+  const app = await build(t);
+  const org = await createOrganization(app);
+  for (const header of ['Plug-Version', 'Arcadia-Version']) {
+    const response = await app.inject({ url: '/plug/organization', headers: { ...org.headers, [header]: '1999-01-01' } });
+    t.match(response.json(), { errors: [{ param: header, message: new RegExp(`^Unknown ${header}`) }] }, header);
+  }
+});
+
 t.test('a 5xx body never carries internals', async (t) => {
   const app = await build(t, { routes: testRoutes });
   const response = await app.inject({ method: 'GET', url: '/test-bug' });

@@ -40,6 +40,27 @@ t.test('idempotent routes document the Idempotency-Key header', async (t) => {
   t.ok(operation.responses['409'], 'the 409 of a reused key is documented');
 });
 
+t.test('every operation documents the version headers and the failures any route can answer with', async (t) => {
+  const document = (await generateOpenApiDocument()) as {
+    paths: Record<string, Record<string, { parameters?: { $ref?: string }[]; requestBody?: unknown; responses: Record<string, { $ref?: string; headers?: object }>; tags?: string[] }>>;
+    components: { responses: Record<string, { content: { 'application/json': { schema: { $ref: string } } } }> };
+  };
+  const operations = Object.entries(document.paths).flatMap(([path, item]) => Object.entries(item).map(([method, operation]) => ({ path, method, operation })));
+  for (const { path, method, operation } of operations) {
+    const name = `${method.toUpperCase()} ${path}`;
+    t.ok(operation.parameters?.some((parameter) => parameter.$ref === '#/components/parameters/PlugVersion'), `${name}: Plug-Version`);
+    const success = Object.entries(operation.responses).find(([status]) => status.startsWith('2'));
+    t.ok(!success || 'Plug-Version' in (success[1].headers ?? {}), `${name}: the answer's Plug-Version`);
+    if (operation.requestBody) t.ok(operation.responses['413'] && operation.responses['415'], `${name}: 413 and 415`);
+    if (!operation.tags?.includes('operations')) t.ok(operation.responses['429'] && operation.responses['503'], `${name}: 429 and 503`);
+  }
+  const v1Limit = document.paths['/v1/auth/login']?.post?.responses['503']?.$ref ?? '';
+  t.equal(document.components.responses[v1Limit.split('/').at(-1) ?? '']?.content['application/json'].schema.$ref, '#/components/schemas/V1Error', 'v1 failures in its own shape');
+  const limit = document.paths['/plug/credentials']?.post?.responses['429']?.$ref ?? '';
+  t.notOk(Object.keys(document.paths).some((path) => path.length > 1 && path.endsWith('/')), 'no path ends in a slash');
+  t.equal(document.components.responses[limit.split('/').at(-1) ?? '']?.content['application/json'].schema.$ref, '#/components/schemas/Error');
+});
+
 t.test('Swagger UI is served at /docs', async (t) => {
   const app = await build(t);
   const page = await app.inject({ method: 'GET', url: '/docs/' });

@@ -14,6 +14,7 @@ const sandbox: FastifyPluginAsyncTypebox = async (app) => {
   app.post(
     '/credentials/:id/expireSession',
     {
+      config: { idempotent: true },
       schema: {
         tags,
         summary: 'The stored provider session of a sandbox credential ends now (refresh_required follows at once)',
@@ -28,6 +29,7 @@ const sandbox: FastifyPluginAsyncTypebox = async (app) => {
   app.post(
     '/credentials/:id/revokeSession',
     {
+      config: { idempotent: true },
       schema: {
         tags,
         summary: 'The sandbox provider silently stops honouring the session; the next sync finds out',
