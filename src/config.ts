@@ -144,7 +144,8 @@ class EnvReader {
       if (!protocols.includes(parsed.protocol)) throw new Error('protocol');
       return text.replace(/\/+$/, '');
     } catch {
-      this.problems.push(`${name} must be a ${protocols.join(' or ')} URL (got "${text}")`);
+      // Start-up errors go to logs: a password in the URL (redis://:secret@host) stays out of them.
+      this.problems.push(`${name} must be a ${protocols.join(' or ')} URL (got "${text.replace(/\/\/[^/@]*@/, '//***@')}")`);
       return fallback;
     }
   }

@@ -11,6 +11,7 @@ export interface ApiKeyRecord {
   secretHash: string;
   createdAt: string;
   createdBy: string;
+  /** When the key last got an access token (tokens, not each request: a write per request would cost every call). */
   lastUsedAt: string | null;
 }
 
@@ -101,6 +102,9 @@ export function createApiKeyService(ctx: ServiceContext) {
       const accessToken = randomToken(32);
       const principal: Principal = { organizationId: record.organizationId, apiKeyId: record.id, clientId };
       await redis.set(keys.accessToken(sha256Hex(accessToken)), JSON.stringify(principal), 'EX', config.accessTokenTtlSeconds);
+      // XX: a key revoked meanwhile stays revoked (its token fails its first use, as every token of a revoked key).
+      const used: ApiKeyRecord = { ...record, lastUsedAt: ctx.now().toISOString() };
+      await redis.set(keys.org(record.organizationId).apiKey(record.id), JSON.stringify(used), 'XX');
       return { access_token: accessToken, token_type: 'Bearer' as const, expires_in: config.accessTokenTtlSeconds };
     },
 

@@ -113,12 +113,15 @@ t.test('org admins manage API keys; the secret is shown once and works', async (
   const retried = await app.inject({ method: 'POST', url: '/dashboard/apiKeys', headers: idempotent, payload: { name: 'Billing sync' } });
   t.equal(retried.headers['idempotent-replayed'], 'true');
   t.same(retried.json(), key, 'a retry with the same Idempotency-Key gets the same key, not a second one');
-  t.match(key, { id: /^key_/, name: 'Billing sync', clientId: /^cli_/, createdBy: org.userId, client_secret: /^pbs_/ });
+  t.match(key, { id: /^key_/, name: 'Billing sync', clientId: /^cli_/, createdBy: org.userId, client_secret: /^pbs_/, lastUsedAt: null });
+  const beforeToken = Date.now();
   const token = await app.inject({ method: 'POST', url: '/oauth2/token', payload: { grant_type: 'client_credentials', client_id: key.clientId, client_secret: key.client_secret } });
   t.equal(token.statusCode, 200);
 
   const listed = await app.inject({ method: 'GET', url: '/dashboard/apiKeys', headers });
   t.equal(listed.json().page.totalElements, 2, 'the default key and the new one');
+  const usedAt = Date.parse((listed.json().data as { id: string; lastUsedAt: string }[]).find((entry) => entry.id === key.id)?.lastUsedAt ?? '');
+  t.ok(usedAt >= beforeToken - 1000 && usedAt <= Date.now(), 'lastUsedAt: when it last got a token');
   t.notMatch(listed.body, /pbs_|secretHash|client_secret/);
 
   t.equal((await app.inject({ method: 'DELETE', url: `/dashboard/apiKeys/${key.id}`, headers })).statusCode, 204);

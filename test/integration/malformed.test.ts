@@ -97,6 +97,15 @@ const CASES: Case[] = [
   { name: 'page in hexadecimal', url: '/plug/credentials?page=0x10', authorized: true, status: 400 },
   { name: 'blank page', url: '/plug/credentials?page=%20', authorized: true, status: 400 },
   { name: 'page beyond any list', url: '/plug/credentials?page=1e20', authorized: true, status: 400 },
+  {
+    name: 'a NUL in a credential username',
+    method: 'POST',
+    url: '/plug/credentials',
+    authorized: true,
+    headers: json,
+    payload: JSON.stringify({ providerId: 'prv_sandboxelectricxxxxxxxxxxx', username: 'a\u0000b', password: 'pass_good' }),
+    status: 400,
+  },
   { name: 'event log limit=Infinity', url: '/plug/events?limit=Infinity', authorized: true, status: 400 },
   { name: 'bad Idempotency-Key is ignored where not supported', url: '/plug/organization', authorized: true, headers: { 'idempotency-key': ' ' }, status: 200 },
 ];

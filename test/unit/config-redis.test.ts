@@ -49,3 +49,20 @@ t.test('the client is a Cluster exactly when cluster nodes are configured', asyn
   t.equal(isCluster(cluster), true);
   await t.rejects(cluster.get('k'), 'fail-fast: a cluster nobody answers for fails the command instead of queueing it');
 });
+
+t.test('a bad URL is named without the password it holds', async (t) => {
+  for (const [name, value] of [
+    ['REDIS_URL', 'http://:hunter2@redis.internal:6379'],
+    ['SMS_WEBHOOK_URL', 'ftp://user:hunter2@sms.internal/hook'],
+  ] as const) {
+    try {
+      loadConfig({ ...required, SMS_GATEWAY: 'webhook', SMS_WEBHOOK_URL: 'https://sms.example/hook', [name]: value });
+      t.fail('expected a ConfigError');
+    } catch (error) {
+      const problems = (error as ConfigError).problems.join('\n');
+      t.match(problems, new RegExp(`${name} must be`), name);
+      t.notMatch(problems, /hunter2/, `${name}: no password`);
+      t.match(problems, /\/\/\*\*\*@/, `${name}: where it was is shown`);
+    }
+  }
+});

@@ -13,7 +13,7 @@ const apiKeyFields = {
   clientId: Type.String({ description: 'The client_id for POST /oauth2/token' }),
   createdAt: Type.String({ format: 'date-time' }),
   createdBy: Type.String(),
-  lastUsedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+  lastUsedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()], { description: 'When the key last got an access token' }),
 };
 const ApiKeySchema = Type.Object(apiKeyFields);
 const CreatedApiKeySchema = Type.Object({
