@@ -282,7 +282,7 @@ export function loadConfig(env: Env): Config {
     smsGateway,
     smsWebhookUrl,
     twilio,
-    bootstrapDemo: read.boolean('BOOTSTRAP_DEMO', true),
+    bootstrapDemo: read.boolean('BOOTSTRAP_DEMO', false),
     logLevel: read.oneOf('LOG_LEVEL', 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
     bodyLimitBytes: read.integer('BODY_LIMIT_BYTES', 1024 * 1024, 1024, 64 * 1024 * 1024),
     requestTimeoutMs: read.integer('REQUEST_TIMEOUT_MS', 30_000, 1000, 600_000),

@@ -18,6 +18,9 @@ export async function resolveConfig(processEnv: Record<string, string | undefine
     const dataDir = env.DATA_DIR?.trim() || '.data';
     const local = await localEncryptionKeys(dataDir);
     env.ENCRYPTION_KEYS = local.keys;
+    // A local start (no keys given) gets the demo organization unless told otherwise; a deployment, which
+    // sets its keys, does not print an admin password and API secret into its logs unless it asks to.
+    env.BOOTSTRAP_DEMO ??= 'true';
     notes.push(local.created ? `generated a local encryption key into ${dataDir}/encryption-keys` : `using the local encryption key in ${dataDir}/encryption-keys`);
   }
   return { config: loadConfig(env), notes };

@@ -32,7 +32,6 @@ t.test('npm start: ready, prints a usable demo key, serves the API, exits 0 on S
     KEY_PREFIX: prefix,
     DATA_DIR: dataDir,
     ...testRedisEnv,
-    BOOTSTRAP_DEMO: 'true',
     LOG_LEVEL: 'warn',
   });
   t.teardown(() => {
