@@ -66,7 +66,12 @@ export interface Challenge {
   codeLength: number | null;
   expiresAt: string;
   attemptsRemaining: number;
+  /** Codes sent again on request (`isResubmission`); internal. Missing in challenges from before it was counted. */
+  resends?: number;
 }
+
+/** The most times one challenge's code is sent again: each is a text or call to the customer, paid by someone. */
+export const MAX_CODE_RESENDS = 5;
 
 export interface ProviderSession {
   id: string;
@@ -615,9 +620,13 @@ function chooseMethod(change: Change, input: Extract<CredentialInput, { kind: 'c
   if (!challenge.availableMethods.some((method) => method.id === input.methodId)) {
     return { refused: 'invalid', message: 'methodId is not one of mfa.availableMethods', param: 'methodId' };
   }
+  const resends = (challenge.resends ?? 0) + (input.isResubmission ? 1 : 0);
+  if (resends > MAX_CODE_RESENDS) {
+    return { refused: 'conflict', message: `The code was sent again ${MAX_CODE_RESENDS} times; use one of those, or refresh to start over`, param: 'isResubmission' };
+  }
   return change
     .set({
-      mfa: { ...challenge, selectedMethodId: input.methodId },
+      mfa: { ...challenge, selectedMethodId: input.methodId, ...(resends > 0 ? { resends } : {}) },
       step: {
         id: env.newId('step'),
         kind: 'choose_method',

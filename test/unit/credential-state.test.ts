@@ -4,6 +4,7 @@ import {
   apply,
   create,
   isRefusal,
+  MAX_CODE_RESENDS,
   STATUS_DETAIL_NAMES,
   STATUS_DETAILS,
   toView,
@@ -369,6 +370,22 @@ t.test('a refresh of a connection with a provider session syncs it now; without 
   t.match(sessionless.credential, { statusDetail: 'DATA_EXTRACTION_IN_PROGRESS', step: { kind: 'login' } });
   const failed = expectTransition(apply(stateIn('INVALID_CREDENTIALS'), REPRESENTATIVE.refresh, env()));
   t.match(failed.credential, { statusDetail: 'DATA_EXTRACTION_IN_PROGRESS', step: { kind: 'login' } });
+});
+
+t.test('a challenge\'s code is sent again at most MAX_CODE_RESENDS times', async (t) => {
+  const resend = { kind: 'choose_method', challengeId: 'mfa-x', methodId: 'mth-x', isResubmission: true } as const;
+  let credential = stateIn('MULTI_FACTOR_AUTHENTICATION_CODE_REQUIRED');
+  for (let sent = 1; sent <= MAX_CODE_RESENDS; sent += 1) {
+    credential = expectTransition(apply(credential, resend, env())).credential;
+    t.equal(credential.mfa?.resends, sent);
+    const stepId = credential.step?.id ?? '';
+    const outcome = { kind: 'code_required', stepId, methods: METHODS, selectedMethodId: 'p-sms', codeLength: 6, expiresAt: null } as const;
+    credential = expectTransition(apply(credential, outcome, env())).credential;
+    t.equal(credential.mfa?.resends, sent, 'the provider\'s answer keeps the count');
+  }
+  t.match(apply(credential, resend, env()), { refused: 'conflict', param: 'isResubmission', message: /sent again 5 times/ });
+  t.match(expectTransition(apply(credential, { kind: 'submit_code', challengeId: 'mfa-x', codeLength: 6 }, env())).credential, { step: { kind: 'submit_code' } }, 'a code can still be sent');
+  t.notOk('resends' in (toView(credential).mfa ?? {}), 'the count is not shown');
 });
 
 t.test('workFor: the step and timers each state calls for, with deterministic ids', async (t) => {
