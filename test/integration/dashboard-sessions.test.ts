@@ -30,6 +30,14 @@ t.test('login without two-factor: a session as Bearer token and as a strict Http
   t.equal((await app.inject({ method: 'POST', url: '/dashboard/logout' })).statusCode, 204, 'logging out twice is fine');
 });
 
+t.test("the dashboard's API answers with the pages' security headers", async (t) => {
+  const app = await build(t);
+  const org = await createOrganization(app);
+  const response = await login(app, org.email, org.password);
+  t.match(response.headers, { 'x-content-type-options': 'nosniff', 'x-frame-options': 'DENY', 'content-security-policy': /default-src 'none'/ });
+  t.match((await login(app, org.email, 'wrong-password')).headers, { 'x-content-type-options': 'nosniff' }, 'errors too');
+});
+
 t.test('the cookie is Secure when the public URL is https', async (t) => {
   const app = await build(t, { env: { PUBLIC_URL: 'https://plugboard.example.com' } });
   const org = await createOrganization(app);

@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import { addSecurityHeaders } from '../web/security-headers.ts';
 import apiKeys from './api-keys.ts';
 import login from './login.ts';
 import me from './me.ts';
@@ -10,6 +11,8 @@ import users from './users.ts';
  */
 export default async function dashboard(app: FastifyInstance) {
   app.decorateRequest('dashboardSession', null);
+  // The browser dashboard's own API (session cookies, secrets shown once): the pages' headers, as /dashboard/plug has.
+  app.addHook('onSend', addSecurityHeaders);
   await app.register(login);
   await app.register(me, { prefix: '/me' });
   await app.register(users, { prefix: '/users' });
