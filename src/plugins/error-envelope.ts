@@ -48,6 +48,8 @@ function validationMessage(error: FastifyError): string {
   if (first.keyword === 'additionalProperties') return `unknown field "${String(params.additionalProperty)}"`;
   if (first.keyword === 'required') return `missing required field "${String(params.missingProperty)}"`;
   const where = validationParam(error);
+  // Ajv's "must be equal to one of the allowed values" leaves the caller guessing which.
+  if (first.keyword === 'enum' && Array.isArray(params.allowedValues)) return `${where ?? 'value'} must be one of: ${params.allowedValues.join(', ')}`;
   return where ? `${where} ${first.message ?? 'is invalid'}` : `${error.validationContext ?? 'request'} ${first.message ?? 'is invalid'}`;
 }
 

@@ -139,6 +139,15 @@ t.test('an unknown version is named by the header it came in', async (t) => {
   }
 });
 
+t.test('a value outside a list is answered with the list', async (t) => {
+  const app = await build(t);
+  const org = await createOrganization(app);
+  const events = await app.inject({ url: '/plug/events?type=nope', headers: org.headers });
+  t.match(events.json(), { errors: [{ param: 'type', message: /^type must be one of: credential\.created, .*webhook\.test/ }] });
+  const credentials = await app.inject({ url: '/plug/credentials?status=NOPE', headers: org.headers });
+  t.match(credentials.json(), { errors: [{ param: 'status', message: 'status must be one of: CONNECTION_IN_PROGRESS, CONNECTION_SUCCESS, CONNECTION_FAILURE' }] });
+});
+
 t.test('a 5xx body never carries internals', async (t) => {
   const app = await build(t, { routes: testRoutes });
   const response = await app.inject({ method: 'GET', url: '/test-bug' });

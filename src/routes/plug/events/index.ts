@@ -6,7 +6,7 @@ import { organizationOf } from '../../../plugins/bearer-auth.ts';
 import { EventSchema } from '../../../schemas/credentials.ts';
 import { errorResponses, ref } from '../../../schemas/index.ts';
 import { MAX_ENTRIES_READ_PER_PAGE } from '../../../services/events.ts';
-import { EVENT_TYPES } from '../../../webhooks/event-types.ts';
+import { EventTypeNameSchema } from '../../../schemas/webhooks.ts';
 
 const tags = ['events'];
 const security = [{ bearerAuth: [] }];
@@ -23,7 +23,7 @@ const events: FastifyPluginAsyncTypebox = async (app) => {
         querystring: Type.Object({
           after: Type.Optional(Type.String({ pattern: idPattern('evt'), description: 'The id of the last event already read' })),
           limit: Type.Integer({ minimum: 1, maximum: 100, default: 20 }),
-          type: Type.Optional(Type.Union(EVENT_TYPES.map((type) => Type.Literal(type)))),
+          type: Type.Optional(EventTypeNameSchema),
           credentialId: Type.Optional(Type.String({ pattern: idPattern('crd') })),
         }),
         response: {
