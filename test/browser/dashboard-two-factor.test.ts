@@ -91,5 +91,17 @@ t.test('enroll app two-factor from the QR screen, sign in with a code, then with
 
   await viewSettings(page, password);
   t.equal(await page.getByTestId('two-factor-state').textContent(), 'Off', 'two-factor is off after a recovery code');
+
+  const changePassword = page.locator('#change-password');
+  await changePassword.getByLabel('Current password').fill('not my password');
+  await changePassword.getByLabel('New password').fill('a brand new password');
+  await changePassword.getByRole('button', { name: 'Change password' }).click();
+  await changePassword.getByRole('alert').getByText('The password is incorrect').waitFor();
+  await changePassword.getByLabel('Current password').fill(password);
+  await changePassword.getByRole('button', { name: 'Change password' }).click();
+  await page.getByText('Password changed. You stay signed in here; your other sessions have ended.').waitFor();
+  await signOut(page);
+  await signIn(page, email, 'a brand new password');
+  await page.getByRole('heading', { name: 'Credentials' }).waitFor();
   t.same(problems, [], 'no script errors or CSP violations');
 });

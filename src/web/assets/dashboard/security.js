@@ -1,4 +1,4 @@
-// My Account → Security: the signed-in user's own two-factor settings. Every step that reads or changes them
+// My Account → Security: the signed-in user's password and own two-factor settings. Every step that reads or changes them
 // asks for the password again (the API requires it). Secrets — the authenticator key, its QR code and the
 // recovery codes — are on screen only until the step that shows them is done, and are never fetched twice.
 
@@ -11,7 +11,24 @@ export function renderSecurity(main, { api, me }) {
     h('h1', null, 'Security'),
     h('p', { class: 'muted' }, `Signed in as ${me.user.email}.`),
     h('section', { class: 'card', 'aria-labelledby': 'two-factor-heading' }, h('h2', { id: 'two-factor-heading' }, 'Two-factor authentication'), area),
+    h('section', { class: 'card', 'aria-labelledby': 'password-heading' }, h('h2', { id: 'password-heading' }, 'Password'), passwordChange()),
   );
+
+  /** Your password, changed with the current one; the API ends your other sessions. */
+  function passwordChange() {
+    const status = h('div');
+    const newPassword = field('New password', 'newPassword', { type: 'password', autocomplete: 'new-password', required: true, minlength: 8 }, 'At least 8 characters.');
+    return h(
+      'div',
+      { class: 'stack' },
+      form({ class: 'stack', id: 'change-password' }, [passwordField('Current password'), newPassword, h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'secondary' }, 'Change password'))], async ({ password, newPassword: next }, element) => {
+        await api('POST', '/dashboard/me/password', { currentPassword: password, newPassword: next });
+        element.reset();
+        show(status, h('p', { class: 'notice success', role: 'status' }, 'Password changed. You stay signed in here; your other sessions have ended.'));
+      }),
+      status,
+    );
+  }
 
   /** Moves focus into the new step so keyboard users continue where the content changed. */
   function step(...content) {
