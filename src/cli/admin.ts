@@ -8,6 +8,7 @@
  *   revoke-key --org O --key K                   revokes API key K, named by its key_ id or its cli_ client id
  *                                                (its tokens stop working at once)
  *
+ * `--password -` reads the password from stdin instead (out of the process list and the shell history).
  * Results go to stdout as one JSON line; logs and errors go to stderr; bad usage exits 2, failures exit 1.
  */
 import { pathToFileURL } from 'node:url';
@@ -87,10 +88,19 @@ export async function runAdminCommand(config: Config, argv: string[]): Promise<u
   }
 }
 
+/** `--password -`: the password is stdin's content (one trailing newline dropped). */
+async function withPasswordFromStdin(argv: string[]): Promise<string[]> {
+  const index = argv.indexOf('--password');
+  if (index === -1 || argv[index + 1] !== '-') return argv;
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return argv.with(index + 1, Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, ''));
+}
+
 async function main(): Promise<number> {
   try {
     const { config } = await resolveConfig(process.env);
-    const result = await runAdminCommand(config, process.argv.slice(2));
+    const result = await runAdminCommand(config, await withPasswordFromStdin(process.argv.slice(2)));
     process.stdout.write(`${JSON.stringify(result)}\n`);
     return 0;
   } catch (error) {
