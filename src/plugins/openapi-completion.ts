@@ -1,13 +1,23 @@
 import { API_VERSIONS } from './api-version.ts';
 
 /**
- * What every operation has in common but no route schema says: the version headers (`api-version.ts` reads
- * them on every request) and the failures any route can answer with before its handler runs (an unknown
- * version, a body too large or of another type, the rate limit, the store away). Added to the generated
- * document, so that a client generated from it knows them without each route repeating them.
+ * What every operation has in common but no route schema says, added to the generated document so that a
+ * client generated from it knows it without each route repeating it: the version headers (`api-version.ts`
+ * reads them on every request) and the headers every answer carries; the failures any route can answer with
+ * before its handler runs (an unknown version, a body too large or of another type, the rate limit, the
+ * store away, a bug); which token each tree takes; operation ids; and that a query parameter with a default
+ * may be left out (the route schemas list such parameters as required, because Ajv fills them in).
  */
 
-type Operation = { parameters?: unknown[]; requestBody?: unknown; responses?: Record<string, unknown>; tags?: string[] };
+type Parameter = { name?: string; in?: string; required?: boolean; schema?: { default?: unknown } };
+type Operation = {
+  operationId?: string;
+  parameters?: Parameter[];
+  requestBody?: unknown;
+  responses?: Record<string, unknown>;
+  tags?: string[];
+  security?: Record<string, string[]>[];
+};
 type Document = { paths?: Record<string, Record<string, Operation>>; components?: Record<string, Record<string, unknown>> };
 
 const versionDescription = `Dated API version (${API_VERSIONS.join(', ')}); missing: the latest. An unknown one is a 400. The response says which version answered`;
@@ -19,8 +29,24 @@ const COMPONENTS = {
   },
   headers: {
     PlugVersion: { description: 'The API version that answered', schema: { type: 'string' } },
+    RequestId: { description: 'The id of this request in our logs (an X-Request-Id sent with the request, or a new one)', schema: { type: 'string' } },
     RetryAfter: { description: 'Seconds to wait before trying again', schema: { type: 'integer', minimum: 1 } },
+    IdempotentReplayed: { description: '"true" when this is the stored answer to an earlier request with the same Idempotency-Key', schema: { type: 'string' } },
+    PreferenceApplied: { description: 'The wait applied, e.g. wait=10, when the request sent Prefer: wait=N', schema: { type: 'string' } },
   },
+};
+
+/** Access tokens for `/plug`; dashboard sessions (also v1's login tokens) for `/dashboard` and `/v1`. */
+export const SECURITY_SCHEMES = {
+  bearerAuth: { type: 'http', scheme: 'bearer', description: 'An access token from POST /oauth2/token (the /plug API)' },
+  clientCredentials: {
+    type: 'oauth2',
+    description: 'The same access tokens, for tools that fetch them themselves',
+    flows: { clientCredentials: { tokenUrl: '/oauth2/token', scopes: {} } },
+  },
+  clientBasic: { type: 'http', scheme: 'basic', description: 'client_id and client_secret as HTTP Basic credentials (POST /oauth2/token)' },
+  sessionBearer: { type: 'http', scheme: 'bearer', description: 'A session token (pbd_…) from POST /dashboard/login or POST /v1/auth/login' },
+  sessionCookie: { type: 'apiKey', in: 'cookie', name: 'plugboard_session', description: "The browser dashboard's session cookie" },
 };
 
 // The statuses added where a route does not declare them: when they apply, and their shared response's name.
@@ -35,6 +61,7 @@ const COMMON_FAILURES: { status: string; name: string; description: string; when
   },
   { status: '429', name: 'TooManyRequests', description: 'Rate limit reached', when: (operation) => !isOperations(operation), retryAfter: true },
   { status: '503', name: 'ServiceUnavailable', description: 'The store is unreachable for now', when: (operation) => !isOperations(operation), retryAfter: true },
+  { status: '500', name: 'InternalServerError', description: 'A fault on our side; the body never holds internals', when: () => true },
 ];
 
 /** Health and metrics answer without Redis and without a rate limit. */
@@ -55,6 +82,7 @@ function failureResponses(): Record<string, unknown> {
           description,
           headers: {
             'Plug-Version': { $ref: '#/components/headers/PlugVersion' },
+            'X-Request-Id': { $ref: '#/components/headers/RequestId' },
             ...(retryAfter ? { 'Retry-After': { $ref: '#/components/headers/RetryAfter' } } : {}),
           },
           content: { 'application/json': { schema: { $ref: `#/components/schemas/${schema}` } } },
@@ -67,11 +95,26 @@ function failureResponses(): Record<string, unknown> {
 export function completeOperations(document: Document): Document {
   for (const [path, item] of Object.entries(document.paths ?? {})) {
     const prefix = path.startsWith('/v1/') ? 'V1' : '';
-    for (const operation of Object.values(item)) {
-      operation.parameters = [...(operation.parameters ?? []), { $ref: '#/components/parameters/PlugVersion' }, { $ref: '#/components/parameters/ArcadiaVersion' }];
+    for (const [method, operation] of Object.entries(item)) {
+      operation.operationId ??= operationIdOf(method, path);
+      operation.security = securityOf(path, operation.security);
+      for (const parameter of operation.parameters ?? []) {
+        if (parameter.in === 'query' && parameter.schema?.default !== undefined) parameter.required = false;
+      }
+      const headerNames = new Set((operation.parameters ?? []).map((parameter) => parameter.name?.toLowerCase()));
+      operation.parameters = [...(operation.parameters ?? []), { $ref: '#/components/parameters/PlugVersion' }, { $ref: '#/components/parameters/ArcadiaVersion' }] as Parameter[];
       const responses = (operation.responses ??= {});
-      for (const [status, response] of Object.entries(responses) as [string, { headers?: Record<string, unknown> }][]) {
-        if (status.startsWith('2')) response.headers = { ...response.headers, 'Plug-Version': { $ref: '#/components/headers/PlugVersion' } };
+      for (const [status, response] of Object.entries(responses) as [string, { $ref?: string; headers?: Record<string, unknown> }][]) {
+        if (response.$ref !== undefined) continue;
+        const isSuccess = status.startsWith('2');
+        response.headers = {
+          ...response.headers,
+          'Plug-Version': { $ref: '#/components/headers/PlugVersion' },
+          'X-Request-Id': { $ref: '#/components/headers/RequestId' },
+          ...(status === '429' ? { 'Retry-After': { $ref: '#/components/headers/RetryAfter' } } : {}),
+          ...(isSuccess && headerNames.has('idempotency-key') ? { 'Idempotent-Replayed': { $ref: '#/components/headers/IdempotentReplayed' } } : {}),
+          ...(isSuccess && headerNames.has('prefer') ? { 'Preference-Applied': { $ref: '#/components/headers/PreferenceApplied' } } : {}),
+        };
       }
       for (const failure of COMMON_FAILURES) {
         if (responses[failure.status] === undefined && failure.when(operation)) responses[failure.status] = { $ref: `#/components/responses/${prefix}${failure.name}` };
@@ -80,4 +123,19 @@ export function completeOperations(document: Document): Document {
   }
   document.components = { ...document.components, ...COMPONENTS, responses: failureResponses() };
   return document;
+}
+
+/** `POST /plug/credentials/{id}/refresh` → `postPlugCredentialsIdRefresh`: stable, and unique as paths are. */
+function operationIdOf(method: string, path: string): string {
+  const words = path.split(/[^A-Za-z0-9]+/).filter(Boolean);
+  return method + words.map((word) => word[0]!.toUpperCase() + word.slice(1)).join('');
+}
+
+/** Which credentials a tree takes; public operations say so with an empty list. */
+function securityOf(path: string, declared: Operation['security']): Operation['security'] {
+  if (path === '/oauth2/token') return [{}, { clientBasic: [] }];
+  if (declared === undefined || declared.length === 0) return [];
+  if (path.startsWith('/dashboard/')) return [{ sessionBearer: [] }, { sessionCookie: [] }];
+  if (path.startsWith('/v1/')) return [{ sessionBearer: [] }];
+  return [{ bearerAuth: [] }, { clientCredentials: [] }];
 }

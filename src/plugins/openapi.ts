@@ -4,7 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { sharedSchemas } from '../schemas/index.ts';
 import { openApiWebhooks } from '../schemas/webhooks.ts';
-import { completeOperations } from './openapi-completion.ts';
+import { completeOperations, SECURITY_SCHEMES } from './openapi-completion.ts';
 
 /**
  * OpenAPI 3.1 from the route schemas. Shared schemas are registered with `$id`s and referenced by
@@ -23,11 +23,8 @@ async function openapi(app: FastifyInstance, options: { publicUrl: string }) {
       servers: [{ url: options.publicUrl }],
       // Built from the event catalog's JSON Schemas, which the OpenAPI typings cannot check statically.
       webhooks: openApiWebhooks() as never,
-      components: {
-        securitySchemes: {
-          bearerAuth: { type: 'http', scheme: 'bearer' },
-        },
-      },
+      // Which scheme each tree uses, and what every operation shares: see openapi-completion.ts.
+      components: { securitySchemes: SECURITY_SCHEMES as never },
       tags: [
         { name: 'auth', description: 'OAuth2 client credentials' },
         { name: 'providers', description: 'Utility providers' },

@@ -54,6 +54,22 @@ t.test('every operation documents the version headers and the failures any route
     if (operation.requestBody) t.ok(operation.responses['413'] && operation.responses['415'], `${name}: 413 and 415`);
     if (!operation.tags?.includes('operations')) t.ok(operation.responses['429'] && operation.responses['503'], `${name}: 429 and 503`);
   }
+  const operationIds = operations.map(({ operation }) => (operation as { operationId?: string }).operationId);
+  t.equal(new Set(operationIds).size, operations.length, 'every operation has an id of its own');
+  const queryRequired = operations.flatMap(({ path, operation }) =>
+    ((operation.parameters ?? []) as { in?: string; name?: string; required?: boolean; schema?: { default?: unknown } }[])
+      .filter((parameter) => parameter.in === 'query' && parameter.required && parameter.schema?.default !== undefined)
+      .map((parameter) => `${path} ${parameter.name}`),
+  );
+  t.same(queryRequired, [], 'a query parameter with a default (page, size, limit) may be left out');
+  const securityOf = (path: string, method: string) => (document.paths[path]?.[method] as { security?: unknown } | undefined)?.security;
+  t.same(securityOf('/plug/credentials', 'get'), [{ bearerAuth: [] }, { clientCredentials: [] }], '/plug: access tokens');
+  t.same(securityOf('/dashboard/me', 'get'), [{ sessionBearer: [] }, { sessionCookie: [] }], '/dashboard: sessions');
+  t.same(securityOf('/v1/utility/credentials', 'get'), [{ sessionBearer: [] }], '/v1: its login token');
+  t.same(securityOf('/oauth2/token', 'post'), [{}, { clientBasic: [] }], 'the token route: the body or HTTP Basic');
+  t.same(securityOf('/dashboard/login', 'post'), [], 'logins are public');
+  const tokenBody = (document.paths['/oauth2/token']?.post?.requestBody as { content: object }).content;
+  t.same(Object.keys(tokenBody).sort(), ['application/json', 'application/x-www-form-urlencoded']);
   const v1Limit = document.paths['/v1/auth/login']?.post?.responses['503']?.$ref ?? '';
   t.equal(document.components.responses[v1Limit.split('/').at(-1) ?? '']?.content['application/json'].schema.$ref, '#/components/schemas/V1Error', 'v1 failures in its own shape');
   const limit = document.paths['/plug/credentials']?.post?.responses['429']?.$ref ?? '';

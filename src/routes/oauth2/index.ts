@@ -50,6 +50,8 @@ const oauth2: FastifyPluginAsyncTypebox = async (app) => {
         tags: ['auth'],
         summary: 'Exchange API key credentials for a 1-hour access token',
         body: TokenRequest,
+        // Form-encoded as RFC 6749 asks, or JSON.
+        consumes: ['application/x-www-form-urlencoded', 'application/json'],
         response: { 200: ref(AccessTokenSchema), ...errorResponses(400, 401, 413, 415, 429) },
       },
     },
@@ -71,6 +73,7 @@ const oauth2: FastifyPluginAsyncTypebox = async (app) => {
         tags: ['auth'],
         summary: 'Revoke an access token (RFC 7009: unknown tokens succeed too)',
         body: RevokeRequest,
+        consumes: ['application/x-www-form-urlencoded', 'application/json'],
         response: { 200: Type.Object({}), ...errorResponses(400, 413, 415) },
       },
     },
