@@ -134,7 +134,8 @@ interface PreviousSecret {
 /** The secrets rotations replaced, newest first, with the time each stops signing (some may have passed). */
 function previousSecrets(stored: Record<string, string>, endpoint: WebhookEndpointRecord): PreviousSecret[] {
   const found = Object.entries(stored).flatMap(([field, secret]) => {
-    if (field.startsWith(PREVIOUS_SECRET_FIELD)) return [{ secret, expiresAtMs: Number(field.slice(PREVIOUS_SECRET_FIELD.length)) }];
+    // `previous:<ms>:<n>`: the time it stops signing, and a number that keeps two ending in the same ms apart.
+    if (field.startsWith(PREVIOUS_SECRET_FIELD)) return [{ secret, expiresAtMs: Number(field.slice(PREVIOUS_SECRET_FIELD.length).split(':')[0]) }];
     // Kept by earlier versions: the one secret before the last rotation, until the record's overlap ends.
     if (field === 'previous' && endpoint.previousSecretExpiresAt !== null) return [{ secret, expiresAtMs: Date.parse(endpoint.previousSecretExpiresAt) }];
     return [];
@@ -388,19 +389,24 @@ export function createWebhookService(ctx: ServiceContext, queues: Queues, events
     async rotateSecret(organizationId: string, endpointId: string): Promise<{ secret: string; previousSecretExpiresAt: string }> {
       const secretsKey = keys.org(organizationId).webhookEndpointSecrets(endpointId);
       const secret = generateWebhookSecret();
-      const nowMs = ctx.now().getTime();
-      const expiresAtMs = nowMs + config.webhookSecretOverlapSeconds * 1000;
+      // Timed per attempt: a rotation retried after a concurrent one gives the secret it replaces a full overlap.
+      let nowMs = 0;
+      const expiresAtMs = () => nowMs + config.webhookSecretOverlapSeconds * 1000;
       // Secrets and overlap change in the record's own commit: one record version always signs with the
       // same secrets, which lets `signingSecrets` cache them by version.
-      await updateRecord(organizationId, endpointId, () => ({ previousSecretExpiresAt: new Date(expiresAtMs).toISOString() }), async (record) => {
+      const changeOverlap = () => {
+        nowMs = ctx.now().getTime();
+        return { previousSecretExpiresAt: new Date(expiresAtMs()).toISOString() };
+      };
+      await updateRecord(organizationId, endpointId, changeOverlap, async (record) => {
         const stored = await ctx.secrets.readAll(secretsKey);
         if (stored.current === undefined) throw new Error(`webhook endpoint ${endpointId} has no signing secret`);
         const stillSigning = previousSecrets(stored, record).filter((previous) => previous.expiresAtMs > nowMs);
-        const kept = [{ secret: stored.current, expiresAtMs }, ...stillSigning].slice(0, MAX_PREVIOUS_SECRETS);
-        const fields = Object.fromEntries(kept.map((previous) => [`${PREVIOUS_SECRET_FIELD}${previous.expiresAtMs}`, previous.secret]));
+        const kept = [{ secret: stored.current, expiresAtMs: expiresAtMs() }, ...stillSigning].slice(0, MAX_PREVIOUS_SECRETS);
+        const fields = Object.fromEntries(kept.map((previous, index) => [`${PREVIOUS_SECRET_FIELD}${previous.expiresAtMs}:${index}`, previous.secret]));
         return [ctx.secrets.writeMutation(secretsKey, { ...fields, current: secret })];
       });
-      return { secret, previousSecretExpiresAt: new Date(expiresAtMs).toISOString() };
+      return { secret, previousSecretExpiresAt: new Date(expiresAtMs()).toISOString() };
     },
 
     /**
@@ -516,8 +522,8 @@ export function createWebhookService(ctx: ServiceContext, queues: Queues, events
     async disableEndpoint(organizationId: string, endpointId: string, reason: string, seenVersion: number): Promise<boolean> {
       const current = await findRecord(organizationId, endpointId);
       if (current?.version !== seenVersion) return false;
-      const disabled = await commitChange(organizationId, current, { isEnabled: false, disabledReason: reason }, undefined, (next) => [
-        newEvent('webhook.endpoint_disabled', { endpointId, url: next.url, disabledReason: reason }, ctx.now()),
+      const disabled = await commitChange(organizationId, current, { isEnabled: false, disabledReason: reason }, undefined, () => [
+        newEvent('webhook.endpoint_disabled', { endpointId, disabledReason: reason }, ctx.now()),
       ]);
       return disabled !== null;
     },

@@ -157,7 +157,13 @@ if ARGV[1] == '1' then
   return reply
 end
 local streakUntil = tonumber(redis.call('HGET', KEYS[2], 'streakUntil') or '0')
-if now > streakUntil then redis.call('HSET', KEYS[2], 'failingSince', now) else redis.call('HSETNX', KEYS[2], 'failingSince', now) end
+if now > streakUntil then
+  -- A new streak: the breaker's count of the old one's failures goes with it.
+  redis.call('HDEL', KEYS[2], 'failures', 'trips')
+  redis.call('HSET', KEYS[2], 'failingSince', now)
+else
+  redis.call('HSETNX', KEYS[2], 'failingSince', now)
+end
 if tonumber(ARGV[10]) >= 0 then redis.call('HSET', KEYS[2], 'streakUntil', math.max(streakUntil, now + tonumber(ARGV[10]))) end
 local failingSince = tonumber(redis.call('HGET', KEYS[2], 'failingSince'))
 local failures = redis.call('HINCRBY', KEYS[2], 'failures', 1)

@@ -70,9 +70,9 @@ const definitions = {
   'webhook.endpoint_disabled': {
     description:
       'Plugboard disabled a webhook endpoint (it answered 410 Gone, or every delivery failed for WEBHOOK_DISABLE_AFTER_SECONDS); sent to the organization\'s other endpoints. Enable it again, then recover what it missed.',
+    // No URL: members of the organization read the event log, and only admins see endpoints (URLs often hold tokens).
     data: {
       endpointId: Type.String({ pattern: '^whe_' }),
-      url: Type.String(),
       disabledReason: Type.String(),
     },
   },

@@ -179,3 +179,18 @@ t.test('rotating again keeps each replaced secret signing for its own overlap; a
   t.ok(verifies(latest.secret, capped!));
   t.notOk(verifies(legacySecret, capped!), 'the oldest went first');
 });
+
+t.test('rotations at once: every secret handed out signs, none is lost to another', async (t) => {
+  const stack = await startWebhookStack(t, { env: { WEBHOOK_SECRET_OVERLAP_SECONDS: '60' } });
+  const receiver = await startReceiver(t);
+  const endpoint = await createEndpoint(stack, { url: receiver.url });
+  const rotate = async () =>
+    (await stack.app.inject({ method: 'POST', url: `/plug/webhooks/endpoints/${endpoint.id}/rotateSecret`, headers: stack.org.headers })).json() as { secret: string };
+  const rotated = await Promise.all([rotate(), rotate(), rotate(), rotate()]);
+  await commitEvent(stack);
+  const [delivered] = await receiver.waitFor((all) => all.length === 1);
+  t.equal(delivered!.signature.split(' ').length, 5);
+  for (const [index, secret] of [endpoint.secret, ...rotated.map((answer) => answer.secret)].entries()) {
+    t.ok(verifies(secret, delivered!), `secret ${index} verifies`);
+  }
+});

@@ -86,7 +86,7 @@ t.test('no hand-over after a failure, nor of a lease that was no longer held', a
 
 t.test('a failure streak lasts while a failed delivery is due to try again; a failure after that starts a new one', async (t) => {
   // Retries may run this late: a 100 ms breaker cooldown, a 100 ms postponement, and the 1 s request timeout plus a 100 ms margin.
-  const { gate, admitted } = await setUp(t, 2, { breakerMaxCooldownMs: 100, maxPostponeMs: 100, leaseMarginMs: 100, breakerFailureThreshold: 100 });
+  const { gate, admitted, redis, orgKeys } = await setUp(t, 2, { breakerMaxCooldownMs: 100, maxPostponeMs: 100, leaseMarginMs: 100, breakerFailureThreshold: 100 });
   const fail = async (leaseId: string, retryInMs: number | null) => {
     await admitted(leaseId);
     return (await gate.finish(ORG, ENDPOINT, leaseId, { delivered: false, latencyMs: 5, retryInMs })).failingSinceMs;
@@ -100,6 +100,7 @@ t.test('a failure streak lasts while a failed delivery is due to try again; a fa
   await new Promise((resolve) => setTimeout(resolve, 2000));
   const restarted = await fail('lease-4', null);
   t.ok(restarted !== null && streakStart !== null && restarted - streakStart >= 3000, 'after every retry was due: a new streak');
+  t.equal(await redis.hget(orgKeys.webhookEndpointHealth(ENDPOINT), 'failures'), '1', "the breaker counts the new streak's failures only");
   await new Promise((resolve) => setTimeout(resolve, 100));
   const afterGaveUp = await fail('lease-5', 1000);
   t.ok(afterGaveUp !== null && restarted !== null && afterGaveUp > restarted, 'a failure that gave up holds no streak open');

@@ -41,7 +41,7 @@ const sampleData: Record<EventType, Record<string, unknown>> = {
   'credential.disabled': { credential },
   'credential.deleted': { credential },
   'webhook.test': { endpointId: 'whe_01hq3v9xk2m4n6p8r0s2t4v6w8', message: 'Test event from Plugboard' },
-  'webhook.endpoint_disabled': { endpointId: 'whe_01hq3v9xk2m4n6p8r0s2t4v6w8', url: 'https://example.com/hooks', disabledReason: 'The endpoint answered 410 Gone' },
+  'webhook.endpoint_disabled': { endpointId: 'whe_01hq3v9xk2m4n6p8r0s2t4v6w8', disabledReason: 'The endpoint answered 410 Gone' },
   'user.two_factor.enabled': { user },
   'user.two_factor.disabled': { user },
   'user.two_factor.recovery_code_used': { user },
