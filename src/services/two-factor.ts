@@ -17,7 +17,7 @@
  * Every check that consumes something (a TOTP step, an SMS code, a recovery code, an enrollment) is decided
  * by one Lua call, so of any number of concurrent requests holding the same code exactly one succeeds.
  */
-import { safeEqual } from '../crypto/hashing.ts';
+import { safeEqual, sha256Hex } from '../crypto/hashing.ts';
 import { errors } from '../errors.ts';
 import { newId } from '../ids.ts';
 import { SmsDeliveryError, type SmsGateway } from '../sms/gateway.ts';
@@ -409,6 +409,8 @@ export function createTwoFactorService(ctx: ServiceContext, deps: { events: Even
     const raw = await redis.get(orgKeys.user(userId));
     if (!raw) throw errors.loginChallengeInvalid();
     const user = JSON.parse(raw) as UserRecord;
+    // The password changed since: see `startLoginChallenge`.
+    if (!safeEqual(fields.passwordStamp ?? '', passwordStampOf(user.passwordHash))) throw errors.loginChallengeInvalid();
     const { record } = await loadRecord(user);
     // Settings turned off (or changed) since the challenge began: the challenge no longer means anything.
     if (!record.isEnabled || record.method !== method) throw errors.loginChallengeInvalid();
@@ -535,15 +537,23 @@ export function createTwoFactorService(ctx: ServiceContext, deps: { events: Even
 
     /**
      * After a right password: null when the user has no second factor, else a login challenge (for SMS, with the
-     * code already sent to the primary phone). Refused while two-factor login is locked.
+     * code already sent to the primary phone). Refused while two-factor login is locked. The challenge holds a
+     * stamp of the password it was opened with: once the password changes (the remedy for the lock), challenges
+     * opened before are void, and do not give whoever held the old password a fresh set of guesses.
      */
-    async startLoginChallenge(user: TwoFactorUser): Promise<LoginChallengeView | null> {
+    async startLoginChallenge(user: TwoFactorUser & Pick<UserRecord, 'passwordHash'>): Promise<LoginChallengeView | null> {
       const { record } = await loadRecord(user);
       if (!record.isEnabled || !record.method) return null;
       await assertNotLocked(user);
       const id = newId('chl');
       const challengeKey = keys.org(user.organizationId).loginChallenge(id);
-      const fields = { userId: user.id, method: record.method, expiresAt: nowMs() + LOGIN_CHALLENGE_TTL_MS, attempts: 0 };
+      const fields = {
+        userId: user.id,
+        method: record.method,
+        expiresAt: nowMs() + LOGIN_CHALLENGE_TTL_MS,
+        attempts: 0,
+        passwordStamp: passwordStampOf(user.passwordHash),
+      };
       const ttl = LOGIN_CHALLENGE_TTL_MS + CLEANUP_MARGIN_MS;
       await redis.multi().hset(challengeKey, fields).pexpire(challengeKey, ttl).exec();
       await redis.set(keys.loginChallengeOrganization(id), user.organizationId, 'PX', ttl);
@@ -618,3 +628,8 @@ export function createTwoFactorService(ctx: ServiceContext, deps: { events: Even
 }
 
 export type TwoFactorService = ReturnType<typeof createTwoFactorService>;
+
+/** Tells passwords apart without holding anything that would help guess one (a hash of the salted hash). */
+function passwordStampOf(passwordHash: string): string {
+  return sha256Hex(`login-challenge:${passwordHash}`).slice(0, 16);
+}

@@ -138,3 +138,15 @@ t.test('a success resets the consecutive failure count', async (t) => {
   const challengeId = await challengeFor(app, org);
   for (let attempt = 0; attempt < 5; attempt++) t.equal((await verify(app, { challengeId, code: '000000' })).statusCode, 401, 'not locked');
 });
+
+t.test('a password change voids the login challenges opened with the old password', async (t) => {
+  const { app, org, clock, otpauthUri, headers } = await enrolledAdmin(t);
+  const opened = await challengeFor(app, org);
+  const changed = await app.inject({ method: 'POST', url: '/dashboard/me/password', headers, payload: { currentPassword: org.password, newPassword: 'a-new-password' } });
+  t.equal(changed.statusCode, 204);
+  const stale = await verify(app, { challengeId: opened, code: totpCode(otpauthUri, clock.now()) });
+  t.match(stale, { statusCode: 401 });
+  t.equal(stale.json().errors[0].details.errorId, 'PB_LOGIN_CHALLENGE_INVALID', 'even the right code: its guesses end with the old password');
+  const fresh = await login(app, org.email, 'a-new-password');
+  t.equal((await verify(app, { challengeId: fresh.json().challenge.id, code: totpCode(otpauthUri, clock.now()) })).statusCode, 200);
+});
