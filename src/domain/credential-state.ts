@@ -245,7 +245,8 @@ export type CredentialInput =
   // Periodic sync with the stored session.
   | { kind: 'synced'; sessionId: string; sessionExpiresAt: string | null }
   | { kind: 'sync_failed'; sessionId: string }
-  | { kind: 'session_invalid'; sessionId: string };
+  /** `lost`: ended before its time by the provider (a sync found it), or ended now on request (the sandbox's expireSession). */
+  | { kind: 'session_invalid'; sessionId: string; lost: SessionLoss };
 
 export type InputKind = CredentialInput['kind'];
 
@@ -491,7 +492,7 @@ export function apply(credential: CredentialRecord, input: CredentialInput, env:
       return change.loseSession('EXPIRED').done();
     case 'session_invalid':
       if (credential.session?.id !== input.sessionId) return stale('the session was replaced');
-      return change.loseSession('REVOKED').done();
+      return change.loseSession(input.lost).done();
     case 'synced': {
       const session = credential.session;
       if (session?.id !== input.sessionId) return stale('the session was replaced');
@@ -620,7 +621,8 @@ function chooseMethod(change: Change, input: Extract<CredentialInput, { kind: 'c
   if (!challenge.availableMethods.some((method) => method.id === input.methodId)) {
     return { refused: 'invalid', message: 'methodId is not one of mfa.availableMethods', param: 'methodId' };
   }
-  const resends = (challenge.resends ?? 0) + (input.isResubmission ? 1 : 0);
+  // Only a code already sent can be sent again: isResubmission on the first choice of a method sends the first.
+  const resends = (challenge.resends ?? 0) + (input.isResubmission && challenge.stage === 'CODE_ENTRY' ? 1 : 0);
   if (resends > MAX_CODE_RESENDS) {
     return { refused: 'conflict', message: `The code was sent again ${MAX_CODE_RESENDS} times; use one of those, or refresh to start over`, param: 'isResubmission' };
   }

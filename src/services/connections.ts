@@ -178,7 +178,7 @@ export function createConnectionService(ctx: ServiceContext, store: CredentialSt
       return;
     }
     if (outcome.kind === 'session_invalid') {
-      await store.transition(organizationId, id, { kind: 'session_invalid', sessionId }, SYSTEM_ACTOR);
+      await store.transition(organizationId, id, { kind: 'session_invalid', sessionId, lost: 'REVOKED' }, SYSTEM_ACTOR);
       return;
     }
     await store.transition(
@@ -321,7 +321,7 @@ export function createConnectionService(ctx: ServiceContext, store: CredentialSt
       const { credential, session } = await requireSandboxSession(organizationId, credentialId);
       await expireSession(ctx.config.sandboxBaseUrl, session, http);
       const sessionId = credential.session?.id ?? '';
-      const result = await store.transition(organizationId, credentialId, { kind: 'session_invalid', sessionId }, SYSTEM_ACTOR);
+      const result = await store.transition(organizationId, credentialId, { kind: 'session_invalid', sessionId, lost: 'EXPIRED' }, SYSTEM_ACTOR);
       if (result.outcome === 'missing') throw errors.notFound({ message: 'Credential not found' });
       return toView(result.credential);
     },

@@ -79,6 +79,7 @@ t.test('sandbox helpers: expireSession ends the session now, revokeSession is fo
   const expiring = await connectWithMfa(stack, 'pass_mfa');
   const expired = await call<CredentialView>(stack, 'POST', `/plug/sandbox/credentials/${expiring.id}/expireSession`);
   t.match(expired, { statusCode: 200, body: { statusDetail: 'MULTI_FACTOR_AUTHENTICATION_REFRESH_REQUIRED' } });
+  t.equal((await eventsOf(stack, expiring.id)).at(-1)?.data.reason, 'EXPIRED', 'an expiry, as the helper says');
   t.equal((await call(stack, 'POST', `/plug/sandbox/credentials/${expiring.id}/expireSession`)).statusCode, 409, 'no session left');
 
   const revoking = await connectWithMfa(stack, 'pass_mfa');

@@ -93,7 +93,7 @@ const REPRESENTATIVE: Record<InputKind, CredentialInput> = {
   session_expired: { kind: 'session_expired', sessionId: 'ses-x' },
   synced: { kind: 'synced', sessionId: 'ses-x', sessionExpiresAt: inSeconds(7200) },
   sync_failed: { kind: 'sync_failed', sessionId: 'ses-x' },
-  session_invalid: { kind: 'session_invalid', sessionId: 'ses-x' },
+  session_invalid: { kind: 'session_invalid', sessionId: 'ses-x', lost: 'REVOKED' },
 };
 
 const PROVIDER_OUTCOMES = new Set<InputKind>([
@@ -374,6 +374,8 @@ t.test('a refresh of a connection with a provider session syncs it now; without 
 
 t.test('a challenge\'s code is sent again at most MAX_CODE_RESENDS times', async (t) => {
   const resend = { kind: 'choose_method', challengeId: 'mfa-x', methodId: 'mth-x', isResubmission: true } as const;
+  const firstChoice = expectTransition(apply(stateIn('MULTI_FACTOR_AUTHENTICATION_METHOD_REQUIRED'), { ...resend, methodId: 'mth-x' }, env())).credential;
+  t.equal(firstChoice.mfa?.resends, undefined, 'isResubmission on the first choice sends the first code: not a resend');
   let credential = stateIn('MULTI_FACTOR_AUTHENTICATION_CODE_REQUIRED');
   for (let sent = 1; sent <= MAX_CODE_RESENDS; sent += 1) {
     credential = expectTransition(apply(credential, resend, env())).credential;
