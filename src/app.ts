@@ -56,7 +56,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     genReqId: () => crypto.randomUUID(),
     // Only the load balancers the operator names may say who the client is (X-Forwarded-For): behind one, every
     // request would otherwise come from its address, and the per-IP limits would be one budget for everybody.
-    trustProxy: config.trustProxy === '' ? false : config.trustProxy,
+    trustProxy: config.trustProxy.length === 0 ? false : config.trustProxy,
     return503OnClosing: true,
     clientErrorHandler,
     frameworkErrors: frameworkErrorHandler([{ prefix: `${V1_PREFIX}/`, body: toV1Error }]),

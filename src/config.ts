@@ -72,7 +72,7 @@ export interface Config {
   /** How long a client may take to send its whole request (headers and body); then 408 and the socket closes. */
   requestTimeoutMs: number;
   /** Addresses and CIDRs of the proxies in front (their X-Forwarded-For names the client); empty: none. */
-  trustProxy: string;
+  trustProxy: string[];
   /**
    * How long SIGTERM waits for the work in flight (requests, provider round trips of up to 30 s, webhook
    * attempts) before the process exits anyway.
@@ -230,12 +230,14 @@ export function loadConfig(env: Env): Config {
     read.problems.push(`WEBHOOK_ALLOWED_TARGETS: ${(error as Error).message}`);
   }
 
-  const trustProxy = read.string('TRUST_PROXY', '');
+  const trustProxyText = read.string('TRUST_PROXY', '');
   try {
-    parseCidrList(trustProxy);
+    parseCidrList(trustProxyText);
   } catch (error) {
     read.problems.push(`TRUST_PROXY: ${(error as Error).message}`);
   }
+  // As parseCidrList reads it: an empty entry (a trailing comma) is no address.
+  const trustProxy = trustProxyText.split(',').map((entry) => entry.trim()).filter(Boolean);
   const smsGateway = read.oneOf<SmsGatewayKind>('SMS_GATEWAY', 'log', ['log', 'webhook', 'twilio']);
   const smsWebhookUrl =
     smsGateway === 'webhook' ? read.url('SMS_WEBHOOK_URL', read.require('SMS_WEBHOOK_URL', 'when SMS_GATEWAY=webhook'), ['http:', 'https:']) : undefined;

@@ -90,11 +90,13 @@ export async function runAdminCommand(config: Config, argv: string[]): Promise<u
 
 /** `--password -`: the password is stdin's content (one trailing newline dropped). */
 async function withPasswordFromStdin(argv: string[]): Promise<string[]> {
-  const index = argv.indexOf('--password');
-  if (index === -1 || argv[index + 1] !== '-') return argv;
+  const spaced = argv.findIndex((arg, index) => arg === '--password' && argv[index + 1] === '-');
+  const joined = argv.indexOf('--password=-');
+  if (spaced === -1 && joined === -1) return argv;
   const chunks: Buffer[] = [];
   for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
-  return argv.with(index + 1, Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, ''));
+  const password = Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+  return spaced === -1 ? argv.with(joined, `--password=${password}`) : argv.with(spaced + 1, password);
 }
 
 async function main(): Promise<number> {

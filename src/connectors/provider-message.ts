@@ -10,12 +10,16 @@ export const MAX_PROVIDER_MESSAGE_LENGTH = 300;
 const MIN_REDACTED_LENGTH = 4;
 const REDACTED = '[redacted]';
 
+const oneLine = (text: string) => text.replace(/[\p{Cc}\p{Cf}\s]+/gu, ' ').trim();
+const HTML_ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
+const htmlEscaped = (text: string) => text.replace(/[&<>"']/g, (character) => HTML_ESCAPES[character] ?? character);
+
 /** The message fit to store, or undefined when nothing is left (the state's own words are used then). */
 export function providerMessage(text: string, secrets: readonly string[]): string | undefined {
-  let tidy = text.replace(/[\p{Cc}\p{Cf}\s]+/gu, ' ').trim();
-  for (const secret of secrets) {
-    if (secret.length >= MIN_REDACTED_LENGTH) tidy = tidy.split(secret).join(REDACTED);
-  }
+  // A secret is looked for as given, as an HTML page would echo it, and as it reads once on one line.
+  const forms = secrets.flatMap((secret) => [secret, htmlEscaped(secret), oneLine(secret)]).filter((form) => form.length >= MIN_REDACTED_LENGTH);
+  const redact = (from: string) => forms.reduce((redacted, form) => redacted.split(form).join(REDACTED), from);
+  let tidy = redact(oneLine(redact(text)));
   if (tidy.length > MAX_PROVIDER_MESSAGE_LENGTH) tidy = `${tidy.slice(0, MAX_PROVIDER_MESSAGE_LENGTH - 1)}…`;
   return tidy === '' ? undefined : tidy;
 }

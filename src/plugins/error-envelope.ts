@@ -48,8 +48,13 @@ function validationMessage(error: FastifyError): string {
   if (first.keyword === 'additionalProperties') return `unknown field "${String(params.additionalProperty)}"`;
   if (first.keyword === 'required') return `missing required field "${String(params.missingProperty)}"`;
   const where = validationParam(error);
-  // Ajv's "must be equal to one of the allowed values" leaves the caller guessing which.
+  // Ajv's "must be equal to one of the allowed values" (or "to constant", for each literal of a union) leaves
+  // the caller guessing which.
   if (first.keyword === 'enum' && Array.isArray(params.allowedValues)) return `${where ?? 'value'} must be one of: ${params.allowedValues.join(', ')}`;
+  if (first.keyword === 'const') {
+    const allowed = (error.validation ?? []).filter((other) => other.keyword === 'const' && other.instancePath === first.instancePath);
+    return `${where ?? 'value'} must be ${allowed.length > 1 ? 'one of: ' : ''}${allowed.map((other) => String((other.params as { allowedValue?: unknown }).allowedValue)).join(', ')}`;
+  }
   return where ? `${where} ${first.message ?? 'is invalid'}` : `${error.validationContext ?? 'request'} ${first.message ?? 'is invalid'}`;
 }
 

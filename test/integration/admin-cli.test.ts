@@ -35,17 +35,22 @@ t.test('--password - reads the password from stdin, so it appears in no process 
   const prefix = uniquePrefix('admin');
   t.teardown(() => wipePrefix(prefix));
   const env = { ...process.env, ...testRedisEnv, KEY_PREFIX: prefix, ENCRYPTION_KEYS: `k1:${randomBytes(32).toString('base64')}`, LOG_LEVEL: 'warn' };
-  const child = execFile('npx', ['tsx', 'src/cli/admin.ts', 'create-org', '--name', 'Acme', '--email', 'stdin@acme.test', '--password', '-'], { env });
-  child.stdin?.end('from stdin 123\n');
-  const stdout = await new Promise<string>((resolve, reject) => {
-    let out = '';
-    child.stdout?.on('data', (chunk: Buffer) => (out += chunk.toString()));
-    child.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`exit ${code}`))));
-  });
-  t.match(JSON.parse(stdout), { organizationId: /^org_/ });
+  const admin = (args: string[], stdin: string) => {
+    const child = execFile('npx', ['tsx', 'src/cli/admin.ts', ...args], { env });
+    child.stdin?.end(stdin);
+    return new Promise<string>((resolve, reject) => {
+      let out = '';
+      child.stdout?.on('data', (chunk: Buffer) => (out += chunk.toString()));
+      child.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`exit ${code}`))));
+    });
+  };
+  const created = await admin(['create-org', '--name', 'Acme', '--email', 'stdin@acme.test', '--password=-'], 'from stdin 123\n');
+  t.match(JSON.parse(created), { organizationId: /^org_/ });
   const app = await buildApp(loadConfig(env));
   t.teardown(() => app.close());
   t.ok(await app.services.dashboardSessions.checkPassword('stdin@acme.test', 'from stdin 123'), 'the password is what stdin held, without its newline');
+  await admin(['reset-password', '--email', 'stdin@acme.test', '--password', '-'], 'reset from stdin\r\n');
+  t.ok(await app.services.dashboardSessions.checkPassword('stdin@acme.test', 'reset from stdin'), '--password - as well');
 });
 
 t.test('bad usage exits 2 with the usage text; a bad value exits 1 naming it', async (t) => {

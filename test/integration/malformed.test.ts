@@ -146,6 +146,10 @@ t.test('a value outside a list is answered with the list', async (t) => {
   t.match(events.json(), { errors: [{ param: 'type', message: /^type must be one of: credential\.created, .*webhook\.test/ }] });
   const credentials = await app.inject({ url: '/plug/credentials?status=NOPE', headers: org.headers });
   t.match(credentials.json(), { errors: [{ param: 'status', message: 'status must be one of: CONNECTION_IN_PROGRESS, CONNECTION_SUCCESS, CONNECTION_FAILURE' }] });
+  const admin = await app.inject({ method: 'POST', url: '/dashboard/login', payload: { email: org.email, password: org.password } });
+  const headers = { authorization: `Bearer ${admin.json().session.token as string}` };
+  const user = await app.inject({ method: 'POST', url: '/dashboard/users', headers, payload: { email: 'x@example.com', password: 'long enough', role: 'owner' } });
+  t.match(user.json(), { errors: [{ param: 'role', message: 'role must be one of: admin, member' }] }, 'a union of literals too');
 });
 
 t.test('a 5xx body never carries internals', async (t) => {

@@ -46,7 +46,7 @@ t.test('POST /oauth2/token is limited per IP address', async (t) => {
 });
 
 t.test('behind a load balancer named in TRUST_PROXY, X-Forwarded-For names the client; from anywhere else it is ignored', async (t) => {
-  const app = await build(t, { env: { TOKEN_RATE_LIMIT_PER_MINUTE: '1', TRUST_PROXY: '10.0.0.0/8' } });
+  const app = await build(t, { env: { TOKEN_RATE_LIMIT_PER_MINUTE: '1', TRUST_PROXY: '10.0.0.0/8, ' } });
   const request = (remoteAddress: string, forwardedFor: string) =>
     app.inject({ method: 'POST', url: '/oauth2/token', remoteAddress, headers: { 'x-forwarded-for': forwardedFor }, payload: { grant_type: 'client_credentials' } });
 
