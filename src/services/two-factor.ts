@@ -406,9 +406,8 @@ export function createTwoFactorService(ctx: ServiceContext, deps: { events: Even
     if (!organizationId || !orgKeys || !userId || (method !== 'APP' && method !== 'SMS') || Number(fields.expiresAt) <= nowMs()) {
       throw errors.loginChallengeInvalid();
     }
-    const raw = await redis.get(orgKeys.user(userId));
-    if (!raw) throw errors.loginChallengeInvalid();
-    const user = JSON.parse(raw) as UserRecord;
+    const user = await deps.organizations.getUser(organizationId, userId);
+    if (!user) throw errors.loginChallengeInvalid();
     // The password changed since: see `startLoginChallenge`.
     if (!safeEqual(fields.passwordStamp ?? '', passwordStampOf(user.passwordHash))) throw errors.loginChallengeInvalid();
     const { record } = await loadRecord(user);
