@@ -20,7 +20,7 @@ import { FirstAttemptsHere, type FirstAttemptRunner, type FirstAttemptSettling }
  *
  * Records are JSON with a `version`, written through the event log's guarded commit like every other state.
  * Signing secrets live only in the endpoint's sealed `…:secrets` map: `current`, and each secret a rotation
- * replaced as `previous:<ms>`, signing alongside until that time (the record's `previousSecretExpiresAt` is
+ * replaced as `previous:<ms>:<n>`, signing alongside until that time (the record's `previousSecretExpiresAt` is
  * the latest of them).
  */
 
@@ -220,7 +220,7 @@ export function createWebhookService(ctx: ServiceContext, queues: Queues, events
     current: WebhookEndpointRecord,
     change: Partial<WebhookEndpointRecord>,
     alongside: () => Promise<Mutation[]> = async () => [],
-    committedEvents: (next: WebhookEndpointRecord) => EventEnvelope[] = () => [],
+    committedEvents: EventEnvelope[] = [],
   ): Promise<WebhookEndpointRecord | null> {
     const key = keys.org(organizationId).webhookEndpoint(current.id);
     const next = { ...current, ...change, updatedAt: ctx.now().toISOString(), version: current.version + 1 };
@@ -228,7 +228,7 @@ export function createWebhookService(ctx: ServiceContext, queues: Queues, events
       organizationId,
       guard: { key, expectedVersion: current.version },
       mutations: [{ op: 'set', key, value: JSON.stringify(next) }, ...(await alongside())],
-      events: committedEvents(next),
+      events: committedEvents,
     });
     return committed ? next : null;
   }
@@ -522,7 +522,7 @@ export function createWebhookService(ctx: ServiceContext, queues: Queues, events
     async disableEndpoint(organizationId: string, endpointId: string, reason: string, seenVersion: number): Promise<boolean> {
       const current = await findRecord(organizationId, endpointId);
       if (current?.version !== seenVersion) return false;
-      const disabled = await commitChange(organizationId, current, { isEnabled: false, disabledReason: reason }, undefined, () => [
+      const disabled = await commitChange(organizationId, current, { isEnabled: false, disabledReason: reason }, undefined, [
         newEvent('webhook.endpoint_disabled', { endpointId, disabledReason: reason }, ctx.now()),
       ]);
       return disabled !== null;
