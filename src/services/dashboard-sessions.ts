@@ -154,11 +154,14 @@ export function createDashboardSessionService(
     endAllForUser,
 
     /**
-     * After two-factor is turned on: the user's other sessions, opened with the password alone, end (an
-     * attacker holding one could otherwise turn it off again with the password).
+     * Confirms an app or SMS enrollment, which turns two-factor on; the user's other sessions, opened with the
+     * password alone, end (an attacker holding one could otherwise turn it off again with the password).
      */
-    async endOtherSessions(current: AuthenticatedSession): Promise<void> {
+    async confirmTwoFactor(current: AuthenticatedSession, method: 'APP' | 'SMS', code: string): Promise<{ recoveryCodes: string[] }> {
+      const confirmed =
+        method === 'APP' ? await deps.twoFactor.confirmAppEnrollment(current.user, code) : await deps.twoFactor.confirmSmsEnrollment(current.user, code);
       await endAllForUser(current.user, current.tokenHash);
+      return confirmed;
     },
 
     /** The signed-in user changes their password; this session stays, the others end. */

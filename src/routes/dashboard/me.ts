@@ -133,11 +133,7 @@ const me: FastifyPluginAsyncTypebox = async (app) => {
         response: { 200: RecoveryCodesSchema, ...errorResponses(400, 401, 409) },
       },
     },
-    async (request) => {
-      const recoveryCodes = await twoFactor.confirmAppEnrollment(sessionUserOf(request), request.body.code);
-      await app.services.dashboardSessions.endOtherSessions(sessionOf(request));
-      return recoveryCodes;
-    },
+    async (request) => app.services.dashboardSessions.confirmTwoFactor(sessionOf(request), 'APP', request.body.code),
   );
 
   app.post(
@@ -166,11 +162,7 @@ const me: FastifyPluginAsyncTypebox = async (app) => {
         response: { 200: RecoveryCodesSchema, ...errorResponses(400, 401, 409) },
       },
     },
-    async (request) => {
-      const recoveryCodes = await twoFactor.confirmSmsEnrollment(sessionUserOf(request), request.body.code);
-      await app.services.dashboardSessions.endOtherSessions(sessionOf(request));
-      return recoveryCodes;
-    },
+    async (request) => app.services.dashboardSessions.confirmTwoFactor(sessionOf(request), 'SMS', request.body.code),
   );
 
   app.post(
