@@ -3,7 +3,7 @@
  * Nothing else in the code base reads `process.env` (only the entry points hand it to `loadConfig`).
  */
 
-import { parseCidrList } from './webhooks/address-guard.ts';
+import { cidrEntries, parseCidrList } from './webhooks/address-guard.ts';
 import { parseRetrySchedule } from './webhooks/retry-policy.ts';
 import { DEFAULT_GATE_TUNING } from './storage/webhook-endpoint-gate.ts';
 
@@ -237,7 +237,7 @@ export function loadConfig(env: Env): Config {
     read.problems.push(`TRUST_PROXY: ${(error as Error).message}`);
   }
   // As parseCidrList reads it: an empty entry (a trailing comma) is no address.
-  const trustProxy = trustProxyText.split(',').map((entry) => entry.trim()).filter(Boolean);
+  const trustProxy = cidrEntries(trustProxyText);
   const smsGateway = read.oneOf<SmsGatewayKind>('SMS_GATEWAY', 'log', ['log', 'webhook', 'twilio']);
   const smsWebhookUrl =
     smsGateway === 'webhook' ? read.url('SMS_WEBHOOK_URL', read.require('SMS_WEBHOOK_URL', 'when SMS_GATEWAY=webhook'), ['http:', 'https:']) : undefined;

@@ -97,11 +97,16 @@ const EMBEDDING_IPV6 = [
 
 const isGlobalUnicastIpv6 = ipv6Ranges('2000::/3');
 
-export function parseCidrList(text: string): AllowList {
-  const cidrs = text
+/** The entries of a comma-separated list of addresses and CIDRs, as written (an empty entry is none). */
+export function cidrEntries(text: string): string[] {
+  return text
     .split(',')
     .map((entry) => entry.trim())
     .filter((entry) => entry !== '');
+}
+
+export function parseCidrList(text: string): AllowList {
+  const cidrs = cidrEntries(text);
   const list = new BlockList();
   for (const cidr of cidrs) {
     const [network = '', prefixText, ...extra] = cidr.split('/');
