@@ -6,6 +6,7 @@ import type { Queues } from '../queues.ts';
 import { createDeliveryLog } from '../storage/delivery-log.ts';
 import { EVENT_RETENTION_SECONDS, type Mutation } from '../storage/event-log.ts';
 import { unpackJson } from '../storage/packed-json.ts';
+import { execTransaction } from '../storage/redis.ts';
 import { checkEndpointUrl, parseCidrList } from '../webhooks/address-guard.ts';
 import type { EventType } from '../webhooks/event-types.ts';
 import { generateWebhookSecret } from '../webhooks/signing.ts';
@@ -441,9 +442,8 @@ export function createWebhookService(ctx: ServiceContext, queues: Queues, events
       const failedKey = keys.org(organizationId).webhookEndpointFailed(endpointId);
       // Read and taken off the list in one step, so that recovers running at once split the ids instead of each
       // sending them all; a new failure puts an id back.
-      const [read] = (await redis.multi().zrangebyscore(failedKey, since.getTime(), '+inf').zremrangebyscore(failedKey, since.getTime(), '+inf').exec()) ?? [];
-      if (!read || read[0]) throw read?.[0] ?? new Error('recover: the transaction was discarded');
-      const eventIds = read[1] as string[];
+      const transaction = redis.multi().zrangebyscore(failedKey, since.getTime(), '+inf').zremrangebyscore(failedKey, since.getTime(), '+inf');
+      const [eventIds] = (await execTransaction(transaction, 'recover')) as [string[], number];
       if (eventIds.length === 0) return { eventIds };
       await enqueueDeliveries(
         organizationId,

@@ -1,7 +1,7 @@
 import { EVENT_RETENTION_SECONDS } from './event-log.ts';
 import { packJson } from './packed-json.ts';
 import type { Keys } from './keys.ts';
-import type { RedisClient } from './redis.ts';
+import { execTransaction, type RedisClient } from './redis.ts';
 
 /**
  * Where deliveries are recorded: each event's attempt log (the newest attempts, expiring with the event)
@@ -75,13 +75,13 @@ export function createDeliveryLog(redis: RedisClient, keys: Keys) {
     /** Events an endpoint never got (it was disabled) join its gave-up set, as deliveries that gave up. */
     async recordMissed(organizationId: string, endpointId: string, eventIds: string[], nowMs: number): Promise<void> {
       const key = keys.org(organizationId).webhookEndpointFailed(endpointId);
-      const results = await redis
-        .multi()
-        .zadd(key, ...eventIds.flatMap((eventId) => [nowMs, eventId]))
-        .zremrangebyscore(key, '-inf', nowMs - EVENT_RETENTION_SECONDS * 1000)
-        .exec();
-      const failed = results?.find(([error]) => error)?.[0];
-      if (!results || failed) throw failed ?? new Error('recordMissed: the transaction was discarded');
+      await execTransaction(
+        redis
+          .multi()
+          .zadd(key, ...eventIds.flatMap((eventId) => [nowMs, eventId]))
+          .zremrangebyscore(key, '-inf', nowMs - EVENT_RETENTION_SECONDS * 1000),
+        'recordMissed',
+      );
     },
   };
 }

@@ -1,4 +1,4 @@
-import { Cluster, Redis } from 'ioredis';
+import { Cluster, Redis, type ChainableCommander } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Config } from '../config.ts';
 
@@ -131,6 +131,15 @@ export function isRedisUnavailableError(error: unknown): boolean {
 }
 
 /** Closes a client, including one that never connected (quitting that one would connect it first). */
+/** Runs a MULTI and returns each command's reply; throws the first command's error, or when it was discarded. */
+export async function execTransaction(transaction: ChainableCommander, what: string): Promise<unknown[]> {
+  const results = await transaction.exec();
+  if (!results) throw new Error(`${what}: the transaction was discarded`);
+  const failed = results.find(([error]) => error);
+  if (failed) throw failed[0];
+  return results.map(([, reply]) => reply);
+}
+
 export async function closeRedisClient(redis: RedisClient): Promise<void> {
   if (redis.status === 'wait') redis.disconnect();
   else await redis.quit();
