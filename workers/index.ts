@@ -5,6 +5,7 @@ import { startCredentialReconciler } from './reconciler.ts';
 import { startTimerWorker } from './timers.ts';
 import { DELIVERY_CONCURRENCY, startWebhookDeliveryWorker } from './webhook-delivery.ts';
 import { startWebhookReconciler } from './webhook-reconciler.ts';
+import { closeWorker } from './worker-options.ts';
 
 export interface RunningWorkers {
   /** Stops taking jobs and waits (bounded) for the running ones to finish. */
@@ -45,7 +46,7 @@ export async function startWorkers(container: Container): Promise<RunningWorkers
       await reconciler.close();
       await credentialReconciler.close();
       // A first attempt that must run again is queued, so the queues stay open until these are done.
-      await Promise.all([firstAttempts.close(), ...workers.map((w) => w.close())]);
+      await Promise.all([firstAttempts.close(), ...workers.map(closeWorker)]);
     },
   };
 }

@@ -1,4 +1,5 @@
 import type { Worker, WorkerOptions } from 'bullmq';
+import type { Redis } from 'ioredis';
 import type { Container } from '../src/container.ts';
 
 /**
@@ -34,4 +35,28 @@ export function logWorkerErrors(worker: Worker, container: Container, what: stri
   worker.on('error', (error) => {
     if (container.connections.queueRedis.isUp()) container.logger.error({ err: error }, `${what} worker error`);
   });
+}
+
+/**
+ * Closes a worker once its running jobs are done, and on a Redis Cluster makes sure its blocking connection
+ * is really gone. Closing interrupts the worker's BZPOPMIN by disconnecting that connection; BullMQ (6.7)
+ * answers the interruption by disconnecting and at once reconnecting the cluster client, and ioredis' pool
+ * then lets the old node connection's late 'end' remove the new connection to the same node from the pool
+ * (it removes by address). The orphan stays connected after the client's quit and keeps the process alive:
+ * seen in the cluster suite as a test file whose tests had all passed timing out, its one socket a blocking
+ * connection's; about 3 closes in 100 leave one. So every node connection the client opens from the start of the
+ * close on is disconnected once the worker is closed (and at once if it opens later still).
+ */
+export async function closeWorker(worker: Worker): Promise<void> {
+  const blockingClient = await worker.getBackend().blockingClient;
+  if (!blockingClient?.isCluster) return worker.close();
+  const opened: Redis[] = [];
+  let isClosed = false;
+  blockingClient.on('+node', (node: Redis) => {
+    if (isClosed) node.disconnect();
+    else opened.push(node);
+  });
+  await worker.close();
+  isClosed = true;
+  for (const node of opened) if (node.status !== 'end') node.disconnect();
 }
