@@ -130,7 +130,6 @@ export function isRedisUnavailableError(error: unknown): boolean {
   return error.name === 'ReplyError' && /^(OOM|LOADING|READONLY|MASTERDOWN|CLUSTERDOWN|TRYAGAIN|BUSY) /.test(error.message);
 }
 
-/** Closes a client, including one that never connected (quitting that one would connect it first). */
 /** Runs a MULTI and returns each command's reply; throws the first command's error, or when it was discarded. */
 export async function execTransaction(transaction: ChainableCommander, what: string): Promise<unknown[]> {
   const results = await transaction.exec();
@@ -140,6 +139,7 @@ export async function execTransaction(transaction: ChainableCommander, what: str
   return results.map(([, reply]) => reply);
 }
 
+/** Closes a client, including one that never connected (quitting that one would connect it first). */
 export async function closeRedisClient(redis: RedisClient): Promise<void> {
   if (redis.status === 'wait') redis.disconnect();
   else await redis.quit();
