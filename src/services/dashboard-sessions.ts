@@ -7,6 +7,7 @@
  */
 import { hashPassword, randomToken, sha256Hex, verifyPassword } from '../crypto/hashing.ts';
 import { errors } from '../errors.ts';
+import { execTransaction } from '../storage/redis.ts';
 import type { ServiceContext } from './context.ts';
 import type { OrganizationService, UserRecord } from './organizations.ts';
 import type { LoginChallengeView, LoginProof, TwoFactorService } from './two-factor.ts';
@@ -60,14 +61,23 @@ export function createDashboardSessionService(
       expiresAt: expiresAt.toISOString(),
     };
     const userSessions = keys.org(user.organizationId).userSessions(user.id);
-    // Listed before it exists, so that ending all of a user's sessions cannot miss one being created.
-    await redis
-      .multi()
-      .zremrangebyscore(userSessions, '-inf', now.getTime())
-      .zadd(userSessions, expiresAt.getTime(), tokenHash)
-      .pexpire(userSessions, DASHBOARD_SESSION_TTL_SECONDS * 1000)
-      .exec();
-    await redis.set(keys.dashboardSession(tokenHash), JSON.stringify(record), 'EX', DASHBOARD_SESSION_TTL_SECONDS);
+    const sessionKey = keys.dashboardSession(tokenHash);
+    // The list and the session key are in different hash slots, so no transaction holds both. Listed first,
+    // then created, then checked to be still listed: a session that ending the user's sessions (which unlists
+    // before it deletes) took off the list meanwhile is deleted here, and one it did not see stays listed.
+    await execTransaction(
+      redis
+        .multi()
+        .zremrangebyscore(userSessions, '-inf', now.getTime())
+        .zadd(userSessions, expiresAt.getTime(), tokenHash)
+        .pexpire(userSessions, DASHBOARD_SESSION_TTL_SECONDS * 1000),
+      'listing a dashboard session',
+    );
+    await redis.set(sessionKey, JSON.stringify(record), 'EX', DASHBOARD_SESSION_TTL_SECONDS);
+    if ((await redis.zscore(userSessions, tokenHash)) === null) {
+      await redis.del(sessionKey);
+      throw errors.sessionInvalid();
+    }
     return { token, expiresAt: record.expiresAt };
   }
 
@@ -75,9 +85,11 @@ export function createDashboardSessionService(
   async function endAllForUser(user: Pick<UserRecord, 'id' | 'organizationId'>, exceptTokenHash?: string): Promise<void> {
     const userSessions = keys.org(user.organizationId).userSessions(user.id);
     const tokenHashes = (await redis.zrange(userSessions, 0, -1)).filter((tokenHash) => tokenHash !== exceptTokenHash);
+    if (tokenHashes.length === 0) return;
+    // Unlisted before deleted: see `start`, which is being run concurrently by other logins.
+    await redis.zrem(userSessions, ...tokenHashes);
     // Session keys live outside the organization's hash tag: one DEL each keeps this Redis Cluster safe.
     await Promise.all(tokenHashes.map((tokenHash) => redis.del(keys.dashboardSession(tokenHash))));
-    if (tokenHashes.length > 0) await redis.zrem(userSessions, ...tokenHashes);
   }
 
   /**

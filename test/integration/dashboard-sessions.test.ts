@@ -200,3 +200,25 @@ t.test('turning two-factor on ends your other sessions, opened with the password
   const disable = await app.inject({ method: 'POST', url: '/dashboard/me/two-factor/disable', headers: other, payload: { password: org.password } });
   t.equal(disable.statusCode, 401, 'so it cannot turn two-factor off with the password');
 });
+
+t.test('ending a user’s sessions from another process while new ones are being created misses none', async (t) => {
+  const app = await build(t);
+  // Another API process on the same Redis, over its own connections: no ordering between the two.
+  const other = await build(t, { config: { keyPrefix: app.services.ctx.config.keyPrefix } });
+  const org = await createOrganization(app);
+  const user = await app.services.organizations.getUser(org.organizationId, org.userId);
+  if (!user) throw new Error('the organization has its admin');
+  const tokens: string[] = [];
+  for (let round = 0; round < 20; round++) {
+    const starting = Array.from({ length: 10 }, () => app.services.dashboardSessions.startSession(user).then((grant) => tokens.push(grant.token), () => {}));
+    // The end starts a little later each round, to fall between a start's writes in some of them.
+    for (let turn = 0; turn < round % 5; turn++) await new Promise(setImmediate);
+    await Promise.all([other.services.dashboardSessions.endAllForUser(user), ...starting]);
+  }
+  t.ok(tokens.length > 0, 'sessions were handed out');
+  // A session the concurrent ends missed is still listed, so this one ends it.
+  await other.services.dashboardSessions.endAllForUser(user);
+  const alive = [];
+  for (const token of tokens) alive.push(await app.services.dashboardSessions.authenticate(token).then(() => token, () => null));
+  t.same(alive.filter(Boolean), [], 'no session outlives ending them all');
+});
