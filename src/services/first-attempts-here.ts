@@ -38,6 +38,8 @@ export class FirstAttemptsHere {
   #inFlight = 0;
   #isClosed = false;
   #drained: (() => void) | null = null;
+  /** Events whose attempts are done and whose settling (taking them off the pending set) is still under way. */
+  readonly #settlings = new Set<Promise<void>>();
 
   constructor(
     readonly runner: FirstAttemptRunner,
@@ -67,22 +69,30 @@ export class FirstAttemptsHere {
     for (const { eventId, endpointId } of targets) endpointsByEvent.set(eventId, [...(endpointsByEvent.get(eventId) ?? []), endpointId]);
     for (const [eventId, endpointIds] of endpointsByEvent) {
       const attempts = endpointIds.map((endpointId) => this.#attempt({ organizationId, eventId, endpointId, attemptNumber: 1, trigger: 'event' }));
-      void Promise.all(attempts).then(async (settled) => {
+      const settling = Promise.all(attempts).then(async (settled) => {
         if (!settled.every(Boolean)) return;
         await this.settling.eventsSettled(organizationId, [eventId]).catch((error: unknown) => {
           this.logger.warn({ err: error, organizationId, eventId }, 'delivered event not taken off the pending-fanout set; the reconciler will queue it again');
         });
       });
+      this.#settlings.add(settling);
+      void settling.finally(() => this.#settlings.delete(settling));
     }
   }
 
-  /** Takes no more attempts and waits for those in flight (each ends within `longestStepMs`). */
+  /**
+   * Takes no more attempts and waits for those in flight (each ends within `longestStepMs`), then for their
+   * events to be settled: the process closes Redis next, and an event delivered but still pending would be
+   * delivered again by the reconciler.
+   */
   async close(): Promise<void> {
     this.#isClosed = true;
-    if (this.#inFlight === 0) return;
-    await new Promise<void>((resolve) => {
-      this.#drained = resolve;
-    });
+    if (this.#inFlight > 0) {
+      await new Promise<void>((resolve) => {
+        this.#drained = resolve;
+      });
+    }
+    await Promise.all(this.#settlings);
   }
 
   /** Whether the delivery finished or was queued; false leaves its event to the reconciler. */

@@ -5,7 +5,7 @@ import type { DeliveryStep } from '../../src/services/webhook-delivery.ts';
 import type { DeliveryJob } from '../../src/services/webhooks.ts';
 
 /** Steps that end when the test says so; everything the attempts asked for, in order. */
-function harness(maxInFlight: number) {
+function harness(maxInFlight: number, settlingDone: Promise<void> = Promise.resolve()) {
   const steps = new Map<string, { resolve: (step: DeliveryStep) => void; reject: (error: Error) => void }>();
   const calls: string[] = [];
   const runner: FirstAttemptRunner = {
@@ -25,6 +25,7 @@ function harness(maxInFlight: number) {
         calls.push(`queue ${delivery.endpointId} attempt ${delivery.attemptNumber} in ${delayMs} ms`);
       },
       eventsSettled: async (organizationId, eventIds) => {
+        await settlingDone;
         calls.push(`settled ${organizationId} ${eventIds.join(',')}`);
       },
     },
@@ -91,4 +92,20 @@ t.test('an attempt that throws leaves its event pending for the reconciler', asy
   await settle('b', new Error('Redis went away'));
   t.same(calls, ['run evt-1/a', 'run evt-1/b'], 'not settled');
   t.equal(here.book(10), 10, 'both slots are free again');
+});
+
+t.test('closing also waits for the events of finished attempts to be settled', async (t) => {
+  let letSettle = () => {};
+  const { here, calls, settle } = harness(10, new Promise((resolve) => (letSettle = resolve)));
+  here.book(1);
+  here.start('org', EVENT_1_TO_A_AND_B_EVENT_2_TO_C.filter((target) => target.eventId === 'evt-2'));
+  let isClosed = false;
+  const closing = here.close().then(() => {
+    isClosed = true;
+  });
+  await settle('c', { kind: 'finished' });
+  t.equal(isClosed, false, 'the attempt is done, its event not yet off the pending set');
+  letSettle();
+  await closing;
+  t.same(calls, ['run evt-2/c', 'settled org evt-2'], 'settled before the close returned');
 });
