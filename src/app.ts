@@ -5,6 +5,7 @@ import type { Config } from './config.ts';
 import { createContainer, type Container, type DependencyOverrides } from './container.ts';
 import apiVersion from './plugins/api-version.ts';
 import bearerAuth from './plugins/bearer-auth.ts';
+import closing from './plugins/closing.ts';
 import errorEnvelope, { clientErrorHandler, frameworkErrorHandler } from './plugins/error-envelope.ts';
 import idempotency from './plugins/idempotency.ts';
 import metrics from './plugins/metrics.ts';
@@ -24,13 +25,6 @@ export interface AppOptions extends DependencyOverrides {
 
 /** The HTTP API without workers: what tests, the OpenAPI generator and `start:api` build. */
 export type App = FastifyInstance<RawServerDefault, IncomingMessage, ServerResponse, FastifyBaseLogger, TypeBoxTypeProvider>;
-
-declare module 'fastify' {
-  interface FastifyInstance {
-    /** Aborted when the app starts closing: waits that may run for seconds end early and answer. */
-    closing: AbortSignal;
-  }
-}
 
 export async function buildApp(config: Config, options: AppOptions = {}): Promise<App> {
   const container = options.container ?? createContainer(config, options);
@@ -63,17 +57,9 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     schemaController: { compilersFactory: { buildValidator: buildValidatorCompiler() as never } },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
-  // `Prefer: wait` may hold a request for 30 s: on shutdown it answers with the state as it is instead, so
-  // closing takes the time of the requests in flight, not of their waits.
-  const closing = new AbortController();
-  app.decorate('closing', closing.signal);
-  app.addHook('preClose', async () => closing.abort());
-
+  await app.register(closing);
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id);
-    // A keep-alive connection that was busy when closing began would stay open after its answer, holding the
-    // shutdown until Node's keep-alive timeout (72 s in Fastify).
-    if (closing.signal.aborted) reply.header('Connection', 'close');
     // Every answer is one tenant's live data, and some carry secrets (webhook signing secrets, connect-link
     // URLs, session tokens): no cache may keep a copy unless a route says otherwise (the pages' assets do).
     if (!reply.hasHeader('cache-control')) reply.header('Cache-Control', 'no-store');
@@ -111,6 +97,7 @@ export async function buildOperationsApp(container: Container): Promise<FastifyI
     clientErrorHandler,
     frameworkErrors: frameworkErrorHandler(),
   });
+  await app.register(closing);
   await app.register(errorEnvelope);
   await app.register(services, { container });
   await app.register(redisGate);

@@ -36,6 +36,7 @@ import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, ty
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { verify } from 'otplib';
 import { Type } from 'typebox';
+import closing from '../plugins/closing.ts';
 import { accountsOf, maskedEmail, maskedPhone, sandboxTotpSecret } from './customers.ts';
 
 export { sandboxTotpSecret } from './customers.ts';
@@ -117,6 +118,7 @@ export function buildSandboxSite(options: SandboxSiteOptions): FastifyInstance {
   const loginFailuresByUsername = new Map<string, number>();
 
   const app = Fastify({ logger: options.logger ?? false });
+  void app.register(closing);
   const site = app.withTypeProvider<TypeBoxTypeProvider>();
 
   // Nobody logs out of the sandbox, so forgotten sessions and challenges are swept once they have expired.
