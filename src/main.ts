@@ -18,13 +18,13 @@ async function main() {
   const mode = (process.argv[2] ?? 'all') as Mode;
   if (!MODES.includes(mode)) throw new Error(`unknown mode "${mode}"; use one of ${MODES.join(', ')}`);
   const { config, notes } = await resolveConfig(process.env);
-  const closers: (() => Promise<unknown>)[] = [];
+  const { closers, started } = shutdownOnSignals(config.shutdownGraceSeconds);
 
   if (mode === 'sandbox') {
     const site = buildSandboxSite({ shortSessionSeconds: config.sandboxShortSessionSeconds, logger: true });
     await site.listen({ host: config.host, port: config.sandboxPort });
     closers.push(() => site.close());
-    onShutdown(closers, config.shutdownGraceSeconds);
+    started();
     return;
   }
 
@@ -64,7 +64,7 @@ async function main() {
     if (config.bootstrapDemo) await printDemoOrganization(container, config);
   }
   closers.push(() => container.close());
-  onShutdown(closers, config.shutdownGraceSeconds);
+  started();
 }
 
 async function printDemoOrganization(container: ReturnType<typeof createContainer>, config: Config) {
@@ -82,24 +82,47 @@ async function printDemoOrganization(container: ReturnType<typeof createContaine
   process.stdout.write(`${lines.join('\n')}\n`);
 }
 
-function onShutdown(closers: (() => Promise<unknown>)[], graceSeconds: number) {
-  let stopping = false;
-  const stop = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
+/**
+ * SIGTERM or SIGINT: every closer in order, then exit 0; past the grace period, exit 1. Armed before anything
+ * is started (a private redis-server, workers), so a signal during startup is not Node's default exit, which
+ * skips the 'exit' handlers: the shutdown then runs once startup is done, or the deadline ends it. A second
+ * signal exits at once, through `process.exit` too.
+ */
+function shutdownOnSignals(graceSeconds: number) {
+  const closers: (() => Promise<unknown>)[] = [];
+  let isStarted = false;
+  let signalled: string | null = null;
+  const stop = async () => {
+    for (const close of closers) {
+      await close().catch((error: unknown) => process.stderr.write(`shutdown step failed: ${(error as Error).message}\n`));
+    }
+    process.exit(0);
+  };
+  const onSignal = (signal: string) => {
+    if (signalled) {
+      process.stderr.write(`${signal} again: exiting now\n`);
+      process.exit(1);
+    }
+    signalled = signal;
     process.stderr.write(`${signal}: shutting down\n`);
     const deadline = setTimeout(() => {
       process.stderr.write('shutdown took too long; exiting\n');
       process.exit(1);
     }, graceSeconds * 1000);
     deadline.unref();
-    for (const close of closers) {
-      await close().catch((error: unknown) => process.stderr.write(`shutdown step failed: ${(error as Error).message}\n`));
-    }
-    process.exit(0);
+    if (isStarted) void stop();
   };
-  process.once('SIGTERM', () => void stop('SIGTERM'));
-  process.once('SIGINT', () => void stop('SIGINT'));
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  return {
+    /** What to close on shutdown, in order. */
+    closers,
+    /** Startup is done: a signal that came during it is acted on now. */
+    started() {
+      isStarted = true;
+      if (signalled) void stop();
+    },
+  };
 }
 
 main().catch((error: unknown) => {

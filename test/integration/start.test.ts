@@ -4,6 +4,7 @@
  */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { createServer, type Socket, type AddressInfo } from 'node:net';
 import { request } from 'node:http';
 import path from 'node:path';
 import t from 'tap';
@@ -135,3 +136,44 @@ t.test('an invalid configuration exits non-zero and names every problem', async 
   t.match(output.stderr, /PORT must be an integer between 0 and 65535 \(got "abc"\)/);
   t.match(output.stderr, /SANDBOX_PORT must be an integer/);
 });
+
+/** A "Redis" that takes connections and never answers: startup waits on it for as long as the test likes. */
+async function silentRedis(t: { teardown(fn: () => unknown): void }): Promise<{ url: string; connected: Promise<void> }> {
+  const sockets: Socket[] = [];
+  let onConnection = () => {};
+  const connected = new Promise<void>((resolve) => (onConnection = resolve));
+  const server = createServer((socket) => {
+    sockets.push(socket);
+    onConnection();
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => {
+    for (const socket of sockets) socket.destroy();
+    server.close();
+  });
+  return { url: `redis://127.0.0.1:${(server.address() as AddressInfo).port}`, connected };
+}
+
+for (const signals of [1, 2]) {
+  t.test(`${signals === 1 ? 'SIGTERM' : 'a second SIGTERM'} during startup ends the process through its shutdown, not Node's default`, async (t) => {
+    const redis = await silentRedis(t);
+    const dataDir = await tempDir(t, 'startup-signal');
+    const { child, output } = startPlugboard(
+      { REDIS_URL: redis.url, REDIS_CLUSTER_NODES: '', DATA_DIR: dataDir, PORT: String(await freePort()), SANDBOX_PORT: '0', SHUTDOWN_GRACE_SECONDS: signals === 1 ? '1' : '60', LOG_LEVEL: 'warn' },
+      'workers',
+    );
+    t.teardown(() => {
+      if (child.exitCode === null) child.kill('SIGKILL');
+    });
+    await redis.connected;
+    child.kill('SIGTERM');
+    if (signals === 2) {
+      await waitFor('the shutdown to begin', async () => (output.stderr.includes('SIGTERM: shutting down') ? true : undefined));
+      child.kill('SIGTERM');
+    }
+    // Exiting with a code (not by the signal) is what runs the 'exit' handlers, which stop a private redis-server.
+    t.equal(await exited(child), 1, 'exit code 1: startup never finished');
+    t.equal(child.signalCode, null, 'not killed by the signal');
+    t.match(output.stderr, signals === 1 ? /SIGTERM: shutting down\nshutdown took too long; exiting/ : /SIGTERM: shutting down\nSIGTERM again: exiting now/);
+  });
+}
