@@ -27,6 +27,10 @@ function parseArguments() {
   const args = process.argv.slice(2);
   const profile: Profile = args.includes('--quick') || process.env.BENCH_PROFILE === 'quick' ? 'quick' : 'full';
   const only = args.find((arg) => arg.startsWith('--only='))?.slice('--only='.length).split(',');
+  const ids = BENCHMARKS.map((benchmark) => benchmark.id);
+  const unknown = only?.filter((id) => !ids.includes(id)) ?? [];
+  // A mistyped id would otherwise run nothing and print an empty table.
+  if (unknown.length > 0) throw new Error(`unknown benchmark ${unknown.join(', ')}; --only takes ${ids.join(', ')}`);
   const cpuProfile = (process.env.BENCH_CPU_PROF ?? '').split(',').filter((role): role is Role => ['api', 'workers', 'sandbox'].includes(role));
   const workersProcesses = Number(process.env.BENCH_WORKERS ?? '2');
   if (!Number.isInteger(workersProcesses) || workersProcesses < 1) throw new Error(`BENCH_WORKERS must be a positive integer, not ${process.env.BENCH_WORKERS}`);
