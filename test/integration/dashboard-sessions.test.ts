@@ -222,3 +222,28 @@ t.test('ending a user’s sessions from another process while new ones are being
   for (const token of tokens) alive.push(await app.services.dashboardSessions.authenticate(token).then(() => token, () => null));
   t.same(alive.filter(Boolean), [], 'no session outlives ending them all');
 });
+
+t.test('a session whose listing an end of all sessions took away before it was written is refused, and not left behind', async (t) => {
+  const app = await build(t);
+  const org = await createOrganization(app);
+  const { dashboardSessions, organizations, ctx } = app.services;
+  const user = await organizations.getUser(org.organizationId, org.userId);
+  if (!user) throw new Error('the organization has its admin');
+  // The whole end runs between the session's listing and its key's write: what another process can do.
+  const { redis } = ctx;
+  const write = redis.set.bind(redis) as (...args: unknown[]) => Promise<unknown>;
+  let sessionKey = '';
+  t.teardown(() => {
+    redis.set = write as typeof redis.set;
+  });
+  redis.set = (async (...args: unknown[]) => {
+    if (String(args[0]).startsWith(ctx.keys.dashboardSession('')) && sessionKey === '') {
+      sessionKey = String(args[0]);
+      await dashboardSessions.endAllForUser(user);
+    }
+    return write(...args);
+  }) as typeof redis.set;
+  await t.rejects(dashboardSessions.startSession(user), { code: 'PB_SESSION_INVALID' }, 'the login is told to start again');
+  t.not(sessionKey, '', 'the end ran in between');
+  t.equal(await redis.exists(sessionKey), 0, 'the session it wrote is deleted');
+});
