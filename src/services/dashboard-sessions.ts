@@ -29,6 +29,25 @@ export interface SessionGrant {
 
 export type LoginResult = { session: SessionGrant } | { twoFactorRequired: true; challenge: LoginChallengeView };
 
+/** A user whose password was just checked, and how many times their sessions had been ended before the check. */
+export interface CheckedLogin {
+  user: UserRecord;
+  sessionsEndedBefore: string;
+}
+
+/**
+ * Lists a new session unless the user's sessions were ended since its login was checked (the count moved):
+ * a password reset or two-factor turned on must not be outlived by a login that passed the old checks.
+ * KEYS: the user's session list, their sessions-ended count. ARGV: now ms, expiry ms, token hash, list TTL ms,
+ * the count the login saw.
+ */
+const LIST_SESSION_SCRIPT = `
+if (redis.call('GET', KEYS[2]) or '0') ~= ARGV[5] then return 0 end
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[3])
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+return 1`;
+
 export interface CompletedLogin {
   session: SessionGrant;
   /** A recovery code was used: two-factor is now off and the user's other sessions have ended. */
@@ -49,7 +68,7 @@ export function createDashboardSessionService(
   const { redis, keys } = ctx;
   let decoyHash: Promise<string> | undefined;
 
-  async function start(user: UserRecord): Promise<SessionGrant> {
+  async function start({ user, sessionsEndedBefore }: CheckedLogin): Promise<SessionGrant> {
     const token = `${SESSION_TOKEN_PREFIX}${randomToken(32)}`;
     const tokenHash = sha256Hex(token);
     const now = ctx.now();
@@ -60,19 +79,15 @@ export function createDashboardSessionService(
       createdAt: now.toISOString(),
       expiresAt: expiresAt.toISOString(),
     };
-    const userSessions = keys.org(user.organizationId).userSessions(user.id);
+    const orgKeys = keys.org(user.organizationId);
+    const userSessions = orgKeys.userSessions(user.id);
     const sessionKey = keys.dashboardSession(tokenHash);
+    const ttlMs = DASHBOARD_SESSION_TTL_SECONDS * 1000;
+    const keysAndArgs = [userSessions, orgKeys.userSessionsEnded(user.id), now.getTime(), expiresAt.getTime(), tokenHash, ttlMs, sessionsEndedBefore];
+    if ((await redis.eval(LIST_SESSION_SCRIPT, 2, ...keysAndArgs)) !== 1) throw errors.sessionInvalid();
     // The list and the session key are in different hash slots, so no transaction holds both. Listed first,
     // then created, then checked to be still listed: a session that ending the user's sessions (which unlists
     // before it deletes) took off the list meanwhile is deleted here, and one it did not see stays listed.
-    await execTransaction(
-      redis
-        .multi()
-        .zremrangebyscore(userSessions, '-inf', now.getTime())
-        .zadd(userSessions, expiresAt.getTime(), tokenHash)
-        .pexpire(userSessions, DASHBOARD_SESSION_TTL_SECONDS * 1000),
-      'listing a dashboard session',
-    );
     await redis.set(sessionKey, JSON.stringify(record), 'EX', DASHBOARD_SESSION_TTL_SECONDS);
     if ((await redis.zscore(userSessions, tokenHash)) === null) {
       await redis.del(sessionKey);
@@ -81,9 +96,17 @@ export function createDashboardSessionService(
     return { token, expiresAt: record.expiresAt };
   }
 
+  async function sessionsEndedCount(user: Pick<UserRecord, 'id' | 'organizationId'>): Promise<string> {
+    return (await redis.get(keys.org(user.organizationId).userSessionsEnded(user.id))) ?? '0';
+  }
+
   /** Ends every session of the user (v1 tokens included), but the one named by `exceptTokenHash`. */
   async function endAllForUser(user: Pick<UserRecord, 'id' | 'organizationId'>, exceptTokenHash?: string): Promise<void> {
-    const userSessions = keys.org(user.organizationId).userSessions(user.id);
+    const orgKeys = keys.org(user.organizationId);
+    const userSessions = orgKeys.userSessions(user.id);
+    // Counted first: a login checked before this point cannot list a session after it (see `start`).
+    const endedCount = orgKeys.userSessionsEnded(user.id);
+    await execTransaction(redis.multi().incr(endedCount).pexpire(endedCount, DASHBOARD_SESSION_TTL_SECONDS * 1000), 'counting an end of sessions');
     const tokenHashes = (await redis.zrange(userSessions, 0, -1)).filter((tokenHash) => tokenHash !== exceptTokenHash);
     if (tokenHashes.length === 0) return;
     // Unlisted before deleted: see `start`, which is being run concurrently by other logins.
@@ -94,13 +117,16 @@ export function createDashboardSessionService(
 
   /**
    * The user with this email and password, or null. Unknown emails cost a password hash too, so response
-   * times do not reveal which addresses have accounts.
+   * times do not reveal which addresses have accounts. The sessions-ended count is read before the record
+   * whose password hash is checked, so a password reset between the two cannot let the old password in.
    */
-  async function checkPassword(email: string, password: string): Promise<UserRecord | null> {
-    const user = await deps.organizations.findUserByEmail(email);
+  async function checkPassword(email: string, password: string): Promise<CheckedLogin | null> {
+    const found = await deps.organizations.findUserByEmail(email);
+    const sessionsEndedBefore = found ? await sessionsEndedCount(found) : '0';
+    const user = found && (await deps.organizations.getUser(found.organizationId, found.id));
     decoyHash ??= hashPassword(randomToken(16));
-    const matches = await verifyPassword(password, user?.passwordHash ?? (await decoyHash));
-    return user && matches ? user : null;
+    const matches = await verifyPassword(password, user ? user.passwordHash : await decoyHash);
+    return user && matches ? { user, sessionsEndedBefore } : null;
   }
 
   /**
@@ -122,11 +148,11 @@ export function createDashboardSessionService(
 
     /** Step 1: a session, or a two-factor challenge to answer with `verifyLogin`. */
     async login(email: string, password: string): Promise<LoginResult> {
-      const user = await checkPassword(email, password);
-      if (!user) throw errors.loginFailed();
-      const challenge = await deps.twoFactor.startLoginChallenge(user);
+      const checked = await checkPassword(email, password);
+      if (!checked) throw errors.loginFailed();
+      const challenge = await deps.twoFactor.startLoginChallenge(checked.user);
       if (challenge) return { twoFactorRequired: true, challenge };
-      return { session: await start(user) };
+      return { session: await start(checked) };
     },
 
     /**
@@ -139,7 +165,9 @@ export function createDashboardSessionService(
       const user = await deps.organizations.getUser(verified.organizationId, verified.userId);
       if (!user) throw errors.loginChallengeInvalid();
       if (verified.usedRecoveryCode) await endAllForUser(user);
-      return { session: await start(user), twoFactorDisabled: verified.usedRecoveryCode };
+      // The challenge carries its own guard against a password change (its password stamp).
+      const checked = { user, sessionsEndedBefore: await sessionsEndedCount(user) };
+      return { session: await start(checked), twoFactorDisabled: verified.usedRecoveryCode };
     },
 
     async authenticate(token: string): Promise<AuthenticatedSession> {

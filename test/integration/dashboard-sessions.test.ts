@@ -209,8 +209,11 @@ t.test('ending a user’s sessions from another process while new ones are being
   const user = await app.services.organizations.getUser(org.organizationId, org.userId);
   if (!user) throw new Error('the organization has its admin');
   const tokens: string[] = [];
+  const endedKey = app.services.ctx.keys.org(org.organizationId).userSessionsEnded(org.userId);
   for (let round = 0; round < 20; round++) {
-    const starting = Array.from({ length: 10 }, () => app.services.dashboardSessions.startSession(user).then((grant) => tokens.push(grant.token), () => {}));
+    // Logins checked just now: only the end that runs beside them may stop them.
+    const checked = { user, sessionsEndedBefore: (await app.services.ctx.redis.get(endedKey)) ?? '0' };
+    const starting = Array.from({ length: 10 }, () => app.services.dashboardSessions.startSession(checked).then((grant) => tokens.push(grant.token), () => {}));
     // The end starts a little later each round, to fall between a start's writes in some of them.
     for (let turn = 0; turn < round % 5; turn++) await new Promise(setImmediate);
     await Promise.all([other.services.dashboardSessions.endAllForUser(user), ...starting]);
@@ -243,7 +246,21 @@ t.test('a session whose listing an end of all sessions took away before it was w
     }
     return write(...args);
   }) as typeof redis.set;
-  await t.rejects(dashboardSessions.startSession(user), { code: 'PB_SESSION_INVALID' }, 'the login is told to start again');
+  await t.rejects(dashboardSessions.startSession({ user, sessionsEndedBefore: '0' }), { code: 'PB_SESSION_INVALID' }, 'the login is told to start again');
   t.not(sessionKey, '', 'the end ran in between');
   t.equal(await redis.exists(sessionKey), 0, 'the session it wrote is deleted');
+});
+
+t.test('a login whose password was checked before the user’s sessions were ended gets no session after it', async (t) => {
+  const app = await build(t);
+  const org = await createOrganization(app);
+  const { dashboardSessions } = app.services;
+  const checked = await dashboardSessions.checkPassword(org.email, org.password);
+  if (!checked) throw new Error('the password is right');
+  // Between the check and the session: the password is reset (or two-factor turned on) elsewhere.
+  await dashboardSessions.resetPassword(checked.user, 'a brand new password');
+  await t.rejects(dashboardSessions.startSession(checked), { code: 'PB_SESSION_INVALID' }, 'the old check no longer counts');
+  const again = await dashboardSessions.checkPassword(org.email, 'a brand new password');
+  t.ok(again, 'a login with the new password');
+  t.match(await dashboardSessions.startSession(again!), { token: /^pbd_/ }, 'gets its session');
 });

@@ -68,10 +68,10 @@ const auth: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
     async (request, reply) => {
-      const user = await app.services.dashboardSessions.checkPassword(request.body.username, request.body.password);
-      if (!user) throw errors.loginFailed();
-      await refuseTwoFactorUsers(request, user);
-      const session = await app.services.dashboardSessions.startSession(user);
+      const checked = await app.services.dashboardSessions.checkPassword(request.body.username, request.body.password);
+      if (!checked) throw errors.loginFailed();
+      await refuseTwoFactorUsers(request, checked.user);
+      const session = await app.services.dashboardSessions.startSession(checked);
       reply.header('Cache-Control', 'no-store');
       return { status: 200, message: 'Logged in', type: 'Bearer' as const, token: session.token, expires: session.expiresAt };
     },
