@@ -15,11 +15,13 @@ const FULL_PASS_INTERVAL_MS = 60 * 60 * 1000;
 export function startCredentialReconciler(container: Container): { close(): Promise<void> } {
   let running: Promise<void> | null = null;
   let lastFullPassAt = -Infinity;
+  // A full pass reads every credential: closing does not wait for the whole of one.
+  const closing = new AbortController();
   const pass = () => {
     if (running) return; // the previous pass is still going
     const everyCredential = Date.now() - lastFullPassAt >= FULL_PASS_INTERVAL_MS;
     running = container.services.connections
-      .reconcile({ everyCredential })
+      .reconcile({ everyCredential, stop: closing.signal })
       .then(({ checked }) => {
         if (everyCredential) lastFullPassAt = Date.now();
         container.logger.debug({ checked, everyCredential }, 'credential reconciler pass done');
@@ -34,6 +36,7 @@ export function startCredentialReconciler(container: Container): { close(): Prom
   return {
     async close() {
       clearInterval(timer);
+      closing.abort();
       await running;
     },
   };

@@ -288,12 +288,15 @@ export function createConnectionService(ctx: ServiceContext, store: CredentialSt
      * credentials with a step in flight. `everyCredential` reads every credential of the creation index instead,
      * for timers lost otherwise or written by a version without the timer index; whether one has work is
      * `workFor` of its record, so those without any are read and left as they are. `checked` counts the
-     * records read (in a full pass every credential), `rescheduled` the steps and timers re-created.
+     * records read (in a full pass every credential), `rescheduled` the steps and timers re-created. `stop`
+     * ends the pass between pages.
      */
-    async reconcile({ everyCredential }: { everyCredential: boolean }): Promise<{ checked: number; rescheduled: number }> {
+    async reconcile({ everyCredential, stop }: { everyCredential: boolean; stop?: AbortSignal }): Promise<{ checked: number; rescheduled: number }> {
       let checked = 0;
       let rescheduled = 0;
       for (const organizationId of await ctx.redis.smembers(ctx.keys.organizations)) {
+        // A process shutting down leaves the rest to the next pass, here or elsewhere.
+        if (stop?.aborted) break;
         const orgKeys = ctx.keys.org(organizationId);
         // Earlier versions kept the credentials with work in a set of their own for this pass.
         if (everyCredential) await ctx.redis.unlink(orgKeys.obsoleteCredentialsScheduled);
@@ -309,7 +312,7 @@ export function createConnectionService(ctx: ServiceContext, store: CredentialSt
           if (gone.length > 0) await index.removeGone(gone);
           rescheduled += await store.ensureScheduled(organizationId, credentials);
           checked += credentials.length;
-        } while (cursor !== '0');
+        } while (cursor !== '0' && !stop?.aborted);
         // Until the next pass, and then some: a timer due before the pass after next is woken by this one.
         await store.ensureTimerWakes(organizationId, ctx.now().getTime() + 2 * ctx.config.reconcileIntervalSeconds * 1000);
       }

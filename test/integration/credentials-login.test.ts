@@ -224,6 +224,7 @@ t.test('the full pass reads the creation index, drops ids without a record and d
 
   t.same(await services.connections.reconcile({ everyCredential: false }), { checked: 0, rescheduled: 0 }, 'a regular pass reads only stepping credentials');
   t.equal(await redis.exists(orgKeys.obsoleteCredentialsScheduled), 1, 'and leaves the obsolete set to the full pass');
+  t.same(await services.connections.reconcile({ everyCredential: true, stop: AbortSignal.abort() }), { checked: 0, rescheduled: 0 }, 'a pass told to stop reads nothing more');
   t.same(await services.connections.reconcile({ everyCredential: true }), { checked: 2, rescheduled: 1 }, 'both are read, the sync timer re-created');
   t.equal(Number(await redis.zscore(orgKeys.timers, syncTimer?.id ?? '')), Date.parse(syncTimer?.runAt ?? ''), 'due when it was');
   t.equal(await redis.exists(orgKeys.obsoleteCredentialsScheduled), 0, 'the obsolete set is gone');
