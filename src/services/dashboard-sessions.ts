@@ -121,7 +121,7 @@ export function createDashboardSessionService(
    * whose password hash is checked, so a password reset between the two cannot let the old password in.
    */
   async function checkPassword(email: string, password: string): Promise<CheckedLogin | null> {
-    const found = await deps.organizations.findUserByEmail(email);
+    const found = await deps.organizations.findUserRefByEmail(email);
     const sessionsEndedBefore = found ? await sessionsEndedCount(found) : '0';
     const user = found && (await deps.organizations.getUser(found.organizationId, found.id));
     decoyHash ??= hashPassword(randomToken(16));

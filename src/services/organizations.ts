@@ -44,6 +44,14 @@ export function createOrganizationService(ctx: ServiceContext, apiKeys: ApiKeySe
     return raw ? (JSON.parse(raw) as UserRecord) : null;
   }
 
+  /** Which organization and user an email belongs to, without reading the user. */
+  async function findUserRefByEmail(email: string): Promise<Pick<UserRecord, 'id' | 'organizationId'> | null> {
+    const ref = await redis.get(keys.userEmail(email.trim().toLowerCase()));
+    if (!ref) return null;
+    const [organizationId, id] = ref.split(':') as [string, string];
+    return { organizationId, id };
+  }
+
   async function createUser(input: { organizationId: string; email: string; password: string; role: UserRole }): Promise<UserRecord> {
     const email = input.email.trim().toLowerCase();
     if (!EMAIL.test(email)) throw errors.invalidParameter({ param: 'email', message: 'email is not a valid address' });
@@ -105,12 +113,11 @@ export function createOrganizationService(ctx: ServiceContext, apiKeys: ApiKeySe
       return redis.smembers(keys.organizations);
     },
 
+    findUserRefByEmail,
+
     async findUserByEmail(email: string): Promise<UserRecord | null> {
-      const ref = await redis.get(keys.userEmail(email.trim().toLowerCase()));
-      if (!ref) return null;
-      const [organizationId, userId] = ref.split(':') as [string, string];
-      const raw = await redis.get(keys.org(organizationId).user(userId));
-      return raw ? (JSON.parse(raw) as UserRecord) : null;
+      const ref = await findUserRefByEmail(email);
+      return ref && getUser(ref.organizationId, ref.id);
     },
 
     getUser,
