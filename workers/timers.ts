@@ -18,13 +18,17 @@ const WAKE_CONCURRENCY = 4;
  * challenge or session that is no longer current does nothing.
  */
 export function startTimerWorker(container: Container): Worker<TimerWakeData> {
+  // A wake-up with a large backlog (100,000 challenges expiring at once) runs for minutes: closing ends it
+  // between batches instead of holding the shutdown until every due timer has fired.
+  const closing = new AbortController();
   const worker = new Worker<TimerWakeData>(
     QUEUE_NAMES.timers,
     async (job: Job<TimerWakeData>) => {
-      await container.services.connections.fireDueTimers(job.data.organizationId);
+      await container.services.connections.fireDueTimers(job.data.organizationId, { stop: closing.signal });
     },
     workerOptions(container, { concurrency: WAKE_CONCURRENCY }),
   );
+  worker.once('closing', () => closing.abort());
   logWorkerErrors(worker, container, 'timer');
   return worker;
 }

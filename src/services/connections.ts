@@ -260,13 +260,18 @@ export function createConnectionService(ctx: ServiceContext, store: CredentialSt
     },
 
     /**
-     * Fires every due timer of the organization, a claimed batch at a time, until none is due. A timer that
-     * throws stays claimed and fires again when its lease ends; the others are released.
+     * Fires every due timer of the organization, a claimed batch at a time, until none is due or `stop` is
+     * aborted. A timer that throws stays claimed and fires again when its lease ends; the others are released.
      */
-    async fireDueTimers(organizationId: string): Promise<{ fired: number; failed: number }> {
+    async fireDueTimers(organizationId: string, { stop }: { stop?: AbortSignal } = {}): Promise<{ fired: number; failed: number }> {
       let fired = 0;
       let failed = 0;
       for (;;) {
+        // A process shutting down fires no more batches: another process (or this one, restarted) is woken for the rest.
+        if (stop?.aborted) {
+          await store.ensureTimerWakes(organizationId, ctx.now().getTime());
+          return { fired, failed };
+        }
         const claim = await store.claimDueTimers(organizationId, TIMER_BATCH_SIZE);
         const outcomes = await Promise.allSettled(claim.ids.map((id) => runTimer(organizationId, id)));
         const ran = claim.ids.filter((_, index) => outcomes[index]?.status === 'fulfilled');

@@ -1,6 +1,7 @@
 /**
  * Credential timers live in each organization's timer index and fire through claim → run → release:
  * the index's own rules, and what firing does with timers that are stale, unreadable or that throw.
+ * A wake-up stops between batches when its worker closes.
  * (That challenges and sessions time out on time end to end is credentials-sessions' subject.)
  */
 import t from 'tap';
@@ -9,6 +10,9 @@ import { TIMER_LEASE_MS } from '../../src/services/credential-store.ts';
 import { createTimerIndex } from '../../src/storage/timer-index.ts';
 import { createCredential, hasDetail, mfaOf, waitForCredential } from '../credentials-helper.ts';
 import { build, buildStack } from '../helper.ts';
+import { waitFor } from '../process-helper.ts';
+import { startTimerWorker } from '../../workers/timers.ts';
+import { closeWorker } from '../../workers/worker-options.ts';
 
 const ORG = 'org_aaaaaaaaaaaaaaaaaaaaaaaaaa';
 
@@ -74,5 +78,30 @@ t.test('firing: stale and unreadable timers are dropped, a timer that throws sta
   t.ok(
     wakes.some((job) => job.data.organizationId === orgId && job.timestamp + job.delay >= heldUntil),
     'and a wake-up job is there for when the lease ends',
+  );
+});
+
+t.test('closing the timer worker ends a long wake-up between batches and wakes the rest of its timers again', async (t) => {
+  const app = await build(t);
+  const { redis, keys } = app.services.ctx;
+  const key = keys.org(ORG).timers;
+  const backlog = 20_000;
+  const dueAt = Date.now() - 1000;
+  // Timers that name nothing are dropped when they fire: a backlog that takes seconds, with no credentials behind it.
+  for (let start = 0; start < backlog; start += 1000) {
+    await redis.zadd(key, ...Array.from({ length: 1000 }, (_, index) => [dueAt, `nothing:${start + index}`]).flat());
+  }
+  const worker = startTimerWorker(app.container);
+  t.teardown(() => closeWorker(worker));
+  await app.services.queues.timers.add('wake', { organizationId: ORG });
+  await waitFor('the first batches to fire', async () => ((await redis.zcard(key)) < backlog ? true : undefined), 10_000);
+
+  await closeWorker(worker);
+  const left = await redis.zcard(key);
+  t.ok(left > backlog / 2, `closed before the backlog was fired (${left} of ${backlog} left)`);
+  const wakes = await app.services.queues.timers.getJobs(['wait', 'delayed']);
+  t.ok(
+    wakes.some((job) => job.data.organizationId === ORG && job.timestamp + job.delay <= Date.now()),
+    'a wake-up job is there for the timers left, due now',
   );
 });
