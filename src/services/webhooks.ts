@@ -85,7 +85,11 @@ export interface DeliveryAttempt {
   nextAttemptAt: string | null;
 }
 
-const UPDATE_RETRIES = 5;
+/**
+ * Gives up after this many lost races in a row. Each loss means another change was committed, so only more
+ * than this many changes to one endpoint at the same moment can make one of them a 409.
+ */
+const MAX_UPDATE_ATTEMPTS = 25;
 /** The most replaced secrets that still sign: each one adds a signature to every delivery. */
 const MAX_PREVIOUS_SECRETS = 5;
 const PREVIOUS_SECRET_FIELD = 'previous:';
@@ -207,7 +211,7 @@ export function createWebhookService(ctx: ServiceContext, queues: Queues, events
     change: (record: WebhookEndpointRecord) => Partial<WebhookEndpointRecord>,
     alongside: (record: WebhookEndpointRecord) => Promise<Mutation[]> = async () => [],
   ): Promise<WebhookEndpointRecord> {
-    for (let attempt = 0; attempt < UPDATE_RETRIES; attempt += 1) {
+    for (let attempt = 0; attempt < MAX_UPDATE_ATTEMPTS; attempt += 1) {
       const current = await loadRecord(organizationId, endpointId);
       const next = await commitChange(organizationId, current, change(current), () => alongside(current));
       if (next) return next;

@@ -63,6 +63,22 @@ t.test('endpoint lifecycle: the secret is shown once and stored sealed', async (
   t.equal(await redis.exists(orgKeys.webhookEndpointSecrets(endpoint.id)), 0, 'the secrets go with it');
 });
 
+t.test('concurrent changes to one endpoint all apply, none is refused for the contention', async (t) => {
+  const app = await build(t);
+  const org = await createOrganization(app);
+  const created = await app.inject({ method: 'POST', url: endpointsUrl, headers: org.headers, payload: { url: 'https://hooks.example.com/plugboard' } });
+  const { id } = created.json() as { id: string };
+  const writers = 16;
+  const answers = await Promise.all(
+    Array.from({ length: writers }, (_, index) =>
+      app.inject({ method: 'PATCH', url: `${endpointsUrl}/${id}`, headers: org.headers, payload: { description: `writer ${index}` } }),
+    ),
+  );
+  t.same(answers.map((answer) => answer.statusCode), Array(writers).fill(200), answers.find((answer) => answer.statusCode !== 200)?.body ?? 'every one a 200');
+  const record = JSON.parse((await app.services.ctx.redis.get(app.services.ctx.keys.org(org.organizationId).webhookEndpoint(id))) ?? '{}') as { version: number };
+  t.equal(record.version, 1 + writers, 'each change made its own version');
+});
+
 t.test('private, link-local and mapped loopback targets are refused at creation', async (t) => {
   const app = await build(t, { env: { WEBHOOK_ALLOWED_TARGETS: '' } });
   const org = await createOrganization(app);
