@@ -233,8 +233,8 @@ export type CredentialInput =
   /** `onlyFrom`: refuse unless the credential is in one of these, checked in the same commit as the refresh. */
   | { kind: 'refresh'; onlyFrom?: readonly StatusDetail[] }
   | { kind: 'disable' }
-  /** `isLoginChanged`: the username or a secret changed, so the old login means nothing any more. */
-  | { kind: 'update'; username?: string; correlationId?: string | null; isLoginChanged: boolean }
+  /** `login`: what the update does to the login details (see `LoginChange`). */
+  | { kind: 'update'; username?: string; correlationId?: string | null; login: LoginChange }
   | { kind: 'delete' }
   // Timers.
   | { kind: 'challenge_expired_timer'; challengeId: string }
@@ -247,6 +247,13 @@ export type CredentialInput =
   | { kind: 'sync_failed'; sessionId: string }
   /** `lost`: ended before its time by the provider (a sync found it), or ended now on request (the sandbox's expireSession). */
   | { kind: 'session_invalid'; sessionId: string; lost: SessionLoss };
+
+/**
+ * An update's login details: `changed` (a username or secret differs from the stored one, so the old login
+ * means nothing any more), `repeated` (given, but the same as stored: a retried PATCH, or a customer typing the
+ * same password again), `untouched` (none given).
+ */
+export type LoginChange = 'changed' | 'repeated' | 'untouched';
 
 export type InputKind = CredentialInput['kind'];
 
@@ -464,7 +471,10 @@ export function apply(credential: CredentialRecord, input: CredentialInput, env:
         ...(input.username === undefined ? {} : { username: input.username }),
         ...(input.correlationId === undefined ? {} : { correlationId: input.correlationId }),
       });
-      return input.isLoginChanged ? change.startLogin().done() : change.done();
+      // The same details again start a login only where the last one failed (or the credential is disabled):
+      // a retried PATCH must not throw away a login in flight, an open challenge or a working session.
+      const isLoginDue = input.login === 'changed' || (input.login === 'repeated' && credential.status === 'CONNECTION_FAILURE');
+      return isLoginDue ? change.startLogin().done() : change.done();
     }
     case 'delete':
       return change.emit('credential.deleted').done({ isDeleted: true });

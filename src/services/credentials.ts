@@ -9,6 +9,7 @@ import {
   toView,
   type CredentialInput,
   type CredentialRecord,
+  type LoginChange,
   type CredentialView,
   type Status,
   type StatusDetail,
@@ -79,7 +80,7 @@ export function createCredentialService(ctx: ServiceContext, store: CredentialSt
   async function act(
     organizationId: string,
     credentialId: string,
-    input: CredentialInput,
+    input: Parameters<CredentialStore['transition']>[2],
     actor: string,
     extras?: Parameters<CredentialStore['transition']>[4],
   ): Promise<Extract<TransitionResult, { outcome: 'applied' | 'refused' }>> {
@@ -91,6 +92,13 @@ export function createCredentialService(ctx: ServiceContext, store: CredentialSt
       if (refused !== 'unchanged') throw errors.conflict({ message, param });
     }
     return result;
+  }
+
+  /** Whether the stored secrets hold every one of these values: an update that repeats them changes no login. */
+  async function holdsSecrets(credential: CredentialRecord, secrets: Record<string, string>): Promise<boolean> {
+    if (Object.keys(secrets).length === 0) return true;
+    const stored = await ctx.secrets.readAll(store.secretsKey(credential.organizationId, credential.id));
+    return Object.entries(secrets).every(([field, value]) => stored[field] === value);
   }
 
   /** Every credential of the organization, oldest first; for callers that filter beyond `CredentialFilters` (v1's search). */
@@ -140,11 +148,18 @@ export function createCredentialService(ctx: ServiceContext, store: CredentialSt
       if (changes.password !== undefined) secrets[SECRET_FIELDS.password] = changes.password;
       if (changes.extraFields !== undefined) secrets[SECRET_FIELDS.extraFields] = JSON.stringify(checkExtraFields(provider, changes.extraFields, false));
       Object.assign(secrets, additionalSecretFields(changes.additionalSecrets));
-      const isLoginChanged = Object.keys(secrets).length > 0 || (changes.username !== undefined && changes.username !== current.username);
+      const isLoginGiven = Object.keys(secrets).length > 0 || changes.username !== undefined;
+      const isRepeatedAtRead =
+        isLoginGiven && (changes.username === undefined || changes.username === current.username) && (await holdsSecrets(current, secrets));
+      const login = (record: CredentialRecord): LoginChange => {
+        if (!isLoginGiven) return 'untouched';
+        // The secrets were read after `current`: they are this version's only if no commit came since.
+        return isRepeatedAtRead && record.version === current.version ? 'repeated' : 'changed';
+      };
       const result = await act(
         organizationId,
         credentialId,
-        { kind: 'update', username: changes.username, correlationId: changes.correlationId, isLoginChanged },
+        (record) => ({ kind: 'update', username: changes.username, correlationId: changes.correlationId, login: login(record) }),
         actor,
         { secrets },
       );

@@ -34,7 +34,7 @@ t.test('a commit writing one secret keeps the others, and secrets of a finished 
   t.same(await ctx.secrets.readAll(key), { password: 'pw', extraFields: '{"memorable":"word"}', loginState: 'state-1' });
 
   const sealed = await ctx.redis.getBuffer(key);
-  t.equal((await store.transition(organizationId, id, { kind: 'update', correlationId: 'c1', isLoginChanged: false }, 'test')).outcome, 'applied');
+  t.equal((await store.transition(organizationId, id, { kind: 'update', correlationId: 'c1', login: 'untouched' }, 'test')).outcome, 'applied');
   t.same(await ctx.redis.getBuffer(key), sealed, 'a commit without secret changes leaves the sealed value as it is');
 
   t.equal((await store.transition(organizationId, id, { kind: 'disable' }, 'test')).outcome, 'applied');
@@ -48,7 +48,7 @@ t.test('a commit on secrets still in the legacy layout keeps them, in the new la
   const { ctx, store, credential, key } = await setup(t);
   await ctx.redis.del(key);
   await writeLegacySecrets(ctx, key, { password: 'legacy-pw' });
-  const additional = { kind: 'update', isLoginChanged: false } as const;
+  const additional = { kind: 'update', login: 'untouched' } as const;
   t.equal((await store.transition(credential.organizationId, credential.id, additional, 'test', { secrets: { 'additional.password2': 'pw2' } })).outcome, 'applied');
   t.equal(await ctx.redis.type(key), 'string');
   t.same(await ctx.secrets.readAll(key), { password: 'legacy-pw', 'additional.password2': 'pw2' });
@@ -59,7 +59,7 @@ t.test('concurrent commits each writing a secret lose none of them', async (t) =
   const names = Array.from({ length: 10 }, (_, i) => `additional.password${i}`);
   const results = await Promise.all(
     names.map((name) =>
-      store.transition(credential.organizationId, credential.id, { kind: 'update', isLoginChanged: false }, 'test', { secrets: { [name]: `value of ${name}` } }),
+      store.transition(credential.organizationId, credential.id, { kind: 'update', login: 'untouched' }, 'test', { secrets: { [name]: `value of ${name}` } }),
     ),
   );
   t.same(results.map((result) => result.outcome), names.map(() => 'applied'));

@@ -5,7 +5,7 @@ import type { CredentialRecord, CredentialView } from '../../src/domain/credenti
 import { newId } from '../../src/ids.ts';
 import { QUEUE_NAMES } from '../../src/queues.ts';
 import { workerOptions } from '../../workers/worker-options.ts';
-import { call, createCredential, describe, eventsOf, hasDetail, storedRecord, waitForCredential } from '../credentials-helper.ts';
+import { call, connectWithMfa, createCredential, describe, eventsOf, hasDetail, mfaOf, storedRecord, waitForCredential } from '../credentials-helper.ts';
 import { buildStack, createOrganization } from '../helper.ts';
 
 t.test('pass_good connects and finds two accounts', async (t) => {
@@ -292,4 +292,26 @@ t.test("a provider's error text becomes statusMessage tidied: one line, bounded,
   t.match(failed.statusMessage, /…$/, 'cut, and says so');
   const events = JSON.stringify(await eventsOf(stack, created.id));
   t.notMatch(events, /echo-s3cret-Pa55/, 'nor in the events or webhooks');
+});
+
+t.test('a PATCH repeating the stored login details starts a login only where the last one failed', async (t) => {
+  const stack = await buildStack(t);
+  const patch = (id: string, body: object) => call<CredentialView>(stack, 'PATCH', `/plug/credentials/${id}`, body);
+
+  const asked = await waitForCredential(stack, (await createCredential(stack, 'pass_mfa')).id, hasDetail('MULTI_FACTOR_AUTHENTICATION_METHOD_REQUIRED'));
+  const retried = await patch(asked.id, { username: asked.username, password: 'pass_mfa' });
+  t.equal(retried.statusCode, 200);
+  t.match(retried.body, { statusDetail: 'MULTI_FACTOR_AUTHENTICATION_METHOD_REQUIRED', mfa: { challengeId: mfaOf(asked).challengeId } }, 'the open challenge stays');
+
+  const connected = await connectWithMfa(stack, 'pass_mfa');
+  const again = await patch(connected.id, { password: 'pass_mfa', correlationId: 'kept' });
+  t.match(again.body, { statusDetail: 'LOGIN_AND_DATA_DISCOVERY_SUCCESS', correlationId: 'kept', mfaSession: connected.mfaSession }, 'the MFA session stays');
+  t.equal((await storedRecord(stack, connected.id))?.step, null, 'and no login runs');
+  const changed = await patch(connected.id, { password: 'pass_good' });
+  t.match(changed.body, { statusDetail: 'DATA_EXTRACTION_IN_PROGRESS' }, 'a different password is a new login');
+
+  const failed = await waitForCredential(stack, (await createCredential(stack, 'pass_bad')).id, hasDetail('INVALID_CREDENTIALS'));
+  const typedAgain = await patch(failed.id, { password: 'pass_bad' });
+  t.match(typedAgain.body, { statusDetail: 'DATA_EXTRACTION_IN_PROGRESS' }, 'after a failure the same details try again');
+  await waitForCredential(stack, failed.id, hasDetail('INVALID_CREDENTIALS'));
 });

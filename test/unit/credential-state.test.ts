@@ -85,7 +85,7 @@ const REPRESENTATIVE: Record<InputKind, CredentialInput> = {
   submit_code: { kind: 'submit_code', challengeId: 'mfa-x', codeLength: 6 },
   refresh: { kind: 'refresh' },
   disable: { kind: 'disable' },
-  update: { kind: 'update', correlationId: 'c-1', isLoginChanged: true },
+  update: { kind: 'update', correlationId: 'c-1', login: 'changed' },
   delete: { kind: 'delete' },
   challenge_expired_timer: { kind: 'challenge_expired_timer', challengeId: 'mfa-x' },
   session_warning: { kind: 'session_warning', sessionId: 'ses-x' },
