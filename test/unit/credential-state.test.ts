@@ -12,6 +12,7 @@ import {
   type CredentialInput,
   type CredentialRecord,
   type InputKind,
+  type LoginChange,
   type StatusDetail,
   type Transition,
   type TransitionEnv,
@@ -370,6 +371,20 @@ t.test('a refresh of a connection with a provider session syncs it now; without 
   t.match(sessionless.credential, { statusDetail: 'DATA_EXTRACTION_IN_PROGRESS', step: { kind: 'login' } });
   const failed = expectTransition(apply(stateIn('INVALID_CREDENTIALS'), REPRESENTATIVE.refresh, env()));
   t.match(failed.credential, { statusDetail: 'DATA_EXTRACTION_IN_PROGRESS', step: { kind: 'login' } });
+});
+
+t.test('an update: changed login details log in from anywhere, repeated ones only from a failure', async (t) => {
+  const update = (login: LoginChange): CredentialInput => ({ kind: 'update', login });
+  for (const detail of STATUS_DETAIL_NAMES) {
+    const credential = stateIn(detail);
+    const loggingIn = (input: CredentialInput) => {
+      const result = apply(credential, input, env());
+      return !isRefusal(result) && result.credential.step?.kind === 'login' && result.credential.step.id !== credential.step?.id;
+    };
+    t.ok(loggingIn(update('changed')), `changed from ${detail}`);
+    t.equal(loggingIn(update('repeated')), STATUS_DETAILS[detail].status === 'CONNECTION_FAILURE', `repeated from ${detail}`);
+    t.notOk(loggingIn(update('untouched')), `untouched from ${detail}`);
+  }
 });
 
 t.test('a challenge\'s code is sent again at most MAX_CODE_RESENDS times', async (t) => {
