@@ -233,8 +233,11 @@ export type CredentialInput =
   /** `onlyFrom`: refuse unless the credential is in one of these, checked in the same commit as the refresh. */
   | { kind: 'refresh'; onlyFrom?: readonly StatusDetail[] }
   | { kind: 'disable' }
-  /** `login`: what the update does to the login details (see `LoginChange`). */
-  | { kind: 'update'; username?: string; correlationId?: string | null; login: LoginChange }
+  /**
+   * `login`: what the update does to the login details (see `LoginChange`). `isEnabled` (v1's `enabled`): false
+   * disables the credential, true logs a disabled one in again; absent, neither.
+   */
+  | { kind: 'update'; username?: string; correlationId?: string | null; login: LoginChange; isEnabled?: boolean }
   | { kind: 'delete' }
   // Timers.
   | { kind: 'challenge_expired_timer'; challengeId: string }
@@ -330,7 +333,7 @@ export const TRANSITIONS: Record<InputKind, TransitionRule> = {
     to: ['DISABLED'],
     emits: ['credential.status_changed', 'credential.disabled'],
   },
-  update: { from: ANY, to: ANY, emits: ['credential.status_changed'] },
+  update: { from: ANY, to: ANY, emits: ['credential.status_changed', 'credential.disabled'] },
   delete: { from: ANY, to: ANY, emits: ['credential.deleted'] },
   challenge_expired_timer: {
     from: AWAITING_CUSTOMER,
@@ -462,18 +465,20 @@ export function apply(credential: CredentialRecord, input: CredentialInput, env:
       if (credential.status === 'CONNECTION_SUCCESS' && credential.session) return change.set({ nextSyncAt: env.now.toISOString() }).done();
       return change.startLogin().done();
     case 'disable':
-      return change
-        .moveTo('DISABLED', { isActive: false, mfa: null, session: null, step: null, nextSyncAt: null })
-        .emit('credential.disabled')
-        .done();
+      return change.disable().done();
     case 'update': {
       change.set({
         ...(input.username === undefined ? {} : { username: input.username }),
         ...(input.correlationId === undefined ? {} : { correlationId: input.correlationId }),
       });
+      // New details and disabling in one request (v1's `enabled: false`) store the details and start no login.
+      if (input.isEnabled === false) return credential.statusDetail === 'DISABLED' ? change.done() : change.disable().done();
       // The same details again start a login only where the last one failed (or the credential is disabled):
       // a retried PATCH must not throw away a login in flight, an open challenge or a working session.
-      const isLoginDue = input.login === 'changed' || (input.login === 'repeated' && credential.status === 'CONNECTION_FAILURE');
+      const isLoginDue =
+        input.login === 'changed' ||
+        (input.login === 'repeated' && credential.status === 'CONNECTION_FAILURE') ||
+        (input.isEnabled === true && !credential.isActive);
       return isLoginDue ? change.startLogin().done() : change.done();
     }
     case 'delete':
@@ -731,6 +736,10 @@ class Change {
   }
 
   /** A new login: whatever challenge or session came from the old one is void. */
+  disable(): this {
+    return this.moveTo('DISABLED', { isActive: false, mfa: null, session: null, step: null, nextSyncAt: null }).emit('credential.disabled');
+  }
+
   startLogin(): this {
     return this.moveTo('DATA_EXTRACTION_IN_PROGRESS', {
       isActive: true,

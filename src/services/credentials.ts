@@ -38,6 +38,8 @@ export interface CredentialChanges {
   extraFields?: Record<string, string>;
   correlationId?: string | null;
   additionalSecrets?: Record<string, string>;
+  /** v1's `enabled`: false disables, true logs a disabled credential in again (see the state machine's `update`). */
+  isEnabled?: boolean;
 }
 
 export interface CredentialFilters {
@@ -159,7 +161,7 @@ export function createCredentialService(ctx: ServiceContext, store: CredentialSt
       const result = await act(
         organizationId,
         credentialId,
-        (record) => ({ kind: 'update', username: changes.username, correlationId: changes.correlationId, login: login(record) }),
+        (record) => ({ kind: 'update', username: changes.username, correlationId: changes.correlationId, login: login(record), isEnabled: changes.isEnabled }),
         actor,
         { secrets },
       );

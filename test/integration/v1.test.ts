@@ -1,5 +1,5 @@
 import t from 'tap';
-import { SANDBOX_PROVIDER } from '../credentials-helper.ts';
+import { eventsOf, SANDBOX_PROVIDER } from '../credentials-helper.ts';
 import { totpCode } from '../dashboard-helper.ts';
 import { buildStack, connectTestRedis, dumpKeys, type TestStack } from '../helper.ts';
 
@@ -319,6 +319,21 @@ t.test('PATCH: enabled false disables, enabled true logs in again; DELETE remove
   const secretsKey = stack.app.services.ctx.keys.org(stack.org.organizationId).credentialSecrets(credential.entityId);
   t.equal(await stack.app.services.ctx.secrets.read(secretsKey, 'additional.password3'), 'third');
   t.equal((await client.request('PATCH', credential._links.self.href, {})).statusCode, 400, 'an empty change is refused');
+
+  const eventCount = (await eventsOf(stack, credential.entityId)).length;
+  const newAndDisabled = await client.request<V1Credential>('PATCH', credential._links.self.href, { password: 'pass_good', enabled: false });
+  t.match(newAndDisabled.body, { statusDetail: 'DISABLED', enabled: false });
+  t.same(
+    (await eventsOf(stack, credential.entityId)).slice(eventCount).map((event) => [event.type, event.data.credential.statusDetail]),
+    [
+      ['credential.status_changed', 'DISABLED'],
+      ['credential.disabled', 'DISABLED'],
+    ],
+    'a new password and disabling in one request: one change, no login started in between',
+  );
+  t.equal((await client.request('PATCH', credential._links.self.href, { enabled: false })).statusCode, 200, 'disabling a disabled credential is no conflict');
+  await client.request('PATCH', credential._links.self.href, { enabled: true });
+  await waitV1(client, credential, statusIs('OK/NO_ACTION_REQUIRED'));
 
   t.equal((await client.request('DELETE', credential._links.self.href)).statusCode, 204);
   t.equal((await client.request('GET', credential._links.self.href)).statusCode, 404);

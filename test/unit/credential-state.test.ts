@@ -373,7 +373,7 @@ t.test('a refresh of a connection with a provider session syncs it now; without 
   t.match(failed.credential, { statusDetail: 'DATA_EXTRACTION_IN_PROGRESS', step: { kind: 'login' } });
 });
 
-t.test('an update: changed login details log in from anywhere, repeated ones only from a failure', async (t) => {
+t.test('an update: changed login details log in from anywhere, repeated ones only from a failure; disabling wins', async (t) => {
   const update = (login: LoginChange): CredentialInput => ({ kind: 'update', login });
   for (const detail of STATUS_DETAIL_NAMES) {
     const credential = stateIn(detail);
@@ -384,6 +384,10 @@ t.test('an update: changed login details log in from anywhere, repeated ones onl
     t.ok(loggingIn(update('changed')), `changed from ${detail}`);
     t.equal(loggingIn(update('repeated')), STATUS_DETAILS[detail].status === 'CONNECTION_FAILURE', `repeated from ${detail}`);
     t.notOk(loggingIn(update('untouched')), `untouched from ${detail}`);
+    t.equal(loggingIn({ kind: 'update', login: 'untouched', isEnabled: true }), !credential.isActive, `enabled from ${detail}`);
+    const disabling = apply(credential, { kind: 'update', login: 'changed', isEnabled: false }, env());
+    const disabled = isRefusal(disabling) ? credential : disabling.credential;
+    t.match(disabled, { statusDetail: 'DISABLED', step: null }, `changed and disabled from ${detail}: disabled, no login`);
   }
 });
 

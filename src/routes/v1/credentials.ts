@@ -152,14 +152,8 @@ const credentials: FastifyPluginAsyncTypebox = async (app) => {
       const user = v1UserOf(request);
       const { id } = request.params;
       const { username, password, correlationId, enabled } = request.body;
-      const changes: CredentialChanges = { username, password, correlationId, additionalSecrets: additionalSecretsOf(request.body) };
-      const hasChanges = Object.values(changes).some((value) => value !== undefined);
-      let credential = hasChanges
-        ? (await service.update(user.organizationId, id, changes, user.id)).credential
-        : await service.get(user.organizationId, id);
-      if (enabled === false) credential = await service.disable(user.organizationId, id, user.id);
-      if (enabled === true && !credential.isActive) credential = (await service.refresh(user.organizationId, id, user.id)).credential;
-      return toV1Credential(credential, urls);
+      const changes: CredentialChanges = { username, password, correlationId, additionalSecrets: additionalSecretsOf(request.body), isEnabled: enabled };
+      return toV1Credential((await service.update(user.organizationId, id, changes, user.id)).credential, urls);
     },
   );
 
