@@ -17,21 +17,26 @@ type Validate = ((data: unknown, context?: unknown) => unknown) & { errors?: Ajv
 /** Unpaired UTF-16 surrogates: with the `u` flag, a pair is one code point and does not match. */
 const LONE_SURROGATE = /\p{Cs}/u;
 
+/** No request of ours nests this deep; a walk of a body nested thousands deep would overflow the stack. */
+const MAX_NESTING = 64;
+
 /**
  * What Ajv lets through that must not get in:
  * - a non-finite number in a coerced part: Ajv turns `?size=Infinity` into `Infinity` and then skips
  *   `minimum` and `maximum`, which check finite numbers only (a page of `Infinity` reached Redis as NaN);
  * - a string holding a lone surrogate (JSON's `"\ud800"`): valid JSON, but not Unicode text; Redis's Lua
  *   JSON decoder refuses it, so a record holding one could no longer be changed or deleted.
+ * - values nested more than MAX_NESTING deep, in the routes whose schemas allow fields of any shape.
  * Returns the first such value's place (its keys, outermost first) and what is wrong with it.
  */
-function firstUnacceptable(value: unknown): { keys: string[]; message: string } | null {
+function firstUnacceptable(value: unknown, depth = 0): { keys: string[]; message: string } | null {
   if (typeof value === 'number') return Number.isFinite(value) ? null : { keys: [], message: 'must be a finite number' };
   if (typeof value === 'string') return LONE_SURROGATE.test(value) ? { keys: [], message: 'must be Unicode text (it holds half of a surrogate pair)' } : null;
   if (value === null || typeof value !== 'object') return null;
+  if (depth >= MAX_NESTING) return { keys: [], message: `nests more than ${MAX_NESTING} levels deep` };
   for (const [key, item] of Object.entries(value)) {
     if (LONE_SURROGATE.test(key)) return { keys: [key], message: 'is a field name that is not Unicode text' };
-    const found = firstUnacceptable(item);
+    const found = firstUnacceptable(item, depth + 1);
     if (found) {
       found.keys.unshift(key);
       return found;

@@ -61,6 +61,15 @@ const CASES: Case[] = [
   { name: 'unknown route', url: '/nope', status: 404 },
   { name: 'unknown route under /plug', url: '/plug/nope', authorized: true, status: 404 },
   { name: 'unknown method', method: 'DELETE', url: '/oauth2/token', status: 404 },
+  // The token routes allow fields of any shape (OAuth clients send extra ones): a walk of the body must not overflow.
+  ...['/oauth2/token', '/oauth2/revoke'].map((url) => ({
+    name: `${url} with a field nested 10,000 deep`,
+    method: 'POST' as const,
+    url,
+    headers: json,
+    payload: `{"grant_type":"client_credentials","token":"x","x":${'['.repeat(10_000)}${']'.repeat(10_000)}}`,
+    status: 400,
+  })),
   { name: '/plug without Authorization', url: '/plug/organization', status: 401 },
   { name: '/plug with junk Authorization', url: '/plug/organization', headers: { authorization: 'junk' }, status: 401 },
   { name: '/plug with an empty Bearer', url: '/plug/organization', headers: { authorization: 'Bearer ' }, status: 401 },
