@@ -14,8 +14,8 @@ export const CredentialStatusDetail = literals(STATUS_DETAIL_NAMES);
 // Control characters (NUL, newlines) are never part of a login name, and would reach the provider's form and our logs.
 export const Username = Type.String({ minLength: 1, maxLength: 256, pattern: '^[^\\p{Cc}]+$', description: 'No control characters' });
 export const Password = Type.String({ minLength: 1, maxLength: 1024, description: 'Encrypted at rest; never returned' });
-export const CorrelationId = Type.Union([Type.String({ minLength: 1, maxLength: 255 }), Type.Null()], {
-  description: 'Your own reference, e.g. your customer id; filterable',
+export const CorrelationId = Type.Union([Type.String({ minLength: 1, maxLength: 255, pattern: '^[^\\p{Cc}]+$' }), Type.Null()], {
+  description: 'Your own reference, e.g. your customer id; filterable. No control characters',
 });
 
 export const ProviderSchema = Type.Object(

@@ -29,7 +29,7 @@ export interface NewOrganization {
   clientSecret: string;
 }
 
-const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
+const EMAIL = /^[^\s@\p{Cc}]+@[^\s@\p{Cc}]+\.[^\s@\p{Cc}]+$/u;
 export const MIN_PASSWORD_LENGTH = 8;
 
 function assertPasswordRules(password: string, param: string): void {

@@ -76,6 +76,9 @@ t.test('commands in process: unknown ones, extra flags, revoke-key, rotate-keys'
     name: 'PlugError',
     message: 'email is not a valid address',
   });
+  await t.rejects(runAdminCommand(config, ['create-org', '--name', 'A', '--email', 'm\u0000@b.test', '--password', 'long enough']), {
+    message: 'email is not a valid address',
+  }, 'no control characters (they would end up in a key name)');
 
   const created = (await runAdminCommand(config, ['create-org', '--name', 'A', '--email', 'a@b.test', '--password', 'long enough'])) as {
     organizationId: string;

@@ -115,6 +115,15 @@ const CASES: Case[] = [
     payload: JSON.stringify({ providerId: 'prv_sandboxelectricxxxxxxxxxxx', username: 'a\u0000b', password: 'pass_good' }),
     status: 400,
   },
+  {
+    name: 'an ESC in a correlationId',
+    method: 'POST',
+    url: '/plug/credentials',
+    authorized: true,
+    headers: json,
+    payload: JSON.stringify({ providerId: 'prv_sandboxelectricxxxxxxxxxxx', username: 'ab', password: 'pass_good', correlationId: 'c\u001b[31m' }),
+    status: 400,
+  },
   { name: 'event log limit=Infinity', url: '/plug/events?limit=Infinity', authorized: true, status: 400 },
   { name: 'bad Idempotency-Key is ignored where not supported', url: '/plug/organization', authorized: true, headers: { 'idempotency-key': ' ' }, status: 200 },
 ];
