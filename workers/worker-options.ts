@@ -27,13 +27,31 @@ export function workerOptions(container: Container, tuning: { concurrency: numbe
   };
 }
 
+/** The same worker error again within this time is counted, not logged. */
+const REPEATED_ERROR_QUIET_MS = 10_000;
+
 /**
  * Logs a worker's error events, except while the queue connection is down: then every reconnect attempt
  * raises one per worker, and the outage itself is logged once, when it starts and ends (`watchConnection`).
+ * An error that repeats is logged once per REPEATED_ERROR_QUIET_MS; the next line logged counts the repeats
+ * not logged. With Redis out of memory, BullMQ (6.7) asks for the next job again at once, and each refusal
+ * is an error event (≈ 1,500 a second, 33 MB of log in 20 s, in an audit's run).
  */
 export function logWorkerErrors(worker: Worker, container: Container, what: string): void {
+  let lastMessage: string | null = null;
+  let lastLoggedAtMs = -Infinity;
+  let notLogged = 0;
   worker.on('error', (error) => {
-    if (container.connections.queueRedis.isUp()) container.logger.error({ err: error }, `${what} worker error`);
+    if (!container.connections.queueRedis.isUp()) return;
+    const nowMs = Date.now();
+    if (error.message === lastMessage && nowMs - lastLoggedAtMs < REPEATED_ERROR_QUIET_MS) {
+      notLogged += 1;
+      return;
+    }
+    container.logger.error({ err: error, ...(notLogged > 0 ? { earlierRepeatsNotLogged: notLogged } : {}) }, `${what} worker error`);
+    lastMessage = error.message;
+    lastLoggedAtMs = nowMs;
+    notLogged = 0;
   });
 }
 

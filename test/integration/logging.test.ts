@@ -1,4 +1,7 @@
 import t from 'tap';
+import { Worker } from 'bullmq';
+import { randomUUID } from 'node:crypto';
+import { logWorkerErrors, workerOptions } from '../../workers/worker-options.ts';
 import { build, capturingLogger, createOrganization } from '../helper.ts';
 
 t.test('request logs carry request ids and never a secret, token or password', async (t) => {
@@ -28,4 +31,25 @@ t.test('request logs carry request ids and never a secret, token or password', a
     t.notOk(text.includes(secret), `${secret.slice(0, 6)}… never logged`);
   }
   t.match(text, /\[redacted\]/, 'secret-named fields are censored, not dropped silently');
+});
+
+t.test('a worker error that repeats is logged once per quiet period; the next line counts the repeats not logged', async (t) => {
+  const { lines, logger } = capturingLogger();
+  const app = await build(t, { logger });
+  const worker = new Worker(`log-errors-${randomUUID()}`, async () => undefined, { ...workerOptions(app.container, { concurrency: 1 }), autorun: false });
+  t.teardown(() => worker.close());
+  logWorkerErrors(worker, app.container, 'test');
+  const oom = () => new Error("OOM command not allowed when used memory > 'maxmemory'.");
+  for (let index = 0; index < 1000; index += 1) worker.emit('error', oom());
+  worker.emit('error', new Error('something else'));
+  worker.emit('error', oom());
+  const logged = lines.map((line) => JSON.parse(line) as { msg: string; err?: { message: string }; earlierRepeatsNotLogged?: number }).filter((line) => line.msg === 'test worker error');
+  t.same(
+    logged.map((line) => [line.err?.message, line.earlierRepeatsNotLogged]),
+    [
+      [oom().message, undefined],
+      ['something else', 999],
+      [oom().message, undefined],
+    ],
+  );
 });
