@@ -735,11 +735,12 @@ class Change {
     return this;
   }
 
-  /** A new login: whatever challenge or session came from the old one is void. */
+  /** No login, challenge, session or sync any more, until an update or refresh logs in again. */
   disable(): this {
     return this.moveTo('DISABLED', { isActive: false, mfa: null, session: null, step: null, nextSyncAt: null }).emit('credential.disabled');
   }
 
+  /** A new login: whatever challenge or session came from the old one is void. */
   startLogin(): this {
     return this.moveTo('DATA_EXTRACTION_IN_PROGRESS', {
       isActive: true,
