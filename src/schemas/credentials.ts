@@ -11,10 +11,12 @@ export const CredentialStatus = literals(STATUSES);
 export const CredentialStatusDetail = literals(STATUS_DETAIL_NAMES);
 
 /** Request fields shared by every API version that takes a login (/plug/credentials and /v1/utility/credentials). */
-// Control characters (NUL, newlines) are never part of a login name, and would reach the provider's form and our logs.
-export const Username = Type.String({ minLength: 1, maxLength: 256, pattern: '^[^\\p{Cc}]+$', description: 'No control characters' });
+// Control characters (NUL, newlines) are never part of a login name or a reference, and would reach the
+// provider's form, our logs and key names.
+const NO_CONTROL_CHARACTERS = '^[^\\p{Cc}]+$';
+export const Username = Type.String({ minLength: 1, maxLength: 256, pattern: NO_CONTROL_CHARACTERS, description: 'No control characters' });
 export const Password = Type.String({ minLength: 1, maxLength: 1024, description: 'Encrypted at rest; never returned' });
-export const CorrelationId = Type.Union([Type.String({ minLength: 1, maxLength: 255, pattern: '^[^\\p{Cc}]+$' }), Type.Null()], {
+export const CorrelationId = Type.Union([Type.String({ minLength: 1, maxLength: 255, pattern: NO_CONTROL_CHARACTERS }), Type.Null()], {
   description: 'Your own reference, e.g. your customer id; filterable. No control characters',
 });
 
