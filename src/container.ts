@@ -64,6 +64,8 @@ export function createContainer(config: Config, overrides: DependencyOverrides =
     services,
     workMetrics,
     async close() {
+      connections.redis.stop();
+      connections.queueRedis.stop();
       await closeQueues(queues);
       await closeRedisClient(queueRedis);
       if (ownsRedis) await redis.quit();

@@ -11,9 +11,11 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 import { Type } from 'typebox';
 import type { Container } from '../container.ts';
 import type { Queues } from '../queues.ts';
-import type { ConnectionWatch } from '../storage/redis.ts';
+import { withinDeadline, type ConnectionWatch } from '../storage/redis.ts';
 
 const QUEUE_STATES = ['waiting', 'delayed', 'active', 'failed'] as const;
+/** Per queue: Prometheus's default scrape timeout is 10 s for all of them together. */
+const QUEUE_DEPTH_DEADLINE_MS = 1000;
 /** Requests that matched no route share one label, so scanners cannot blow up the label set. */
 const UNMATCHED_ROUTE = '(unmatched)';
 
@@ -39,11 +41,12 @@ function queueDepthGauge(registry: Registry, queues: Queues, connection: Connect
     registers: [registry],
     async collect() {
       this.reset();
-      // Asking a lost connection would hold the scrape until Redis is back; plugboard_redis_up says why.
+      // Asking a lost or stalled connection would hold the scrape until Redis is back; plugboard_redis_up
+      // says why. A stall that begins during a scrape is not known yet: the deadline covers that one.
       if (!connection.isUp()) return;
       try {
         for (const queue of Object.values(queues)) {
-          const counts = await queue.getJobCounts(...QUEUE_STATES);
+          const counts = await withinDeadline(queue.getJobCounts(...QUEUE_STATES), QUEUE_DEPTH_DEADLINE_MS);
           for (const state of QUEUE_STATES) this.set({ queue: queue.name, state }, counts[state] ?? 0);
         }
       } catch (error) {

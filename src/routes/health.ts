@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
+import { withinDeadline } from '../storage/redis.ts';
 
 const Status = Type.Object({ status: Type.String() });
 
@@ -12,13 +13,10 @@ export default async function health(app: FastifyInstance) {
     '/readyz',
     { config: { rateLimit: false, worksWithoutRedis: true }, schema: { tags: ['operations'], summary: 'Redis answers', response: { 200: Status, 503: Status } } },
     async (_request, reply) => {
-      // A lost connection is known without asking: a PING would only wait in the reconnect queue.
+      // A lost or stalled connection is known without asking: a PING would only wait in the reconnect queue.
       if (!app.container.connections.redis.isUp()) return reply.status(503).send({ status: 'redis unavailable' });
       try {
-        await Promise.race([
-          app.services.ctx.redis.ping(),
-          new Promise((_, reject) => setTimeout(() => reject(new Error('timeout')), 1000).unref()),
-        ]);
+        await withinDeadline(app.services.ctx.redis.ping(), 1000);
         return { status: 'ready' };
       } catch {
         return reply.status(503).send({ status: 'redis unavailable' });

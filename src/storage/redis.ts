@@ -85,25 +85,57 @@ export function duplicateForQueues(redis: RedisClient, name: string): RedisClien
 }
 
 export interface ConnectionWatch {
-  /** False from a lost connection (or a failed first connect) until the client is ready again. */
+  /** False from a lost connection (or a failed first connect) until the client is ready again, and while Redis stalls. */
   isUp(): boolean;
+  /** Stops the stall probe; the client itself stays open (its owner closes it). */
+  stop(): void;
 }
+
+/** How often an open connection is probed, and how long a probe may go unanswered before Redis counts as stalled. */
+export const STALL_PROBE = { intervalMs: 500, stalledAfterMs: 1000 };
+
+/**
+ * A probe that waits wherever our commands would: a script, because `CLIENT PAUSE WRITE` (a failover, an
+ * operator) holds scripts and writes but answers PING, and nearly every request writes (its rate-limit count).
+ * It writes nothing, so a Redis that is out of memory still answers it (that case is a quick error, not a stall).
+ */
+const PROBE_SCRIPT = 'return 1';
 
 /**
  * Follows a client's connection by its events. While it is down, ioredis holds commands until Redis is back
  * (`maxRetriesPerRequest: null`); a caller that would rather answer at once asks `isUp` first. Logs each
  * outage once, when it starts and when it ends: ioredis raises an error event at every reconnect attempt,
  * and prints each to stderr itself when nobody listens.
+ *
+ * A Redis can also stop answering without closing the connection (a stopped process, a network that drops
+ * packets, `CLIENT PAUSE`): commands then wait without any event. So while the connection is open it is
+ * probed, and a probe unanswered for `STALL_PROBE.stalledAfterMs` makes `isUp` false until it is answered.
+ * Commands already sent keep waiting (no command timeout: a write timed out here could still land later,
+ * and BullMQ's blocking commands must not time out); only the callers that ask `isUp` answer at once.
  */
 export function watchConnection(client: RedisClient, logger: Logger, connection: string): ConnectionWatch {
-  let isUp = true;
+  let isConnected = true;
   let isOutageLogged = false;
   let lastError: string | undefined;
+  let probeSentAt: number | undefined;
+  /** Which probe is current: one sent before a reconnect is resent by ioredis and must not end a later one. */
+  let probeNumber = 0;
+  let isStallLogged = false;
+  /** Whether the current probe is overdue; logs the stall when first seen (by a caller or by the next probe's tick). */
+  const isStalled = () => {
+    const waitedMs = probeSentAt === undefined ? 0 : Date.now() - probeSentAt;
+    if (waitedMs <= STALL_PROBE.stalledAfterMs) return false;
+    if (!isStallLogged) logger.warn({ connection, waitedMs }, 'Redis does not answer though connected; requests get a 503 until it does');
+    isStallLogged = true;
+    return true;
+  };
   client.on('error', (error: Error) => {
     lastError = error.message;
   });
   client.on('close', () => {
-    isUp = false;
+    isConnected = false;
+    probeSentAt = undefined;
+    probeNumber++;
   });
   // Only a connection ioredis will reopen is an outage; one closed on purpose (shutdown) is not.
   client.on('reconnecting', () => {
@@ -112,11 +144,50 @@ export function watchConnection(client: RedisClient, logger: Logger, connection:
   });
   client.on('ready', () => {
     if (isOutageLogged) logger.info({ connection }, 'Redis connection is back');
-    isUp = true;
+    isConnected = true;
     isOutageLogged = false;
     lastError = undefined;
   });
-  return { isUp: () => isUp };
+
+  const probe = async () => {
+    // A connection that is not open has its own signal; a probe would only wait in the offline queue.
+    if (probeSentAt !== undefined || client.status !== 'ready') return;
+    probeSentAt = Date.now();
+    const sent = ++probeNumber;
+    try {
+      const targets = isCluster(client) ? client.nodes('master') : [client];
+      await Promise.all(targets.map((target) => target.eval(PROBE_SCRIPT, 0)));
+    } catch {
+      // An error is an answer: Redis is not stalled (a lost connection shows in `isConnected`).
+    }
+    if (sent !== probeNumber) return;
+    if (isStallLogged) logger.info({ connection }, 'Redis answers again');
+    probeSentAt = undefined;
+    isStallLogged = false;
+  };
+  const probeTimer = setInterval(() => {
+    isStalled();
+    void probe();
+  }, STALL_PROBE.intervalMs).unref();
+  client.once('end', () => clearInterval(probeTimer));
+
+  return { isUp: () => isConnected && !isStalled(), stop: () => clearInterval(probeTimer) };
+}
+
+/**
+ * A reply, or an error once `ms` have passed without one: for readers that must answer anyway (readiness,
+ * metrics). The command itself is not cancelled; only this caller stops waiting for it.
+ */
+export async function withinDeadline<T>(reply: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`Redis did not answer within ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([reply, deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /**

@@ -60,6 +60,58 @@ t.test('while Redis is down, requests are a 503 at once; health, readiness and m
   t.equal(outage('Redis connection lost; commands wait until it is back').length, 1, 'closing on purpose is no outage');
 });
 
+t.test('a Redis that stops answering without closing the connection: a 503 at once after the probe notices, nothing sent is lost', async (t) => {
+  const { redis, app, org, logged } = await privateRedisApp(t);
+  t.teardown(() => redis.thaw());
+  const { connections } = app.container;
+  t.equal((await app.inject({ method: 'GET', url: '/plug/providers', headers: org.headers })).statusCode, 200);
+  t.match((await app.inject({ method: 'GET', url: '/metrics' })).body, /plugboard_queue_jobs/, 'the queues connection is open too');
+
+  redis.freeze();
+  // Sent before the stall is known: it waits for Redis and is carried out, not dropped.
+  const sentBefore = app.inject({ method: 'POST', url: '/plug/credentials', headers: org.headers, payload: newCredential('frozen') });
+  // Both connections (data and BullMQ's) are probed, each on its own: /metrics reads the queues' one.
+  await waitFor('the stall to be noticed', async () => (connections.redis.isUp() || connections.queueRedis.isUp() ? undefined : true), 5_000);
+  const startedAt = Date.now();
+  const refused = await app.inject({ method: 'POST', url: '/plug/credentials', headers: org.headers, payload: newCredential('refused') });
+  t.equal(refused.statusCode, 503);
+  t.match(refused.json(), { errors: [{ details: { errorId: 'PB_STORE_UNAVAILABLE' } }] });
+  t.equal((await app.inject({ method: 'GET', url: '/readyz' })).statusCode, 503);
+  const metrics = await app.inject({ method: 'GET', url: '/metrics' });
+  t.match(metrics.body, /plugboard_redis_up\{connection="main"\} 0/);
+  t.ok(Date.now() - startedAt < 1_000, 'a request, readiness and metrics answered at once, not when Redis is back');
+
+  redis.thaw();
+  t.equal((await sentBefore).statusCode, 201, 'the request sent before the stall was known completes');
+  await waitFor('the probe to be answered', async () => (connections.redis.isUp() ? true : undefined), 5_000);
+  const listed = await app.inject({ method: 'GET', url: '/plug/credentials', headers: org.headers });
+  t.same(
+    listed.json().data.map((credential: { username: string }) => credential.username),
+    ['frozen'],
+    'the refused request left nothing behind',
+  );
+  const onMain = (message: string) => logged(message).filter((line) => line.connection === 'main');
+  t.equal(onMain('Redis does not answer though connected; requests get a 503 until it does').length, 1, 'the stall is logged once');
+  t.equal(onMain('Redis answers again').length, 1);
+});
+
+t.test('CLIENT PAUSE WRITE (as in a failover) counts as a stall: PING still answers there, scripts and writes wait', async (t) => {
+  const { redis, app, org } = await privateRedisApp(t);
+  const admin = new Redis(redis.url);
+  t.teardown(async () => {
+    await admin.client('UNPAUSE');
+    admin.disconnect();
+  });
+  await admin.client('PAUSE', 10_000, 'WRITE');
+  await waitFor('the pause to be noticed', async () => (app.container.connections.redis.isUp() ? undefined : true), 5_000);
+  t.equal((await app.inject({ method: 'GET', url: '/plug/credentials', headers: org.headers })).statusCode, 503);
+  t.equal((await app.inject({ method: 'GET', url: '/readyz' })).statusCode, 503);
+
+  await admin.client('UNPAUSE');
+  await waitFor('the probe to be answered', async () => (app.container.connections.redis.isUp() ? true : undefined), 5_000);
+  t.equal((await app.inject({ method: 'GET', url: '/plug/credentials', headers: org.headers })).statusCode, 200);
+});
+
 t.test('Redis full (noeviction): reads go on, a write is a 503 rather than a 500', async (t) => {
   const { redis, app, org } = await privateRedisApp(t);
   const admin = new Redis(redis.url);

@@ -17,6 +17,10 @@ export interface PrivateRedis {
   kill(): Promise<void>;
   /** A clean stop (SHUTDOWN): Redis finishes writing its AOF and exits. */
   shutdown(): Promise<void>;
+  /** Stops the process (SIGSTOP): connections stay open, nothing answers. */
+  freeze(): void;
+  /** Lets a frozen process go on (SIGCONT). */
+  thaw(): void;
   /** Stops the server for good and removes its data. */
   destroy(): Promise<void>;
 }
@@ -54,6 +58,12 @@ export async function createPrivateRedis(): Promise<PrivateRedis> {
       await client.shutdown().catch(() => {});
       client.disconnect();
       await exited(server);
+    },
+    freeze() {
+      server?.kill('SIGSTOP');
+    },
+    thaw() {
+      server?.kill('SIGCONT');
     },
     async destroy() {
       await redis.kill();
