@@ -5,6 +5,7 @@
  * the credential store. A step or timer that is no longer current (a rerun after a crash, a superseded
  * timer) is refused by the state machine as stale and changes nothing.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { connectorFor, findProvider, type Provider } from '../connectors/catalog.ts';
 import { createProviderHttp } from '../connectors/http.ts';
 import { providerMessage } from '../connectors/provider-message.ts';
@@ -20,11 +21,20 @@ import {
   type Transition,
 } from '../domain/credential-state.ts';
 import { errors } from '../errors.ts';
+import { isRedisUnavailableError } from '../storage/redis.ts';
 import type { AccountService } from './accounts.ts';
 import type { ServiceContext } from './context.ts';
 import { SECRET_FIELDS, SYSTEM_ACTOR, type CredentialStore, type TransitionExtras } from './credential-store.ts';
 
 const RECONCILE_PAGE_SIZE = 500;
+/**
+ * How long a step keeps its provider's answer while Redis refuses to commit it (out of memory, read-only in
+ * a failover), trying again with a growing pause. Giving up fails the job, and its retry asks the provider
+ * again: a code sent twice (the provider has used it, so a new login and a new challenge for the customer),
+ * a method chosen twice (a second SMS), a session thrown away. A lost connection needs no such loop: ioredis
+ * holds the commit until Redis is back.
+ */
+const ANSWER_COMMIT_PATIENCE = { totalMs: 120_000, firstPauseMs: 250, longestPauseMs: 5_000 };
 /**
  * Timers one claim takes, all run at once: a timer is mostly waiting on Redis (a sync also on the provider),
  * and one claim per 50 instead of a BullMQ fetch and finish per timer is what lets many that come due
@@ -233,6 +243,22 @@ export function createConnectionService(ctx: ServiceContext, store: CredentialSt
     }
   }
 
+  /** Commits a provider's answer, trying again for `ANSWER_COMMIT_PATIENCE.totalMs` while Redis refuses writes. */
+  async function whileRedisRefuses<T>(credentialId: string, commit: () => Promise<T>): Promise<T> {
+    const giveUpAt = Date.now() + ANSWER_COMMIT_PATIENCE.totalMs;
+    let pauseMs = ANSWER_COMMIT_PATIENCE.firstPauseMs;
+    for (;;) {
+      try {
+        return await commit();
+      } catch (error) {
+        if (!isRedisUnavailableError(error) || Date.now() + pauseMs > giveUpAt) throw error;
+        ctx.logger.warn({ credentialId, err: error, retryInMs: pauseMs }, "Redis refused a provider step's outcome; trying again");
+        await sleep(pauseMs);
+        pauseMs = Math.min(pauseMs * 2, ANSWER_COMMIT_PATIENCE.longestPauseMs);
+      }
+    }
+  }
+
   return {
     /**
      * Performs the step in flight, if `stepId` still is it. Provider outages are recorded and rethrown as
@@ -256,7 +282,9 @@ export function createConnectionService(ctx: ServiceContext, store: CredentialSt
         return;
       }
       const { input, secrets: newSecrets, accounts: discovered } = outcomeInput(step.id, outcome, secrets);
-      await store.transition(credential.organizationId, credential.id, input, SYSTEM_ACTOR, withDiscovery(newSecrets, discovered));
+      await whileRedisRefuses(credential.id, () =>
+        store.transition(credential.organizationId, credential.id, input, SYSTEM_ACTOR, withDiscovery(newSecrets, discovered)),
+      );
     },
 
     /**

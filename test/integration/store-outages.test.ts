@@ -9,8 +9,8 @@ import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import t, { type Test } from 'tap';
 import { QUEUE_NAMES } from '../../src/queues.ts';
-import { SANDBOX_PROVIDER } from '../credentials-helper.ts';
-import { build, capturingLogger, connectTestRedis, createOrganization, TEST_REDIS_URL } from '../helper.ts';
+import { createCredential, describe, eventsOf, hasDetail, SANDBOX_PROVIDER, submitCode, SUCCESS, waitForCredential } from '../credentials-helper.ts';
+import { build, buildStack, capturingLogger, connectTestRedis, createOrganization, TEST_REDIS_URL } from '../helper.ts';
 import { waitFor } from '../process-helper.ts';
 import { createPrivateRedis } from '../resilience/private-redis.ts';
 
@@ -170,4 +170,34 @@ t.test('a credential committed while its login cannot be queued is a 201 (replay
   await shared.acl('SETUSER', user, `~${queueKeys}`);
   await app.services.connections.reconcile({ everyCredential: false });
   t.same(await stepJobs(), { waiting: 1, delayed: 0 }, 'the reconciler queued it');
+});
+
+t.test("Redis full just as the provider accepts a code: the step keeps the answer until Redis takes it, and the code is sent once", async (t) => {
+  const redis = await createPrivateRedis();
+  t.teardown(() => redis.destroy());
+  const admin = new Redis(redis.url);
+  t.teardown(() => admin.disconnect());
+  const FULL_FOR_MS = 1_500;
+  let codesPosted = 0;
+  const stack = await buildStack(t, {
+    env: { REDIS_URL: redis.url, REDIS_CLUSTER_NODES: '' },
+    site: (site) =>
+      site.addHook('onSend', async (request, _reply, payload) => {
+        if (request.url !== '/mfa/code') return payload;
+        codesPosted++;
+        // Redis fills up while the site answers, so the worker holds a session it cannot write down.
+        const used = Number(/used_memory:(\d+)/.exec(await admin.info('memory'))?.[1]);
+        await admin.config('SET', 'maxmemory', String(used - 100_000));
+        setTimeout(() => void admin.config('SET', 'maxmemory', '0'), FULL_FOR_MS);
+        return payload;
+      }),
+  });
+  const created = await createCredential(stack, 'pass_mfa_code');
+  const asked = await waitForCredential(stack, created.id, hasDetail('MULTI_FACTOR_AUTHENTICATION_CODE_REQUIRED'));
+  t.equal((await submitCode(stack, asked, '123456', {})).statusCode, 202);
+
+  const connected = await waitForCredential(stack, created.id, hasDetail(SUCCESS), 10_000);
+  t.equal(connected.status, 'CONNECTION_SUCCESS');
+  t.equal(codesPosted, 1, 'the code went to the provider once');
+  t.notOk(describe(await eventsOf(stack, created.id)).includes('mfa.method_required'), 'no new challenge');
 });
