@@ -22,6 +22,8 @@ export interface ProviderHttpOptions {
   responseTimeoutMs?: number;
   /** Ceiling for the whole request, body included. */
   requestTimeoutMs?: number;
+  /** Largest response body read (after decompression); a longer one is a protocol error, not held in memory. */
+  maxResponseBytes?: number;
   userAgent?: string;
 }
 
@@ -52,6 +54,9 @@ const DEFAULTS = {
   // Utility websites can be slow to render an accounts page; a worker waits that long and no longer.
   responseTimeoutMs: 20_000,
   requestTimeoutMs: 30_000,
+  // A utility's heaviest page (an account list as HTML) is a few MB; a body beyond this is a fault or an
+  // attack, and reading it whole would take a worker's memory with it.
+  maxResponseBytes: 20 * 1024 * 1024,
   userAgent: 'Plugboard-Connector/0.1',
 } satisfies Required<ProviderHttpOptions>;
 
@@ -85,12 +90,24 @@ export function createProviderHttp(options: ProviderHttpOptions = {}): ProviderH
   });
 
   async function send(request: ProviderRequest): Promise<ProviderResponse> {
-    const response = await client(request.url, {
+    const pending = client(request.url, {
       method: request.method,
       cookieJar: request.cookieJar,
       ...(request.json === undefined ? {} : { json: request.json }),
     });
-    return { statusCode: response.statusCode, headers: response.headers, body: response.body };
+    let isTooLarge = false;
+    pending.on('downloadProgress', ({ transferred }) => {
+      if (transferred <= settings.maxResponseBytes || isTooLarge) return;
+      isTooLarge = true;
+      pending.cancel();
+    });
+    try {
+      const response = await pending;
+      return { statusCode: response.statusCode, headers: response.headers, body: response.body };
+    } catch (error) {
+      if (isTooLarge) throw new ProviderProtocolError(`${describeTarget(request)} answered more than ${settings.maxResponseBytes} bytes`);
+      throw error;
+    }
   }
 
   async function sendRetryingReset(request: ProviderRequest): Promise<ProviderResponse> {

@@ -44,6 +44,17 @@ const server = await startServer({
   '/bad-gateway': (_request, response) => response.writeHead(502).end(),
   '/broken': (_request, response) => response.writeHead(500).end('oops'),
   '/set-cookie': (_request, response) => response.writeHead(200, { 'set-cookie': 'sid=abc; Path=/; HttpOnly' }).end(),
+  '/huge': (_request, response) => {
+    // Streams until the client hangs up, so a client without a limit would never finish.
+    const chunk = Buffer.alloc(64 * 1024, 'x');
+    const write = () => {
+      while (!response.destroyed && response.write(chunk));
+      if (!response.destroyed) response.once('drain', write);
+    };
+    response.writeHead(200);
+    write();
+  },
+  '/just-fits': (_request, response) => response.end('x'.repeat(1024)),
   '/echo-headers': (request, response) =>
     response.end(JSON.stringify({ cookie: request.headers.cookie, userAgent: request.headers['user-agent'] })),
 });
@@ -110,4 +121,15 @@ t.test('an answer that is not HTTP is a protocol error', async (t) => {
   });
   const url = `http://127.0.0.1:${(garbage.address() as AddressInfo).port}/`;
   await t.rejects(http.request({ method: 'GET', url, cookieJar: new CookieJar() }), ProviderProtocolError);
+});
+
+t.test('a body beyond maxResponseBytes is a protocol error, read no further than the limit', async (t) => {
+  const limited = createProviderHttp({ responseTimeoutMs: 1_000, maxResponseBytes: 1024 });
+  t.equal((await limited.request({ method: 'GET', url: `${server.url}/just-fits`, cookieJar: new CookieJar() })).body.length, 1024);
+  const startedAt = Date.now();
+  await t.rejects(limited.request({ method: 'GET', url: `${server.url}/huge`, cookieJar: new CookieJar() }), {
+    name: 'ProviderProtocolError',
+    message: `GET ${server.url}/huge answered more than 1024 bytes`,
+  });
+  t.ok(Date.now() - startedAt < 1_000, 'stopped reading at once, not at the request timeout');
 });
