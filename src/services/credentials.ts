@@ -14,6 +14,7 @@ import {
   type Status,
   type StatusDetail,
 } from '../domain/credential-state.ts';
+import { normalizeCode } from '../domain/one-time-code.ts';
 import { errors } from '../errors.ts';
 import { newId } from '../ids.ts';
 import type { AccountService } from './accounts.ts';
@@ -194,12 +195,13 @@ export function createCredentialService(ctx: ServiceContext, store: CredentialSt
     },
 
     /**
-     * The code travels to the worker sealed, named after the step that will submit it. Whitespace is dropped
-     * (customers copy "123 456" or a trailing newline); anything else goes to the provider as typed.
+     * The code travels to the worker sealed, named after the step that will submit it, as `normalizeCode`
+     * makes it (whitespace dropped, digits of any script as ASCII). One that cannot be right costs no attempt.
      */
     async submitCode(organizationId: string, credentialId: string, body: { challengeId: string; code: string }, actor: string): Promise<StepStarted> {
-      const code = body.code.replace(/\s+/gu, '');
+      const code = normalizeCode(body.code);
       if (code === '') throw errors.invalidParameter({ message: 'code is empty', param: 'code' });
+      if (code === null) throw errors.invalidParameter({ message: 'code may hold only letters, digits and ASCII punctuation', param: 'code' });
       const withCode = (transition: { credential: CredentialRecord }): TransitionExtras => ({
         secrets: { [SECRET_FIELDS.code(transition.credential.step?.id ?? '')]: code },
       });

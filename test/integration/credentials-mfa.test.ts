@@ -79,17 +79,17 @@ t.test('the last wrong code fails the credential', async (t) => {
   t.match(credential, { status: 'CONNECTION_FAILURE', statusDetail: 'MULTI_FACTOR_AUTHENTICATION_CODE_INVALID', mfa: null });
 });
 
-t.test('a code is sent without whitespace; one of the wrong length is a 400 that costs no attempt', async (t) => {
+t.test('a code is sent without whitespace and with ASCII digits; one of the wrong length or with other characters is a 400 that costs no attempt', async (t) => {
   const stack = await buildStack(t);
   const created = await createCredential(stack, 'pass_mfa_code');
   const asked = await waitForCredential(stack, created.id, hasDetail('MULTI_FACTOR_AUTHENTICATION_CODE_REQUIRED'));
-  for (const code of ['12345', '1234567', '12ab', ' \n ']) {
+  for (const code of ['12345', '1234567', '12ab', ' \n ', '12345é']) {
     t.match(await submitCode(stack, asked, code), { statusCode: 400, body: { errors: [{ type: 'invalidParameter', param: 'code' }] } }, JSON.stringify(code));
   }
   const unchanged = (await call<{ mfa: { attemptsRemaining: number } }>(stack, 'GET', `/plug/credentials/${asked.id}`)).body;
   t.equal(unchanged.mfa.attemptsRemaining, 3, 'no attempt used');
-  const right = await submitCode(stack, asked, ' 123 456\n');
-  t.match(right.body, { status: 'CONNECTION_SUCCESS' }, 'spaces and a newline around the right code');
+  const right = await submitCode(stack, asked, ' ١٢٣ 456\n');
+  t.match(right.body, { status: 'CONNECTION_SUCCESS' }, 'spaces, a newline and Arabic-Indic digits in the right code');
 });
 
 t.test('20 concurrent right codes: one is accepted, 19 get 409, one credential.connected', async (t) => {

@@ -73,7 +73,8 @@ const OneTimePasscodeBody = Type.Object(
     code: Type.String({
       minLength: 1,
       maxLength: 64,
-      description: "Sent to the provider without whitespace, otherwise as typed; never stored in clear. One whose length is not the challenge's codeLength is a 400 and costs no attempt",
+      description:
+        "Sent to the provider without whitespace and with digits of any script as ASCII digits (full-width, Arabic-Indic), otherwise as typed; never stored in clear. One whose length is not the challenge's codeLength, or that holds other non-ASCII characters, is a 400 and costs no attempt",
     }),
   },
   { additionalProperties: false },
