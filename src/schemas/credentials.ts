@@ -1,6 +1,7 @@
 /** Response schemas of providers, credentials, accounts and events (SPEC §3–§5). */
 import { Type } from 'typebox';
 import { STATUS_DETAIL_NAMES, STATUSES } from '../domain/credential-state.ts';
+import { NO_CONTROL_CHARACTERS } from './text.ts';
 
 const Timestamp = Type.String({ format: 'date-time' });
 const nullable = <T extends Parameters<typeof Type.Union>[0][number]>(schema: T) => Type.Union([schema, Type.Null()]);
@@ -11,9 +12,6 @@ export const CredentialStatus = literals(STATUSES);
 export const CredentialStatusDetail = literals(STATUS_DETAIL_NAMES);
 
 /** Request fields shared by every API version that takes a login (/plug/credentials and /v1/utility/credentials). */
-// Control characters (NUL, newlines) are never part of a login name or a reference, and would reach the
-// provider's form, our logs and key names.
-const NO_CONTROL_CHARACTERS = '^[^\\p{Cc}]+$';
 export const Username = Type.String({ minLength: 1, maxLength: 256, pattern: NO_CONTROL_CHARACTERS, description: 'No control characters' });
 export const Password = Type.String({ minLength: 1, maxLength: 1024, description: 'Encrypted at rest; never returned' });
 export const CorrelationId = Type.Union([Type.String({ minLength: 1, maxLength: 255, pattern: NO_CONTROL_CHARACTERS }), Type.Null()], {

@@ -2,6 +2,7 @@ import { Type, type TSchema } from 'typebox';
 import { idPattern } from '../ids.ts';
 import { EVENT_TYPES, eventTypeCatalog, type EventType } from '../webhooks/event-types.ts';
 import { CredentialSchema } from './credentials.ts';
+import { NO_CONTROL_CHARACTERS_BUT_LINE_BREAKS } from './text.ts';
 
 export const EventTypeNameSchema = Type.Unsafe<EventType>({ type: 'string', enum: [...EVENT_TYPES] });
 
@@ -10,7 +11,7 @@ const endpointFields = {
   eventTypes: Type.Union([Type.Array(EventTypeNameSchema, { minItems: 1, uniqueItems: true }), Type.Null()], {
     description: 'Event types to receive; null or omitted: all of them',
   }),
-  description: Type.String({ maxLength: 500 }),
+  description: Type.String({ maxLength: 500, pattern: NO_CONTROL_CHARACTERS_BUT_LINE_BREAKS, description: 'No control characters other than line breaks and tabs' }),
   isEnabled: Type.Boolean(),
 };
 

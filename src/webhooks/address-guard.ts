@@ -155,6 +155,7 @@ export function checkEndpointUrl(text: string, allow: AllowList): UrlVerdict {
   if (url.username !== '' || url.password !== '') {
     return { ok: false, reason: 'the URL must not contain credentials' };
   }
+  if (url.port === '0') return { ok: false, reason: 'port 0 cannot receive connections' };
   // The URL parser has already turned 2130706433, 0x7f.1, 017700000001 and friends into dotted IPv4.
   const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
   const address = addressWithoutDns(host);

@@ -114,6 +114,9 @@ t.test('org admins manage API keys; the secret is shown once and works', async (
   const org = await createOrganization(app);
   const headers = await sessionHeaders(app, org.email, org.password);
 
+  const controlled = await app.inject({ method: 'POST', url: '/dashboard/apiKeys', headers, payload: { name: 'Billing\nsync' } });
+  t.match(controlled, { statusCode: 400 }, 'a name holds no control characters');
+  t.match(controlled.json(), { errors: [{ param: 'name' }] });
   const idempotent = { ...headers, 'idempotency-key': 'create-billing-key' };
   const created = await app.inject({ method: 'POST', url: '/dashboard/apiKeys', headers: idempotent, payload: { name: 'Billing sync' } });
   t.equal(created.statusCode, 201);

@@ -128,6 +128,7 @@ t.test('checkEndpointUrl', async (t) => {
     ['http://localhost:4000/hook', loopbackAllowed, true],
     ['https://user:pass@hooks.example.com/', nothingAllowed, /credentials/],
     ['https://token@hooks.example.com/', nothingAllowed, /credentials/],
+    ['https://hooks.example.com:0/', nothingAllowed, /port 0/],
     ['ftp://hooks.example.com/', nothingAllowed, /only http and https/],
     ['file:///etc/passwd', nothingAllowed, /only http and https/],
     ['hooks.example.com/plugboard', nothingAllowed, /not a valid absolute URL/],

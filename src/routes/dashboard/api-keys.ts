@@ -3,6 +3,7 @@ import { Type } from 'typebox';
 import { idPattern } from '../../ids.ts';
 import { errorResponses } from '../../schemas/index.ts';
 import { pageOf, pageQuery } from '../../schemas/pagination.ts';
+import { NO_CONTROL_CHARACTERS } from '../../schemas/text.ts';
 import type { ApiKeyView } from '../../services/api-keys.ts';
 import { paginate, parseSort } from '../../services/pagination.ts';
 import { organizationIdempotency, requireDashboardSession, requireOrganizationAdmin, sessionUserOf } from './session-auth.ts';
@@ -21,7 +22,10 @@ const CreatedApiKeySchema = Type.Object({
   client_secret: Type.String({ description: 'Shown once; only its hash is stored' }),
 });
 
-const CreateApiKeyBody = Type.Object({ name: Type.String({ minLength: 1, maxLength: 200 }) }, { additionalProperties: false });
+const CreateApiKeyBody = Type.Object(
+  { name: Type.String({ minLength: 1, maxLength: 200, pattern: NO_CONTROL_CHARACTERS, description: 'No control characters' }) },
+  { additionalProperties: false },
+);
 
 const security = [{ bearerAuth: [] }];
 const SORT_FIELDS = ['createdAt'] as const;
