@@ -6,6 +6,7 @@ import { createContainer, type Container, type DependencyOverrides } from './con
 import apiVersion from './plugins/api-version.ts';
 import bearerAuth from './plugins/bearer-auth.ts';
 import closing from './plugins/closing.ts';
+import jsonBody from './plugins/json-body.ts';
 import errorEnvelope, { clientErrorHandler, frameworkErrorHandler } from './plugins/error-envelope.ts';
 import idempotency from './plugins/idempotency.ts';
 import metrics from './plugins/metrics.ts';
@@ -64,8 +65,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     // URLs, session tokens): no cache may keep a copy unless a route says otherwise (the pages' assets do).
     if (!reply.hasHeader('cache-control')) reply.header('Cache-Control', 'no-store');
   });
-  // Only JSON (and, where a route opts in, forms) are accepted: a text/plain body is a 415, not a string.
-  app.removeContentTypeParser('text/plain');
+  await app.register(jsonBody);
   app.addHook('preValidation', refuseBodyWhereNoneIsDeclared);
 
   await app.register(errorEnvelope);
