@@ -7,6 +7,7 @@ import apiVersion from './plugins/api-version.ts';
 import bearerAuth from './plugins/bearer-auth.ts';
 import closing from './plugins/closing.ts';
 import jsonBody from './plugins/json-body.ts';
+import { setStandardHeaders } from './plugins/response-headers.ts';
 import errorEnvelope, { clientErrorHandler, frameworkErrorHandler } from './plugins/error-envelope.ts';
 import idempotency from './plugins/idempotency.ts';
 import metrics from './plugins/metrics.ts';
@@ -59,12 +60,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   await app.register(closing);
-  app.addHook('onSend', async (request, reply) => {
-    reply.header('x-request-id', request.id);
-    // Every answer is one tenant's live data, and some carry secrets (webhook signing secrets, connect-link
-    // URLs, session tokens): no cache may keep a copy unless a route says otherwise (the pages' assets do).
-    if (!reply.hasHeader('cache-control')) reply.header('Cache-Control', 'no-store');
-  });
+  app.addHook('onSend', async (request, reply) => setStandardHeaders(request, reply));
   await app.register(jsonBody);
   app.addHook('preValidation', refuseBodyWhereNoneIsDeclared);
 

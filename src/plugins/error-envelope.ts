@@ -4,6 +4,7 @@ import type { Socket } from 'node:net';
 import fp from 'fastify-plugin';
 import { errors, PlugError, STORE_RETRY_AFTER_HEADERS } from '../errors.ts';
 import { isRedisUnavailableError } from '../storage/redis.ts';
+import { setStandardHeaders } from './response-headers.ts';
 
 /** SPEC §1's error body. */
 export interface ErrorEnvelope {
@@ -118,6 +119,8 @@ export function frameworkErrorHandler(shapesByPrefix: { prefix: string; body: Er
     const plugError = toPlugError(error);
     request.log.info({ errorId: plugError.code, status: plugError.statusCode }, plugError.message);
     const shape = shapesByPrefix.find(({ prefix }) => request.url.startsWith(prefix));
+    // Fastify sends these without running the onSend hooks, which stamp every other answer.
+    setStandardHeaders(request, reply);
     return sendError(reply, plugError, shape?.body);
   };
 }

@@ -169,6 +169,15 @@ t.test('every malformed request gets a 4xx in the envelope', async (t) => {
   }
 });
 
+t.test('an error raised before routing carries the request id and no-store like any other answer', async (t) => {
+  const app = await build(t);
+  for (const url of ['/nope/%ZZ', '/v1/nope/%ZZ']) {
+    const response = await app.inject({ url });
+    t.equal(response.statusCode, 400, url);
+    t.match(response.headers, { 'x-request-id': /.+/, 'cache-control': 'no-store' }, url);
+  }
+});
+
 t.test('an unknown version is named by the header it came in', async (t) => {
   const app = await build(t);
   const org = await createOrganization(app);
