@@ -8,7 +8,7 @@ import bearerAuth from './plugins/bearer-auth.ts';
 import closing from './plugins/closing.ts';
 import jsonBody from './plugins/json-body.ts';
 import { setStandardHeaders } from './plugins/response-headers.ts';
-import errorEnvelope, { clientErrorHandler, frameworkErrorHandler } from './plugins/error-envelope.ts';
+import errorEnvelope, { clientErrorHandler, frameworkErrorHandler, type ErrorShapeByPrefix } from './plugins/error-envelope.ts';
 import idempotency from './plugins/idempotency.ts';
 import metrics from './plugins/metrics.ts';
 import openapi from './plugins/openapi.ts';
@@ -24,6 +24,9 @@ export interface AppOptions extends DependencyOverrides {
   /** Reuse an existing container (e.g. `npm start` shares one with the workers). */
   container?: Container;
 }
+
+/** Errors raised before routing on a v1 path answer in v1's shape, like that tree's own errors. */
+const V1_ERROR_SHAPE: ErrorShapeByPrefix[] = [{ prefix: `${V1_PREFIX}/`, body: toV1Error }];
 
 /** The HTTP API without workers: what tests, the OpenAPI generator and `start:api` build. */
 export type App = FastifyInstance<RawServerDefault, IncomingMessage, ServerResponse, FastifyBaseLogger, TypeBoxTypeProvider>;
@@ -54,8 +57,8 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     // request would otherwise come from its address, and the per-IP limits would be one budget for everybody.
     trustProxy: config.trustProxy.length === 0 ? false : config.trustProxy,
     return503OnClosing: true,
-    clientErrorHandler,
-    frameworkErrors: frameworkErrorHandler([{ prefix: `${V1_PREFIX}/`, body: toV1Error }]),
+    clientErrorHandler: clientErrorHandler(V1_ERROR_SHAPE),
+    frameworkErrors: frameworkErrorHandler(V1_ERROR_SHAPE),
     schemaController: { compilersFactory: { buildValidator: buildValidatorCompiler() as never } },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
@@ -90,7 +93,7 @@ export async function buildOperationsApp(container: Container): Promise<FastifyI
     // Probes and scrapes come every few seconds: a log line each would drown the workers' own.
     disableRequestLogging: true,
     return503OnClosing: true,
-    clientErrorHandler,
+    clientErrorHandler: clientErrorHandler(),
     frameworkErrors: frameworkErrorHandler(),
   });
   await app.register(closing);

@@ -109,43 +109,59 @@ export function handleErrors(app: FastifyInstance, body: ErrorBody = toEnvelope)
   );
 }
 
+/** A route tree that answers errors in its own shape (legacy v1), told by its URL prefix before routing. */
+export interface ErrorShapeByPrefix {
+  prefix: string;
+  body: ErrorBody;
+}
+
+function shapeFor(url: string, shapesByPrefix: ErrorShapeByPrefix[]): ErrorBody | undefined {
+  return shapesByPrefix.find(({ prefix }) => url.startsWith(prefix))?.body;
+}
+
 /**
  * Errors Fastify raises before routing (a URL that is not valid percent-encoding, a path parameter too
  * long); passed to Fastify as its `frameworkErrors` option so they get the envelope like everything else.
- * No route is known yet, so a route tree that speaks another shape (legacy v1) is told by its URL prefix.
  */
-export function frameworkErrorHandler(shapesByPrefix: { prefix: string; body: ErrorBody }[] = []) {
+export function frameworkErrorHandler(shapesByPrefix: ErrorShapeByPrefix[] = []) {
   return (error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
     const plugError = toPlugError(error);
     request.log.info({ errorId: plugError.code, status: plugError.statusCode }, plugError.message);
-    const shape = shapesByPrefix.find(({ prefix }) => request.url.startsWith(prefix));
     // Fastify sends these without running the onSend hooks, which stamp every other answer.
     setStandardHeaders(request, reply);
-    return sendError(reply, plugError, shape?.body);
+    return sendError(reply, plugError, shapeFor(request.url, shapesByPrefix));
   };
 }
+
+/** The path of the request line at the start of `packet`, if it starts with one. */
+const REQUEST_LINE = /^[A-Z]+ (\/\S*) HTTP\//;
 
 /**
  * Requests Node's HTTP parser rejects (oversized headers, bytes that are not HTTP, a stalled client)
  * never become Fastify requests; passed as Fastify's `clientErrorHandler`, this answers them in the
- * envelope on the raw socket and closes it.
+ * envelope on the raw socket and closes it. The shape follows the path when the bytes Node hands over
+ * (the chunk it was parsing) begin with the request line, as they do unless the headers came in pieces.
  */
-export function clientErrorHandler(error: NodeJS.ErrnoException, socket: Socket) {
-  if (error.code === 'ECONNRESET' || socket.destroyed) return;
-  const plugError =
-    error.code === 'HPE_HEADER_OVERFLOW'
-      ? errors.headersTooLarge()
-      : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
-        ? errors.requestTimeout()
-        : errors.invalidParameter({ message: 'The request is not valid HTTP' });
-  if (socket.writable) {
-    const body = JSON.stringify(toEnvelope(plugError));
-    socket.write(
-      `HTTP/1.1 ${plugError.statusCode} ${STATUS_CODES[plugError.statusCode]}\r\nContent-Type: application/json; charset=utf-8\r\n` +
-        `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-    );
-  }
-  socket.destroy();
+export function clientErrorHandler(shapesByPrefix: ErrorShapeByPrefix[] = []) {
+  return (error: NodeJS.ErrnoException & { rawPacket?: unknown }, socket: Socket) => {
+    if (error.code === 'ECONNRESET' || socket.destroyed) return;
+    const plugError =
+      error.code === 'HPE_HEADER_OVERFLOW'
+        ? errors.headersTooLarge()
+        : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+          ? errors.requestTimeout()
+          : errors.invalidParameter({ message: 'The request is not valid HTTP' });
+    if (socket.writable) {
+      const packet = Buffer.isBuffer(error.rawPacket) ? error.rawPacket.toString('latin1', 0, 2048) : '';
+      const path = REQUEST_LINE.exec(packet)?.[1];
+      const body = JSON.stringify((shapeFor(path ?? '', shapesByPrefix) ?? toEnvelope)(plugError));
+      socket.write(
+        `HTTP/1.1 ${plugError.statusCode} ${STATUS_CODES[plugError.statusCode]}\r\nContent-Type: application/json; charset=utf-8\r\n` +
+          `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+      );
+    }
+    socket.destroy();
+  };
 }
 
 async function errorEnvelope(app: FastifyInstance) {
