@@ -12,22 +12,28 @@ declare module 'fastify' {
   }
 }
 
+const VERSION_HEADERS = ['Plug-Version', 'Arcadia-Version'] as const;
+
 async function apiVersion(app: FastifyInstance) {
   app.decorateRequest('apiVersion', API_VERSIONS[0]);
   app.addHook('onRequest', async (request, reply) => {
-    // Arcadia-Version is accepted too, so clients of the product we follow need only change the base URL.
-    const header = request.headers['plug-version'] !== undefined ? 'Plug-Version' : 'Arcadia-Version';
-    const asked = request.headers[header.toLowerCase()];
-    const value = Array.isArray(asked) ? asked[0] : asked;
     reply.header('Plug-Version', API_VERSIONS[0]);
-    if (value === undefined) return;
-    const known = API_VERSIONS.find((v) => v === value.trim());
-    if (!known) {
+    // Arcadia-Version is accepted too, so clients of the product we follow need only change the base URL.
+    // Each header sent must name a known version: a valid one does not hide a bad other.
+    const asked = VERSION_HEADERS.flatMap((header) => {
+      const sent = request.headers[header.toLowerCase()];
+      const value = Array.isArray(sent) ? sent[0] : sent;
+      if (value === undefined) return [];
+      const known = API_VERSIONS.find((version) => version === value.trim());
       // Named as sent: a client of the product we follow sends Arcadia-Version and should read that name back.
-      throw errors.unknownVersion({ param: header, message: `Unknown ${header}; supported: ${API_VERSIONS.join(', ')}` });
-    }
-    request.apiVersion = known;
-    reply.header('Plug-Version', known);
+      if (!known) throw errors.unknownVersion({ param: header, message: `Unknown ${header}; supported: ${API_VERSIONS.join(', ')}` });
+      return [known];
+    });
+    // Plug-Version wins over Arcadia-Version. (With a second version, two that differ should be a 400.)
+    const [version] = asked;
+    if (version === undefined) return;
+    request.apiVersion = version;
+    reply.header('Plug-Version', version);
   });
 }
 

@@ -185,6 +185,10 @@ t.test('an unknown version is named by the header it came in', async (t) => {
     const response = await app.inject({ url: '/plug/organization', headers: { ...org.headers, [header]: '1999-01-01' } });
     t.match(response.json(), { errors: [{ param: header, message: new RegExp(`^Unknown ${header}`) }] }, header);
   }
+  const both = await app.inject({ url: '/plug/organization', headers: { ...org.headers, 'Plug-Version': '2026-11-01', 'Arcadia-Version': '1999-01-01' } });
+  t.match(both.json(), { errors: [{ param: 'Arcadia-Version' }] }, 'a valid Plug-Version does not hide a bad Arcadia-Version');
+  const agreeing = await app.inject({ url: '/plug/organization', headers: { ...org.headers, 'Plug-Version': '2026-11-01', 'Arcadia-Version': ' 2026-11-01' } });
+  t.equal(agreeing.statusCode, 200, 'both naming the same version');
 });
 
 t.test('a value outside a list is answered with the list', async (t) => {
