@@ -46,7 +46,10 @@ function validationMessage(error: FastifyError): string {
   const first = error.validation?.[0];
   if (!first) return error.message;
   const params = first.params as Record<string, unknown>;
-  if (first.keyword === 'additionalProperties') return `unknown field "${String(params.additionalProperty)}"`;
+  if (first.keyword === 'additionalProperties') {
+    const what = error.validationContext === 'querystring' ? 'query parameter' : 'field';
+    return `unknown ${what} "${String(params.additionalProperty)}"`;
+  }
   if (first.keyword === 'required') return `missing required field "${String(params.missingProperty)}"`;
   const where = validationParam(error);
   // Ajv's "must be equal to one of the allowed values" (or "to constant", for each literal of a union) leaves

@@ -191,6 +191,20 @@ t.test('an unknown version is named by the header it came in', async (t) => {
   t.equal(agreeing.statusCode, 200, 'both naming the same version');
 });
 
+t.test('an unknown query parameter of a v2 list is a 400 naming it (a misspelt filter would list everything); v1 ignores them', async (t) => {
+  const app = await build(t);
+  const org = await createOrganization(app);
+  const misspelt = await app.inject({ url: '/plug/credentials?corelationId=cust-1', headers: org.headers });
+  t.equal(misspelt.statusCode, 400);
+  t.match(misspelt.json(), { errors: [{ type: 'invalidParameter', message: 'unknown query parameter "corelationId"', param: 'corelationId' }] });
+  for (const url of ['/plug/events?after_id=x', '/plug/accounts?credential=x', '/plug/providers?q=x', '/plug/webhooks/endpoints?limit=5']) {
+    t.equal((await app.inject({ url, headers: org.headers })).statusCode, 400, url);
+  }
+  const v1 = await app.inject({ method: 'POST', url: '/v1/auth/login', payload: { username: org.email, password: org.password } });
+  const legacy = await app.inject({ url: '/v1/utility/providers?cacheBuster=1', headers: { authorization: `Bearer ${v1.json().token as string}` } });
+  t.equal(legacy.statusCode, 200, 'v1 clients keep working as before');
+});
+
 t.test('a value outside a list is answered with the list', async (t) => {
   const app = await build(t);
   const org = await createOrganization(app);

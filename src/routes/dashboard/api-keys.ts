@@ -46,7 +46,7 @@ const apiKeys: FastifyPluginAsyncTypebox = async (app) => {
         tags: ['dashboard'],
         summary: "The organization's API keys (admins only)",
         security,
-        querystring: Type.Object(pageQuery(SORT_FIELDS)),
+        querystring: Type.Object(pageQuery(SORT_FIELDS), { additionalProperties: false }),
         response: { 200: pageOf(ApiKeySchema), ...errorResponses(400, 401, 403) },
       },
     },

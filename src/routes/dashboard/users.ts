@@ -43,7 +43,7 @@ const users: FastifyPluginAsyncTypebox = async (app) => {
         tags: ['dashboard'],
         summary: "The organization's dashboard users (admins only)",
         security,
-        querystring: Type.Object(pageQuery(SORT_FIELDS)),
+        querystring: Type.Object(pageQuery(SORT_FIELDS), { additionalProperties: false }),
         response: { 200: pageOf(UserSchema), ...errorResponses(400, 401, 403) },
       },
     },

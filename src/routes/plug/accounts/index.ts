@@ -20,10 +20,13 @@ const accounts: FastifyPluginAsyncTypebox = async (app) => {
         tags,
         summary: 'List utility accounts',
         security,
-        querystring: Type.Object({
-          credentialId: Type.Optional(Type.String({ pattern: idPattern('crd') })),
-          ...pageQuery(ACCOUNT_SORT_FIELDS),
-        }),
+        querystring: Type.Object(
+          {
+            credentialId: Type.Optional(Type.String({ pattern: idPattern('crd') })),
+            ...pageQuery(ACCOUNT_SORT_FIELDS),
+          },
+          { additionalProperties: false },
+        ),
         response: { 200: pageOf(ref(AccountSchema)), ...errorResponses(400, 401) },
       },
     },

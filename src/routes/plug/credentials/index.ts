@@ -49,14 +49,17 @@ const PatchBody = Type.Object(
   { additionalProperties: false, minProperties: 1 },
 );
 
-const ListQuery = Type.Object({
-  status: Type.Optional(CredentialStatus),
-  statusDetail: Type.Optional(CredentialStatusDetail),
-  providerId: Type.Optional(Type.String({ maxLength: 64 })),
-  correlationId: Type.Optional(Type.String({ maxLength: 255 })),
-  isCustomerActionRequired: Type.Optional(Type.Boolean()),
-  ...pageQuery(CREDENTIAL_SORT_FIELDS),
-});
+const ListQuery = Type.Object(
+  {
+    status: Type.Optional(CredentialStatus),
+    statusDetail: Type.Optional(CredentialStatusDetail),
+    providerId: Type.Optional(Type.String({ maxLength: 64 })),
+    correlationId: Type.Optional(Type.String({ maxLength: 255 })),
+    isCustomerActionRequired: Type.Optional(Type.Boolean()),
+    ...pageQuery(CREDENTIAL_SORT_FIELDS),
+  },
+  { additionalProperties: false },
+);
 
 const VerificationMethodBody = Type.Object(
   {
@@ -258,7 +261,7 @@ const credentials: FastifyPluginAsyncTypebox = async (app) => {
         security,
         params: CredentialParams,
         // Oldest first by default: the order the provider showed them in, as before this list had pages.
-        querystring: Type.Object(pageQuery(ACCOUNT_SORT_FIELDS, 'asc')),
+        querystring: Type.Object(pageQuery(ACCOUNT_SORT_FIELDS, 'asc'), { additionalProperties: false }),
         response: { 200: pageOf(ref(AccountSchema)), ...errorResponses(400, 401, 404) },
       },
     },

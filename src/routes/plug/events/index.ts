@@ -20,12 +20,15 @@ const events: FastifyPluginAsyncTypebox = async (app) => {
         tags,
         summary: 'Read the event log, oldest first; pass nextCursor as `after` for the next page',
         security,
-        querystring: Type.Object({
-          after: Type.Optional(Type.String({ pattern: idPattern('evt'), description: 'The id of the last event already read' })),
-          limit: Type.Integer({ minimum: 1, maximum: 100, default: 20 }),
-          type: Type.Optional(EventTypeNameSchema),
-          credentialId: Type.Optional(Type.String({ pattern: idPattern('crd') })),
-        }),
+        querystring: Type.Object(
+          {
+            after: Type.Optional(Type.String({ pattern: idPattern('evt'), description: 'The id of the last event already read' })),
+            limit: Type.Integer({ minimum: 1, maximum: 100, default: 20 }),
+            type: Type.Optional(EventTypeNameSchema),
+            credentialId: Type.Optional(Type.String({ pattern: idPattern('crd') })),
+          },
+          { additionalProperties: false },
+        ),
         response: {
           200: Type.Object({
             data: Type.Array(ref(EventSchema)),

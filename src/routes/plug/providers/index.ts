@@ -21,7 +21,7 @@ const providers: FastifyPluginAsyncTypebox = async (app) => {
         tags,
         summary: 'List the providers credentials can connect to',
         security,
-        querystring: Type.Object(pageQuery(PROVIDER_SORT_FIELDS, 'asc')),
+        querystring: Type.Object(pageQuery(PROVIDER_SORT_FIELDS, 'asc'), { additionalProperties: false }),
         response: { 200: pageOf(ref(ProviderSchema)), ...errorResponses(400, 401) },
       },
     },

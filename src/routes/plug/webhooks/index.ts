@@ -72,7 +72,7 @@ const webhooks: FastifyPluginAsyncTypebox = async (app) => {
         tags,
         summary: 'List webhook endpoints',
         security,
-        querystring: Type.Object(pageQuery(SORTABLE)),
+        querystring: Type.Object(pageQuery(SORTABLE), { additionalProperties: false }),
         response: { 200: pageOf(ref(WebhookEndpointSchema)), ...errorResponses(400, 401) },
       },
     },
