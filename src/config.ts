@@ -289,7 +289,9 @@ export function loadConfig(env: Env): Config {
     bodyLimitBytes: read.integer('BODY_LIMIT_BYTES', 1024 * 1024, 1024, 64 * 1024 * 1024),
     requestTimeoutMs: read.integer('REQUEST_TIMEOUT_MS', 30_000, 1000, 600_000),
     trustProxy,
-    shutdownGraceSeconds: read.integer('SHUTDOWN_GRACE_SECONDS', 40, 1, 3600),
+    // A code step is two provider requests of up to 30 s each (the code, then the accounts page): cut short,
+    // it runs again elsewhere and sends the code a second time. A process exits as soon as it is idle anyway.
+    shutdownGraceSeconds: read.integer('SHUTDOWN_GRACE_SECONDS', 70, 1, 3600),
     rateLimitPerMinute: read.integer('RATE_LIMIT_PER_MINUTE', 1200, 1, 1_000_000),
     tokenRateLimitPerMinute: read.integer('TOKEN_RATE_LIMIT_PER_MINUTE', 60, 1, 1_000_000),
     accessTokenTtlSeconds: read.integer('ACCESS_TOKEN_TTL_SECONDS', 3600, 60, 86400),
