@@ -289,13 +289,15 @@ const ANY = STATUS_DETAIL_NAMES;
 /** The allowed transitions. `apply` refuses inputs from other states; the unit tests hold every branch to this table. */
 export const TRANSITIONS: Record<InputKind, TransitionRule> = {
   connected: { from: IN_PROGRESS, to: CONNECTED, emits: ['credential.status_changed', 'credential.connected'] },
+  // A provider may ask again after a choice or a code (a method that could not send, a second factor): the
+  // customer gets a new challenge, or a new code on this one.
   method_required: {
-    from: LOGGING_IN,
+    from: IN_PROGRESS,
     to: ['MULTI_FACTOR_AUTHENTICATION_METHOD_REQUIRED'],
     emits: ['credential.status_changed', 'credential.mfa.method_required'],
   },
   code_required: {
-    from: [...LOGGING_IN, ...AWAITING_CUSTOMER],
+    from: IN_PROGRESS,
     to: ['MULTI_FACTOR_AUTHENTICATION_CODE_REQUIRED', 'MULTI_FACTOR_AUTHENTICATION_TIMED_OUT'],
     emits: ['credential.status_changed', 'credential.mfa.code_required', 'credential.mfa.timed_out'],
   },
@@ -434,6 +436,13 @@ export function apply(credential: CredentialRecord, input: CredentialInput, env:
   const rule = TRANSITIONS[input.kind];
   if (!rule.from.includes(credential.statusDetail)) {
     if (input.kind === 'disable') return { refused: 'unchanged', message: 'The credential is already disabled' };
+    if (isProviderOutcome(input) && credential.step?.id === input.stepId && TRANSITIONS.provider_unavailable.from.includes(credential.statusDetail)) {
+      // An answer to the step in flight that this stage has no rule for ends the step as an unexpected answer does.
+      // Refused as stale, it would leave the step in flight without a job, which the reconciler would run again
+      // and again (a code or an SMS sent each time).
+      const unexpected = { kind: 'provider_unavailable', stepId: input.stepId, message: UNEXPECTED_PROVIDER_ANSWER, willRetry: false } as const;
+      return providerUnavailable(new Change(credential, env), unexpected);
+    }
     return API_INPUTS.has(input.kind)
       ? { refused: 'conflict', message: `Not possible while the credential is ${credential.statusDetail}` }
       : stale(`${input.kind} does not apply to ${credential.statusDetail}`);
@@ -530,6 +539,24 @@ type ProviderOutcome = Extract<
   CredentialInput,
   { kind: 'connected' | 'method_required' | 'code_required' | 'code_rejected' | 'invalid_credentials' | 'access_limited' | 'challenge_expired' | 'provider_unavailable' }
 >;
+
+const PROVIDER_OUTCOME_KINDS: ReadonlySet<InputKind> = new Set<ProviderOutcome['kind']>([
+  'connected',
+  'method_required',
+  'code_required',
+  'code_rejected',
+  'invalid_credentials',
+  'access_limited',
+  'challenge_expired',
+  'provider_unavailable',
+]);
+
+function isProviderOutcome(input: CredentialInput): input is ProviderOutcome {
+  return PROVIDER_OUTCOME_KINDS.has(input.kind);
+}
+
+/** The message of a step the provider answered in a way no connector or rule expects. */
+export const UNEXPECTED_PROVIDER_ANSWER = 'The provider answered unexpectedly';
 
 function applyProviderOutcome(change: Change, input: ProviderOutcome): Transition {
   const { before, env } = change;

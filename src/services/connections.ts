@@ -14,6 +14,7 @@ import { ProviderUnavailableError, type DiscoveredAccount, type LoginOutcome, ty
 import { parseTimerId, type StepJob, type TimerTarget } from '../domain/credential-jobs.ts';
 import {
   toView,
+  UNEXPECTED_PROVIDER_ANSWER,
   type CredentialInput,
   type CredentialRecord,
   type CredentialView,
@@ -274,7 +275,7 @@ export function createConnectionService(ctx: ServiceContext, store: CredentialSt
       try {
         outcome = await callProvider(credential, step, connectorOf(credential.providerId).connector, secrets);
       } catch (error) {
-        const reason = error instanceof ProviderUnavailableError ? 'The provider website cannot be reached' : 'The provider answered unexpectedly';
+        const reason = error instanceof ProviderUnavailableError ? 'The provider website cannot be reached' : UNEXPECTED_PROVIDER_ANSWER;
         ctx.logger.warn({ credentialId: credential.id, step: step.kind, reason: (error as Error).message }, 'provider step failed');
         const input: CredentialInput = { kind: 'provider_unavailable', stepId: step.id, message: reason, willRetry: !attempt.isFinal };
         const result = await store.transition(credential.organizationId, credential.id, input, SYSTEM_ACTOR);

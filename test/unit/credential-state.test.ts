@@ -143,10 +143,17 @@ t.test('every allowed transition lands where the table says and emits only what 
   }
 });
 
-t.test('inputs from states outside the table are refused', async (t) => {
+t.test('inputs from states outside the table are refused, except an answer to the step in flight, which ends it', async (t) => {
   for (const [kind, rule] of Object.entries(TRANSITIONS) as [InputKind, (typeof TRANSITIONS)[InputKind]][]) {
     for (const from of STATUS_DETAIL_NAMES.filter((detail) => !rule.from.includes(detail))) {
       const result = apply(stateIn(from, { isStepInFlight: true }), REPRESENTATIVE[kind], env());
+      if (PROVIDER_OUTCOMES.has(kind) && TRANSITIONS.provider_unavailable.from.includes(from)) {
+        const ended = expectTransition(result);
+        t.equal(ended.credential.step, null, `${kind} from ${from} ends the step`);
+        t.ok(TRANSITIONS.provider_unavailable.to.includes(ended.credential.statusDetail), `${kind} from ${from} lands where an unexpected answer does`);
+        t.match(ended.credential.statusMessage, /^The provider answered unexpectedly/);
+        continue;
+      }
       t.ok(isRefusal(result), `${kind} from ${from} is refused`);
       if (!isRefusal(result)) continue;
       const expected = kind === 'disable' ? 'unchanged' : ['choose_method', 'submit_code', 'refresh', 'update', 'delete'].includes(kind) ? 'conflict' : 'stale';
