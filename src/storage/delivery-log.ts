@@ -5,7 +5,8 @@ import { execTransaction, type RedisClient } from './redis.ts';
 
 /**
  * Where deliveries are recorded: each event's attempt log (the newest attempts, expiring with the event)
- * and each endpoint's gave-up set (what `recover` resends). The writes are a Lua fragment, not a script of
+ * and each endpoint's gave-up set (what `recover` resends; it expires with its newest entry's event, so a
+ * delivery that gives up after its endpoint was deleted cannot leave the set behind for good). The writes are a Lua fragment, not a script of
  * their own, so that the endpoint gate's finish call can record a successful delivery in its round trip.
  */
 
@@ -42,6 +43,7 @@ if ${arg(3)} == 'succeeded' then
 elseif ${arg(3)} == 'gave_up' then
   redis.call('ZADD', ${key(1)}, ${arg(4)}, ${arg(5)})
   redis.call('ZREMRANGEBYSCORE', ${key(1)}, '-inf', tonumber(${arg(4)}) - tonumber(${arg(2)}) * 1000)
+  redis.call('EXPIRE', ${key(1)}, ${arg(2)})
 end`;
 }
 
@@ -79,7 +81,8 @@ export function createDeliveryLog(redis: RedisClient, keys: Keys) {
         redis
           .multi()
           .zadd(key, ...eventIds.flatMap((eventId) => [nowMs, eventId]))
-          .zremrangebyscore(key, '-inf', nowMs - EVENT_RETENTION_SECONDS * 1000),
+          .zremrangebyscore(key, '-inf', nowMs - EVENT_RETENTION_SECONDS * 1000)
+          .expire(key, EVENT_RETENTION_SECONDS),
         'recordMissed',
       );
     },

@@ -1,4 +1,5 @@
 import { settleKeysAndArgs, settleLua, type Settlement } from './delivery-log.ts';
+import { EVENT_RETENTION_SECONDS } from './event-log.ts';
 import type { Keys } from './keys.ts';
 import { READ_STORED_LUA, readArgs, type RedisClient, type StoredRead, type StoredValue } from './redis.ts';
 
@@ -87,6 +88,12 @@ export interface FinishedRequest {
   handover?: Handover;
 }
 
+/**
+ * The health hash outlives its last write by the events' retention: no delivery can finish later than that,
+ * and a request that was in flight when its endpoint was deleted cannot leave the hash behind for good.
+ */
+const HEALTH_TTL_SECONDS = EVENT_RETENTION_SECONDS;
+
 // Redis's clock, not the workers': leases and cooldowns written by one process are read by others.
 const NOW_MS = `local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)`;
@@ -118,7 +125,10 @@ if not redis.call('ZSCORE', KEYS[1], ARGV[1]) and redis.call('ZCARD', KEYS[1]) >
   end
   local turn = math.max(now, tonumber(redis.call('HGET', KEYS[2], 'nextTurnAt') or '0')) + math.max(latency / limit, 0.1)
   turn = math.min(turn, now + tonumber(ARGV[5]))
-  if ARGV[6] == '1' then redis.call('HSET', KEYS[2], 'nextTurnAt', turn) end
+  if ARGV[6] == '1' then
+    redis.call('HSET', KEYS[2], 'nextTurnAt', turn)
+    redis.call('EXPIRE', KEYS[2], ${HEALTH_TTL_SECONDS})
+  end
   return { 'busy', math.floor(turn - now), math.floor(latency) }
 end
 redis.call('ZADD', KEYS[1], now, ARGV[1])
@@ -146,6 +156,7 @@ if ARGV[9] == '1' then ${settleLua(3, 11)}
 end
 local previous = tonumber(redis.call('HGET', KEYS[2], 'latencyMs') or ARGV[5])
 redis.call('HSET', KEYS[2], 'latencyMs', math.floor(0.8 * previous + 0.2 * tonumber(ARGV[5])))
+redis.call('EXPIRE', KEYS[2], ${HEALTH_TTL_SECONDS})
 if ARGV[1] == '1' then
   redis.call('HDEL', KEYS[2], 'failures', 'trips', 'openUntil', 'failingSince', 'streakUntil')
   if ARGV[7] == '' or released == 0 then return { -1, 0 } end

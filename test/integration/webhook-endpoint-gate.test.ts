@@ -110,3 +110,18 @@ t.test('a failure streak lasts while a failed delivery is due to try again; a fa
   const afterSuccess = await fail('lease-7', 1000);
   t.ok(afterSuccess !== null && afterGaveUp !== null && afterSuccess > afterGaveUp, 'and the next failure starts afresh');
 });
+
+t.test("what a request in flight when its endpoint was deleted writes afterwards expires with the events' retention", async (t) => {
+  const { redis, gate, orgKeys } = await setUp(t);
+  await gate.admit(ORG, ENDPOINT, 'lease-1');
+  await gate.admit(ORG, ENDPOINT, 'lease-2');
+  // The endpoint is deleted (its keys with it) while both requests are out.
+  await redis.del(orgKeys.webhookEndpoint(ENDPOINT), orgKeys.webhookEndpointHealth(ENDPOINT), orgKeys.webhookEndpointInFlight(ENDPOINT));
+  await gate.finish(ORG, ENDPOINT, 'lease-1', { delivered: true, latencyMs: 4_000 });
+  const gaveUp = { organizationId: ORG, eventId: 'evt_a', endpointId: ENDPOINT, attemptJson: '{"n":1}', settlement: 'gave_up' as const, nowMs: Date.now() };
+  await gate.finish(ORG, ENDPOINT, 'lease-2', { delivered: false, latencyMs: 4_000, retryInMs: null, settlement: gaveUp });
+  for (const key of [orgKeys.webhookEndpointHealth(ENDPOINT), orgKeys.webhookEndpointFailed(ENDPOINT)]) {
+    const ttl = await redis.ttl(key);
+    t.ok(ttl > 34 * 86400 && ttl <= 35 * 86400, `${key.split(':').pop()} expires (TTL ${ttl} s)`);
+  }
+});
