@@ -516,7 +516,9 @@ export function apply(credential: CredentialRecord, input: CredentialInput, env:
       return change.loseSession('EXPIRED').done();
     case 'session_invalid':
       if (credential.session?.id !== input.sessionId) return stale('the session was replaced');
-      return change.loseSession(input.lost).done();
+      // Refused at its end, a session expired: nobody revoked it. A provider may drop one a moment early (a
+      // cookie's expiry rounded down to the second), and a sync may reach it just after the end.
+      return change.loseSession(isDue(credential.session.expiresAt, env.now) ? 'EXPIRED' : input.lost).done();
     case 'synced': {
       const session = credential.session;
       if (session?.id !== input.sessionId) return stale('the session was replaced');

@@ -316,6 +316,20 @@ t.test('a lost session: MFA sessions need a person, plain ones log in again', as
   t.same(plain.events.map((e) => e.type), ['credential.status_changed']);
 });
 
+t.test('a session the provider refuses at its end expired; before that, it was revoked', async (t) => {
+  const connected = stateIn('LOGIN_AND_DATA_DISCOVERY_SUCCESS');
+  const end = Date.parse(connected.session?.expiresAt ?? '');
+  t.ok(Number.isFinite(end), 'the session has an end');
+  const refusedWithin = (msBeforeEnd: number) => {
+    const now = new Date(end - msBeforeEnd);
+    const result = expectTransition(apply(connected, REPRESENTATIVE.session_invalid, env({ now })));
+    return result.events.find((e) => e.type === 'credential.mfa.refresh_required')?.data.reason;
+  };
+  t.equal(refusedWithin(500), 'EXPIRED', 'half a second before its end');
+  t.equal(refusedWithin(-2_000), 'EXPIRED', 'after its end');
+  t.equal(refusedWithin(60_000), 'REVOKED', 'a minute before its end');
+});
+
 t.test('provider outages: a login shows INACCESSIBLE while it retries; an MFA step keeps its stage', async (t) => {
   const retrying = expectTransition(apply(stateIn('DATA_EXTRACTION_IN_PROGRESS'), REPRESENTATIVE.provider_unavailable, env()));
   t.equal(retrying.credential.statusDetail, 'PROVIDER_WEBSITE_INACCESSIBLE');
