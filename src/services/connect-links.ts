@@ -84,10 +84,12 @@ export function createConnectLinkService(ctx: ServiceContext, deps: { credential
       const expiresAtMs = now + CONNECT_LINK_TTL_SECONDS * 1000;
       const payload: TokenPayload = { o: organizationId, c: credentialId, l: randomBase32(26), e: Math.floor(expiresAtMs / 1000) };
       const liveLinks = keys.org(organizationId).credentialConnectLinks(credentialId);
+      // Scored by the expiry to the millisecond (the token's is in whole seconds), so that links minted in the
+      // same second still retire oldest first rather than in the order of their random ids.
       await redis
         .multi()
         .zremrangebyscore(liveLinks, '-inf', now)
-        .zadd(liveLinks, payload.e * 1000, payload.l)
+        .zadd(liveLinks, expiresAtMs, payload.l)
         .zremrangebyrank(liveLinks, 0, -(MAX_LIVE_LINKS_PER_CREDENTIAL + 1))
         .pexpireat(liveLinks, payload.e * 1000)
         .exec();

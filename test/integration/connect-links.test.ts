@@ -91,6 +91,26 @@ t.test('a link never reaches another credential, and forged or foreign calls are
   t.equal((await stack.app.inject({ method: 'POST', url: `/plug/credentials/${mine.id}/connectLink` })).statusCode, 401, 'minting needs an access token');
 });
 
+t.test('minting the 51st live link retires the oldest, also among links minted within one second', async (t) => {
+  let now = Date.parse('2026-11-28T12:00:00.000Z');
+  const stack = await buildStack(t);
+  stack.app.services.ctx.now = () => new Date(now);
+  const credential = await createCredential(stack, 'pass_mfa');
+  const links: Link[] = [];
+  for (let index = 0; index < 51; index++) {
+    now += 1;
+    links.push((await call<Link>(stack, 'POST', `/plug/credentials/${credential.id}/connectLink`)).body);
+  }
+  const opens = await Promise.all(
+    links.map(async (link) => (await stack.app.inject({ url: '/connect/api/credential', headers: { authorization: `Bearer ${tokenOf(link)}` } })).statusCode),
+  );
+  t.same(
+    opens.flatMap((status, index) => (status === 200 ? [] : [index])),
+    [0],
+    'only the first link stopped working',
+  );
+});
+
 t.test('the pages are served with a strict Content-Security-Policy', async (t) => {
   const stack = await buildStack(t);
   for (const url of ['/', '/connect', '/assets/app.css', '/assets/lib/mfa-panel.js']) {
