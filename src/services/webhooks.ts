@@ -446,14 +446,28 @@ export function createWebhookService(ctx: ServiceContext, queues: Queues, events
       const failedKey = keys.org(organizationId).webhookEndpointFailed(endpointId);
       // Read and taken off the list in one step, so that recovers running at once split the ids instead of each
       // sending them all; a new failure puts an id back.
-      const transaction = redis.multi().zrangebyscore(failedKey, since.getTime(), '+inf').zremrangebyscore(failedKey, since.getTime(), '+inf');
-      const [eventIds] = (await execTransaction(transaction, 'recover')) as [string[], number];
+      const transaction = redis
+        .multi()
+        .zrangebyscore(failedKey, since.getTime(), '+inf', 'WITHSCORES')
+        .zremrangebyscore(failedKey, since.getTime(), '+inf');
+      const [idsAndScores] = (await execTransaction(transaction, 'recover')) as [string[], number];
+      const eventIds = idsAndScores.filter((_, index) => index % 2 === 0);
       if (eventIds.length === 0) return { eventIds };
-      await enqueueDeliveries(
-        organizationId,
-        eventIds.map((eventId) => ({ eventId, endpointId })),
-        'recover',
-      );
+      try {
+        await enqueueDeliveries(
+          organizationId,
+          eventIds.map((eventId) => ({ eventId, endpointId })),
+          'recover',
+        );
+      } catch (error) {
+        // Not queued, so still given up: back on the list (with their times) for the next recover. Where Redis
+        // refuses that too (out of memory), the log names them for a resend each.
+        const scoresAndIds = eventIds.flatMap((eventId, index) => [idsAndScores[2 * index + 1] ?? '0', eventId]);
+        await redis.zadd(failedKey, ...scoresAndIds).catch((putBackError: unknown) => {
+          ctx.logger.error({ err: putBackError, organizationId, endpointId, eventIds }, 'recover could neither queue these deliveries nor put them back; resend each event');
+        });
+        throw error;
+      }
       return { eventIds };
     },
 

@@ -172,6 +172,29 @@ t.test('a credential committed while its login cannot be queued is a 201 (replay
   t.same(await stepJobs(), { waiting: 1, delayed: 0 }, 'the reconciler queued it');
 });
 
+t.test('a recover whose deliveries cannot be queued leaves them on the gave-up list for the next one', { skip: isCluster && 'ACL users are per node' }, async (t) => {
+  const user = `plugboard-test-${randomBytes(4).toString('hex')}`;
+  const password = randomBytes(12).toString('hex');
+  const shared = connectTestRedis();
+  t.teardown(async () => {
+    await shared.acl('DELUSER', user);
+    shared.disconnect();
+  });
+  const prefix = `test-acl-${randomBytes(5).toString('hex')}`;
+  await shared.acl('SETUSER', user, 'on', `>${password}`, `~${prefix}:*`, `%R~{${prefix}:q}*`, '&*', '+@all');
+  const url = new URL(TEST_REDIS_URL);
+  url.username = user;
+  url.password = password;
+  const app = await build(t, { env: { REDIS_URL: url.toString(), KEY_PREFIX: prefix } });
+  const org = await createOrganization(app);
+  const endpoint = await app.services.webhooks.createEndpoint(org.organizationId, { url: 'https://hooks.example.com/a' });
+  const failedKey = app.services.ctx.keys.org(org.organizationId).webhookEndpointFailed(endpoint.id);
+  await shared.zadd(failedKey, 1_000, 'evt_a', 2_000, 'evt_b');
+
+  await t.rejects(app.services.webhooks.recover(org.organizationId, endpoint.id, new Date(0)), /NOPERM/);
+  t.same(await shared.zrange(failedKey, 0, -1, 'WITHSCORES'), ['evt_a', '1000', 'evt_b', '2000'], 'both back, with the times they gave up');
+});
+
 t.test("Redis full just as the provider accepts a code: the step keeps the answer until Redis takes it, and the code is sent once", async (t) => {
   const redis = await createPrivateRedis();
   t.teardown(() => redis.destroy());
