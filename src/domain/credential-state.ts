@@ -542,7 +542,8 @@ type ProviderOutcome = Extract<
   { kind: 'connected' | 'method_required' | 'code_required' | 'code_rejected' | 'invalid_credentials' | 'access_limited' | 'challenge_expired' | 'provider_unavailable' }
 >;
 
-const PROVIDER_OUTCOME_KINDS: ReadonlySet<InputKind> = new Set<ProviderOutcome['kind']>([
+/** The inputs that carry a provider's answer to a step. */
+export const PROVIDER_OUTCOME_KINDS: ReadonlySet<InputKind> = new Set<ProviderOutcome['kind']>([
   'connected',
   'method_required',
   'code_required',

@@ -27,6 +27,30 @@ async function privateRedisApp(t: Test) {
   return { redis, app, org, logged };
 }
 
+/**
+ * An app whose Redis user may read and write everything of its deployment except BullMQ's queues, which it may
+ * only read: every queue write is refused (NOPERM) while the data writes go through. `allowQueueWrites` lifts it.
+ */
+async function appWithReadOnlyQueues(t: Test) {
+  const user = `plugboard-test-${randomBytes(4).toString('hex')}`;
+  const password = randomBytes(12).toString('hex');
+  const shared = connectTestRedis();
+  t.teardown(async () => {
+    await shared.acl('DELUSER', user);
+    shared.disconnect();
+  });
+  const prefix = `test-acl-${randomBytes(5).toString('hex')}`;
+  const queueKeys = `{${prefix}:q}*`;
+  await shared.acl('SETUSER', user, 'on', `>${password}`, `~${prefix}:*`, `%R~${queueKeys}`, '&*', '+@all');
+  const url = new URL(TEST_REDIS_URL);
+  url.username = user;
+  url.password = password;
+  const app = await build(t, { env: { REDIS_URL: url.toString(), KEY_PREFIX: prefix } });
+  const org = await createOrganization(app);
+  const allowQueueWrites = () => shared.acl('SETUSER', user, `~${queueKeys}`);
+  return { app, org, shared, allowQueueWrites };
+}
+
 t.test('while Redis is down, requests are a 503 at once; health, readiness and metrics still answer; then it recovers', async (t) => {
   const { redis, app, org, logged } = await privateRedisApp(t);
   t.equal((await app.inject({ method: 'GET', url: '/plug/providers', headers: org.headers })).statusCode, 200);
@@ -131,22 +155,7 @@ t.test('Redis full (noeviction): reads go on, a write is a 503 rather than a 500
 });
 
 t.test('a credential committed while its login cannot be queued is a 201 (replayed as such), and the reconciler queues the login', { skip: isCluster && 'ACL users are per node' }, async (t) => {
-  const user = `plugboard-test-${randomBytes(4).toString('hex')}`;
-  const password = randomBytes(12).toString('hex');
-  const shared = connectTestRedis();
-  t.teardown(async () => {
-    await shared.acl('DELUSER', user);
-    shared.disconnect();
-  });
-  const prefix = `test-acl-${randomBytes(5).toString('hex')}`;
-  // Everything of the deployment may be read and written, except BullMQ's queues, which may only be read.
-  const queueKeys = `{${prefix}:q}*`;
-  await shared.acl('SETUSER', user, 'on', `>${password}`, `~${prefix}:*`, `%R~${queueKeys}`, '&*', '+@all');
-  const url = new URL(TEST_REDIS_URL);
-  url.username = user;
-  url.password = password;
-  const app = await build(t, { env: { REDIS_URL: url.toString(), KEY_PREFIX: prefix } });
-  const org = await createOrganization(app);
+  const { app, org, allowQueueWrites } = await appWithReadOnlyQueues(t);
 
   const request = { method: 'POST' as const, url: '/plug/credentials', headers: { ...org.headers, 'idempotency-key': 'queue-refused-1' }, payload: newCredential('queued-later') };
   const created = await app.inject(request);
@@ -167,26 +176,13 @@ t.test('a credential committed while its login cannot be queued is a 201 (replay
   const stepJobs = () => steps.getJobCounts('waiting', 'delayed');
   t.same(await stepJobs(), { waiting: 0, delayed: 0 }, 'no login was queued');
 
-  await shared.acl('SETUSER', user, `~${queueKeys}`);
+  await allowQueueWrites();
   await app.services.connections.reconcile({ everyCredential: false });
   t.same(await stepJobs(), { waiting: 1, delayed: 0 }, 'the reconciler queued it');
 });
 
 t.test('a recover whose deliveries cannot be queued leaves them on the gave-up list for the next one', { skip: isCluster && 'ACL users are per node' }, async (t) => {
-  const user = `plugboard-test-${randomBytes(4).toString('hex')}`;
-  const password = randomBytes(12).toString('hex');
-  const shared = connectTestRedis();
-  t.teardown(async () => {
-    await shared.acl('DELUSER', user);
-    shared.disconnect();
-  });
-  const prefix = `test-acl-${randomBytes(5).toString('hex')}`;
-  await shared.acl('SETUSER', user, 'on', `>${password}`, `~${prefix}:*`, `%R~{${prefix}:q}*`, '&*', '+@all');
-  const url = new URL(TEST_REDIS_URL);
-  url.username = user;
-  url.password = password;
-  const app = await build(t, { env: { REDIS_URL: url.toString(), KEY_PREFIX: prefix } });
-  const org = await createOrganization(app);
+  const { app, org, shared } = await appWithReadOnlyQueues(t);
   const endpoint = await app.services.webhooks.createEndpoint(org.organizationId, { url: 'https://hooks.example.com/a' });
   const failedKey = app.services.ctx.keys.org(org.organizationId).webhookEndpointFailed(endpoint.id);
   await shared.zadd(failedKey, 1_000, 'evt_a', 2_000, 'evt_b');

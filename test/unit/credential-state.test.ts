@@ -5,6 +5,7 @@ import {
   create,
   isRefusal,
   MAX_CODE_RESENDS,
+  PROVIDER_OUTCOME_KINDS,
   STATUS_DETAIL_NAMES,
   STATUS_DETAILS,
   toView,
@@ -97,16 +98,6 @@ const REPRESENTATIVE: Record<InputKind, CredentialInput> = {
   session_invalid: { kind: 'session_invalid', sessionId: 'ses-x', lost: 'REVOKED' },
 };
 
-const PROVIDER_OUTCOMES = new Set<InputKind>([
-  'connected',
-  'method_required',
-  'code_required',
-  'code_rejected',
-  'invalid_credentials',
-  'access_limited',
-  'challenge_expired',
-  'provider_unavailable',
-]);
 
 function expectTransition(result: ReturnType<typeof apply>): Transition {
   if (isRefusal(result)) throw new Error(`refused: ${result.refused} ${result.message}`);
@@ -117,7 +108,7 @@ t.test('every allowed transition lands where the table says and emits only what 
   for (const [kind, rule] of Object.entries(TRANSITIONS) as [InputKind, (typeof TRANSITIONS)[InputKind]][]) {
     for (const from of rule.from) {
       // Provider outcomes answer a step in flight; client calls and timers find none.
-      const before = stateIn(from, { isStepInFlight: PROVIDER_OUTCOMES.has(kind) });
+      const before = stateIn(from, { isStepInFlight: PROVIDER_OUTCOME_KINDS.has(kind) });
       if (kind === 'refresh' && before.step) continue;
       // Expiry and retry timers act only once their time has come.
       const isTimed = kind === 'challenge_expired_timer' || kind === 'session_expired' || kind === 'login_retry_due';
@@ -147,7 +138,7 @@ t.test('inputs from states outside the table are refused, except an answer to th
   for (const [kind, rule] of Object.entries(TRANSITIONS) as [InputKind, (typeof TRANSITIONS)[InputKind]][]) {
     for (const from of STATUS_DETAIL_NAMES.filter((detail) => !rule.from.includes(detail))) {
       const result = apply(stateIn(from, { isStepInFlight: true }), REPRESENTATIVE[kind], env());
-      if (PROVIDER_OUTCOMES.has(kind) && TRANSITIONS.provider_unavailable.from.includes(from)) {
+      if (PROVIDER_OUTCOME_KINDS.has(kind) && TRANSITIONS.provider_unavailable.from.includes(from)) {
         const ended = expectTransition(result);
         t.equal(ended.credential.step, null, `${kind} from ${from} ends the step`);
         t.ok(TRANSITIONS.provider_unavailable.to.includes(ended.credential.statusDetail), `${kind} from ${from} lands where an unexpected answer does`);
