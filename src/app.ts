@@ -6,14 +6,14 @@ import { createContainer, type Container, type DependencyOverrides } from './con
 import apiVersion from './plugins/api-version.ts';
 import bearerAuth from './plugins/bearer-auth.ts';
 import closing from './plugins/closing.ts';
-import jsonBody from './plugins/json-body.ts';
-import { setStandardHeaders } from './plugins/response-headers.ts';
 import errorEnvelope, { clientErrorHandler, frameworkErrorHandler, type ErrorShapeByPrefix } from './plugins/error-envelope.ts';
 import idempotency from './plugins/idempotency.ts';
+import jsonBody from './plugins/json-body.ts';
 import metrics from './plugins/metrics.ts';
 import openapi from './plugins/openapi.ts';
 import rateLimit from './plugins/rate-limit.ts';
 import redisGate from './plugins/redis-gate.ts';
+import { setStandardHeaders } from './plugins/response-headers.ts';
 import services from './plugins/services.ts';
 import health from './routes/health.ts';
 import routes, { V1_PREFIX } from './routes/index.ts';
