@@ -6,8 +6,9 @@ import { execTransaction, type RedisClient } from './redis.ts';
 /**
  * Where deliveries are recorded: each event's attempt log (the newest attempts, expiring with the event)
  * and each endpoint's gave-up set (what `recover` resends; it expires with its newest entry's event, so a
- * delivery that gives up after its endpoint was deleted cannot leave the set behind for good). The writes are a Lua fragment, not a script of
- * their own, so that the endpoint gate's finish call can record a successful delivery in its round trip.
+ * delivery that gives up after its endpoint was deleted cannot leave the set behind for good). The writes
+ * are a Lua fragment, not a script of their own, so that the endpoint gate's finish call can record a
+ * successful delivery in its round trip.
  */
 
 /** Where a delivery stands after an attempt: `recover` resends the ones that gave up. */
