@@ -129,25 +129,29 @@ export function watchConnection(client: RedisClient, logger: Logger, connection:
     isStallLogged = true;
     return true;
   };
-  client.on('error', (error: Error) => {
-    lastError = error.message;
-  });
-  client.on('close', () => {
-    isConnected = false;
-    probeSentAt = undefined;
-    probeNumber++;
-  });
-  // Only a connection ioredis will reopen is an outage; one closed on purpose (shutdown) is not.
-  client.on('reconnecting', () => {
-    if (!isOutageLogged) logger.warn({ connection, reason: lastError }, 'Redis connection lost; commands wait until it is back');
-    isOutageLogged = true;
-  });
-  client.on('ready', () => {
-    if (isOutageLogged) logger.info({ connection }, 'Redis connection is back');
-    isConnected = true;
-    isOutageLogged = false;
-    lastError = undefined;
-  });
+  // Named, so that `stop` can take them off a client that outlives this watch (one shared by several containers).
+  const listeners = {
+    error: (error: Error) => {
+      lastError = error.message;
+    },
+    close: () => {
+      isConnected = false;
+      probeSentAt = undefined;
+      probeNumber++;
+    },
+    // Only a connection ioredis will reopen is an outage; one closed on purpose (shutdown) is not.
+    reconnecting: () => {
+      if (!isOutageLogged) logger.warn({ connection, reason: lastError }, 'Redis connection lost; commands wait until it is back');
+      isOutageLogged = true;
+    },
+    ready: () => {
+      if (isOutageLogged) logger.info({ connection }, 'Redis connection is back');
+      isConnected = true;
+      isOutageLogged = false;
+      lastError = undefined;
+    },
+  };
+  for (const [name, listener] of Object.entries(listeners)) client.on(name, listener);
 
   const probe = async () => {
     // A connection that is not open has its own signal; a probe would only wait in the offline queue.
@@ -169,9 +173,14 @@ export function watchConnection(client: RedisClient, logger: Logger, connection:
     isStalled();
     void probe();
   }, STALL_PROBE.intervalMs).unref();
-  client.once('end', () => clearInterval(probeTimer));
+  const stop = () => {
+    clearInterval(probeTimer);
+    for (const [name, listener] of Object.entries(listeners)) client.off(name, listener);
+    client.off('end', stop);
+  };
+  client.once('end', stop);
 
-  return { isUp: () => isConnected && !isStalled(), stop: () => clearInterval(probeTimer) };
+  return { isUp: () => isConnected && !isStalled(), stop };
 }
 
 /**

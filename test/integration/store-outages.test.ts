@@ -9,6 +9,7 @@ import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import t, { type Test } from 'tap';
 import { QUEUE_NAMES } from '../../src/queues.ts';
+import { STALL_PROBE, watchConnection } from '../../src/storage/redis.ts';
 import { createCredential, describe, eventsOf, hasDetail, SANDBOX_PROVIDER, submitCode, SUCCESS, waitForCredential } from '../credentials-helper.ts';
 import { build, buildStack, capturingLogger, connectTestRedis, createOrganization, TEST_REDIS_URL } from '../helper.ts';
 import { waitFor } from '../process-helper.ts';
@@ -134,6 +135,21 @@ t.test('CLIENT PAUSE WRITE (as in a failover) counts as a stall: PING still answ
   await admin.client('UNPAUSE');
   await waitFor('the probe to be answered', async () => (app.container.connections.redis.isUp() ? true : undefined), 5_000);
   t.equal((await app.inject({ method: 'GET', url: '/plug/credentials', headers: org.headers })).statusCode, 200);
+});
+
+t.test('a watch stopped on a client that lives on leaves no listener or probe behind', async (t) => {
+  const client = new Redis(TEST_REDIS_URL);
+  t.teardown(() => client.disconnect());
+  await client.ping();
+  const counted = () => ['error', 'close', 'reconnecting', 'ready', 'end'].map((name) => client.listenerCount(name));
+  const before = counted();
+  const watch = watchConnection(client, capturingLogger().logger, 'shared');
+  t.notSame(counted(), before, 'the watch listens while it runs');
+  watch.stop();
+  t.same(counted(), before);
+  const sent = client.stream.bytesWritten;
+  await new Promise((resolve) => setTimeout(resolve, 3 * STALL_PROBE.intervalMs));
+  t.equal(client.stream.bytesWritten, sent, 'no probe was sent after stop');
 });
 
 t.test('Redis full (noeviction): reads go on, a write is a 503 rather than a 500', async (t) => {
