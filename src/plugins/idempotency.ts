@@ -4,7 +4,8 @@
  *
  * - the first request claims the key atomically (SET NX) and runs; its response (status, body, content
  *   type, location) is stored for 24 h, sealed, because a response may hold a secret shown once;
- * - a repeat with the same method, URL and body gets the stored response and `Idempotent-Replayed: true`;
+ * - a repeat with the same method, URL and body gets the stored response and `Idempotent-Replayed: true`
+ *   (the claim holds a keyed digest of them, never a plain hash: a body can hold a password);
  * - a repeat with anything different gets 409 `PB_IDEMPOTENCY_KEY_REUSED`;
  * - a repeat while the first is still running gets 409 `PB_IDEMPOTENCY_KEY_IN_FLIGHT`;
  * - a 5xx is not stored: the claim is released so the client can retry with the same key;
@@ -18,6 +19,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from
 import fp from 'fastify-plugin';
 import { Type } from 'typebox';
 import { randomToken, sha256Hex } from '../crypto/hashing.ts';
+import { createKeyedDigest } from '../crypto/keyed-digest.ts';
 import { errors } from '../errors.ts';
 import { errorResponses } from '../schemas/index.ts';
 
@@ -109,7 +111,9 @@ function withIdempotencyHeader(routeOptions: RouteOptions) {
 }
 
 async function idempotency(app: FastifyInstance) {
-  const { redis, keys, secrets } = app.services.ctx;
+  const { redis, keys, secrets, config } = app.services.ctx;
+  // Keyed: a body can hold a password, and the rest of it is often stored in the clear beside it.
+  const fingerprints = createKeyedDigest(config.encryptionKeys, 'plugboard idempotency fingerprint');
   app.decorateRequest('idempotencyClaim', null);
 
   function keysFor(request: FastifyRequest, options: IdempotencyOptions, idempotencyKey: string) {
@@ -136,7 +140,8 @@ async function idempotency(app: FastifyInstance) {
     if (idempotencyKey === undefined) return;
 
     const { claimKey, responseKey } = keysFor(request, options, idempotencyKey);
-    const fingerprint = sha256Hex(canonicalJson({ method: request.method, url: request.url, body: request.body ?? null }));
+    const canonicalRequest = canonicalJson({ method: request.method, url: request.url, body: request.body ?? null });
+    const fingerprint = fingerprints.digest(canonicalRequest);
     const claimValue = JSON.stringify({ state: 'in-flight', fingerprint, owner: randomToken(12) } satisfies ClaimRecord);
 
     // Two rounds: if the other claim expires between our SET and GET, the second SET wins it.
@@ -148,7 +153,7 @@ async function idempotency(app: FastifyInstance) {
       const existing = await redis.get(claimKey);
       if (existing === null) continue;
       const record = JSON.parse(existing) as ClaimRecord;
-      if (record.fingerprint !== fingerprint) throw errors.idempotencyMismatch({ param: 'Idempotency-Key' });
+      if (!fingerprints.matches(canonicalRequest, record.fingerprint)) throw errors.idempotencyMismatch({ param: 'Idempotency-Key' });
       if (record.state === 'in-flight') throw errors.idempotencyInFlight({ param: 'Idempotency-Key' });
       return replay(reply, responseKey);
     }

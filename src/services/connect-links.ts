@@ -9,9 +9,10 @@
  * id is in that set and its credential still exists. The token travels in the URL fragment (`/connect#…`),
  * which browsers never send to a server, so it stays out of access logs and Referer headers.
  */
-import { createHmac, hkdfSync } from 'node:crypto';
+import { createHmac } from 'node:crypto';
 import type { EncryptionKey } from '../config.ts';
 import { safeEqual } from '../crypto/hashing.ts';
+import { deriveKey } from '../crypto/keyed-digest.ts';
 import { errors, PlugError } from '../errors.ts';
 import { randomBase32 } from '../ids.ts';
 import type { ServiceContext } from './context.ts';
@@ -44,9 +45,7 @@ interface TokenPayload {
   e: number;
 }
 
-function signingKey(key: EncryptionKey): Buffer {
-  return Buffer.from(hkdfSync('sha256', key.key, Buffer.alloc(0), 'plugboard connect-link signing', 32));
-}
+const signingKey = (key: EncryptionKey) => deriveKey(key, 'plugboard connect-link signing');
 
 export function createConnectLinkService(ctx: ServiceContext, deps: { credentials: CredentialService }) {
   const { redis, keys, config } = ctx;

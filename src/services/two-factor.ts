@@ -18,6 +18,7 @@
  * by one Lua call, so of any number of concurrent requests holding the same code exactly one succeeds.
  */
 import { safeEqual, sha256Hex } from '../crypto/hashing.ts';
+import { createKeyedDigest } from '../crypto/keyed-digest.ts';
 import { errors } from '../errors.ts';
 import { newId } from '../ids.ts';
 import { SmsDeliveryError, type SmsGateway } from '../sms/gateway.ts';
@@ -26,7 +27,7 @@ import type { OrgKeys } from '../storage/keys.ts';
 import type { RedisClient } from '../storage/redis.ts';
 import { isE164, maskPhone } from '../two-factor/phone.ts';
 import { generateRecoveryCodes, hashRecoveryCode, normaliseRecoveryCode } from '../two-factor/recovery-codes.ts';
-import { generateSmsCode, hashSmsCode } from '../two-factor/sms-codes.ts';
+import { generateSmsCode } from '../two-factor/sms-codes.ts';
 import { generateTotpSecret, isWellFormedCode, otpauthUri, totpQrCodeSvg, verifyTotp } from '../two-factor/totp.ts';
 import type { EventType } from '../webhooks/event-types.ts';
 import type { ServiceContext } from './context.ts';
@@ -183,6 +184,9 @@ export function createTwoFactorService(ctx: ServiceContext, deps: { events: Even
 
   const keysOf = (user: TwoFactorUser) => keys.org(user.organizationId).twoFactor(user.id);
   const nowMs = () => ctx.now().getTime();
+  const smsCodeDigests = createKeyedDigest(ctx.config.encryptionKeys, 'plugboard sms code');
+  /** A code is only good for the challenge (or enrollment) it was sent for. */
+  const smsCodeOf = (holderId: string, code: string) => `${holderId}:${code}`;
 
   async function claim(holderKey: string, proof: Claim, proofKey: string, failureCounterKey?: string): Promise<ClaimOutcome> {
     const value = proof.kind === 'totp' ? proof.step : proof.kind === 'holder' ? '' : proof.codeHash;
@@ -316,7 +320,7 @@ export function createTwoFactorService(ctx: ServiceContext, deps: { events: Even
     const code = generateSmsCode();
     const now = nowMs();
     await redis.hset(holderKey, {
-      smsCodeHash: hashSmsCode(holderId, code),
+      smsCodeHash: smsCodeDigests.digest(smsCodeOf(holderId, code)),
       smsCodeExpiresAt: now + SMS_CODE_TTL_MS,
       destination: maskPhone(phoneNumber),
     });
@@ -333,7 +337,7 @@ export function createTwoFactorService(ctx: ServiceContext, deps: { events: Even
     const stored = holder.smsCodeHash ?? '';
     const expiresAt = Number(holder.smsCodeExpiresAt ?? 0);
     // Compared even when expired, so the timing does not tell the two cases apart.
-    const matches = safeEqual(hashSmsCode(holderId, code), stored);
+    const matches = smsCodeDigests.matches(smsCodeOf(holderId, code), stored);
     return matches && stored !== '' && expiresAt > nowMs();
   }
 

@@ -1,8 +1,10 @@
+import { createHmac } from 'node:crypto';
 import t, { type Test } from 'tap';
 import type { App } from '../../src/app.ts';
 import { SMS_CODE_TTL_MS, SMS_RESEND_INTERVAL_MS } from '../../src/services/two-factor.ts';
 import { eventTypesOf, login, manualClock, sessionHeaders, startSmsReceiver, verify } from '../dashboard-helper.ts';
-import { build, createOrganization, type TestOrganization } from '../helper.ts';
+import { sha256Hex } from '../../src/crypto/hashing.ts';
+import { build, createOrganization, dumpKeys, type TestOrganization } from '../helper.ts';
 
 const PRIMARY = '+15551230001';
 const BACKUP = '+447700900123';
@@ -89,6 +91,19 @@ t.test('an SMS login signs in once; the code cannot be reused', async (t) => {
   const sameChallenge = await verify(app, { challengeId: challenge.id, code });
   t.equal(sameChallenge.statusCode, 401, 'the challenge is used up');
   t.equal(sameChallenge.json().errors[0].details.errorId, 'PB_LOGIN_CHALLENGE_INVALID');
+});
+
+t.test('what is stored of a code sent cannot be tested offline: no plain hash of it is in Redis', async (t) => {
+  const { app, org, receiver } = await enrolledSmsUser(t);
+  const challenge = await smsChallenge(app, org);
+  const code = receiver.lastCode();
+  const { redis, keys } = app.services.ctx;
+  const dump = await dumpKeys(redis, [`${keys.prefix}:*`]);
+  t.ok(dump.includes(challenge.id), 'the dump holds the challenge (sanity check)');
+  // What a copy of Redis would be searched for: each of a million candidates, hashed with or beside the id.
+  const guesses = [sha256Hex(code), sha256Hex(`${challenge.id}:${code}`), createHmac('sha256', challenge.id).update(code).digest('hex')];
+  for (const guess of guesses) t.notOk(dump.includes(guess), `no ${guess.slice(0, 6)}…`);
+  t.match(dump, /"smsCodeHash":"test1\.[0-9a-f]{64}"/, 'a digest under the encryption key');
 });
 
 t.test('an SMS code is not valid for another challenge', async (t) => {

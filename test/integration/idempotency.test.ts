@@ -1,9 +1,11 @@
+import { randomBytes } from 'node:crypto';
 import { Type } from 'typebox';
 import t from 'tap';
 import type { App } from '../../src/app.ts';
 import { errors } from '../../src/errors.ts';
+import { sha256Hex } from '../../src/crypto/hashing.ts';
 import { canonicalJson } from '../../src/plugins/idempotency.ts';
-import { build, createOrganization, keysMatching } from '../helper.ts';
+import { build, createOrganization, keysMatching, uniquePrefix } from '../helper.ts';
 
 /**
  * Test-only routes that opt in with `config: { idempotent: true }`: one counts its runs, one can be held
@@ -98,6 +100,31 @@ t.test('stored responses are sealed: a secret in a response is not readable in R
     for (const value of values) t.notMatch(value, /shown-once/);
     t.ok((await redis.ttl(key)) > 23 * 3600, 'kept for 24 h');
   }
+});
+
+t.test('the claim keeps a keyed digest of the request, which a copy of Redis cannot test guesses against; it outlives a key rotation', async (t) => {
+  const state = { runs: 0, failNext: false };
+  const oldKey = `old:${randomBytes(32).toString('base64')}`;
+  const env = { KEY_PREFIX: uniquePrefix('idem-keys'), ENCRYPTION_KEYS: oldKey };
+  const before = await build(t, { env, routes: idempotentRoutes(state) });
+  const org = await createOrganization(before);
+  const request = { method: 'POST' as const, url: '/plug/test-things', headers: { ...org.headers, 'idempotency-key': 'k' }, payload: { name: 'hunter2' } };
+  t.equal((await before.inject(request)).statusCode, 201);
+
+  const { redis, keys } = before.services.ctx;
+  const [claim] = (await keysMatching(redis, `${keys.prefix}:*idem:*`)).filter((key) => !key.endsWith(':secrets'));
+  const stored = JSON.parse((await redis.get(claim!))!) as { fingerprint: string };
+  const plainHash = sha256Hex(canonicalJson({ method: request.method, url: request.url, body: request.payload }));
+  t.not(stored.fingerprint, plainHash);
+  t.notOk(stored.fingerprint.includes(plainHash));
+  t.match(stored.fingerprint, /^old\.[0-9a-f]{64}$/, 'names the key it was made with');
+
+  const after = await build(t, { env: { ...env, ENCRYPTION_KEYS: `new:${randomBytes(32).toString('base64')},${oldKey}` }, routes: idempotentRoutes(state) });
+  const replayed = await after.inject(request);
+  t.equal(replayed.statusCode, 201);
+  t.equal(replayed.headers['idempotent-replayed'], 'true');
+  t.equal(state.runs, 1);
+  t.equal((await after.inject({ ...request, payload: { name: 'hunter3' } })).statusCode, 409, 'another body still differs');
 });
 
 t.test('a second request while the first runs gets 409 in-flight', async (t) => {
