@@ -9,12 +9,15 @@ import { errors } from '../errors.ts';
  * (health checks and metrics must answer even when a client floods us) or sets its own limit, e.g.
  * `passwordCheckRouteConfig` for a route that checks a password or an API secret.
  *
- * Callers are counted per API client once authenticated and per IP address before that. Route-level
- * hooks run after the hooks of their plugin, so on `/plug` the limit is checked after Bearer auth has
- * set `request.principal`. Counters live in Redis, so every API process shares them.
+ * Callers are counted per API client (or dashboard and v1 user) once authenticated and per IP address before
+ * that. Route-level hooks run after the hooks of their plugin, so the limit is checked after the plugin's
+ * authentication hook has named the caller. Counters live in Redis, so every API process shares them.
  */
 export function rateLimitKey(request: FastifyRequest): string {
-  return request.principal ? `client:${request.principal.clientId}` : rateLimitByIp(request);
+  // A person signed in to the dashboard or to v1 is a caller of their own, as an API client is: otherwise
+  // every organization's users behind one NAT would share a budget.
+  const caller = request.principal?.clientId ?? request.v1User?.id ?? request.dashboardSession?.user.id;
+  return caller ? `client:${caller}` : rateLimitByIp(request);
 }
 
 /** IPv6 callers are counted per /64, the smallest block a single customer usually gets. */

@@ -1,5 +1,6 @@
 import t from 'tap';
-import { build, createOrganization, keysMatching, testConfig } from '../helper.ts';
+import { sessionHeaders } from '../dashboard-helper.ts';
+import { build, createOrganization, keysMatching, testConfig, type TestOrganization } from '../helper.ts';
 
 t.test('authenticated routes are limited per client, with Retry-After and the envelope', async (t) => {
   const app = await build(t, { env: { RATE_LIMIT_PER_MINUTE: '3' } });
@@ -25,6 +26,25 @@ t.test('authenticated routes are limited per client, with Retry-After and the en
   const health = await app.inject({ method: 'GET', url: '/healthz' });
   t.equal(health.statusCode, 200, 'health checks are never limited');
   t.notOk(health.headers['x-ratelimit-limit']);
+});
+
+t.test('dashboard and v1 users are counted per user, not per address', async (t) => {
+  const app = await build(t, { env: { RATE_LIMIT_PER_MINUTE: '3' } });
+  const v1Token = async (org: TestOrganization) => {
+    const login = await app.inject({ method: 'POST', url: '/v1/auth/login', payload: { username: org.email, password: org.password } });
+    return { authorization: `Bearer ${login.json().token as string}` };
+  };
+  const surfaces = [
+    { name: 'v1', url: '/v1/utility/providers', headersOf: v1Token },
+    { name: 'dashboard', url: '/dashboard/me', headersOf: (org: TestOrganization) => sessionHeaders(app, org.email, org.password) },
+  ];
+  for (const { name, url, headersOf } of surfaces) {
+    // Same address (inject), two users of two organizations.
+    const [first, second] = [await headersOf(await createOrganization(app)), await headersOf(await createOrganization(app))];
+    for (let i = 0; i < 3; i += 1) t.equal((await app.inject({ method: 'GET', url, headers: first })).statusCode, 200, `${name}: within the limit`);
+    t.equal((await app.inject({ method: 'GET', url, headers: first })).statusCode, 429, `${name}: the first user is limited`);
+    t.equal((await app.inject({ method: 'GET', url, headers: second })).statusCode, 200, `${name}: the second is not`);
+  }
 });
 
 t.test('POST /oauth2/token is limited per IP address', async (t) => {
