@@ -9,6 +9,9 @@ import type { Page } from '../services/pagination.ts';
 import type { V1Account, V1Credential, V1Link, V1PageLinks, V1PageMetadata, V1Provider } from './schemas.ts';
 import { needsMfa, toV1Status } from './status-mapping.ts';
 
+/** What a client that asks for HAL by name gets as the Content-Type of a v1 resource. */
+export const HAL_MEDIA_TYPE = 'application/hal+json';
+
 export function legacyUrls(publicUrl: string) {
   const v1 = `${publicUrl}/v1/utility`;
   return {

@@ -15,7 +15,8 @@ const CHARSET = /;\s*charset\s*=\s*"?([^";\s]*)"?/i;
 async function jsonBody(app: FastifyInstance) {
   const parseJson = app.getDefaultJsonParser('error', 'error');
   app.removeContentTypeParser(['application/json', 'text/plain']);
-  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
+  // HAL clients of the v1 API send their bodies as what they read: `application/hal+json`, JSON all the same.
+  app.addContentTypeParser(['application/json', 'application/hal+json'], { parseAs: 'buffer' }, (request, body, done) => {
     const charset = CHARSET.exec(request.headers['content-type'] ?? '')?.[1]?.toLowerCase();
     if (charset !== undefined && charset !== 'utf-8' && charset !== 'utf8') {
       done(errors.unsupportedMediaType({ message: `Unsupported charset "${charset}": send JSON as UTF-8` }), undefined);

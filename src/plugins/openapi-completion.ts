@@ -1,3 +1,4 @@
+import { HAL_MEDIA_TYPE } from '../legacy/hal.ts';
 import { API_VERSIONS } from './api-version.ts';
 
 /**
@@ -5,7 +6,7 @@ import { API_VERSIONS } from './api-version.ts';
  * client generated from it knows it without each route repeating it: the version headers (`api-version.ts`
  * reads them on every request) and the headers every answer carries; the failures any route can answer with
  * before its handler runs (an unknown version, a body too large or of another type, the rate limit, the
- * store away, a bug); which token each tree takes; operation ids; and that a query parameter with a default
+ * store away, a bug); which token each tree takes; v1's HAL media type beside plain JSON (`labelHal`); operation ids; and that a query parameter with a default
  * may be left out (the route schemas list such parameters as required, because Ajv fills them in).
  */
 
@@ -104,9 +105,11 @@ export function completeOperations(document: Document): Document {
       const headerNames = new Set((operation.parameters ?? []).map((parameter) => parameter.name?.toLowerCase()));
       operation.parameters = [...(operation.parameters ?? []), { $ref: '#/components/parameters/PlugVersion' }, { $ref: '#/components/parameters/ArcadiaVersion' }] as Parameter[];
       const responses = (operation.responses ??= {});
-      for (const [status, response] of Object.entries(responses) as [string, { $ref?: string; headers?: Record<string, unknown> }][]) {
+      for (const [status, response] of Object.entries(responses) as [string, { $ref?: string; headers?: Record<string, unknown>; content?: Record<string, unknown> }][]) {
         if (response.$ref !== undefined) continue;
         const isSuccess = status.startsWith('2');
+        const json = response.content?.['application/json'];
+        if (isSuccess && json !== undefined && path.startsWith('/v1/utility/')) response.content = { ...response.content, [HAL_MEDIA_TYPE]: json };
         response.headers = {
           ...response.headers,
           'Plug-Version': { $ref: '#/components/headers/PlugVersion' },

@@ -339,6 +339,34 @@ t.test('PATCH: enabled false disables, enabled true logs in again; DELETE remove
   t.equal((await client.request('GET', credential._links.self.href)).statusCode, 404);
 });
 
+t.test('HAL by name: a client that asks for application/hal+json gets it, and may send its bodies as such', async (t) => {
+  const stack = await buildStack(t, { isWorkerInProcess: false });
+  const { token } = await v1Client(stack);
+  const call = (method: 'GET' | 'POST' | 'PATCH', url: string, headers: Record<string, string> = {}, payload?: object) =>
+    stack.app.inject({ method, url, headers: { authorization: `Bearer ${token}`, ...headers }, ...(payload ? { payload } : {}) });
+  const hal = { accept: 'application/hal+json' };
+
+  t.match((await call('GET', '/v1/utility/credentials')).headers['content-type'], /^application\/json/, 'plain JSON unless asked');
+  t.match((await call('GET', '/v1/utility/credentials', hal)).headers['content-type'], /^application\/hal\+json; charset=utf-8$/);
+  t.match((await call('GET', '/v1/utility/credentials', { accept: 'application/hal+json, application/json;q=0.5' })).headers['content-type'], /^application\/hal\+json/);
+  const missing = await call('GET', '/v1/utility/credentials/crd_aaaaaaaaaaaaaaaaaaaaaaaaaa', hal);
+  t.equal(missing.statusCode, 404);
+  t.match(missing.headers['content-type'], /^application\/json/, 'an error is no HAL resource');
+
+  const created = await call('POST', '/v1/utility/credentials', { ...hal, 'content-type': 'application/hal+json' }, { providerId: SANDBOX_PROVIDER, username: 'hal', password: 'pass_good', interactive: true });
+  t.equal(created.statusCode, 201, created.body);
+  t.match(created.headers['content-type'], /^application\/hal\+json/);
+  const { entityId } = created.json() as V1Credential;
+
+  // Sending back what it was given, `interactive` included, is no error.
+  const patched = await call('PATCH', `/v1/utility/credentials/${entityId}`, { 'content-type': 'application/hal+json' }, { correlationId: 'again', interactive: true });
+  t.equal(patched.statusCode, 200, patched.body);
+  t.equal((patched.json() as V1Credential).correlationId, 'again');
+
+  const document = (await stack.app.inject({ method: 'GET', url: '/docs/json' })).json();
+  t.ok(document.paths['/v1/utility/credentials'].get.responses['200'].content['application/hal+json'], 'the OpenAPI document lists both');
+});
+
 t.test('providers in v1 shape', async (t) => {
   const stack = await buildStack(t, { isWorkerInProcess: false });
   const client = await v1Client(stack);

@@ -20,6 +20,8 @@ const additionalFields = {
   ...Object.fromEntries(ADDITIONAL_PASSWORDS.map((name) => [name, Type.Optional(Password)])),
 } as Record<(typeof ADDITIONAL_USERNAMES)[number] | (typeof ADDITIONAL_PASSWORDS)[number], ReturnType<typeof Type.Optional<typeof Username>>>;
 
+const Interactive = Type.Boolean({ description: 'Accepted for compatibility and ignored; every credential can go through MFA' });
+
 const CreateBody = Type.Object(
   {
     providerId: Type.String({ pattern: idPattern('prv') }),
@@ -27,7 +29,7 @@ const CreateBody = Type.Object(
     password: Password,
     correlationId: Type.Optional(CorrelationId),
     ...additionalFields,
-    interactive: Type.Optional(Type.Boolean({ description: 'Accepted for compatibility; every credential can go through MFA' })),
+    interactive: Type.Optional(Interactive),
   },
   { additionalProperties: false },
 );
@@ -39,6 +41,8 @@ const PatchBody = Type.Object(
     correlationId: Type.Optional(CorrelationId),
     ...additionalFields,
     enabled: Type.Optional(Type.Boolean({ description: 'false disables the credential; true re-enables a disabled one with a new login' })),
+    // A client that sends back the object it created sends this too.
+    interactive: Type.Optional(Interactive),
   },
   { additionalProperties: false, minProperties: 1 },
 );

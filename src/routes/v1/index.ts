@@ -4,7 +4,8 @@
  * here translates (src/legacy/); no rule of the product lives in this tree. Errors are the catalog's,
  * written as v1's `{ status, message }`.
  */
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { HAL_MEDIA_TYPE } from '../../legacy/hal.ts';
 import { v1Schemas } from '../../legacy/schemas.ts';
 import { handleErrors } from '../../plugins/error-envelope.ts';
 import accounts from './accounts.ts';
@@ -13,8 +14,16 @@ import { toV1Error } from './common.ts';
 import credentials from './credentials.ts';
 import providers from './providers.ts';
 
+/** HAL's own media type for a client that asks for it (as HAL libraries do); plain JSON for everyone else. */
+async function labelHal(request: FastifyRequest, reply: FastifyReply) {
+  if (reply.statusCode < 400 && /application\/hal\+json/i.test(request.headers.accept ?? '')) {
+    reply.header('content-type', `${HAL_MEDIA_TYPE}; charset=utf-8`);
+  }
+}
+
 async function utility(app: FastifyInstance) {
   app.addHook('onRequest', requireV1Token);
+  app.addHook('onSend', labelHal);
   await app.register(providers, { prefix: '/providers' });
   await app.register(credentials, { prefix: '/credentials' });
   await app.register(accounts, { prefix: '/accounts' });
