@@ -105,6 +105,12 @@ export interface VerifiedLogin {
   usedRecoveryCode: boolean;
 }
 
+/** What a code is sent for and checked against: a login challenge or an enrollment, and its hash's key. */
+interface Holder {
+  key: string;
+  what: 'login challenge' | 'enrollment';
+}
+
 /** The secrets a method keeps: field names in the `secrets` hash. */
 type MethodSecrets = { totpSecret: string } | { phoneNumber: string; backupPhoneNumber?: string };
 
@@ -139,18 +145,36 @@ if KEYS[3] then redis.call('DEL', KEYS[3]) end
 return 'OK'
 `;
 
-// Counts a wrong code against its holder (ended at the limit) and, at login, against the user.
-// KEYS[1] holder hash; KEYS[2] optional consecutive-failure counter. ARGV[1] attempts allowed per holder.
-// Returns { attempts left on the holder (0 once ended or gone), consecutive failures (0 without KEYS[2]) }.
-const FAILURE_SCRIPT = `
-local remaining = 0
-if redis.call('EXISTS', KEYS[1]) == 1 then
-  remaining = tonumber(ARGV[1]) - redis.call('HINCRBY', KEYS[1], 'attempts', 1)
-  if remaining <= 0 then redis.call('DEL', KEYS[1]); remaining = 0 end
-end
+// Books one attempt on a holder before its code is compared, so that concurrent guesses cannot outrun the limits:
+// a holder has MAX_ATTEMPTS_PER_CHALLENGE comparisons in all, and a user's guesses stop at the lock. At login the
+// attempt also counts as a failure until its code proves right (the claim then resets the counter).
+// KEYS[1] holder hash; KEYS[2] optional consecutive-failure counter. ARGV[1] attempts per holder, ARGV[2] lock limit.
+// Returns { 'OK' | 'GONE' (no holder, or its attempts are spent) | 'LOCKED', attempts left after this one, failures }.
+const BOOK_ATTEMPT_SCRIPT = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return { 'GONE', 0, 0 } end
 local failures = 0
+if KEYS[2] then
+  failures = tonumber(redis.call('GET', KEYS[2]) or '0')
+  if failures >= tonumber(ARGV[2]) then return { 'LOCKED', 0, failures } end
+end
+local left = tonumber(ARGV[1]) - redis.call('HINCRBY', KEYS[1], 'attempts', 1)
+if left < 0 then return { 'GONE', 0, failures } end
 if KEYS[2] then failures = redis.call('INCR', KEYS[2]) end
-return { remaining, failures }
+return { 'OK', left, failures }
+`;
+
+// Ends a holder whose last attempt was wrong; one started since (a new enrollment under the same key) has
+// attempts left and stays. KEYS[1] holder hash; KEYS[2] optional: what goes with it. ARGV[1] attempts per holder.
+const END_SPENT_SCRIPT = `
+if tonumber(redis.call('HGET', KEYS[1], 'attempts') or '0') >= tonumber(ARGV[1]) then return redis.call('DEL', unpack(KEYS)) end
+return 0
+`;
+
+// Sets fields on a holder only while it exists. KEYS[1] holder hash; ARGV field, value, … Returns 1, or 0 when gone.
+const SET_ON_HOLDER_SCRIPT = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV))
+return 1
 `;
 
 // Decides whether another text message may go out to a user, and if so counts it.
@@ -171,7 +195,9 @@ return { 'OK', 0 }
 type ClaimOutcome = 'OK' | 'USED' | 'GONE';
 type WithScripts = RedisClient & {
   plugboardClaimCode(numKeys: number, ...args: (string | number)[]): Promise<ClaimOutcome>;
-  plugboardRecordCodeFailure(numKeys: number, ...args: (string | number)[]): Promise<[number, number]>;
+  plugboardBookCodeAttempt(numKeys: number, ...args: (string | number)[]): Promise<['OK' | 'GONE' | 'LOCKED', number, number]>;
+  plugboardEndSpentHolder(numKeys: number, ...args: (string | number)[]): Promise<number>;
+  plugboardSetOnHolder(numKeys: number, ...args: (string | number)[]): Promise<number>;
   plugboardReserveSms(numKeys: number, ...args: (string | number)[]): Promise<['OK' | 'COOLDOWN' | 'HOURLY_LIMIT', number]>;
 };
 
@@ -179,7 +205,9 @@ export function createTwoFactorService(ctx: ServiceContext, deps: { events: Even
   const { keys } = ctx;
   const redis = ctx.redis as WithScripts;
   redis.defineCommand('plugboardClaimCode', { lua: CLAIM_SCRIPT });
-  redis.defineCommand('plugboardRecordCodeFailure', { lua: FAILURE_SCRIPT });
+  redis.defineCommand('plugboardBookCodeAttempt', { lua: BOOK_ATTEMPT_SCRIPT });
+  redis.defineCommand('plugboardEndSpentHolder', { lua: END_SPENT_SCRIPT });
+  redis.defineCommand('plugboardSetOnHolder', { lua: SET_ON_HOLDER_SCRIPT });
   redis.defineCommand('plugboardReserveSms', { lua: RESERVE_SMS_SCRIPT });
 
   const keysOf = (user: TwoFactorUser) => keys.org(user.organizationId).twoFactor(user.id);
@@ -194,13 +222,27 @@ export function createTwoFactorService(ctx: ServiceContext, deps: { events: Even
     return redis.plugboardClaimCode(keyList.length, ...keyList, proof.kind, value);
   }
 
-  async function recordFailure(holderKey: string, failureCounterKey?: string) {
+  async function bookAttempt(holderKey: string, failureCounterKey?: string) {
     const keyList = failureCounterKey ? [holderKey, failureCounterKey] : [holderKey];
-    const [attemptsLeft, consecutiveFailures] = await redis.plugboardRecordCodeFailure(keyList.length, ...keyList, MAX_ATTEMPTS_PER_CHALLENGE);
-    return { attemptsLeft, consecutiveFailures };
+    const [outcome, attemptsLeft, consecutiveFailures] = await redis.plugboardBookCodeAttempt(
+      keyList.length,
+      ...keyList,
+      MAX_ATTEMPTS_PER_CHALLENGE,
+      LOCK_AFTER_CONSECUTIVE_FAILURES,
+    );
+    return { outcome, attemptsLeft, consecutiveFailures };
   }
 
-  function wrongCode(attemptsLeft: number, what: 'login challenge' | 'enrollment') {
+  /** After a wrong code: ends the holder (and what it keeps beside it) if that was its last attempt; the error to answer with. */
+  async function wrongCodeOn(holder: Holder, attemptsLeft: number, besideKey?: string) {
+    if (attemptsLeft === 0) {
+      const keyList = besideKey ? [holder.key, besideKey] : [holder.key];
+      await redis.plugboardEndSpentHolder(keyList.length, ...keyList, MAX_ATTEMPTS_PER_CHALLENGE);
+    }
+    return wrongCode(attemptsLeft, holder.what);
+  }
+
+  function wrongCode(attemptsLeft: number, what: Holder['what']) {
     const next = what === 'login challenge' ? 'log in again' : 'start the enrollment again';
     return errors.twoFactorCodeInvalid({
       message:
@@ -307,23 +349,22 @@ export function createTwoFactorService(ctx: ServiceContext, deps: { events: Even
   }
 
   /** Sends a fresh code within the per-user limits, or refuses with a 429 that says when to ask again. */
-  async function sendCode(user: TwoFactorUser, holderKey: string, holderId: string, phoneNumber: string): Promise<void> {
+  async function sendCode(user: TwoFactorUser, holder: Holder, holderId: string, phoneNumber: string): Promise<void> {
     await reserveSmsOrRefuse(user);
-    await sendReservedCode(user, holderKey, holderId, phoneNumber);
+    await sendReservedCode(user, holder, holderId, phoneNumber);
   }
 
   /**
    * Sends a fresh code to `phoneNumber` and stores its hash on the holder, bound to the holder's id. The hash is
    * stored before sending, so a code that arrives quickly is already valid; a resend replaces the previous code.
    */
-  async function sendReservedCode(user: TwoFactorUser, holderKey: string, holderId: string, phoneNumber: string): Promise<void> {
+  async function sendReservedCode(user: TwoFactorUser, holder: Holder, holderId: string, phoneNumber: string): Promise<void> {
     const code = generateSmsCode();
-    const now = nowMs();
-    await redis.hset(holderKey, {
-      smsCodeHash: smsCodeDigests.digest(smsCodeOf(holderId, code)),
-      smsCodeExpiresAt: now + SMS_CODE_TTL_MS,
-      destination: maskPhone(phoneNumber),
-    });
+    const fields = { smsCodeHash: smsCodeDigests.digest(smsCodeOf(holderId, code)), smsCodeExpiresAt: nowMs() + SMS_CODE_TTL_MS, destination: maskPhone(phoneNumber) };
+    // Only onto a holder that is still there: one that ended meanwhile would come back without its expiry.
+    if ((await redis.plugboardSetOnHolder(1, holder.key, ...Object.entries(fields).flat())) === 0) {
+      throw holder.what === 'login challenge' ? errors.loginChallengeInvalid() : errors.conflict({ message: 'The enrollment ended meanwhile; start it again' });
+    }
     try {
       await deps.smsGateway.send({ to: phoneNumber, body: `Your Plugboard code is ${code}. It expires in ${SMS_CODE_TTL_MS / 60_000} minutes.` });
     } catch (error) {
@@ -382,6 +423,8 @@ export function createTwoFactorService(ctx: ServiceContext, deps: { events: Even
       throw errors.conflict({ message: `No ${method === 'APP' ? 'app' : 'SMS'} enrollment is in progress; start one with ${start}` });
     }
     const pending = (await ctx.secrets.readAll(k.enrollmentSecrets)) as MethodSecrets & Record<string, string>;
+    const booked = await bookAttempt(k.enrollment);
+    if (booked.outcome !== 'OK') throw wrongCode(0, 'enrollment');
     let proof: Claim | null = null;
     let acceptedStep: number | undefined;
     if (method === 'APP') {
@@ -393,11 +436,7 @@ export function createTwoFactorService(ctx: ServiceContext, deps: { events: Even
     } else if (smsCodeMatches(enrollment, enrollment.id ?? '', code)) {
       proof = { kind: 'sms', codeHash: enrollment.smsCodeHash ?? '' };
     }
-    if (!proof) {
-      const { attemptsLeft } = await recordFailure(k.enrollment);
-      if (attemptsLeft === 0) await redis.del(k.enrollmentSecrets);
-      throw wrongCode(attemptsLeft, 'enrollment');
-    }
+    if (!proof) throw await wrongCodeOn({ key: k.enrollment, what: 'enrollment' }, booked.attemptsLeft, k.enrollmentSecrets);
     if ((await claim(k.enrollment, proof, k.enrollment)) !== 'OK') throw wrongCode(0, 'enrollment');
     return { recoveryCodes: await enable(user, method, pending, acceptedStep) };
   }
@@ -429,18 +468,25 @@ export function createTwoFactorService(ctx: ServiceContext, deps: { events: Even
     };
   }
 
-  /** Works out which claim a proof makes, or null when it is simply wrong. */
-  async function proofFor(challenge: Awaited<ReturnType<typeof loadChallenge>>, proof: LoginProof): Promise<Claim | null> {
-    const { user } = challenge;
+  /** A malformed proof is a 400 before it costs an attempt. */
+  function assertWellFormed(proof: LoginProof): void {
     if ('recoveryCode' in proof) {
       const normalised = normaliseRecoveryCode(proof.recoveryCode);
       if (normalised.length !== RECOVERY_CODE_LENGTH || !CROCKFORD_BASE32.test(normalised)) {
         throw errors.invalidParameter({ param: 'recoveryCode', message: 'recoveryCode must look like xxxx-xxxx-xxxx-xxxx' });
       }
-      const codeHash = hashRecoveryCode(normalised);
+    } else if (!isWellFormedCode(proof.code)) {
+      throw errors.invalidParameter({ param: 'code', message: 'code must be 6 digits' });
+    }
+  }
+
+  /** Works out which claim a well-formed proof makes, or null when it is simply wrong. */
+  async function proofFor(challenge: Awaited<ReturnType<typeof loadChallenge>>, proof: LoginProof): Promise<Claim | null> {
+    const { user } = challenge;
+    if ('recoveryCode' in proof) {
+      const codeHash = hashRecoveryCode(normaliseRecoveryCode(proof.recoveryCode));
       return (await matchesARecoveryCode(user, codeHash)) ? { kind: 'recovery', codeHash } : null;
     }
-    if (!isWellFormedCode(proof.code)) throw errors.invalidParameter({ param: 'code', message: 'code must be 6 digits' });
     if (challenge.method === 'SMS') {
       return smsCodeMatches(challenge.fields, challenge.id, proof.code) ? { kind: 'sms', codeHash: challenge.fields.smsCodeHash ?? '' } : null;
     }
@@ -507,7 +553,7 @@ export function createTwoFactorService(ctx: ServiceContext, deps: { events: Even
       // The limits first: a refused resend must leave the enrollment, and the code already sent, as they are.
       await reserveSmsOrRefuse(user);
       const { id } = await writeEnrollment(user, 'SMS', secrets);
-      await sendReservedCode(user, keysOf(user).enrollment, id, input.phoneNumber);
+      await sendReservedCode(user, { key: keysOf(user).enrollment, what: 'enrollment' }, id, input.phoneNumber);
       return { destination: maskPhone(input.phoneNumber), expiresAt: new Date(nowMs() + SMS_CODE_TTL_MS).toISOString() };
     },
 
@@ -569,7 +615,7 @@ export function createTwoFactorService(ctx: ServiceContext, deps: { events: Even
         // code can be asked for once the limits allow, instead of a 429 in place of the challenge.
         const refusal = await reserveSms(user);
         if (refusal) return { ...view, isCodeSent: false, nextCodeAt: new Date(nowMs() + refusal.waitMs).toISOString() };
-        await sendReservedCode(user, challengeKey, id, phoneNumber);
+        await sendReservedCode(user, { key: challengeKey, what: 'login challenge' }, id, phoneNumber);
         return { ...view, isCodeSent: true };
       }
       return challengeView(id, record.method, fields);
@@ -585,7 +631,7 @@ export function createTwoFactorService(ctx: ServiceContext, deps: { events: Even
       const phones = await phoneNumbers(challenge.user);
       const to = options.useBackupPhone ? phones.backupPhoneNumber : phones.phoneNumber;
       if (!to) throw errors.invalidParameter({ param: 'useBackupPhone', message: 'No backup phone number is set for this account' });
-      await sendCode(challenge.user, challenge.key, challenge.id, to);
+      await sendCode(challenge.user, { key: challenge.key, what: 'login challenge' }, challenge.id, to);
       return { ...challengeView(challenge.id, challenge.method, { ...challenge.fields, destination: maskPhone(to) }), isCodeSent: true };
     },
 
@@ -597,7 +643,11 @@ export function createTwoFactorService(ctx: ServiceContext, deps: { events: Even
       const challenge = await loadChallenge(challengeId);
       const { user } = challenge;
       const k = keysOf(user);
-      await assertNotLocked(user);
+      assertWellFormed(proof);
+      // Booked before the code is compared: however many guesses arrive at once, only the booked ones are checked.
+      const booked = await bookAttempt(challenge.key, k.consecutiveFailures);
+      if (booked.outcome === 'LOCKED') throw errors.twoFactorLocked();
+      if (booked.outcome === 'GONE') throw errors.loginChallengeInvalid();
       const claimed = await proofFor(challenge, proof);
       if (claimed) {
         const proofKey = claimed.kind === 'totp' ? k.lastTotpStep : claimed.kind === 'recovery' ? k.recoveryCodes : challenge.key;
@@ -610,12 +660,12 @@ export function createTwoFactorService(ctx: ServiceContext, deps: { events: Even
           return { userId: user.id, organizationId: user.organizationId, usedRecoveryCode };
         }
       }
-      const { attemptsLeft, consecutiveFailures } = await recordFailure(challenge.key, k.consecutiveFailures);
-      if (consecutiveFailures === LOCK_AFTER_CONSECUTIVE_FAILURES) {
+      const wrong = await wrongCodeOn({ key: challenge.key, what: 'login challenge' }, booked.attemptsLeft);
+      if (booked.consecutiveFailures === LOCK_AFTER_CONSECUTIVE_FAILURES) {
         await deps.events.commit({ organizationId: user.organizationId, mutations: [], events: [auditEvent('user.two_factor.locked', user)] });
       }
-      if (consecutiveFailures >= LOCK_AFTER_CONSECUTIVE_FAILURES) throw errors.twoFactorLocked();
-      throw wrongCode(attemptsLeft, 'login challenge');
+      if (booked.consecutiveFailures >= LOCK_AFTER_CONSECUTIVE_FAILURES) throw errors.twoFactorLocked();
+      throw wrong;
     },
 
     /** For a password reset (SPEC §8): unlocks two-factor login after too many wrong codes. */

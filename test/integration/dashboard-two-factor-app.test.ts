@@ -130,6 +130,29 @@ t.test('100 consecutive failures lock two-factor login until the password is res
   t.equal(verified.statusCode, 200);
 });
 
+t.test('guesses sent at once cannot outrun the limits: five checks per challenge, none past the lock', async (t) => {
+  const { app, org, clock, otpauthUri } = await enrolledAdmin(t);
+  const { redis, keys } = app.services.ctx;
+  const failures = keys.org(org.organizationId).twoFactor(org.userId).consecutiveFailures;
+  const errorIdsOf = (responses: { json(): { errors: { details: { errorId: string } }[] } }[]) => responses.map((response) => response.json().errors[0]!.details.errorId);
+
+  const challengeId = await serviceChallenge(app, org);
+  const burst = errorIdsOf(await Promise.all(Array.from({ length: 30 }, () => verify(app, { challengeId, code: '000000' }))));
+  t.equal(burst.filter((id) => id === 'PB_TWO_FACTOR_CODE_INVALID').length, 5, 'five codes checked');
+  t.equal(burst.filter((id) => id === 'PB_LOGIN_CHALLENGE_INVALID').length, 25, 'the others refused unchecked');
+  t.equal(await redis.get(failures), '5', 'and only the checked ones counted');
+
+  const openedBefore = await serviceChallenge(app, org);
+  const challenges = await Promise.all(Array.from({ length: 10 }, () => serviceChallenge(app, org)));
+  await redis.set(failures, '99');
+  const atTheLock = await Promise.all(challenges.flatMap((id) => Array.from({ length: 5 }, () => verify(app, { challengeId: id, code: '000000' }))));
+  t.same(new Set(errorIdsOf(atTheLock)), new Set(['PB_TWO_FACTOR_LOCKED']));
+  t.equal(await redis.get(failures), '100', 'one more code was checked, none after it');
+  t.same(await eventTypesOf(app, org.organizationId), ['user.two_factor.enabled', 'user.two_factor.locked'], 'locked once, audited once');
+  const right = await verify(app, { challengeId: openedBefore, code: totpCode(otpauthUri, clock.now()) });
+  t.equal(right.statusCode, 403, 'the right code on a challenge opened before the lock does not pass it either');
+});
+
 t.test('a success resets the consecutive failure count', async (t) => {
   const { app, org, clock, otpauthUri } = await enrolledAdmin(t);
   // 99 failures, as the 100-failure test above produces them one by one.
