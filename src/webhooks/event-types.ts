@@ -15,7 +15,8 @@ function credentialData(fields: TProperties = {}): TProperties {
 }
 
 const userData: TProperties = {
-  user: Type.Object({ id: Type.String({ pattern: '^usr_' }), email: Type.String({ format: 'email' }) }),
+  // No `format: 'email'`: that is ASCII only, and a user may sign in as zoë@example.com.
+  user: Type.Object({ id: Type.String({ pattern: '^usr_' }), email: Type.String({ description: "The user's login email" }) }),
 };
 
 const definitions = {

@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
+import { errors } from '../../../errors.ts';
 import { idPattern } from '../../../ids.ts';
 import { organizationOf } from '../../../plugins/bearer-auth.ts';
 import { errorResponses, ref } from '../../../schemas/index.ts';
@@ -165,6 +166,8 @@ const webhooks: FastifyPluginAsyncTypebox = async (app) => {
     },
     async (request, reply) => {
       const since = new Date(request.body.since);
+      // RFC 3339 allows a leap second (…:60Z), which the schema's format lets through and Date cannot hold.
+      if (Number.isNaN(since.getTime())) throw errors.invalidParameter({ param: 'since', message: 'since must be a time that exists (no leap second)' });
       return reply.code(202).send(await service.recover(organizationOf(request), request.params.id, since));
     },
   );
