@@ -55,10 +55,8 @@ export function createWebhookPoster(options: WebhookPosterOptions) {
         if (settled) return;
         settled = true;
         clearTimeout(deadline);
-        const bytes = Buffer.concat(chunks).subarray(0, options.maxResponseBytes);
-        // `stream: true` holds back a multi-byte character cut in half by the limit instead of mangling it.
-        const text = status === null ? null : new TextDecoder('utf-8').decode(bytes, { stream: true });
-        resolve({ responseStatus: status, responseHeaders, responseBody: text, isResponseBodyTruncated: truncated, error });
+        const body = status === null ? null : textWithin(Buffer.concat(chunks), options.maxResponseBytes);
+        resolve({ responseStatus: status, responseHeaders, responseBody: body?.text ?? null, isResponseBodyTruncated: truncated || (body?.isCut ?? false), error });
       };
       // A status already received decides the outcome; a body cut short afterwards does not undo it.
       const fail = (error: Error & { code?: string }) => settle(status === null ? describeError(error) : null, status !== null);
@@ -105,6 +103,18 @@ export function createWebhookPoster(options: WebhookPosterOptions) {
 
   // Idle keep-alive sockets are unref'd by the agent, so they never keep a process from exiting.
   return { post };
+}
+
+/**
+ * The answer's first `maxBytes` as text of at most `maxBytes` in UTF-8. `stream: true` holds back a character
+ * cut in half by the limit instead of mangling it; bytes that are not UTF-8 become U+FFFD, three bytes each, so
+ * the text is cut again where that made it longer (5,000 bytes of 0xFF would be 12 KiB).
+ */
+function textWithin(bytes: Buffer, maxBytes: number): { text: string; isCut: boolean } {
+  const text = new TextDecoder('utf-8').decode(bytes.subarray(0, maxBytes), { stream: true });
+  const encoded = Buffer.from(text);
+  if (encoded.length <= maxBytes) return { text, isCut: false };
+  return { text: new TextDecoder('utf-8').decode(encoded.subarray(0, maxBytes), { stream: true }), isCut: true };
 }
 
 /** Transport errors as an integrator can act on them: the code in front when the message lacks it. */

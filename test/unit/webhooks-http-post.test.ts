@@ -43,6 +43,18 @@ t.test('keeps at most maxResponseBytes of a long answer and says it was cut', as
   t.match(outcome, { responseStatus: 400, responseBody: 'x'.repeat(16), isResponseBodyTruncated: true, error: null });
 });
 
+t.test('an answer that is not UTF-8 is kept within maxResponseBytes too, though each bad byte decodes to three', async (t) => {
+  const answers = [Buffer.alloc(10, 0xff), Buffer.concat([Buffer.from('ok '), Buffer.alloc(20, 0xff)])];
+  const url = await receiver(t, (request, res) => res.writeHead(200).end(answers[Number(request.url?.slice(1))]));
+  const short = await poster().post(`${url}/0`, {}, '{}');
+  t.equal(Buffer.byteLength(short.responseBody ?? ''), 15, 'five replacement characters fit in 16 bytes, not ten');
+  t.equal(short.responseBody, '\ufffd'.repeat(5));
+  t.equal(short.isResponseBodyTruncated, true, 'and the record says something is missing');
+  const long = await poster().post(`${url}/1`, {}, '{}');
+  t.equal(long.responseBody, `ok ${'\ufffd'.repeat(4)}`);
+  t.equal(long.isResponseBodyTruncated, true);
+});
+
 t.test('a redirect is an answer, not followed', async (t) => {
   let requests = 0;
   const url = await receiver(t, (_request, res) => {
