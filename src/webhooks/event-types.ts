@@ -15,8 +15,8 @@ function credentialData(fields: TProperties = {}): TProperties {
 }
 
 const userData: TProperties = {
-  // No `format: 'email'`: that is ASCII only, and a user may sign in as zoë@example.com.
-  user: Type.Object({ id: Type.String({ pattern: '^usr_' }), email: Type.String({ description: "The user's login email" }) }),
+  // Not `format: 'email'`, which is ASCII only: a user may sign in as zoë@example.com (what sign-up accepts).
+  user: Type.Object({ id: Type.String({ pattern: '^usr_' }), email: Type.String({ pattern: '^[^\\s@]+@[^\\s@]+\\.[^\\s@]+$' }) }),
 };
 
 const definitions = {
