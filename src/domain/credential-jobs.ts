@@ -64,8 +64,9 @@ export function workFor(credential: CredentialRecord, config: ScheduleConfig): C
   }
   if (session && credential.status === 'CONNECTION_SUCCESS') {
     if (session.isMfa && session.expiresAt) {
-      if (!session.warnedAt) {
-        const warnAt = Date.parse(session.expiresAt) - config.sessionWarningSeconds * 1000;
+      const warnAt = Date.parse(session.expiresAt) - config.sessionWarningSeconds * 1000;
+      // SESSION_WARNING_SECONDS=0: no warning, which would come with the session's end.
+      if (!session.warnedAt && config.sessionWarningSeconds > 0) {
         timer('session_warning', session.id, new Date(Math.max(warnAt, Date.parse(session.obtainedAt))).toISOString());
       }
       timer('session_expiry', session.id, session.expiresAt);

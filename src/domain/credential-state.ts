@@ -505,6 +505,8 @@ export function apply(credential: CredentialRecord, input: CredentialInput, env:
     case 'session_warning': {
       const session = credential.session;
       if (session?.id !== input.sessionId || !session.isMfa || session.warnedAt) return stale('no warning due for this session');
+      // Fired late (workers were down): the session has ended, and its expiry says so instead of a warning.
+      if (session.expiresAt && isDue(session.expiresAt, env.now)) return stale('the session has already ended');
       return change
         .set({ session: { ...session, warnedAt: env.now.toISOString() } })
         .emit('credential.mfa.session_expiring', { expiresAt: session.expiresAt })
@@ -653,13 +655,25 @@ function providerUnavailable(change: Change, input: Extract<CredentialInput, { k
   return change.moveTo(detail, { step }, message).done();
 }
 
-function chooseMethod(change: Change, input: Extract<CredentialInput, { kind: 'choose_method' }>): Transition | Refusal {
+/** The challenge an answer names, if it can be answered now (a method chosen, a code sent); else why not. */
+function answerableChallenge(change: Change, challengeId: string): Challenge | Refusal {
   const { before, env } = change;
   const challenge = before.mfa;
   if (before.step) return { refused: 'conflict', message: 'A verification step is already being processed' };
-  if (!challenge || challenge.challengeId !== input.challengeId) {
+  if (!challenge || challenge.challengeId !== challengeId) {
     return { refused: 'conflict', message: 'challengeId is not the open challenge', param: 'challengeId' };
   }
+  // Its expiry timer may not have fired yet; a method chosen now would send a code for a dead challenge.
+  if (Date.parse(challenge.expiresAt) <= env.now.getTime()) {
+    return { refused: 'conflict', message: 'The challenge has expired; refresh to start a new one' };
+  }
+  return challenge;
+}
+
+function chooseMethod(change: Change, input: Extract<CredentialInput, { kind: 'choose_method' }>): Transition | Refusal {
+  const { env } = change;
+  const challenge = answerableChallenge(change, input.challengeId);
+  if ('refused' in challenge) return challenge;
   if (challenge.stage === 'CODE_ENTRY' && !input.isResubmission) {
     return { refused: 'conflict', message: 'A method was already chosen; send isResubmission: true to get a new code', param: 'isResubmission' };
   }
@@ -686,15 +700,9 @@ function chooseMethod(change: Change, input: Extract<CredentialInput, { kind: 'c
 }
 
 function submitCode(change: Change, input: Extract<CredentialInput, { kind: 'submit_code' }>): Transition | Refusal {
-  const { before, env } = change;
-  const challenge = before.mfa;
-  if (before.step) return { refused: 'conflict', message: 'A verification step is already being processed' };
-  if (!challenge || challenge.challengeId !== input.challengeId) {
-    return { refused: 'conflict', message: 'challengeId is not the open challenge', param: 'challengeId' };
-  }
-  if (Date.parse(challenge.expiresAt) <= env.now.getTime()) {
-    return { refused: 'conflict', message: 'The challenge has expired; refresh to start a new one' };
-  }
+  const { env } = change;
+  const challenge = answerableChallenge(change, input.challengeId);
+  if ('refused' in challenge) return challenge;
   // A code the provider would refuse on its length alone (a digit short, a pasted sentence) costs no attempt.
   if (challenge.codeLength !== null && input.codeLength !== challenge.codeLength) {
     return { refused: 'invalid', message: `code must have ${challenge.codeLength} characters`, param: 'code' };

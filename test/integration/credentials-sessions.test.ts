@@ -113,8 +113,9 @@ t.test('refresh of a working MFA connection syncs with its stored session: no ne
   const stack = await buildStack(t);
   const connected = await connectWithMfa(stack, 'pass_mfa');
   const eventsBefore = describe(await eventsOf(stack, connected.id));
-  const refreshed = await call<CredentialView>(stack, 'POST', `/plug/credentials/${connected.id}/refresh`);
+  const refreshed = await call<CredentialView>(stack, 'POST', `/plug/credentials/${connected.id}/refresh`, undefined, WAIT);
   t.match(refreshed, { statusCode: 202, body: { statusDetail: SUCCESS, mfa: null } });
+  t.notOk(refreshed.headers['preference-applied'], 'a sync is not waited for, and the answer does not claim it was');
   const synced = await waitForCredential(stack, connected.id, (c) => c.lastSyncedAt !== connected.lastSyncedAt, 5000);
   t.equal(synced.statusDetail, SUCCESS, 'still connected, synced just now');
   t.ok(Date.parse(synced.nextSyncAt ?? '') > Date.now() + 3_600_000, 'the next sync is a sync interval away again');

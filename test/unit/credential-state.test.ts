@@ -253,6 +253,12 @@ t.test('client calls that do not fit are conflicts or invalid', async (t) => {
   t.match(apply(choosing, { kind: 'refresh' }, env()), { refused: 'conflict' }, 'no refresh while a step is in flight');
   const expired = env({ now: new Date(NOW.getTime() + 301_000) });
   t.match(apply(codeRequired, { kind: 'submit_code', challengeId: 'mfa-x', codeLength: 6 }, expired), { refused: 'conflict' }, 'no code after expiresAt');
+  t.match(
+    apply(methodRequired, { kind: 'choose_method', challengeId: 'mfa-x', methodId: 'mth-x', isResubmission: false }, expired),
+    { refused: 'conflict', message: /expired/ },
+    'no method after expiresAt either: its step would send a code for a dead challenge',
+  );
+  t.match(apply(codeRequired, { kind: 'choose_method', challengeId: 'mfa-x', methodId: 'mth-x', isResubmission: true }, expired), { refused: 'conflict' }, 'nor a resend');
 });
 
 t.test('stale provider outcomes and timers change nothing', async (t) => {
@@ -267,6 +273,8 @@ t.test('stale provider outcomes and timers change nothing', async (t) => {
   t.match(apply(codeRequired, { kind: 'challenge_expired_timer', challengeId: 'mfa-x' }, env()), { refused: 'stale' }, 'not before expiresAt');
   const warned = expectTransition(apply(connected, { kind: 'session_warning', sessionId: 'ses-x' }, env())).credential;
   t.match(apply(warned, { kind: 'session_warning', sessionId: 'ses-x' }, env()), { refused: 'stale' }, 'one warning per session');
+  const afterTheEnd = env({ now: new Date(NOW.getTime() + 3_601_000) });
+  t.match(apply(connected, { kind: 'session_warning', sessionId: 'ses-x' }, afterTheEnd), { refused: 'stale' }, 'no warning fired after the session ended');
 });
 
 t.test('a wrong code or a resent code coming back after the deadline times the challenge out', async (t) => {
@@ -446,6 +454,11 @@ t.test('workFor: the step and timers each state calls for, with deterministic id
   t.equal(warning?.runAt, inSeconds(3000), 'warning sessionWarningSeconds ahead of the expiry');
   const short = workFor(connected, { sessionWarningSeconds: 86400 }).timers.find((timer) => timer.kind === 'session_warning');
   t.equal(short?.runAt, NOW.toISOString(), 'clamped to when the session was obtained');
+  t.same(
+    workFor(connected, { sessionWarningSeconds: 0 }).timers.map((timer) => timer.kind),
+    ['session_expiry', 'sync'],
+    'SESSION_WARNING_SECONDS=0: no warning (it would come with the end)',
+  );
 
   const timersOf = (credential: CredentialRecord) => workFor(credential, config).timers;
   const expired = expectTransition(apply(connected, REPRESENTATIVE.session_invalid, env())).credential;

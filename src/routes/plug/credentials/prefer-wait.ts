@@ -26,9 +26,10 @@ export async function credentialAfterStep(
   started: StepStarted,
 ): Promise<CredentialView> {
   const waitSeconds = preferredWaitSeconds(request);
-  if (waitSeconds === null) return started.credential;
+  // No step, nothing to wait for (a refresh of a connected credential syncs on a timer): the preference is not applied.
+  if (waitSeconds === null || started.stepId === null) return started.credential;
   reply.header('preference-applied', `wait=${waitSeconds}`);
-  if (started.stepId === null || waitSeconds === 0) return started.credential;
+  if (waitSeconds === 0) return started.credential;
   const latest = await services.credentials.waitForStep(organizationId, started.credential.id, started.stepId, waitSeconds * 1000, request.server.closing);
   return latest ?? started.credential;
 }
