@@ -594,7 +594,7 @@ function applyProviderOutcome(change: Change, input: ProviderOutcome): Transitio
         // A resent code never extends the challenge beyond what we promised, only shortens it if the provider says so.
         expiresAt: earliest(challenge.expiresAt, input.expiresAt),
       };
-      if (Date.parse(mfa.expiresAt) <= env.now.getTime()) return change.timeOut().done();
+      if (Date.parse(mfa.expiresAt) <= env.now.getTime()) return change.timeOut(mfa.challengeId).done();
       return change
         .moveTo('MULTI_FACTOR_AUTHENTICATION_CODE_REQUIRED', { step: null, mfa })
         .emit('credential.mfa.code_required', { expiresAt: mfa.expiresAt })
@@ -789,11 +789,12 @@ class Change {
     });
   }
 
-  /** The event names the challenge that ended: the credential's `mfa` is gone by then. */
-  timeOut(): this {
-    return this.moveTo('MULTI_FACTOR_AUTHENTICATION_TIMED_OUT', { mfa: null, step: null }).emit('credential.mfa.timed_out', {
-      challengeId: this.before.mfa?.challengeId,
-    });
+  /**
+   * The event names the challenge that ended: the credential's `mfa` is gone by then. By default the open one;
+   * a challenge the provider opened and ended in one answer (a code asked for with an expiry already past) is new.
+   */
+  timeOut(challengeId = this.before.mfa?.challengeId): this {
+    return this.moveTo('MULTI_FACTOR_AUTHENTICATION_TIMED_OUT', { mfa: null, step: null }).emit('credential.mfa.timed_out', { challengeId });
   }
 
   /**

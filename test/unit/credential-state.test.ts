@@ -286,6 +286,14 @@ t.test('a wrong code or a resent code coming back after the deadline times the c
   const resending = stateIn('MULTI_FACTOR_AUTHENTICATION_CODE_REQUIRED', { isStepInFlight: true });
   const resent = expectTransition(apply(resending, REPRESENTATIVE.code_required, late));
   t.equal(resent.credential.statusDetail, 'MULTI_FACTOR_AUTHENTICATION_TIMED_OUT');
+  t.equal(resent.events.find((e) => e.type === 'credential.mfa.timed_out')?.data.challengeId, 'mfa-x', 'the event names the challenge');
+
+  // A login the provider answers with a code already past its expiry opens and ends a challenge at once.
+  const loggingIn = stateIn('DATA_EXTRACTION_IN_PROGRESS');
+  const pastDue = { ...REPRESENTATIVE.code_required, expiresAt: new Date(NOW.getTime() - 1000).toISOString() };
+  const endedAtOnce = expectTransition(apply(loggingIn, pastDue, env()));
+  t.equal(endedAtOnce.credential.statusDetail, 'MULTI_FACTOR_AUTHENTICATION_TIMED_OUT');
+  t.match(endedAtOnce.events.find((e) => e.type === 'credential.mfa.timed_out')?.data, { challengeId: /./ }, 'it names that challenge too (a required field)');
 });
 
 t.test('a challenge the provider ends: timed out after the deadline, a new login before it', async (t) => {
