@@ -316,7 +316,7 @@ export const TRANSITIONS: Record<InputKind, TransitionRule> = {
   provider_unavailable: {
     from: IN_PROGRESS,
     to: ['PROVIDER_WEBSITE_INACCESSIBLE', ...AWAITING_CUSTOMER, 'MULTI_FACTOR_AUTHENTICATION_CODE_SUBMITTED', 'MULTI_FACTOR_AUTHENTICATION_TIMED_OUT'],
-    emits: ['credential.status_changed', 'credential.mfa.timed_out'],
+    emits: ['credential.status_changed', 'credential.mfa.timed_out', 'credential.mfa.method_required'],
   },
   choose_method: { from: AWAITING_CUSTOMER, to: AWAITING_CUSTOMER, emits: [] },
   submit_code: {
@@ -652,7 +652,11 @@ function providerUnavailable(change: Change, input: Extract<CredentialInput, { k
     ? 'MULTI_FACTOR_AUTHENTICATION_CODE_REQUIRED'
     : before.statusDetail;
   const message = input.willRetry ? `${input.message}; retrying` : `${input.message}; please try again`;
-  return change.moveTo(detail, { step }, message).done();
+  const moved = change.moveTo(detail, { step }, message);
+  // A first choice of method that could not reach the provider sent no code, and the stage stays as it was: no
+  // status change to tell of. Asking for the method again does, so a client waiting for code_required hears.
+  const isMethodAskedAgain = !input.willRetry && before.step?.kind === 'choose_method' && before.mfa?.stage === 'METHOD_SELECTION';
+  return (isMethodAskedAgain ? moved.emit('credential.mfa.method_required') : moved).done();
 }
 
 /** The challenge an answer names, if it can be answered now (a method chosen, a code sent); else why not. */

@@ -366,6 +366,13 @@ t.test('provider outages: a login shows INACCESSIBLE while it retries; an MFA st
   const codeGaveUp = expectTransition(apply(submitted, { ...REPRESENTATIVE.provider_unavailable, willRetry: false } as CredentialInput, env()));
   t.equal(codeGaveUp.credential.statusDetail, 'MULTI_FACTOR_AUTHENTICATION_CODE_REQUIRED');
   t.equal(codeGaveUp.credential.mfa?.attemptsRemaining, 3, 'an unchecked code costs no attempt');
+  const gaveUpAs = (detail: StatusDetail, willRetry = false) =>
+    expectTransition(apply(stateIn(detail, { isStepInFlight: true }), { ...REPRESENTATIVE.provider_unavailable, willRetry } as CredentialInput, env()));
+  const choiceGaveUp = gaveUpAs('MULTI_FACTOR_AUTHENTICATION_METHOD_REQUIRED');
+  t.equal(choiceGaveUp.credential.statusDetail, 'MULTI_FACTOR_AUTHENTICATION_METHOD_REQUIRED');
+  t.same(choiceGaveUp.events.map((e) => e.type), ['credential.mfa.method_required'], 'a method choice that sent nothing asks for the method again');
+  t.same(gaveUpAs('MULTI_FACTOR_AUTHENTICATION_METHOD_REQUIRED', true).events, [], 'not while it retries');
+  t.same(gaveUpAs('MULTI_FACTOR_AUTHENTICATION_CODE_REQUIRED').events, [], 'a resend that failed leaves the code already sent to be used');
   // Past the deadline, retrying or not, the challenge ends: its expiry timer found the step in flight and is gone.
   const afterDeadline = env({ now: new Date(Date.parse(inSeconds(301))) });
   for (const willRetry of [true, false]) {
