@@ -342,7 +342,7 @@ export const TRANSITIONS: Record<InputKind, TransitionRule> = {
     to: ['MULTI_FACTOR_AUTHENTICATION_TIMED_OUT'],
     emits: ['credential.status_changed', 'credential.mfa.timed_out'],
   },
-  login_retry_due: { from: ['PROVIDER_WEBSITE_INACCESSIBLE'], to: ['DATA_EXTRACTION_IN_PROGRESS'], emits: ['credential.status_changed'] },
+  login_retry_due: { from: ['PROVIDER_WEBSITE_INACCESSIBLE'], to: ['PROVIDER_WEBSITE_INACCESSIBLE'], emits: [] },
   session_warning: { from: CONNECTED, to: CONNECTED, emits: ['credential.mfa.session_expiring'] },
   session_expired: {
     from: CONNECTED,
@@ -501,7 +501,8 @@ export function apply(credential: CredentialRecord, input: CredentialInput, env:
         return stale('no login retry is due at this time');
       }
       if (!isDue(credential.nextSyncAt, env.now)) return stale('the login retry is not due yet');
-      return change.startLogin().done();
+      // The same outage tried again keeps its detail: a provider down for a day is not two status changes an hour.
+      return change.startLogin('PROVIDER_WEBSITE_INACCESSIBLE', 'The provider website was unavailable; trying again now').done();
     case 'session_warning': {
       const session = credential.session;
       if (session?.id !== input.sessionId || !session.isMfa || session.warnedAt) return stale('no warning due for this session');
@@ -783,14 +784,15 @@ class Change {
   }
 
   /** A new login: whatever challenge or session came from the old one is void. */
-  startLogin(): this {
-    return this.moveTo('DATA_EXTRACTION_IN_PROGRESS', {
+  startLogin(detail: 'DATA_EXTRACTION_IN_PROGRESS' | 'PROVIDER_WEBSITE_INACCESSIBLE' = 'DATA_EXTRACTION_IN_PROGRESS', message?: string): this {
+    const fields = {
       isActive: true,
       mfa: null,
       session: null,
       nextSyncAt: null,
       step: { id: this.env.newId('step'), kind: 'login', requestedAt: this.env.now.toISOString() },
-    });
+    } as const;
+    return this.moveTo(detail, fields, message);
   }
 
   /**

@@ -355,7 +355,8 @@ t.test('provider outages: a login shows INACCESSIBLE while it retries; an MFA st
   t.match(apply(gaveUp.credential, { kind: 'login_retry_due', dueAt }, env()), { refused: 'stale' }, 'not before its time');
   t.match(apply(gaveUp.credential, { kind: 'login_retry_due', dueAt: String(Number(dueAt) - 1) }, env({ now: new Date(Number(dueAt)) })), { refused: 'stale' }, 'a moved retry');
   const retried = expectTransition(apply(gaveUp.credential, { kind: 'login_retry_due', dueAt }, env({ now: new Date(Number(dueAt)) })));
-  t.equal(retried.credential.statusDetail, 'DATA_EXTRACTION_IN_PROGRESS');
+  t.equal(retried.credential.statusDetail, 'PROVIDER_WEBSITE_INACCESSIBLE', 'the same outage, tried again');
+  t.same(retried.events, [], 'announces nothing new');
   t.equal(retried.credential.step?.kind, 'login');
   t.equal(retried.credential.nextSyncAt, null);
   const refreshed = expectTransition(apply(gaveUp.credential, REPRESENTATIVE.refresh, env()));
