@@ -128,6 +128,35 @@ t.test('start:workers with WORKERS_PORT: probes and metrics on that port, and no
   t.notMatch(output.stderr, /shutdown step failed/);
 });
 
+t.test('npm run start:workers hands SIGTERM to Plugboard: no process is left behind holding its port', async (t) => {
+  const workersPort = await freePort();
+  const prefix = uniquePrefix('npmstart');
+  const dataDir = await tempDir(t, 'npmstart');
+  t.teardown(() => wipePrefix(prefix));
+  // npm signals only its own child; a shell between them that does not exec would keep the signal to itself.
+  const npm = spawn('npm', ['run', '--silent', 'start:workers'], {
+    env: { ...process.env, WORKERS_PORT: String(workersPort), KEY_PREFIX: prefix, DATA_DIR: dataDir, ...testRedisEnv, LOG_LEVEL: 'warn' },
+    stdio: ['ignore', 'ignore', 'pipe'],
+    detached: true,
+  });
+  let stderr = '';
+  npm.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  t.teardown(() => {
+    try {
+      process.kill(-npm.pid!, 'SIGKILL');
+    } catch {
+      // the whole group has already exited
+    }
+  });
+  const readyz = `http://127.0.0.1:${workersPort}/readyz`;
+  await waitFor('/readyz', async () => ((await fetch(readyz)).status === 200 ? true : undefined));
+
+  npm.kill('SIGTERM');
+  await exited(npm);
+  await waitFor('the port to close', () => fetch(readyz).then(() => undefined, () => true), 15_000);
+  t.match(stderr, /SIGTERM: shutting down/, 'Plugboard itself heard the signal');
+});
+
 t.test('an invalid configuration exits non-zero and names every problem', async (t) => {
   const dataDir = await tempDir(t, 'badconfig');
   const { child, output } = startPlugboard({ PORT: 'abc', SANDBOX_PORT: '-1', DATA_DIR: dataDir, ...testRedisEnv });
