@@ -145,7 +145,7 @@ class EnvReader {
       return text.replace(/\/+$/, '');
     } catch {
       // Start-up errors go to logs: a password in the URL (redis://:secret@host) stays out of them.
-      this.problems.push(`${name} must be a ${protocols.join(' or ')} URL (got "${text.replace(/\/\/[^/@]*@/, '//***@')}")`);
+      this.problems.push(`${name} must be a ${protocols.join(' or ')} URL (got "${text.replace(/\/\/.*@/, '//***@')}")`);
       return fallback;
     }
   }
@@ -158,7 +158,7 @@ class EnvReader {
 }
 
 export function parseEncryptionKeys(text: string): EncryptionKey[] {
-  return text.split(',').map((entry) => {
+  const keys = text.split(',').map((entry) => {
     const [kid, material, ...rest] = entry.trim().split(':');
     if (!kid || !material || rest.length > 0 || !/^[A-Za-z0-9_-]{1,32}$/.test(kid)) {
       throw new Error('each entry must look like kid:base64(32 bytes)');
@@ -167,6 +167,11 @@ export function parseEncryptionKeys(text: string): EncryptionKey[] {
     if (key.length !== 32) throw new Error(`key "${kid}" must decode to exactly 32 bytes`);
     return { kid, key };
   });
+  // Sealing takes the first key of a kid and opening looks the kid up: two keys under one kid would seal
+  // secrets that no process could open again.
+  const repeated = keys.find((key, index) => keys.findIndex((other) => other.kid === key.kid) !== index);
+  if (repeated) throw new Error(`key id "${repeated.kid}" appears twice; give each key its own id`);
+  return keys;
 }
 
 /** `host:port,host:port,…`; an IPv6 host is written in brackets: `[::1]:7001`. */

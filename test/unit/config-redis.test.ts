@@ -54,6 +54,7 @@ t.test('a bad URL is named without the password it holds', async (t) => {
   for (const [name, value] of [
     ['REDIS_URL', 'http://:hunter2@redis.internal:6379'],
     ['SMS_WEBHOOK_URL', 'ftp://user:hunter2@sms.internal/hook'],
+    ['REDIS_URL', 'http://:hun/ter2@redis.internal:6379'],
   ] as const) {
     try {
       loadConfig({ ...required, SMS_GATEWAY: 'webhook', SMS_WEBHOOK_URL: 'https://sms.example/hook', [name]: value });
@@ -61,7 +62,7 @@ t.test('a bad URL is named without the password it holds', async (t) => {
     } catch (error) {
       const problems = (error as ConfigError).problems.join('\n');
       t.match(problems, new RegExp(`${name} must be`), name);
-      t.notMatch(problems, /hunter2/, `${name}: no password`);
+      t.notMatch(problems, /hunter2|ter2/, `${name}: no password`);
       t.match(problems, /\/\/\*\*\*@/, `${name}: where it was is shown`);
     }
   }
