@@ -147,6 +147,8 @@ export interface StackOptions {
   site?: (site: FastifyInstance) => void;
   /** False: the test runs workers itself (e.g. in a child process). */
   isWorkerInProcess?: boolean;
+  /** Where the stack logs (e.g. `capturingLogger()`); silent when not given. */
+  logger?: AppOptions['logger'];
 }
 
 /** Short timings so retries, stalled jobs and the reconciler happen within a test's patience. */
@@ -177,7 +179,7 @@ export async function buildStack(t: Teardown, options: StackOptions = {}): Promi
     SANDBOX_BASE_URL: siteUrl,
   };
   const config = testConfig(env);
-  const app = await buildApp(config);
+  const app = await buildApp(config, { logger: options.logger });
   await app.ready();
   let workers: RunningWorkers | null = options.isWorkerInProcess === false ? null : await startWorkers(app.container);
   const startInProcess = async () => {

@@ -1,5 +1,6 @@
 import type { Worker } from 'bullmq';
 import type { Container } from '../src/container.ts';
+import { StepRetryError } from '../src/services/connections.ts';
 import { startCredentialStepWorker } from './credential-steps.ts';
 import { startCredentialReconciler } from './reconciler.ts';
 import { startTimerWorker } from './timers.ts';
@@ -32,7 +33,14 @@ export async function startWorkers(container: Container): Promise<RunningWorkers
   ];
   for (const worker of workers) {
     worker.on('completed', () => workMetrics.jobFinished(worker.name, 'completed'));
-    worker.on('failed', () => workMetrics.jobFinished(worker.name, 'failed'));
+    worker.on('failed', (job, error) => {
+      workMetrics.jobFinished(worker.name, 'failed');
+      // A provider outage is logged where it is recorded, and its retry is planned; anything else (Redis
+      // away, a lock lost to the stalled check, a bug) is ours to look at. BullMQ retries the job or the
+      // reconcilers pick it up again. The job id names what it was for (step, delivery, timers).
+      if (error instanceof StepRetryError) return;
+      container.logger.error({ err: error, queue: worker.name, jobId: job?.id, attemptsMade: job?.attemptsMade }, 'job failed');
+    });
   }
   // Started means connected: an ioredis Cluster client closed while it still connects can open a node
   // connection after its close, which then keeps the process alive (seen twice in the cluster suite, whose

@@ -15,7 +15,7 @@ export const DELIVERY_CONCURRENCY = 200;
  * BullMQ's delayed set instead of sleeping in the worker, so it holds no concurrency slot meanwhile.
  */
 export function startWebhookDeliveryWorker(container: Container): Worker<DeliveryJob> {
-  const { services, logger } = container;
+  const { services } = container;
   const worker = new Worker<DeliveryJob>(
     QUEUE_NAMES.webhookDelivery,
     async (job: Job<DeliveryJob>, token?: string) => {
@@ -28,7 +28,5 @@ export function startWebhookDeliveryWorker(container: Container): Worker<Deliver
     workerOptions(container, { concurrency: DELIVERY_CONCURRENCY }),
   );
   logWorkerErrors(worker, container, 'webhook delivery');
-  // A job fails only on unexpected errors (Redis away, lock lost to a stalled check); BullMQ retries it.
-  worker.on('failed', (job, error) => logger.warn({ err: error, jobId: job?.id, attemptsMade: job?.attemptsMade }, 'webhook delivery job failed'));
   return worker;
 }

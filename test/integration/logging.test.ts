@@ -1,8 +1,12 @@
 import t from 'tap';
-import { Worker } from 'bullmq';
+import { Queue, Worker } from 'bullmq';
 import { randomUUID } from 'node:crypto';
+import { QUEUE_NAMES } from '../../src/queues.ts';
+import { startWorkers } from '../../workers/index.ts';
 import { logWorkerErrors, workerOptions } from '../../workers/worker-options.ts';
-import { build, capturingLogger, createOrganization } from '../helper.ts';
+import { createCredential, waitForCredential } from '../credentials-helper.ts';
+import { build, buildStack, capturingLogger, createOrganization } from '../helper.ts';
+import { waitFor } from '../process-helper.ts';
 
 t.test('request logs carry request ids and never a secret, token or password', async (t) => {
   const { lines, logger } = capturingLogger();
@@ -52,4 +56,33 @@ t.test('a worker error that repeats is logged once per quiet period; the next li
       [oom().message, undefined],
     ],
   );
+});
+
+t.test("a worker's failed job is logged with its queue, id, tries and error", async (t) => {
+  const { lines, logger } = capturingLogger();
+  const app = await build(t, { logger });
+  const workers = await startWorkers(app.container);
+  const steps = new Queue(QUEUE_NAMES.credentialSteps, { connection: app.container.queueRedis, prefix: app.services.ctx.keys.queuePrefix });
+  try {
+    // Data no step was ever enqueued with: the processor throws a TypeError reading it.
+    const job = await steps.add('step', null as never, { attempts: 1 });
+    const failed = await waitFor('the failure to be logged', async () =>
+      lines.map((line) => JSON.parse(line) as Record<string, unknown>).find((entry) => entry.msg === 'job failed'),
+    );
+    t.match(failed, { level: 50, queue: QUEUE_NAMES.credentialSteps, jobId: job.id, attemptsMade: 1, err: { type: 'TypeError' } });
+  } finally {
+    await steps.close();
+    await workers.close();
+  }
+});
+
+t.test('a step that failed on a provider outage is retried without a "job failed" line: the outage has its own', async (t) => {
+  const { lines, logger } = capturingLogger();
+  const stack = await buildStack(t, { logger });
+  // pass_flaky: the provider answers 503 twice, then logs in.
+  const flaky = await createCredential(stack, 'pass_flaky');
+  await waitForCredential(stack, flaky.id, (credential) => credential.statusDetail === 'LOGIN_AND_DATA_DISCOVERY_SUCCESS');
+  const messages = lines.map((line) => (JSON.parse(line) as { msg: string }).msg);
+  t.equal(messages.filter((message) => message === 'provider step failed').length, 2);
+  t.notOk(messages.includes('job failed'));
 });
