@@ -71,6 +71,8 @@ function redisUpGauge(registry: Registry, connections: Container['connections'])
 }
 
 async function metrics(app: FastifyInstance) {
+  // Now, not at the first scrape: GC and event-loop delay are observed only from the moment they are set up.
+  const processRegistry = processMetrics();
   const registry = new Registry();
   const requests = new Counter({
     name: 'plugboard_http_requests_total',
@@ -106,7 +108,7 @@ async function metrics(app: FastifyInstance) {
       },
     },
     async (_request, reply) => {
-      const texts = await Promise.all([registry.metrics(), app.container.workMetrics.registry.metrics(), processMetrics().metrics()]);
+      const texts = await Promise.all([registry.metrics(), app.container.workMetrics.registry.metrics(), processRegistry.metrics()]);
       return reply.type(registry.contentType).send(texts.join('\n'));
     },
   );
