@@ -1,5 +1,5 @@
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type RawServerDefault } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type RawServerDefault } from 'fastify';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Config } from './config.ts';
 import { createContainer, type Container, type DependencyOverrides } from './container.ts';
@@ -91,7 +91,7 @@ export async function buildOperationsApp(container: Container): Promise<FastifyI
   const app = Fastify({
     loggerInstance: container.logger as FastifyBaseLogger,
     // Probes and scrapes come every few seconds: a log line each would drown the workers' own.
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     return503OnClosing: true,
     clientErrorHandler: clientErrorHandler(),
     frameworkErrors: frameworkErrorHandler(),

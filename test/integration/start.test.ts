@@ -126,6 +126,7 @@ t.test('start:workers with WORKERS_PORT: probes and metrics on that port, and no
   child.kill('SIGTERM');
   t.equal(await exited(child), 0, 'exit code 0 on SIGTERM');
   t.notMatch(output.stderr, /shutdown step failed/);
+  t.notMatch(output.stderr, /Deprecation/, 'no deprecation warning among the log lines');
 });
 
 t.test('npm run start:workers hands SIGTERM to Plugboard: no process is left behind holding its port', async (t) => {
