@@ -68,7 +68,7 @@ export function createContainer(config: Config, overrides: DependencyOverrides =
       connections.queueRedis.stop();
       await closeQueues(queues);
       await closeRedisClient(queueRedis);
-      if (ownsRedis) await redis.quit();
+      if (ownsRedis) await closeRedisClient(redis);
     },
   };
 }

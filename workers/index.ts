@@ -51,6 +51,14 @@ export async function startWorkers(container: Container): Promise<RunningWorkers
   container.logger.info({ workers: workers.map((w) => w.name) }, 'workers started');
   return {
     async close() {
+      if (!container.connections.redis.isUp() || !container.connections.queueRedis.isUp()) {
+        // Nothing more can be recorded, and a graceful close would wait for Redis. What runs here is not
+        // lost: another worker takes a job over once its lock ends, the reconciler redoes a first attempt.
+        container.logger.warn('Redis is unreachable: workers stop without waiting for their running jobs');
+        for (const running of [reconciler, credentialReconciler, firstAttempts]) void running.close();
+        for (const worker of workers) void worker.close(true).catch(() => undefined);
+        return;
+      }
       await reconciler.close();
       await credentialReconciler.close();
       // A first attempt that must run again is queued, so the queues stay open until these are done.

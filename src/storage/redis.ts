@@ -221,8 +221,9 @@ export async function execTransaction(transaction: ChainableCommander, what: str
 
 /** Closes a client, including one that never connected (quitting that one would connect it first). */
 export async function closeRedisClient(redis: RedisClient): Promise<void> {
-  if (redis.status === 'wait') redis.disconnect();
-  else await redis.quit();
+  // QUIT waits behind commands queued while offline, for as long as Redis stays away.
+  if (redis.status === 'ready') await redis.quit();
+  else redis.disconnect();
 }
 
 export function isCluster(redis: RedisClient): redis is Cluster {

@@ -10,6 +10,7 @@ import path from 'node:path';
 import t from 'tap';
 import { testRedisEnv, uniquePrefix, wipePrefix } from '../helper.ts';
 import { exited, freePort, tempDir, waitFor } from '../process-helper.ts';
+import { createPrivateRedis } from '../resilience/private-redis.ts';
 
 function startPlugboard(env: Record<string, string>, mode: 'all' | 'workers' = 'all') {
   const child = spawn(process.execPath, ['--import=tsx', 'src/main.ts', mode], {
@@ -156,6 +157,27 @@ t.test('npm run start:workers hands SIGTERM to Plugboard: no process is left beh
   await exited(npm);
   await waitFor('the port to close', () => fetch(readyz).then(() => undefined, () => true), 15_000);
   t.match(stderr, /SIGTERM: shutting down/, 'Plugboard itself heard the signal');
+});
+
+t.test('SIGTERM while Redis is away: the process stops at once with exit 0 instead of waiting out the grace period', async (t) => {
+  const redis = await createPrivateRedis();
+  t.teardown(() => redis.destroy());
+  const port = await freePort();
+  const dataDir = await tempDir(t, 'redis-away');
+  const { child, output } = startPlugboard(
+    { REDIS_URL: redis.url, REDIS_CLUSTER_NODES: '', DATA_DIR: dataDir, PORT: String(port), SANDBOX_PORT: '0', SHUTDOWN_GRACE_SECONDS: '60', LOG_LEVEL: 'warn', BOOTSTRAP_DEMO: 'false' },
+  );
+  t.teardown(() => {
+    if (child.exitCode === null) child.kill('SIGKILL');
+  });
+  await waitFor('/readyz', async () => ((await fetch(`http://127.0.0.1:${port}/readyz`)).status === 200 ? true : undefined));
+  await redis.kill();
+  await waitFor('Redis to count as lost', async () => ((await fetch(`http://127.0.0.1:${port}/readyz`)).status === 503 ? true : undefined));
+
+  child.kill('SIGTERM');
+  t.equal(await exited(child), 0, 'exit code 0, before the 60 s grace period ran out');
+  t.match(output.stdout, /Redis is unreachable: workers stop without waiting for their running jobs/);
+  t.notMatch(output.stderr, /shutdown took too long/);
 });
 
 t.test('an invalid configuration exits non-zero and names every problem', async (t) => {
