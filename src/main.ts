@@ -8,6 +8,7 @@ import { createContainer } from './container.ts';
 import { startPrivateRedis, tcpAnswers } from './local/dev-defaults.ts';
 import { resolveConfig } from './local/resolve-config.ts';
 import { buildSandboxSite } from './sandbox/site.ts';
+import { checkEncryptionKeys } from './storage/encryption-key-check.ts';
 import { checkRedisSettings } from './storage/redis.ts';
 import { startWorkers } from '../workers/index.ts';
 
@@ -39,6 +40,7 @@ async function main() {
   const container = createContainer(config);
   for (const note of notes) container.logger.info(note);
   await checkRedisSettings(container.redis, container.logger);
+  await checkEncryptionKeys(container.redis, container.services.ctx.keys, config.encryptionKeys);
 
   if (mode === 'all' && config.sandboxPort !== 0) {
     const site = buildSandboxSite({ shortSessionSeconds: config.sandboxShortSessionSeconds, logger: false });

@@ -19,6 +19,7 @@ import { createContainer, type Container } from '../container.ts';
 import { PlugError } from '../errors.ts';
 import { resolveConfig } from '../local/resolve-config.ts';
 import { loggerOptions } from '../logger.ts';
+import { checkEncryptionKeys } from '../storage/encryption-key-check.ts';
 import { createRedisClient } from '../storage/redis.ts';
 
 export const USAGE = `usage: npm run admin -- <command>
@@ -81,6 +82,7 @@ export async function runAdminCommand(config: Config, argv: string[]): Promise<u
   const redis = createRedisClient(config, `${config.keyPrefix}:admin`, { failFast: true });
   const container = createContainer(config, { redis, logger: pino(loggerOptions(config), pino.destination(2)) });
   try {
+    await checkEncryptionKeys(redis, container.services.ctx.keys, config.encryptionKeys);
     return await command(container, args);
   } finally {
     await container.close();

@@ -91,6 +91,8 @@ export function createKeys(prefix: string) {
     organizations: `${prefix}:organizations`,
     /** Claimed once by the first process that creates the demo organization. */
     bootstrapDemoClaim: `${prefix}:bootstrap-demo`,
+    /** Hash of kid → fingerprint of the encryption key first used under that kid (`encryption-key-check.ts`). */
+    encryptionKeyFingerprints: `${prefix}:encryption-keys`,
     clientId: (clientId: string) => `${prefix}:client:${clientId}`,
     accessToken: (tokenHash: string) => `${prefix}:token:${tokenHash}`,
     userEmail: (email: string) => `${prefix}:email:${email.toLowerCase()}`,
