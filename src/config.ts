@@ -3,6 +3,7 @@
  * Nothing else in the code base reads `process.env` (only the entry points hand it to `loadConfig`).
  */
 
+import { isIP } from 'node:net';
 import { cidrEntries, parseCidrList } from './webhooks/address-guard.ts';
 import { parseRetrySchedule } from './webhooks/retry-policy.ts';
 import { DEFAULT_GATE_TUNING } from './storage/webhook-endpoint-gate.ts';
@@ -190,6 +191,9 @@ export function loadConfig(env: Env): Config {
   const read = new EnvReader(env);
   const port = read.integer('PORT', 3000, 0, 65535);
   const host = read.string('HOST', '127.0.0.1');
+  if (!isIP(host) && !/^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$/.test(host)) {
+    read.problems.push(`HOST must be an IP address or a host name (got "${host}")`);
+  }
   const sandboxPort = read.integer('SANDBOX_PORT', 3001, 0, 65535);
   const keyPrefix = read.string('KEY_PREFIX', 'pb');
   if (!/^[A-Za-z0-9_.-]{1,64}$/.test(keyPrefix)) {

@@ -23,7 +23,7 @@ async function main() {
 
   if (mode === 'sandbox') {
     const site = buildSandboxSite({ shortSessionSeconds: config.sandboxShortSessionSeconds, logger: true });
-    await site.listen({ host: config.host, port: config.sandboxPort });
+    await listenNaming(site, config.host, config.sandboxPort, 'SANDBOX_PORT');
     closers.push(() => site.close());
     started();
     return;
@@ -44,7 +44,7 @@ async function main() {
 
   if (mode === 'all' && config.sandboxPort !== 0) {
     const site = buildSandboxSite({ shortSessionSeconds: config.sandboxShortSessionSeconds, logger: false });
-    await site.listen({ host: '127.0.0.1', port: config.sandboxPort });
+    await listenNaming(site, '127.0.0.1', config.sandboxPort, 'SANDBOX_PORT');
     container.logger.info(`sandbox utility site on ${config.sandboxBaseUrl}`);
     closers.push(() => site.close());
   }
@@ -55,18 +55,30 @@ async function main() {
   // `all` serves the same on the API's port.
   if (mode === 'workers' && config.workersPort !== 0) {
     const operations = await buildOperationsApp(container);
-    await operations.listen({ host: config.host, port: config.workersPort });
+    await listenNaming(operations, config.host, config.workersPort, 'WORKERS_PORT');
     closers.unshift(() => operations.close());
   }
   if (mode === 'all' || mode === 'api') {
     const app = await buildApp(config, { container });
-    await app.listen({ host: config.host, port: config.port });
+    await listenNaming(app, config.host, config.port, 'PORT');
     // The listener closes first: no new requests, in-flight ones finish, then jobs and Redis.
     closers.unshift(() => app.close());
     if (config.bootstrapDemo) await printDemoOrganization(container, config);
   }
   closers.push(() => container.close());
   started();
+}
+
+/** Listens; when that fails for a reason the operator fixes in the environment, says which variable. */
+async function listenNaming(server: { listen(options: { host: string; port: number }): Promise<string> }, host: string, port: number, variable: string) {
+  try {
+    await server.listen({ host, port });
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'EADDRINUSE') throw new Error(`${variable}=${port} is already in use on ${host}; stop what holds it or choose another ${variable}`, { cause: error });
+    if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND' || code === 'EAI_AGAIN') throw new Error(`HOST=${host} is not an address of this machine (${code})`, { cause: error });
+    throw error;
+  }
 }
 
 async function printDemoOrganization(container: ReturnType<typeof createContainer>, config: Config) {

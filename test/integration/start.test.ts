@@ -12,7 +12,7 @@ import { testRedisEnv, uniquePrefix, wipePrefix } from '../helper.ts';
 import { exited, freePort, tempDir, waitFor } from '../process-helper.ts';
 import { createPrivateRedis } from '../resilience/private-redis.ts';
 
-function startPlugboard(env: Record<string, string>, mode: 'all' | 'workers' = 'all') {
+function startPlugboard(env: Record<string, string>, mode: 'all' | 'api' | 'workers' = 'all') {
   const child = spawn(process.execPath, ['--import=tsx', 'src/main.ts', mode], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -182,11 +182,34 @@ t.test('SIGTERM while Redis is away: the process stops at once with exit 0 inste
 
 t.test('an invalid configuration exits non-zero and names every problem', async (t) => {
   const dataDir = await tempDir(t, 'badconfig');
-  const { child, output } = startPlugboard({ PORT: 'abc', SANDBOX_PORT: '-1', DATA_DIR: dataDir, ...testRedisEnv });
+  const { child, output } = startPlugboard({ PORT: 'abc', SANDBOX_PORT: '-1', HOST: 'http://0.0.0.0', DATA_DIR: dataDir, ...testRedisEnv });
   t.equal(await exited(child), 1);
   t.match(output.stderr, /Invalid configuration/);
   t.match(output.stderr, /PORT must be an integer between 0 and 65535 \(got "abc"\)/);
   t.match(output.stderr, /SANDBOX_PORT must be an integer/);
+  t.match(output.stderr, /HOST must be an IP address or a host name \(got "http:\/\/0.0.0.0"\)/);
+});
+
+t.test('a port in use or an address not of this machine stops start-up, naming the variable to change', async (t) => {
+  const taken = createServer();
+  await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => taken.close());
+  const takenPort = (taken.address() as AddressInfo).port;
+  for (const [env, expected] of [
+    [{ PORT: String(takenPort) }, new RegExp(`PORT=${takenPort} is already in use on 127.0.0.1; stop what holds it or choose another PORT`)],
+    // 192.0.2.0/24 is reserved for documentation: no machine has it.
+    [{ PORT: '0', HOST: '192.0.2.1' }, /HOST=192.0.2.1 is not an address of this machine \(EADDRNOTAVAIL\)/],
+  ] as const) {
+    const prefix = uniquePrefix('listen');
+    t.teardown(() => wipePrefix(prefix));
+    const encryptionKeys = `k1:${Buffer.alloc(32, 3).toString('base64')}`;
+    const { child, output } = startPlugboard({ ...env, SANDBOX_PORT: '0', KEY_PREFIX: prefix, ENCRYPTION_KEYS: encryptionKeys, DATA_DIR: await tempDir(t, 'listen'), ...testRedisEnv, LOG_LEVEL: 'warn' }, 'api');
+    t.teardown(() => {
+      if (child.exitCode === null) child.kill('SIGKILL');
+    });
+    t.equal(await exited(child), 1);
+    t.match(output.stderr, expected);
+  }
 });
 
 /** A "Redis" that takes connections and never answers: startup waits on it for as long as the test likes. */
