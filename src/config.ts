@@ -146,7 +146,7 @@ class EnvReader {
       return text.replace(/\/+$/, '');
     } catch {
       // Start-up errors go to logs: a password in the URL (redis://:secret@host) stays out of them.
-      this.problems.push(`${name} must be a ${protocols.join(' or ')} URL (got "${text.replace(/\/\/.*@/, '//***@')}")`);
+      this.problems.push(`${name} must be a ${protocols.join(' or ')} URL (got "${redactUrl(text)}")`);
       return fallback;
     }
   }
@@ -156,6 +156,11 @@ class EnvReader {
     if (text === undefined) this.problems.push(`${name} is required ${reason}`);
     return text ?? '';
   }
+}
+
+/** A URL fit for a log or an error: whatever sits between `//` and `@` (user, password) is masked. */
+export function redactUrl(url: string): string {
+  return url.replace(/\/\/.*@/, '//***@');
 }
 
 export function parseEncryptionKeys(text: string): EncryptionKey[] {

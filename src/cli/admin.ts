@@ -14,7 +14,7 @@
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import pino from 'pino';
-import { ConfigError, type Config } from '../config.ts';
+import { ConfigError, redactUrl, type Config } from '../config.ts';
 import { createContainer, type Container } from '../container.ts';
 import { PlugError } from '../errors.ts';
 import { resolveConfig } from '../local/resolve-config.ts';
@@ -80,8 +80,15 @@ export async function runAdminCommand(config: Config, argv: string[]): Promise<u
   const command = name ? COMMANDS[name] : undefined;
   if (!command) throw new UsageError(name ? `unknown command "${name}"` : 'no command given');
   const redis = createRedisClient(config, `${config.keyPrefix}:admin`, { failFast: true });
+  let connectionError: Error | undefined;
+  redis.once('error', (error: Error) => (connectionError = error));
   const container = createContainer(config, { redis, logger: pino(loggerOptions(config), pino.destination(2)) });
   try {
+    // Failing fast, a command only learns that the connection "is closed"; the client's own error says why.
+    await redis.ping().catch((error: unknown) => {
+      const where = config.redisClusterNodes.length > 0 ? 'REDIS_CLUSTER_NODES' : `REDIS_URL (${redactUrl(config.redisUrl)})`;
+      throw new Error(`cannot reach Redis at ${where}: ${(connectionError ?? (error as Error)).message}`, { cause: error });
+    });
     await checkEncryptionKeys(redis, container.services.ctx.keys, config.encryptionKeys);
     return await command(container, args);
   } finally {

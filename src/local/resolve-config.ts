@@ -2,7 +2,7 @@
  * How the entry points (`src/main.ts`, the CLIs) turn the process environment into a `Config`:
  * the same validation everywhere, plus the local encryption key that lets `npm start` run with no setup.
  */
-import { loadConfig, type Config } from '../config.ts';
+import { ConfigError, loadConfig, type Config } from '../config.ts';
 import { localEncryptionKeys } from './dev-defaults.ts';
 
 export interface ResolvedConfig {
@@ -16,7 +16,9 @@ export async function resolveConfig(processEnv: Record<string, string | undefine
   const notes: string[] = [];
   if (!env.ENCRYPTION_KEYS) {
     const dataDir = env.DATA_DIR?.trim() || '.data';
-    const local = await localEncryptionKeys(dataDir);
+    const local = await localEncryptionKeys(dataDir).catch((error: unknown) => {
+      throw new ConfigError([`DATA_DIR "${dataDir}" cannot hold the local encryption key (${(error as Error).message}); choose another DATA_DIR or set ENCRYPTION_KEYS`]);
+    });
     env.ENCRYPTION_KEYS = local.keys;
     // A local start (no keys given) gets the demo organization unless told otherwise; a deployment, which
     // sets its keys, does not print an admin password and API secret into its logs unless it asks to.

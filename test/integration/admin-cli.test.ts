@@ -65,6 +65,11 @@ t.test('bad usage exits 2 with the usage text; a bad value exits 1 naming it', a
   t.match(badConfig.stderr, /ENCRYPTION_KEYS/);
 });
 
+t.test('an unreachable Redis is named, with the client error and without the password in REDIS_URL', async (t) => {
+  const config = testConfig({ REDIS_URL: 'redis://admin:hunter2@127.0.0.1:1', REDIS_CLUSTER_NODES: '' });
+  await t.rejects(runAdminCommand(config, ['rotate-keys']), { message: 'cannot reach Redis at REDIS_URL (redis://***@127.0.0.1:1): connect ECONNREFUSED 127.0.0.1:1' });
+});
+
 t.test('commands in process: unknown ones, extra flags, revoke-key, rotate-keys', async (t) => {
   const config = testConfig();
   t.teardown(() => wipePrefix(config.keyPrefix));
