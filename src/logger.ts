@@ -1,4 +1,4 @@
-import type { LoggerOptions } from 'pino';
+import { stdSerializers, type LoggerOptions } from 'pino';
 import type { Config } from './config.ts';
 
 /**
@@ -24,9 +24,20 @@ export const REDACTED_PATHS = [
   '*.loginState',
 ];
 
+/**
+ * ioredis puts the failed command on its errors (`command: { name, args }`), and the standard serializer
+ * copies every property: the arguments (record bodies, anything a script was given) would land in the log.
+ */
+function errorWithoutCommandArguments(error: Error) {
+  const serialized = stdSerializers.err(error);
+  const command = (error as { command?: { name?: unknown } }).command;
+  return command === undefined ? serialized : { ...serialized, command: { name: command.name } };
+}
+
 export function loggerOptions(config: Pick<Config, 'logLevel'>): LoggerOptions {
   return {
     level: config.logLevel,
     redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
+    serializers: { err: errorWithoutCommandArguments },
   };
 }

@@ -86,3 +86,13 @@ t.test('a step that failed on a provider outage is retried without a "job failed
   t.equal(messages.filter((message) => message === 'provider step failed').length, 2);
   t.notOk(messages.includes('job failed'));
 });
+
+t.test('a Redis error is logged with its command name, never its arguments', async (t) => {
+  const { lines, logger } = capturingLogger();
+  const app = await build(t, { logger });
+  const failed = await app.container.redis.eval("return redis.error_reply('refused')", 0, 'argument-with-a-body').catch((error: unknown) => error);
+  app.log.error({ err: failed }, 'a write failed');
+  const entry = lines.map((line) => JSON.parse(line) as { msg: string; err?: unknown }).find((line) => line.msg === 'a write failed');
+  t.match(entry?.err, { message: 'refused', command: { name: 'eval' } });
+  t.notMatch(JSON.stringify(entry), /argument-with-a-body/);
+});
