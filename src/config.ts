@@ -142,7 +142,8 @@ class EnvReader {
     const text = this.raw(name) ?? fallback;
     try {
       const parsed = new URL(text);
-      if (!protocols.includes(parsed.protocol)) throw new Error('protocol');
+      // `redis:secret@host` parses, as a URL without a host: its "password" would be shown as a path.
+      if (!protocols.includes(parsed.protocol) || !text.startsWith(`${parsed.protocol}//`)) throw new Error('protocol');
       return text.replace(/\/+$/, '');
     } catch {
       // Start-up errors go to logs: a password in the URL (redis://:secret@host) stays out of them.
@@ -158,9 +159,9 @@ class EnvReader {
   }
 }
 
-/** A URL fit for a log or an error: whatever sits between `//` and `@` (user, password) is masked. */
+/** A URL fit for a log or an error: whatever sits between the scheme and the last `@` (user, password) is masked. */
 export function redactUrl(url: string): string {
-  return url.replace(/\/\/.*@/, '//***@');
+  return url.replace(/^([A-Za-z][A-Za-z0-9+.-]*:(?:\/\/)?).*@/s, '$1***@');
 }
 
 export function parseEncryptionKeys(text: string): EncryptionKey[] {

@@ -54,7 +54,9 @@ t.test('--password - reads the password from stdin, so it appears in no process 
 });
 
 t.test('bad usage exits 2 with the usage text; a bad value exits 1 naming it', async (t) => {
-  const env = { ...process.env, ...testRedisEnv, KEY_PREFIX: uniquePrefix('admin'), ENCRYPTION_KEYS: `k1:${randomBytes(32).toString('base64')}` };
+  const prefix = uniquePrefix('admin');
+  t.teardown(() => wipePrefix(prefix));
+  const env = { ...process.env, ...testRedisEnv, KEY_PREFIX: prefix, ENCRYPTION_KEYS: `k1:${randomBytes(32).toString('base64')}` };
   const missing = await run('npx', ['tsx', 'src/cli/admin.ts', 'create-org', '--name', 'Acme'], { env }).catch((error) => error);
   t.equal(missing.code, 2);
   t.match(missing.stderr, /missing --email, --password/);
