@@ -29,6 +29,10 @@ t.test('the first key under a kid is remembered; the same kid with other materia
   t.notMatch(JSON.stringify(await redis.hgetall(keys.encryptionKeyFingerprints)), new RegExp(`${k1.key.toString('hex')}|${k1.key.toString('base64')}`), 'no key material stored');
 
   await t.rejects(checkEncryptionKeys(redis, keys, [k2, newKey('k1')]), EncryptionKeyMismatchError);
+  await t.rejects(checkEncryptionKeys(redis, keys, [newKey('local1')]), {
+    message: /^ENCRYPTION_KEYS: none of its keys is one this deployment's data \(KEY_PREFIX\) was sealed with \(k1, k2\)/,
+  });
+  t.notOk(await redis.hexists(keys.encryptionKeyFingerprints, 'local1'), 'an unrelated key is not recorded');
   await t.rejects(checkEncryptionKeys(redis, keys, [newKey('k2')]), { message: /^ENCRYPTION_KEYS: key "k2" is not the key "k2" that this deployment's data/ });
 
   const otherPrefix = uniquePrefix('keycheck-other');
@@ -37,14 +41,16 @@ t.test('the first key under a kid is remembered; the same kid with other materia
   t.pass('another deployment (KEY_PREFIX) on the same Redis has keys of its own');
 });
 
-t.test('processes started together with different keys: exactly one of them registers its key', async (t) => {
+t.test('processes started together with different keys: exactly one of them registers its keys', async (t) => {
   const redis = connectTestRedis();
   t.teardown(() => redis.quit());
-  const prefix = uniquePrefix('keycheck-race');
-  t.teardown(() => wipePrefix(prefix));
-  const keys = createKeys(prefix);
-  const results = await Promise.allSettled(Array.from({ length: 8 }, () => checkEncryptionKeys(redis, keys, [newKey('k1')])));
-  t.equal(results.filter((result) => result.status === 'fulfilled').length, 1);
+  for (const kidOf of [() => 'k1', (index: number) => `k${index}`]) {
+    const prefix = uniquePrefix('keycheck-race');
+    t.teardown(() => wipePrefix(prefix));
+    const keys = createKeys(prefix);
+    const results = await Promise.allSettled(Array.from({ length: 8 }, (_, index) => checkEncryptionKeys(redis, keys, [newKey(kidOf(index))])));
+    t.equal(results.filter((result) => result.status === 'fulfilled').length, 1);
+  }
 });
 
 t.test('a workers process and an admin command with another key for the same KEY_PREFIX do not start', async (t) => {
