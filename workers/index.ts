@@ -1,12 +1,16 @@
 import type { Worker } from 'bullmq';
 import type { Container } from '../src/container.ts';
 import { StepRetryError } from '../src/services/connections.ts';
+import { whenAwayFor } from '../src/storage/redis.ts';
 import { startCredentialStepWorker } from './credential-steps.ts';
 import { startCredentialReconciler } from './reconciler.ts';
 import { startTimerWorker } from './timers.ts';
 import { DELIVERY_CONCURRENCY, startWebhookDeliveryWorker } from './webhook-delivery.ts';
 import { startWebhookReconciler } from './webhook-reconciler.ts';
 import { closeWorker } from './worker-options.ts';
+
+/** How long Redis may stay unreachable while the workers close before they stop waiting for their jobs. */
+const REDIS_AWAY_BEFORE_ABANDONING_MS = 5_000;
 
 export interface RunningWorkers {
   /** Stops taking jobs and waits (bounded) for the running ones to finish. */
@@ -51,18 +55,26 @@ export async function startWorkers(container: Container): Promise<RunningWorkers
   container.logger.info({ workers: workers.map((w) => w.name) }, 'workers started');
   return {
     async close() {
-      if (!container.connections.redis.isUp() || !container.connections.queueRedis.isUp()) {
-        // Nothing more can be recorded, and a graceful close would wait for Redis. What runs here is not
-        // lost: another worker takes a job over once its lock ends, the reconciler redoes a first attempt.
-        container.logger.warn('Redis is unreachable: workers stop without waiting for their running jobs');
-        for (const running of [reconciler, credentialReconciler, firstAttempts]) void running.close();
-        for (const worker of workers) void worker.close(true).catch(() => undefined);
-        return;
+      const graceful = (async () => {
+        await reconciler.close();
+        await credentialReconciler.close();
+        // A first attempt that must run again is queued, so the queues stay open until these are done.
+        await Promise.all([firstAttempts.close(), ...workers.map(closeWorker)]);
+      })();
+      // With Redis gone, nothing more can be recorded and the close would wait for Redis until the grace
+      // period ends. What runs here is not lost: another worker takes a job over once its lock ends, the
+      // reconciler redoes a first attempt. A shorter outage (a failover) is waited out: a code step cut
+      // short would send its code again.
+      const { connections } = container;
+      const redisAway = whenAwayFor([connections.redis, connections.queueRedis], REDIS_AWAY_BEFORE_ABANDONING_MS);
+      try {
+        const outcome = await Promise.race([graceful.then(() => 'closed' as const), redisAway.reached.then(() => 'redis away' as const)]);
+        if (outcome === 'redis away') {
+          container.logger.warn(`Redis unreachable for ${REDIS_AWAY_BEFORE_ABANDONING_MS / 1000} s: workers stop without waiting for their running jobs`);
+        }
+      } finally {
+        redisAway.cancel();
       }
-      await reconciler.close();
-      await credentialReconciler.close();
-      // A first attempt that must run again is queued, so the queues stay open until these are done.
-      await Promise.all([firstAttempts.close(), ...workers.map(closeWorker)]);
     },
   };
 }

@@ -91,6 +91,26 @@ export interface ConnectionWatch {
   stop(): void;
 }
 
+/**
+ * Resolves once any of the connections has been down for `awayMs` without a break: what a caller waits for
+ * before giving up on Redis, where a failover or a fork pause of a second or two must not count.
+ */
+export function whenAwayFor(watches: ConnectionWatch[], awayMs: number, checkEveryMs = 100): { reached: Promise<void>; cancel(): void } {
+  let awaySince: number | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  const reached = new Promise<void>((resolve) => {
+    timer = setInterval(() => {
+      if (watches.every((watch) => watch.isUp())) awaySince = undefined;
+      else awaySince ??= Date.now();
+      if (awaySince !== undefined && Date.now() - awaySince >= awayMs) {
+        clearInterval(timer);
+        resolve();
+      }
+    }, checkEveryMs);
+  });
+  return { reached, cancel: () => clearInterval(timer) };
+}
+
 /** How often an open connection is probed, and how long a probe may go unanswered before Redis counts as stalled. */
 export const STALL_PROBE = { intervalMs: 500, stalledAfterMs: 1000 };
 

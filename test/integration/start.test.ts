@@ -176,7 +176,7 @@ t.test('SIGTERM while Redis is away: the process stops at once with exit 0 inste
 
   child.kill('SIGTERM');
   t.equal(await exited(child), 0, 'exit code 0, before the 60 s grace period ran out');
-  t.match(output.stdout, /Redis is unreachable: workers stop without waiting for their running jobs/);
+  t.match(output.stdout, /Redis unreachable for 5 s: workers stop without waiting for their running jobs/);
   t.notMatch(output.stderr, /shutdown took too long/);
 });
 
