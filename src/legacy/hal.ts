@@ -12,6 +12,26 @@ import { needsMfa, toV1Status } from './status-mapping.ts';
 /** What a client that asks for HAL by name gets as the Content-Type of a v1 resource. */
 export const HAL_MEDIA_TYPE = 'application/hal+json';
 
+/**
+ * Whether an Accept header asks for HAL by name at least as much as for plain JSON (RFC 9110 §12.5.1
+ * quality values; `q=0` means "not this"). Wildcards ask for neither: those clients keep plain JSON.
+ */
+export function prefersHal(accept: string | undefined): boolean {
+  const quality = (mediaType: string) => {
+    let best = 0;
+    for (const range of (accept ?? '').split(',')) {
+      const [type = '', ...parameters] = range.split(';').map((part) => part.trim().toLowerCase());
+      if (type !== mediaType) continue;
+      const q = parameters.find((parameter) => parameter.startsWith('q='));
+      const value = q === undefined ? 1 : Number(q.slice(2));
+      if (Number.isFinite(value)) best = Math.max(best, Math.min(value, 1));
+    }
+    return best;
+  };
+  const hal = quality(HAL_MEDIA_TYPE);
+  return hal > 0 && hal >= quality('application/json');
+}
+
 export function legacyUrls(publicUrl: string) {
   const v1 = `${publicUrl}/v1/utility`;
   return {

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { halPage, legacyUrls } from '../../src/legacy/hal.ts';
+import { halPage, legacyUrls, prefersHal } from '../../src/legacy/hal.ts';
 
 const urls = legacyUrls('https://api.example.com/base');
 const page = (number: number, size: number, totalElements: number) => ({
@@ -23,4 +23,13 @@ t.test('an empty list is one empty page; a page past the end points back to the 
     page: { size: 20, totalElements: 0, totalPages: 0, number: 0 },
   });
   t.same(halPage('credentials', page(7, 2, 5), request)._links.prev, { href: href(2) });
+});
+
+t.test('HAL is chosen when Accept names it at least as much as plain JSON, never at q=0', async (t) => {
+  for (const accept of ['application/hal+json', 'Application/HAL+JSON', 'application/hal+json, application/json;q=0.5', 'application/json, application/hal+json', 'application/hal+json;q=0.8, application/json;q=0.8']) {
+    t.ok(prefersHal(accept), accept);
+  }
+  for (const accept of [undefined, '', '*/*', 'application/json', 'application/hal+json;q=0, application/json', 'application/hal+json;q=0.5, application/json', 'application/hal+json;q=0', 'application/hal+json;q=abc, application/json']) {
+    t.notOk(prefersHal(accept), String(accept));
+  }
 });

@@ -5,7 +5,7 @@
  * written as v1's `{ status, message }`.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { HAL_MEDIA_TYPE } from '../../legacy/hal.ts';
+import { HAL_MEDIA_TYPE, prefersHal } from '../../legacy/hal.ts';
 import { v1Schemas } from '../../legacy/schemas.ts';
 import { handleErrors } from '../../plugins/error-envelope.ts';
 import accounts from './accounts.ts';
@@ -16,7 +16,7 @@ import providers from './providers.ts';
 
 /** HAL's own media type for a client that asks for it (as HAL libraries do); plain JSON for everyone else. */
 async function labelHal(request: FastifyRequest, reply: FastifyReply) {
-  if (reply.statusCode < 400 && /application\/hal\+json/i.test(request.headers.accept ?? '')) {
+  if (reply.statusCode < 400 && prefersHal(request.headers.accept)) {
     reply.header('content-type', `${HAL_MEDIA_TYPE}; charset=utf-8`);
   }
 }
