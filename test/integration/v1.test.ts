@@ -362,6 +362,10 @@ t.test('HAL by name: a client that asks for application/hal+json gets it, and ma
   const patched = await call('PATCH', `/v1/utility/credentials/${entityId}`, { 'content-type': 'application/hal+json' }, { correlationId: 'again', interactive: true });
   t.equal(patched.statusCode, 200, patched.body);
   t.equal((patched.json() as V1Credential).correlationId, 'again');
+  const onlyInteractive = await call('PATCH', `/v1/utility/credentials/${entityId}`, {}, { interactive: false });
+  t.equal(onlyInteractive.statusCode, 200, onlyInteractive.body);
+  t.same(onlyInteractive.json(), patched.json(), 'a body of only `interactive` changes nothing, lastModified included');
+  t.equal((await call('PATCH', `/v1/utility/credentials/crd_aaaaaaaaaaaaaaaaaaaaaaaaaa`, {}, { interactive: true })).statusCode, 404, 'still only on a credential of the caller');
 
   const document = (await stack.app.inject({ method: 'GET', url: '/docs/json' })).json();
   t.ok(document.paths['/v1/utility/credentials'].get.responses['200'].content['application/hal+json'], 'the OpenAPI document lists both');
