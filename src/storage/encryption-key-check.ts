@@ -39,7 +39,7 @@ export class EncryptionKeyMismatchError extends Error {
 }
 
 /** Names one key without revealing anything about it: an HMAC under a key derived for this purpose alone. */
-export function keyFingerprint(key: EncryptionKey): string {
+function keyFingerprint(key: EncryptionKey): string {
   return createHmac('sha256', deriveKey(key, FINGERPRINT_PURPOSE)).update(key.kid).digest('hex').slice(0, 32);
 }
 
