@@ -610,8 +610,11 @@ function applyProviderOutcome(change: Change, input: ProviderOutcome): Transitio
           .emit('credential.mfa.code_rejected', { attemptsRemaining })
           .done();
       }
-      // A wrong code that comes back after the deadline ends the challenge, as the expiry timer would have.
-      if (Date.parse(challenge.expiresAt) <= env.now.getTime()) return change.timeOut().done();
+      // A wrong code that comes back after the deadline ends the challenge, as the expiry timer would have; the
+      // customer did answer in time, so the integrator hears that the code was wrong before that it timed out.
+      if (Date.parse(challenge.expiresAt) <= env.now.getTime()) {
+        return change.emit('credential.mfa.code_rejected', { attemptsRemaining }).timeOut().done();
+      }
       return change
         .moveTo('MULTI_FACTOR_AUTHENTICATION_CODE_REQUIRED', { step: null, mfa: { ...challenge, attemptsRemaining } })
         .emit('credential.mfa.code_rejected', { attemptsRemaining })

@@ -282,7 +282,12 @@ t.test('a wrong code or a resent code coming back after the deadline times the c
   const submitted = stateIn('MULTI_FACTOR_AUTHENTICATION_CODE_SUBMITTED');
   const rejected = expectTransition(apply(submitted, { kind: 'code_rejected', stepId: 'step-x' }, late));
   t.equal(rejected.credential.statusDetail, 'MULTI_FACTOR_AUTHENTICATION_TIMED_OUT');
-  t.same(rejected.events.map((e) => e.type), ['credential.status_changed', 'credential.mfa.timed_out']);
+  t.same(
+    rejected.events.map((e) => e.type),
+    ['credential.status_changed', 'credential.mfa.code_rejected', 'credential.mfa.timed_out'],
+    'the customer answered in time: the code was wrong, then the challenge ended',
+  );
+  t.match(rejected.events[1]?.data, { attemptsRemaining: 2 }, 'the wrong code counts');
   const resending = stateIn('MULTI_FACTOR_AUTHENTICATION_CODE_REQUIRED', { isStepInFlight: true });
   const resent = expectTransition(apply(resending, REPRESENTATIVE.code_required, late));
   t.equal(resent.credential.statusDetail, 'MULTI_FACTOR_AUTHENTICATION_TIMED_OUT');
