@@ -199,6 +199,9 @@ export function buildSandboxSite(options: SandboxSiteOptions): FastifyInstance {
           loginFailuresByUsername.set(username, failures + 1);
           return maintenance(reply);
         }
+        // The next login of the username (another credential, another organization's, a re-login) sees the
+        // outage again: integrators test their retry handling more than once per username.
+        loginFailuresByUsername.delete(username);
         return startSession(reply, username, defaultSessionSeconds);
       }
       case 'mfa':
