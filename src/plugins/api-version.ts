@@ -16,8 +16,7 @@ const VERSION_HEADERS = ['Plug-Version', 'Arcadia-Version'] as const;
 
 async function apiVersion(app: FastifyInstance) {
   app.decorateRequest('apiVersion', API_VERSIONS[0]);
-  app.addHook('onRequest', async (request, reply) => {
-    reply.header('Plug-Version', API_VERSIONS[0]);
+  app.addHook('onRequest', async (request) => {
     // Arcadia-Version is accepted too, so clients of the product we follow need only change the base URL.
     // Each header sent must name a known version: a valid one does not hide a bad other.
     const asked = VERSION_HEADERS.flatMap((header) => {
@@ -31,9 +30,11 @@ async function apiVersion(app: FastifyInstance) {
     });
     // Plug-Version wins over Arcadia-Version. (With a second version, two that differ should be a 400.)
     const [version] = asked;
-    if (version === undefined) return;
-    request.apiVersion = version;
-    reply.header('Plug-Version', version);
+    if (version !== undefined) request.apiVersion = version;
+  });
+  // Stamped on the way out, so answers refused before the check above (no Host, Redis unavailable) carry it too.
+  app.addHook('onSend', async (request, reply) => {
+    reply.header('Plug-Version', request.apiVersion);
   });
 }
 

@@ -4,6 +4,7 @@ import type { Socket } from 'node:net';
 import fp from 'fastify-plugin';
 import { errors, PlugError, STORE_RETRY_AFTER_HEADERS } from '../errors.ts';
 import { isRedisUnavailableError } from '../storage/redis.ts';
+import { API_VERSIONS } from './api-version.ts';
 import { setStandardHeaders } from './response-headers.ts';
 
 /** SPEC §1's error body. */
@@ -130,8 +131,9 @@ export function frameworkErrorHandler(shapesByPrefix: ErrorShapeByPrefix[] = [])
   return (error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
     const plugError = toPlugError(error);
     request.log.info({ errorId: plugError.code, status: plugError.statusCode }, plugError.message);
-    // Fastify sends these without running the onSend hooks, which stamp every other answer.
+    // Fastify sends these without running the onRequest and onSend hooks, which stamp every other answer.
     setStandardHeaders(request, reply);
+    reply.header('Plug-Version', API_VERSIONS[0]);
     return sendError(reply, plugError, shapeFor(request.url, shapesByPrefix));
   };
 }
@@ -160,7 +162,7 @@ export function clientErrorHandler(shapesByPrefix: ErrorShapeByPrefix[] = []) {
       const body = JSON.stringify((shapeFor(path ?? '', shapesByPrefix) ?? toEnvelope)(plugError));
       socket.write(
         `HTTP/1.1 ${plugError.statusCode} ${STATUS_CODES[plugError.statusCode]}\r\nContent-Type: application/json; charset=utf-8\r\n` +
-          `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+          `Plug-Version: ${API_VERSIONS[0]}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
       );
     }
     socket.destroy();

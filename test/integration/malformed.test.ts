@@ -6,6 +6,7 @@ import { connect } from 'node:net';
 import t from 'tap';
 import { Type } from 'typebox';
 import type { App } from '../../src/app.ts';
+import { API_VERSIONS } from '../../src/plugins/api-version.ts';
 import { build, createOrganization } from '../helper.ts';
 
 const SECRET_LOOKING = 'password=hunter2 at redis://admin:s3cret@10.0.0.5:6379';
@@ -169,12 +170,12 @@ t.test('every malformed request gets a 4xx in the envelope', async (t) => {
   }
 });
 
-t.test('an error raised before routing carries the request id and no-store like any other answer', async (t) => {
+t.test('an error raised before routing carries the request id, no-store and the version like any other answer', async (t) => {
   const app = await build(t);
-  for (const url of ['/nope/%ZZ', '/v1/nope/%ZZ']) {
+  for (const url of ['/nope/%ZZ', '/v1/nope/%ZZ', '/plug/credentials/%ZZ']) {
     const response = await app.inject({ url });
     t.equal(response.statusCode, 400, url);
-    t.match(response.headers, { 'x-request-id': /.+/, 'cache-control': 'no-store' }, url);
+    t.match(response.headers, { 'x-request-id': /.+/, 'cache-control': 'no-store', 'plug-version': API_VERSIONS[0] }, url);
   }
 });
 
@@ -259,6 +260,7 @@ t.test('requests Node rejects before routing get the envelope too', async (t) =>
     const [head = '', body = ''] = answer.split('\r\n\r\n');
     t.match(head, new RegExp(`^HTTP/1.1 ${c.status} `), `${c.name}: ${head.split('\r\n')[0]}`);
     t.match(head, /content-type: application\/json/i, `${c.name}: JSON`);
+    t.match(head, new RegExp(`\r\nPlug-Version: ${API_VERSIONS[0]}\r\n`, 'i'), `${c.name}: the version, as every answer`);
     if (c.isV1) {
       t.match(JSON.parse(body), { status: c.status, message: /./ }, `${c.name}: v1's shape`);
       continue;

@@ -63,6 +63,7 @@ t.test('while Redis is down, requests are a 503 at once; health, readiness and m
   t.ok(Date.now() - startedAt < 1_000, 'answered at once, not when Redis is back');
   t.equal(refused.statusCode, 503);
   t.equal(refused.headers['retry-after'], '5');
+  t.ok(refused.headers['plug-version'], 'refused before the version check, it still names the version');
   t.match(refused.json(), { errors: [{ type: 'serviceUnavailable', details: { errorId: 'PB_STORE_UNAVAILABLE' } }] });
   const v1 = await app.inject({ method: 'POST', url: '/v1/auth/login', payload: { username: org.email, password: org.password } });
   t.same(v1.json(), { status: 503, message: 'The service cannot reach its data store; try again shortly' }, 'v1 in its own shape');
