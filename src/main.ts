@@ -14,6 +14,8 @@ import { startWorkers } from '../workers/index.ts';
 
 type Mode = 'all' | 'api' | 'workers' | 'sandbox';
 const MODES: Mode[] = ['all', 'api', 'workers', 'sandbox'];
+/** A second signal sooner than this after the first is a copy of it (see `shutdownOnSignals`). */
+const REPEATED_SIGNAL_MS = 1_000;
 
 async function main() {
   const mode = (process.argv[2] ?? 'all') as Mode;
@@ -100,12 +102,14 @@ async function printDemoOrganization(container: ReturnType<typeof createContaine
  * SIGTERM or SIGINT: every closer in order, then exit 0; past the grace period, exit 1. Armed before anything
  * is started (a private redis-server, workers), so a signal during startup is not Node's default exit, which
  * skips the 'exit' handlers: the shutdown then runs once startup is done, or the deadline ends it. A second
- * signal exits at once, through `process.exit` too.
+ * signal exits at once, through `process.exit` too, unless it comes within `REPEATED_SIGNAL_MS` of the first:
+ * that is the same signal twice (Ctrl-C signals npm and Plugboard both, and npm passes its copy on; so does
+ * a process manager that signals the whole process group), not an operator in a hurry.
  */
 function shutdownOnSignals(graceSeconds: number) {
   const closers: (() => Promise<unknown>)[] = [];
   let isStarted = false;
-  let signalled: string | null = null;
+  let signalled: { signal: string; atMs: number } | null = null;
   const stop = async () => {
     for (const close of closers) {
       await close().catch((error: unknown) => process.stderr.write(`shutdown step failed: ${(error as Error).message}\n`));
@@ -114,10 +118,11 @@ function shutdownOnSignals(graceSeconds: number) {
   };
   const onSignal = (signal: string) => {
     if (signalled) {
+      if (Date.now() - signalled.atMs < REPEATED_SIGNAL_MS) return;
       process.stderr.write(`${signal} again: exiting now\n`);
       process.exit(1);
     }
-    signalled = signal;
+    signalled = { signal, atMs: Date.now() };
     process.stderr.write(`${signal}: shutting down\n`);
     const deadline = setTimeout(() => {
       process.stderr.write('shutdown took too long; exiting\n');

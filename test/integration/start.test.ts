@@ -2,11 +2,12 @@
  * `npm start` as an operator runs it: a real child process on free ports, its own key prefix and data
  * folder, against the shared test Redis. Waits are generous: a loaded CI machine takes seconds to load tsx.
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createServer, type Socket, type AddressInfo } from 'node:net';
 import { request } from 'node:http';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import t from 'tap';
 import { testRedisEnv, uniquePrefix, wipePrefix } from '../helper.ts';
 import { exited, freePort, tempDir, waitFor } from '../process-helper.ts';
@@ -130,7 +131,11 @@ t.test('start:workers with WORKERS_PORT: probes and metrics on that port, and no
   t.notMatch(output.stderr, /Deprecation/, 'no deprecation warning among the log lines');
 });
 
-t.test('npm run start:workers hands SIGTERM to Plugboard: no process is left behind holding its port', async (t) => {
+for (const { how, signal, send } of [
+  { how: 'a process manager signalling npm', signal: 'SIGTERM', send: (npm: ChildProcess) => npm.kill('SIGTERM') },
+  // Ctrl-C in a terminal signals the whole foreground group: Plugboard hears it from the terminal and from npm.
+  { how: 'Ctrl-C (the whole process group)', signal: 'SIGINT', send: (npm: ChildProcess) => process.kill(-npm.pid!, 'SIGINT') },
+] as const) t.test(`npm run start:workers stopped by ${how}: one graceful shutdown, no process left behind holding its port`, async (t) => {
   const workersPort = await freePort();
   const prefix = uniquePrefix('npmstart');
   const dataDir = await tempDir(t, 'npmstart');
@@ -153,10 +158,11 @@ t.test('npm run start:workers hands SIGTERM to Plugboard: no process is left beh
   const readyz = `http://127.0.0.1:${workersPort}/readyz`;
   await waitFor('/readyz', async () => ((await fetch(readyz)).status === 200 ? true : undefined));
 
-  npm.kill('SIGTERM');
+  send(npm);
   await exited(npm);
   await waitFor('the port to close', () => fetch(readyz).then(() => undefined, () => true), 15_000);
-  t.match(stderr, /SIGTERM: shutting down/, 'Plugboard itself heard the signal');
+  t.match(stderr, `${signal}: shutting down`, 'Plugboard itself heard the signal');
+  t.notMatch(stderr, /again: exiting now|shutdown took too long/, 'and shut down in its own time, not cut short by a copy of the signal');
 });
 
 t.test('SIGTERM while Redis is away: the process stops at once with exit 0 instead of waiting out the grace period', async (t) => {
@@ -244,6 +250,8 @@ for (const signals of [1, 2]) {
     child.kill('SIGTERM');
     if (signals === 2) {
       await waitFor('the shutdown to begin', async () => (output.stderr.includes('SIGTERM: shutting down') ? true : undefined));
+      // Later than a copy of the first signal would come (as npm passes one on), so this is an operator's second.
+      await sleep(1_200);
       child.kill('SIGTERM');
     }
     // Exiting with a code (not by the signal) is what runs the 'exit' handlers, which stop a private redis-server.
