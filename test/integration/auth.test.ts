@@ -36,6 +36,29 @@ t.test('a wrong secret gets 401 in the error envelope', async (t) => {
   t.equal(response.statusCode, 401);
   t.equal(response.json().errors[0].type, 'unauthorized');
   t.equal(response.json().errors[0].details.errorId, 'PB_INVALID_CLIENT');
+  t.notOk(response.headers['www-authenticate'], 'no challenge for a client that did not use HTTP authentication');
+});
+
+t.test('HTTP Basic: a wrong secret is challenged for Basic; credentials in the body too, or another client_id, are refused', async (t) => {
+  const app = await build(t);
+  const org = await createOrganization(app);
+  const basic = (secret: string) => `Basic ${Buffer.from(`${org.clientId}:${secret}`).toString('base64')}`;
+  const token = (authorization: string, payload: object) =>
+    app.inject({ method: 'POST', url: '/oauth2/token', headers: { authorization }, payload: { grant_type: 'client_credentials', ...payload } });
+
+  const wrong = await token(basic(`${org.clientSecret}x`), {});
+  t.equal(wrong.statusCode, 401);
+  t.match(wrong.headers['www-authenticate'], /^Basic realm="plugboard"/, 'RFC 6749 §5.2: the scheme the client used');
+  t.equal(wrong.json().errors[0].details.errorId, 'PB_INVALID_CLIENT');
+  t.match((await token('Basic bm9jb2xvbg==', {})).headers['www-authenticate'], /^Basic /, 'malformed Basic credentials too');
+
+  const both = await token(basic(org.clientSecret), { client_id: org.clientId, client_secret: org.clientSecret });
+  t.equal(both.statusCode, 400, 'two ways of authenticating in one request (RFC 6749 §2.3)');
+  t.match(both.json(), { errors: [{ type: 'invalidParameter', param: 'client_secret' }] });
+  const other = await token(basic(org.clientSecret), { client_id: 'cli_someoneelse' });
+  t.equal(other.statusCode, 400, 'a body client_id that names another client');
+  t.match(other.json(), { errors: [{ param: 'client_id' }] });
+  t.equal((await token(basic(org.clientSecret), { client_id: org.clientId })).statusCode, 200, 'the same client_id in the body, as some libraries send');
 });
 
 t.test('a revoked key stops its tokens from working', async (t) => {
