@@ -62,7 +62,8 @@ export const REPLAYED_HEADER = 'Idempotent-Replayed';
 const RESPONSE_TTL_SECONDS = 24 * 3600;
 /** How long a claim protects a request that is still running; a process that dies frees its keys after this. */
 const IN_FLIGHT_TTL_SECONDS = 120;
-const REPLAYED_RESPONSE_HEADERS = ['content-type', 'location', 'cache-control'];
+// Preference-Applied: a replay of an answer that waited (`Prefer: wait`) says so, as the first did.
+const REPLAYED_RESPONSE_HEADERS = ['content-type', 'location', 'cache-control', 'preference-applied'];
 
 const IdempotencyKeySchema = Type.String({
   minLength: 1,

@@ -16,7 +16,7 @@ function idempotentRoutes(state: { runs: number; release?: () => void; failNext:
     const Body = Type.Object({ name: Type.String(), tags: Type.Optional(Type.Array(Type.String())) }, { additionalProperties: false });
     app.post('/plug/test-things', { config: { idempotent: true }, preHandler: app.requireAccessToken, schema: { body: Body } }, async (request, reply) => {
       state.runs += 1;
-      return reply.code(201).header('location', `/plug/test-things/${state.runs}`).send({ run: state.runs, name: request.body.name, secret: 'shown-once' });
+      return reply.code(201).header('location', `/plug/test-things/${state.runs}`).header('preference-applied', 'wait=5').send({ run: state.runs, name: request.body.name, secret: 'shown-once' });
     });
     app.post('/test-slow', { config: { idempotent: true } }, async () => {
       state.runs += 1;
@@ -59,6 +59,7 @@ t.test('same key and body replays the first response; a different body is a 409'
   t.equal(again.statusCode, 201);
   t.equal(again.headers['idempotent-replayed'], 'true');
   t.equal(again.headers.location, '/plug/test-things/1');
+  t.equal(again.headers['preference-applied'], 'wait=5', 'an answer that waited says so again');
   t.match(again.headers['content-type'], /application\/json/);
   t.same(again.json(), first.json());
   t.equal(state.runs, 1, 'the handler ran once');
