@@ -48,6 +48,14 @@ const DEFAULT_MESSAGES: Record<StatusDetail, string> = {
   DISABLED: 'Disabled.',
 };
 
+/** What CODE_REQUIRED says: an authenticator app's code is read off the customer's device, not sent. */
+function codeRequiredMessage(mfa: Challenge): string {
+  const selected = mfa.availableMethods.find((method) => method.id === mfa.selectedMethodId);
+  return selected?.type === 'APP'
+    ? 'The provider asks for the code the authenticator app shows; submit it before mfa.expiresAt.'
+    : DEFAULT_MESSAGES.MULTI_FACTOR_AUTHENTICATION_CODE_REQUIRED;
+}
+
 export type MfaStage = 'METHOD_SELECTION' | 'CODE_ENTRY';
 
 export interface ChallengeMethod {
@@ -597,7 +605,7 @@ function applyProviderOutcome(change: Change, input: ProviderOutcome): Transitio
       };
       if (Date.parse(mfa.expiresAt) <= env.now.getTime()) return change.timeOut(mfa.challengeId).done();
       return change
-        .moveTo('MULTI_FACTOR_AUTHENTICATION_CODE_REQUIRED', { step: null, mfa })
+        .moveTo('MULTI_FACTOR_AUTHENTICATION_CODE_REQUIRED', { step: null, mfa }, codeRequiredMessage(mfa))
         .emit('credential.mfa.code_required', { expiresAt: mfa.expiresAt })
         .done();
     }
@@ -616,7 +624,7 @@ function applyProviderOutcome(change: Change, input: ProviderOutcome): Transitio
         return change.emit('credential.mfa.code_rejected', { attemptsRemaining }).timeOut().done();
       }
       return change
-        .moveTo('MULTI_FACTOR_AUTHENTICATION_CODE_REQUIRED', { step: null, mfa: { ...challenge, attemptsRemaining } })
+        .moveTo('MULTI_FACTOR_AUTHENTICATION_CODE_REQUIRED', { step: null, mfa: { ...challenge, attemptsRemaining } }, codeRequiredMessage(challenge))
         .emit('credential.mfa.code_rejected', { attemptsRemaining })
         .done();
     }

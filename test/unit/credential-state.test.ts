@@ -277,6 +277,19 @@ t.test('stale provider outcomes and timers change nothing', async (t) => {
   t.match(apply(connected, { kind: 'session_warning', sessionId: 'ses-x' }, afterTheEnd), { refused: 'stale' }, 'no warning fired after the session ended');
 });
 
+t.test('an authenticator-app code is asked for, not said to be sent, also after a wrong one', async (t) => {
+  const appMethods = [{ id: 'p-app', type: 'APP' as const, destination: null }];
+  const loggingIn = stateIn('DATA_EXTRACTION_IN_PROGRESS');
+  const asked = expectTransition(apply(loggingIn, { kind: 'code_required', stepId: 'step-x', methods: appMethods, selectedMethodId: 'p-app', codeLength: 6, expiresAt: null }, env()));
+  t.match(asked.credential.statusMessage, /authenticator app shows/);
+  t.notMatch(asked.credential.statusMessage, /sent/);
+  const submitted = { ...asked.credential, statusDetail: 'MULTI_FACTOR_AUTHENTICATION_CODE_SUBMITTED' as const, step: { id: 'step-y', kind: 'submit_code' as const, requestedAt: NOW.toISOString() } };
+  const wrong = expectTransition(apply(submitted, { kind: 'code_rejected', stepId: 'step-y' }, env()));
+  t.match(wrong.credential.statusMessage, /authenticator app shows/);
+  const sms = expectTransition(apply(stateIn('DATA_EXTRACTION_IN_PROGRESS'), REPRESENTATIVE.code_required, env()));
+  t.match(sms.credential.statusMessage, /^The provider sent a verification code/, 'a texted code is sent');
+});
+
 t.test('a wrong code or a resent code coming back after the deadline times the challenge out', async (t) => {
   const late = env({ now: new Date(NOW.getTime() + 301_000) });
   const submitted = stateIn('MULTI_FACTOR_AUTHENTICATION_CODE_SUBMITTED');
