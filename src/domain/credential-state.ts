@@ -693,8 +693,12 @@ function chooseMethod(change: Change, input: Extract<CredentialInput, { kind: 'c
   if (challenge.stage === 'CODE_ENTRY' && !input.isResubmission) {
     return { refused: 'conflict', message: 'A method was already chosen; send isResubmission: true to get a new code', param: 'isResubmission' };
   }
-  if (!challenge.availableMethods.some((method) => method.id === input.methodId)) {
-    return { refused: 'invalid', message: 'methodId is not one of mfa.availableMethods', param: 'methodId' };
+  const method = challenge.availableMethods.find((candidate) => candidate.id === input.methodId);
+  if (!method) return { refused: 'invalid', message: 'methodId is not one of mfa.availableMethods', param: 'methodId' };
+  // Switching to the app from another method is a choice; "again" to the app it already names would spend a
+  // resend and a provider round trip for a code nobody sends.
+  if (input.isResubmission && challenge.stage === 'CODE_ENTRY' && method.type === 'APP' && method.id === challenge.selectedMethodId) {
+    return { refused: 'conflict', message: 'An authenticator app code is not sent, so it cannot be sent again; submit the code the app shows now', param: 'isResubmission' };
   }
   // Only a code already sent can be sent again: isResubmission on the first choice of a method sends the first.
   const resends = (challenge.resends ?? 0) + (input.isResubmission && challenge.stage === 'CODE_ENTRY' ? 1 : 0);

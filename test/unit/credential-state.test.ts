@@ -290,6 +290,20 @@ t.test('an authenticator-app code is asked for, not said to be sent, also after 
   t.match(sms.credential.statusMessage, /^The provider sent a verification code/, 'a texted code is sent');
 });
 
+t.test('an authenticator-app code cannot be "sent again"; switching to the app from a texted code can be asked for', async (t) => {
+  const methods = [...METHODS, { id: 'p-app', type: 'APP' as const, destination: null }];
+  const codeRequired = (selectedMethodId: string) =>
+    expectTransition(apply(stateIn('DATA_EXTRACTION_IN_PROGRESS'), { kind: 'code_required', stepId: 'step-x', methods, selectedMethodId, codeLength: 6, expiresAt: null }, env())).credential;
+  const onApp = codeRequired('p-app');
+  const app = onApp.mfa?.availableMethods.find((method) => method.type === 'APP');
+  const again = { kind: 'choose_method' as const, challengeId: onApp.mfa?.challengeId ?? '', methodId: app?.id ?? '', isResubmission: true };
+  t.match(apply(onApp, again, env()), { refused: 'conflict', param: 'isResubmission', message: /authenticator app/ });
+  const onSms = codeRequired('p-sms');
+  const appOfSms = onSms.mfa?.availableMethods.find((method) => method.type === 'APP');
+  const toApp = expectTransition(apply(onSms, { kind: 'choose_method', challengeId: onSms.mfa?.challengeId ?? '', methodId: appOfSms?.id ?? '', isResubmission: true }, env()));
+  t.equal(toApp.credential.step?.kind, 'choose_method', 'the provider is asked to switch');
+});
+
 t.test('a wrong code or a resent code coming back after the deadline times the challenge out', async (t) => {
   const late = env({ now: new Date(NOW.getTime() + 301_000) });
   const submitted = stateIn('MULTI_FACTOR_AUTHENTICATION_CODE_SUBMITTED');
