@@ -81,6 +81,8 @@ export const errors = {
   passwordIncorrect: define('PB_PASSWORD_INCORRECT', 'forbidden', 403, 'The password is incorrect'),
   loginChallengeInvalid: define('PB_LOGIN_CHALLENGE_INVALID', 'unauthorized', 401, 'The login challenge is unknown, expired or ended; log in again'),
   twoFactorCodeInvalid: define('PB_TWO_FACTOR_CODE_INVALID', 'unauthorized', 401, 'The code is wrong, expired or already used'),
+  // Signed in, like a wrong password re-check: a 401 would read as "the session ended" to a client.
+  enrollmentCodeInvalid: define('PB_ENROLLMENT_CODE_INVALID', 'forbidden', 403, 'The code is wrong or expired'),
   twoFactorLocked: define(
     'PB_TWO_FACTOR_LOCKED',
     'forbidden',

@@ -244,7 +244,7 @@ export function createTwoFactorService(ctx: ServiceContext, deps: { events: Even
 
   function wrongCode(attemptsLeft: number, what: Holder['what']) {
     const next = what === 'login challenge' ? 'log in again' : 'start the enrollment again';
-    return errors.twoFactorCodeInvalid({
+    return (what === 'login challenge' ? errors.twoFactorCodeInvalid : errors.enrollmentCodeInvalid)({
       message:
         attemptsLeft > 0
           ? `The code is wrong, expired or already used; ${attemptsLeft} attempt${attemptsLeft === 1 ? '' : 's'} left`

@@ -30,7 +30,9 @@ t.test('app enrollment and login with codes from an independent TOTP implementat
   t.match(qrCodeSvg, /^<svg[\s\S]*<\/svg>\s*$/);
 
   const wrong = await app.inject({ method: 'POST', url: '/dashboard/me/two-factor/app/confirm', headers, payload: { code: '000000' } });
-  t.equal(wrong.statusCode, 401, 'a wrong first code does not enable anything');
+  t.equal(wrong.statusCode, 403, 'a wrong first code does not enable anything');
+  t.equal(wrong.json().errors[0].details.errorId, 'PB_ENROLLMENT_CODE_INVALID', 'and is no 401: the session stands');
+  t.equal((await app.inject({ method: 'GET', url: '/dashboard/me', headers })).statusCode, 200, 'still signed in');
   const confirmed = await app.inject({
     method: 'POST',
     url: '/dashboard/me/two-factor/app/confirm',
@@ -106,6 +108,23 @@ t.test('five wrong codes end a challenge', async (t) => {
   t.equal(right.json().errors[0].details.errorId, 'PB_LOGIN_CHALLENGE_INVALID');
   const fresh = await verify(app, { challengeId: await challengeFor(app, org), code: totpCode(otpauthUri, clock.now()) });
   t.equal(fresh.statusCode, 200, 'a new challenge works');
+});
+
+t.test('five wrong codes end an enrollment, each a 403 that leaves the session alone', async (t) => {
+  const clock = manualClock();
+  const app = await build(t, { now: clock.now });
+  const org = await createOrganization(app);
+  const headers = await sessionHeaders(app, org.email, org.password);
+  const started = await app.inject({ method: 'POST', url: '/dashboard/me/two-factor/app', headers, payload: { password: org.password } });
+  const confirm = (code: string) => app.inject({ method: 'POST', url: '/dashboard/me/two-factor/app/confirm', headers, payload: { code } });
+  for (let attempt = 1; attempt <= 5; attempt++) {
+    const response = await confirm('000000');
+    t.equal(response.statusCode, 403);
+    t.match(response.json().errors[0], { type: 'forbidden', message: attempt < 5 ? `${5 - attempt} attempt` : /has ended, start the enrollment again/ });
+  }
+  const right = await confirm(totpCode(started.json().otpauthUri, clock.now()));
+  t.equal(right.statusCode, 409, 'even the right code: the enrollment is over');
+  t.equal((await app.inject({ method: 'GET', url: '/dashboard/me', headers })).statusCode, 200, 'still signed in');
 });
 
 t.test('100 consecutive failures lock two-factor login until the password is reset', async (t) => {

@@ -123,20 +123,6 @@ const me: FastifyPluginAsyncTypebox = async (app) => {
   );
 
   app.post(
-    '/two-factor/app/confirm',
-    {
-      schema: {
-        tags: ['dashboard'],
-        summary: 'Confirm app enrollment with a code from the app; returns recovery codes (shown once). Your other sessions end',
-        security,
-        body: CodeBody,
-        response: { 200: RecoveryCodesSchema, ...errorResponses(400, 401, 409) },
-      },
-    },
-    async (request) => app.services.dashboardSessions.confirmTwoFactor(sessionOf(request), 'APP', request.body.code),
-  );
-
-  app.post(
     '/two-factor/sms',
     {
       config,
@@ -151,19 +137,25 @@ const me: FastifyPluginAsyncTypebox = async (app) => {
     async (request) => twoFactor.startSmsEnrollment(sessionUserOf(request), request.body),
   );
 
-  app.post(
-    '/two-factor/sms/confirm',
-    {
-      schema: {
-        tags: ['dashboard'],
-        summary: 'Confirm SMS enrollment with the texted code; returns recovery codes (shown once). Your other sessions end',
-        security,
-        body: CodeBody,
-        response: { 200: RecoveryCodesSchema, ...errorResponses(400, 401, 409) },
+  // A wrong code is a 403 (PB_ENROLLMENT_CODE_INVALID): the session stands.
+  for (const { path, method, proof } of [
+    { path: '/two-factor/app/confirm', method: 'APP', proof: 'app enrollment with a code from the app' },
+    { path: '/two-factor/sms/confirm', method: 'SMS', proof: 'SMS enrollment with the texted code' },
+  ] as const) {
+    app.post(
+      path,
+      {
+        schema: {
+          tags: ['dashboard'],
+          summary: `Confirm ${proof}; returns recovery codes (shown once). Your other sessions end`,
+          security,
+          body: CodeBody,
+          response: { 200: RecoveryCodesSchema, ...errorResponses(400, 401, 403, 409) },
+        },
       },
-    },
-    async (request) => app.services.dashboardSessions.confirmTwoFactor(sessionOf(request), 'SMS', request.body.code),
-  );
+      async (request) => app.services.dashboardSessions.confirmTwoFactor(sessionOf(request), method, request.body.code),
+    );
+  }
 
   app.post(
     '/two-factor/disable',
