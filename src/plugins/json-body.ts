@@ -12,6 +12,15 @@ const CHARSET = /;\s*charset\s*=\s*"?([^";\s]*)"?/i;
  * accented letters replaced; here a `charset` other than UTF-8 is a 415 and bytes that are not UTF-8 a 400.
  * A text/plain body is a 415 too, not a string handed to a route.
  */
+function isJson(text: string): boolean {
+  try {
+    JSON.parse(text);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 async function jsonBody(app: FastifyInstance) {
   const parseJson = app.getDefaultJsonParser('error', 'error');
   app.removeContentTypeParser(['application/json', 'text/plain']);
@@ -29,7 +38,14 @@ async function jsonBody(app: FastifyInstance) {
       done(errors.malformedJson({ message: 'The request body is not valid UTF-8' }), undefined);
       return;
     }
-    parseJson(request, text, done);
+    parseJson(request, text, (error, parsed) => {
+      // Fastify's parser refuses prototype-poisoning keys with the same error as broken JSON; say which it is.
+      if (error && isJson(text)) {
+        done(errors.invalidParameter({ message: 'The request body may not use the keys "__proto__" or "constructor.prototype"' }), undefined);
+        return;
+      }
+      done(error, parsed);
+    });
   });
 }
 

@@ -179,6 +179,18 @@ t.test('an error raised before routing carries the request id, no-store and the 
   }
 });
 
+t.test('valid JSON with prototype-poisoning keys is refused as such, not called invalid JSON', async (t) => {
+  const app = await build(t);
+  const org = await createOrganization(app);
+  const post = (payload: string) => app.inject({ method: 'POST', url: '/plug/credentials', headers: { ...org.headers, 'content-type': 'application/json' }, payload });
+  for (const payload of ['{"__proto__":{"isAdmin":true}}', '{"constructor":{"prototype":{"isAdmin":true}}}']) {
+    const response = await post(payload);
+    t.equal(response.statusCode, 400, payload);
+    t.match(response.json(), { errors: [{ type: 'invalidParameter', message: /may not use the keys "__proto__"/, details: { errorId: 'PB_INVALID_PARAMETER' } }] }, payload);
+  }
+  t.match((await post('{"__proto__":')).json(), { errors: [{ message: 'The request body is not valid JSON', details: { errorId: 'PB_MALFORMED_JSON' } }] }, 'broken JSON is still that');
+});
+
 t.test('an unknown version is named by the header it came in', async (t) => {
   const app = await build(t);
   const org = await createOrganization(app);
