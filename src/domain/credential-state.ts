@@ -484,18 +484,24 @@ export function apply(credential: CredentialRecord, input: CredentialInput, env:
     case 'disable':
       return change.disable().done();
     case 'update': {
-      change.set({
-        ...(input.username === undefined ? {} : { username: input.username }),
-        ...(input.correlationId === undefined ? {} : { correlationId: input.correlationId }),
-      });
-      // New details and disabling in one request (v1's `enabled: false`) store the details and start no login.
-      if (input.isEnabled === false) return credential.statusDetail === 'DISABLED' ? change.done() : change.disable().done();
       // The same details again start a login only where the last one failed (or the credential is disabled):
       // a retried PATCH must not throw away a login in flight, an open challenge or a working session.
       const isLoginDue =
         input.login === 'changed' ||
         (input.login === 'repeated' && credential.status === 'CONNECTION_FAILURE') ||
         (input.isEnabled === true && !credential.isActive);
+      const isDisableDue = input.isEnabled === false && credential.statusDetail !== 'DISABLED';
+      const isSameDetails =
+        (input.username === undefined || input.username === credential.username) &&
+        (input.correlationId === undefined || input.correlationId === credential.correlationId);
+      // Nothing to do (a retried PATCH, a form saved twice): no commit, so lastModifiedAt keeps its meaning.
+      if (isSameDetails && !isLoginDue && !isDisableDue) return { refused: 'unchanged', message: 'Nothing to change' };
+      change.set({
+        ...(input.username === undefined ? {} : { username: input.username }),
+        ...(input.correlationId === undefined ? {} : { correlationId: input.correlationId }),
+      });
+      // New details and disabling in one request (v1's `enabled: false`) store the details and start no login.
+      if (input.isEnabled === false) return isDisableDue ? change.disable().done() : change.done();
       return isLoginDue ? change.startLogin().done() : change.done();
     }
     case 'delete':

@@ -303,6 +303,11 @@ t.test('a PATCH repeating the stored login details starts a login only where the
   const again = await patch(connected.id, { password: 'pass_mfa', correlationId: 'kept' });
   t.match(again.body, { statusDetail: 'LOGIN_AND_DATA_DISCOVERY_SUCCESS', correlationId: 'kept', mfaSession: connected.mfaSession }, 'the MFA session stays');
   t.equal((await storedRecord(stack, connected.id))?.step, null, 'and no login runs');
+  const versionBefore = (await storedRecord(stack, connected.id))?.version;
+  const repeated = await patch(connected.id, { username: connected.username, password: 'pass_mfa', correlationId: 'kept' });
+  t.equal(repeated.statusCode, 200);
+  t.equal(repeated.body.lastModifiedAt, again.body.lastModifiedAt, 'a PATCH that changes nothing commits nothing');
+  t.equal((await storedRecord(stack, connected.id))?.version, versionBefore);
   const changed = await patch(connected.id, { password: 'pass_good' });
   t.match(changed.body, { statusDetail: 'DATA_EXTRACTION_IN_PROGRESS' }, 'a different password is a new login');
 

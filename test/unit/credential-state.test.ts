@@ -456,6 +456,11 @@ t.test('an update: changed login details log in from anywhere, repeated ones onl
     const disabling = apply(credential, { kind: 'update', login: 'changed', isEnabled: false }, env());
     const disabled = isRefusal(disabling) ? credential : disabling.credential;
     t.match(disabled, { statusDetail: 'DISABLED', step: null }, `changed and disabled from ${detail}: disabled, no login`);
+    const unchanged = (input: CredentialInput) => isRefusal(apply(credential, input, env())) && (apply(credential, input, env()) as { refused: string }).refused === 'unchanged';
+    const sameDetails = { kind: 'update', username: credential.username, correlationId: credential.correlationId } as const;
+    t.equal(unchanged({ ...sameDetails, login: 'repeated' }), STATUS_DETAILS[detail].status !== 'CONNECTION_FAILURE', `the same details from ${detail}: nothing to commit unless a login is due`);
+    t.equal(unchanged({ kind: 'update', login: 'untouched', isEnabled: false }), detail === 'DISABLED', `disabling from ${detail}`);
+    t.notOk(unchanged({ ...sameDetails, login: 'untouched', correlationId: 'another' }), `a new correlationId from ${detail} is a change`);
   }
 });
 

@@ -157,10 +157,7 @@ const credentials: FastifyPluginAsyncTypebox = async (app) => {
       const { id } = request.params;
       const { username, password, correlationId, enabled } = request.body;
       const changes: CredentialChanges = { username, password, correlationId, additionalSecrets: additionalSecretsOf(request.body), isEnabled: enabled };
-      // A body of only `interactive` (ignored) changes nothing: answered as a read, no commit, no new lastModified.
-      const isNothingToChange = Object.values(changes).every((value) => value === undefined);
-      const credential = isNothingToChange ? await service.get(user.organizationId, id) : (await service.update(user.organizationId, id, changes, user.id)).credential;
-      return toV1Credential(credential, urls);
+      return toV1Credential((await service.update(user.organizationId, id, changes, user.id)).credential, urls);
     },
   );
 
