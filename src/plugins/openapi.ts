@@ -3,7 +3,7 @@ import swaggerUi from '@fastify/swagger-ui';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { sharedSchemas } from '../schemas/index.ts';
-import { openApiWebhooks } from '../schemas/webhooks.ts';
+import { openApiEventComponents, openApiWebhooks } from '../schemas/webhooks.ts';
 import { completeOperations, SECURITY_SCHEMES } from './openapi-completion.ts';
 
 /**
@@ -37,12 +37,19 @@ async function openapi(app: FastifyInstance, options: { publicUrl: string }) {
         { name: 'operations', description: 'Health and metrics' },
       ],
     },
-    transformObject: (documentObject) => ('openapiObject' in documentObject ? completeOperations(documentObject.openapiObject as never) : documentObject.swaggerObject) as never,
+    transformObject: (documentObject) => ('openapiObject' in documentObject ? withEventComponents(completeOperations(documentObject.openapiObject as never)) : documentObject.swaggerObject) as never,
     refResolver: {
       buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`),
     },
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
+}
+
+/** The typed event envelopes (see `openApiEventComponents`) in place of the route schemas' open `Event`. */
+function withEventComponents<T extends { components?: Record<string, Record<string, unknown>> }>(document: T): T {
+  const components = (document.components ??= {});
+  components.schemas = { ...components.schemas, ...openApiEventComponents() };
+  return document;
 }
 
 export default fp(openapi, { name: 'openapi', fastify: '5.x' });

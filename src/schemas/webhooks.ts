@@ -94,21 +94,44 @@ export function standaloneEventSchema(type: EventType): Record<string, unknown> 
   return { ...schema, $defs: Object.fromEntries(definitions) };
 }
 
+/** `credential.mfa.code_required` → `CredentialMfaCodeRequiredEvent`, its envelope's name among the components. */
+function componentNameOf(type: EventType): string {
+  return `${type
+    .split(/[._]/)
+    .map((word) => `${word.charAt(0).toUpperCase()}${word.slice(1)}`)
+    .join('')}Event`;
+}
+
+const componentRefOf = (type: EventType) => `#/components/schemas/${componentNameOf(type)}`;
+
 /**
- * The OpenAPI 3.1 `webhooks` section: one POST per event type whose body is that type's envelope schema.
+ * Each event type's envelope as a component, and `Event` (the event log's items, whose route schema lets any
+ * `data` through) as their union told apart by `type`: a generated client gets typed `data` in both places.
  * The catalog refers to shared schemas by `$id` (e.g. `Credential`); the document needs component paths.
  */
+export function openApiEventComponents(): Record<string, unknown> {
+  const envelopes = EVENT_TYPES.map((type) => [componentNameOf(type), withRefs(eventTypeCatalog[type].schema, (id) => `#/components/schemas/${id}`)]);
+  return {
+    ...Object.fromEntries(envelopes),
+    Event: {
+      description: 'An event of the log, and the body of its webhook: `data` depends on `type`.',
+      oneOf: EVENT_TYPES.map((type) => ({ $ref: componentRefOf(type) })),
+      discriminator: { propertyName: 'type', mapping: Object.fromEntries(EVENT_TYPES.map((type) => [type, componentRefOf(type)])) },
+    },
+  };
+}
+
+/** The OpenAPI 3.1 `webhooks` section: one POST per event type whose body is that type's envelope component. */
 export function openApiWebhooks(): Record<string, unknown> {
-  const withComponentRefs = (schema: unknown) => withRefs(schema, (id) => `#/components/schemas/${id}`);
   return Object.fromEntries(
     EVENT_TYPES.map((type) => {
-      const { description, schema } = eventTypeCatalog[type];
+      const { description } = eventTypeCatalog[type];
       const operation = {
         summary: type,
         description,
         tags: ['webhooks'],
         parameters: SIGNATURE_HEADERS,
-        requestBody: { required: true, content: { 'application/json': { schema: withComponentRefs(schema) } } },
+        requestBody: { required: true, content: { 'application/json': { schema: { $ref: componentRefOf(type) } } } },
         responses: {
           '2XX': { description: 'Received. Any 2xx within the timeout counts; answer first, process later.' },
           '410': { description: 'Gone: Plugboard disables the endpoint.' },

@@ -163,10 +163,20 @@ t.test('the event type catalog, in the API and in the OpenAPI webhooks section',
   const userEvent = { ...event, type: 'user.two_factor.enabled', data: { user: { id: 'usr_aaaaaaaaaaaaaaaaaaaaaaaaaa', email: 'zoë@example.com' } } };
   t.equal(ajv.validate(enabled?.schema ?? {}, userEvent), true, 'an email sign-up accepts validates in the event about its user');
 
-  const document = app.swagger() as { webhooks: Record<string, { post: { requestBody: { content: Record<string, { schema: unknown }> } } }> };
+  const document = app.swagger() as {
+    webhooks: Record<string, { post: { requestBody: { content: Record<string, { schema: unknown }> } } }>;
+    components: { schemas: Record<string, unknown> };
+  };
   t.same(Object.keys(document.webhooks), [...EVENT_TYPES]);
-  const codeRequired = JSON.stringify(document.webhooks['credential.mfa.code_required']?.post.requestBody.content['application/json']?.schema);
-  t.match(codeRequired, /"\$ref":"#\/components\/schemas\/Credential"/, 'the credential is a component reference');
+  const codeRequiredBody = document.webhooks['credential.mfa.code_required']?.post.requestBody.content['application/json']?.schema;
+  t.same(codeRequiredBody, { $ref: '#/components/schemas/CredentialMfaCodeRequiredEvent' }, "each webhook's body is its event type's component");
+  t.match(JSON.stringify(document.components.schemas.CredentialMfaCodeRequiredEvent), /"\$ref":"#\/components\/schemas\/Credential"/, 'the credential is a component reference');
+  // The event log's items (`Event`): the union of those components, told apart by `type`.
+  const logItem = ajv.compile({ $id: 'https://plugboard.test/openapi', components: document.components, $ref: '#/components/schemas/Event' });
+  t.equal(logItem(event), true, 'a real credential.connected event is an Event');
+  t.equal(logItem({ ...event, type: 'credential.mfa.code_rejected' }), false, 'its data is checked against its type: code_rejected needs attemptsRemaining');
+  t.equal(logItem({ ...event, type: 'credential.mfa.code_rejected', data: { ...event.data, attemptsRemaining: 2 } }), true);
+  t.equal(logItem({ ...event, type: 'credential.nope' }), false, 'an unknown type is none of them');
 });
 
 t.test('a bad WEBHOOK_ALLOWED_TARGETS or WEBHOOK_RETRY_SCHEDULE stops start-up, naming the variable', async (t) => {
