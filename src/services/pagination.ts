@@ -40,7 +40,7 @@ export function parseSort<Field extends string>(
   const [field, direction = 'desc', ...rest] = text.split(',').map((part) => part.trim());
   if (!fields.includes(field as Field) || (direction !== 'asc' && direction !== 'desc') || rest.length > 0) {
     throw errors.invalidParameter({
-      message: `sort must be one of ${fields.map((f) => `${f},asc|desc`).join(', ')}`,
+      message: `sort must be one of ${fields.map((f) => `${f}[,asc|desc]`).join(', ')} (desc when no direction is given)`,
       param: 'sort',
       value: text,
     });

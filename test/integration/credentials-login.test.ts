@@ -84,7 +84,10 @@ t.test('the credentials API: list filters and pages, PATCH, disable, delete, ten
   t.same((await list('correlationId=a')).body.data.map((c) => c.id), [good.id]);
   t.same((await list('statusDetail=LOGIN_AND_DATA_DISCOVERY_SUCCESS')).body.data.map((c) => c.id), [good.id]);
   t.match((await list('size=1&page=1')).body, { data: [{ id: good.id }], page: { number: 1, size: 1, totalElements: 2, totalPages: 2 } });
-  t.equal((await list('sort=username,up')).statusCode, 400);
+  const badSort = await list('sort=username,up');
+  t.equal(badSort.statusCode, 400);
+  t.match(badSort.body, { errors: [{ param: 'sort', message: /createdAt\[,asc\|desc\].*\(desc when no direction is given\)/ }] }, 'the answer says the direction may be left out');
+  t.same((await list('sort=createdAt')).body.data.map((c) => c.id), [bad.id, good.id], 'which is desc');
   t.equal((await list('size=101')).statusCode, 400);
   // The unfiltered list by createdAt pages the creation index; a filter every credential passes goes through
   // the in-memory path: both must give the same pages.
