@@ -79,8 +79,9 @@ export function createOrganizationService(ctx: ServiceContext, apiKeys: ApiKeySe
       const name = input.name.trim();
       if (name.length === 0 || name.length > 200) throw errors.invalidParameter({ param: 'name', message: 'name must have 1 to 200 characters' });
       const organization: Organization = { id: newId('org'), name, createdAt: ctx.now().toISOString() };
-      await redis.set(keys.org(organization.id).record, JSON.stringify(organization));
+      // The admin first: a refused email or password then leaves no organization record behind.
       const user = await createUser({ organizationId: organization.id, email: input.email, password: input.password, role: 'admin' });
+      await redis.set(keys.org(organization.id).record, JSON.stringify(organization));
       await redis.sadd(keys.organizations, organization.id);
       const key = await apiKeys.create(organization.id, { name: 'Default key', createdBy: user.id });
       return { organizationId: organization.id, userId: user.id, keyId: key.id, clientId: key.clientId, clientSecret: key.clientSecret };

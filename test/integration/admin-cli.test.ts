@@ -5,7 +5,7 @@ import t from 'tap';
 import { runAdminCommand, UsageError } from '../../src/cli/admin.ts';
 import { buildApp } from '../../src/app.ts';
 import { loadConfig } from '../../src/config.ts';
-import { testConfig, testRedisEnv, uniquePrefix, wipePrefix } from '../helper.ts';
+import { keysMatching, testConfig, testRedisEnv, uniquePrefix, wipePrefix } from '../helper.ts';
 
 const run = promisify(execFile);
 
@@ -109,6 +109,12 @@ t.test('commands in process: unknown ones, extra flags, revoke-key, rotate-keys'
     revokedKeyId: second.keyId,
   });
   t.same(await app.services.apiKeys.list(second.organizationId), []);
+
+  // A refused create-org (the email is taken, the password too short) leaves no organization behind.
+  await t.rejects(runAdminCommand(config, ['create-org', '--name', 'C', '--email', 'b@b.test', '--password', 'long enough']), { message: /already exists/ });
+  await t.rejects(runAdminCommand(config, ['create-org', '--name', 'C', '--email', 'c@b.test', '--password', 'short']), { message: /at least 8/ });
+  const records = await keysMatching(app.services.ctx.redis, `${config.keyPrefix}:{org_*}:org`);
+  t.same(records.sort(), [created.organizationId, second.organizationId].map((id) => app.services.ctx.keys.org(id).record).sort());
 
   // Secrets sealed with an old key are re-sealed with the new first key.
   const secretsKey = `${app.services.ctx.keys.org(created.organizationId).credentialSecrets('crd_test')}`;
