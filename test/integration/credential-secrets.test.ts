@@ -48,7 +48,8 @@ t.test('a commit on secrets still in the legacy layout keeps them, in the new la
   const { ctx, store, credential, key } = await setup(t);
   await ctx.redis.del(key);
   await writeLegacySecrets(ctx, key, { password: 'legacy-pw' });
-  const additional = { kind: 'update', login: 'untouched' } as const;
+  // A change of its own to commit (a commit of nothing but a secret is no update the API makes).
+  const additional = { kind: 'update', login: 'untouched', correlationId: 'c2' } as const;
   t.equal((await store.transition(credential.organizationId, credential.id, additional, 'test', { secrets: { 'additional.password2': 'pw2' } })).outcome, 'applied');
   t.equal(await ctx.redis.type(key), 'string');
   t.same(await ctx.secrets.readAll(key), { password: 'legacy-pw', 'additional.password2': 'pw2' });
@@ -59,7 +60,7 @@ t.test('concurrent commits each writing a secret lose none of them', async (t) =
   const names = Array.from({ length: 10 }, (_, i) => `additional.password${i}`);
   const results = await Promise.all(
     names.map((name) =>
-      store.transition(credential.organizationId, credential.id, { kind: 'update', login: 'untouched' }, 'test', { secrets: { [name]: `value of ${name}` } }),
+      store.transition(credential.organizationId, credential.id, { kind: 'update', login: 'untouched', correlationId: name }, 'test', { secrets: { [name]: `value of ${name}` } }),
     ),
   );
   t.same(results.map((result) => result.outcome), names.map(() => 'applied'));
