@@ -261,6 +261,8 @@ for _ = 1, eventCount do
   reply[#reply + 1] = id
   i = i + 3
 end
+-- XADD's MINID trims only on a write: a stream that gets no event for the retention period expires whole.
+if eventCount > 0 then redis.call('PEXPIRE', KEYS[1], ARGV[3]) end
 while i <= #ARGV do
   local op, key = ARGV[i], KEYS[tonumber(ARGV[i + 1])]
   if op == 'set' then redis.call('SET', key, ARGV[i + 2]); i = i + 3

@@ -263,3 +263,15 @@ t.test('an entry older than the retention period is no longer an event, though i
   t.equal(await events.get(organizationId, eventIdAt(`${oldMs}-0`, eventIdTail(organizationId))), null, 'the old one is not found');
   t.same((await events.list(organizationId, { limit: 10 }))?.data.map((event) => event.id), [recent.id], 'nor listed');
 });
+
+t.test('a stream that gets no event for the retention period expires whole (MINID trims only on a write)', async (t) => {
+  const app = await build(t);
+  const { events, ctx } = app.services;
+  const organizationId = 'org_cccccccccccccccccccccccccc';
+  const streamKey = ctx.keys.org(organizationId).events;
+  t.equal(await events.store.commit({ organizationId, mutations: [], events: [] }, new Date()), true);
+  t.equal(await ctx.redis.exists(streamKey), 0, 'a commit without events creates no stream');
+  await events.store.commit({ organizationId, mutations: [], events: [newEvent('credential.created', { credential: { id: 'crd_x' } }, new Date())] }, new Date());
+  const ttlMs = await ctx.redis.pttl(streamKey);
+  t.ok(ttlMs > (EVENT_RETENTION_SECONDS - 60) * 1000 && ttlMs <= EVENT_RETENTION_SECONDS * 1000, `expires a retention period after its last event (${ttlMs} ms)`);
+});
