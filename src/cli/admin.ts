@@ -7,6 +7,8 @@
  *   rotate-keys                                  re-seals every stored secret with the first ENCRYPTION_KEYS key
  *   revoke-key --org O --key K                   revokes API key K, named by its key_ id or its cli_ client id
  *                                                (its tokens stop working at once)
+ *   delete-org --org O --confirm O               deletes organization O and everything it holds (its id twice:
+ *                                                there is no undo)
  *
  * `--password -` reads the password from stdin instead (out of the process list and the shell history).
  * Results go to stdout as one JSON line; logs and errors go to stderr; bad usage exits 2, failures exit 1.
@@ -26,7 +28,8 @@ export const USAGE = `usage: npm run admin -- <command>
   create-org --name <name> --email <email> --password <password>
   reset-password --email <email> --password <new password>
   rotate-keys
-  revoke-key --org <organizationId> --key <apiKeyId or clientId>`;
+  revoke-key --org <organizationId> --key <apiKeyId or clientId>
+  delete-org --org <organizationId> --confirm <organizationId>`;
 
 export class UsageError extends Error {
   override name = 'UsageError';
@@ -71,6 +74,11 @@ const COMMANDS: Record<string, Command> = {
     const keyId = key.startsWith('cli_') ? ((await apiKeys.keyIdOfClient(org, key)) ?? key) : key;
     await apiKeys.revoke(org, keyId);
     return { organizationId: org, revokedKeyId: keyId };
+  },
+  'delete-org': async (container, args) => {
+    const { org, confirm } = requiredOptions(args, ['org', 'confirm']);
+    if (confirm !== org) throw new UsageError('--confirm must repeat the --org id: deleting an organization cannot be undone');
+    return container.services.organizationRemoval.remove(org);
   },
 };
 

@@ -23,6 +23,15 @@ export function createDashboardUserService(deps: {
   sessions: DashboardSessionService;
   twoFactor: TwoFactorService;
 }) {
+  /** The user's record, email, sessions and two-factor data; false when there was no such user. */
+  async function removeUser(organizationId: string, userId: string): Promise<boolean> {
+    const user = await deps.organizations.deleteUser(organizationId, userId);
+    if (!user) return false;
+    await deps.sessions.endAllForUser(user);
+    await deps.twoFactor.forgetUser(user);
+    return true;
+  }
+
   return {
     async list(organizationId: string): Promise<DashboardUserView[]> {
       return (await deps.organizations.listUsers(organizationId)).map(toView);
@@ -44,10 +53,14 @@ export function createDashboardUserService(deps: {
     /** Deletes a user of the organization and ends their sessions. Admins cannot delete themselves. */
     async remove(organizationId: string, userId: string, actingUserId: string): Promise<void> {
       if (userId === actingUserId) throw errors.conflict({ message: 'You cannot delete your own user' });
-      const user = await deps.organizations.deleteUser(organizationId, userId);
-      if (!user) throw errors.notFound({ message: 'User not found' });
-      await deps.sessions.endAllForUser(user);
-      await deps.twoFactor.forgetUser(user);
+      if (!(await removeUser(organizationId, userId))) throw errors.notFound({ message: 'User not found' });
+    },
+
+    /** Deletes every user of the organization (it is being deleted); how many there were. */
+    async removeAll(organizationId: string): Promise<number> {
+      const users = await deps.organizations.listUsers(organizationId);
+      for (const user of users) await removeUser(organizationId, user.id);
+      return users.length;
     },
   };
 }

@@ -11,6 +11,7 @@ import { createDashboardSessionService } from './dashboard-sessions.ts';
 import { createDashboardUserService } from './dashboard-users.ts';
 import { createEventService } from './events.ts';
 import { createOrganizationService } from './organizations.ts';
+import { createOrganizationRemoval } from './organization-removal.ts';
 import { createTwoFactorService } from './two-factor.ts';
 import { createWebhookDeliveryService, type WebhookDeliveryOptions } from './webhook-delivery.ts';
 import { createWebhookService } from './webhooks.ts';
@@ -28,6 +29,7 @@ export function createServices(ctx: ServiceContext, queues: Queues, options: Ser
   const twoFactor = createTwoFactorService(ctx, { events, smsGateway, organizations });
   const dashboardSessions = createDashboardSessionService(ctx, { organizations, twoFactor });
   const dashboardUsers = createDashboardUserService({ organizations, sessions: dashboardSessions, twoFactor });
+  const organizationRemoval = createOrganizationRemoval(ctx, { organizations, apiKeys, dashboardUsers });
   const webhooks = createWebhookService(ctx, queues, events);
   events.onCommitted(webhooks.onEventsCommitted);
   const webhookDeliveries = createWebhookDeliveryService(ctx, { webhooks }, options.webhookDelivery);
@@ -47,6 +49,7 @@ export function createServices(ctx: ServiceContext, queues: Queues, options: Ser
     twoFactor,
     dashboardSessions,
     dashboardUsers,
+    organizationRemoval,
     accounts,
     credentials,
     connections,
