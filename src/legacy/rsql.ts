@@ -56,9 +56,10 @@ class Parser {
     const valueStart = this.position;
     const value = this.value(field);
     if (field === 'status') this.checkStatus(value, valueStart);
+    const matchesValue = globMatcher(value);
     const matches = (item: Searchable) => {
       const actual = item[field];
-      return actual !== null && globMatches(value, actual);
+      return actual !== null && matchesValue(actual);
     };
     return isNegated ? (item) => !matches(item) : matches;
   }
@@ -148,33 +149,29 @@ class Parser {
 }
 
 /**
- * Whether `text` matches `pattern`, where `*` stands for any run of characters. Backtracking only to the
- * last `*` keeps it at O(pattern × text) for any input; a regular expression built from the pattern could
- * be made to backtrack exponentially.
+ * Whether `text` matches `pattern`, where `*` stands for any run of characters. The literal pieces between
+ * the stars are found in order with `indexOf` (the first piece a prefix, the last a suffix): a leftmost match of
+ * each piece is never worse for the rest, so nothing backtracks. Character-by-character backtracking to the
+ * last star cost pattern × text per field, which a 2,000-character search over a large organization turned
+ * into seconds of the API's one thread.
  */
-export function globMatches(pattern: string, text: string): boolean {
-  let p = 0;
-  let t = 0;
-  let starAt = -1;
-  let resumeAt = 0;
-  while (t < text.length) {
-    if (p < pattern.length && pattern[p] === '*') {
-      starAt = p;
-      resumeAt = t;
-      p += 1;
-    } else if (p < pattern.length && pattern[p] === text[t]) {
-      p += 1;
-      t += 1;
-    } else if (starAt !== -1) {
-      p = starAt + 1;
-      resumeAt += 1;
-      t = resumeAt;
-    } else {
-      return false;
+export function globMatcher(pattern: string): (text: string) => boolean {
+  const pieces = pattern.split('*');
+  if (pieces.length === 1) return (text) => text === pattern;
+  const first = pieces[0] ?? '';
+  const last = pieces[pieces.length - 1] ?? '';
+  const middle = pieces.slice(1, -1).filter((piece) => piece !== '');
+  return (text) => {
+    if (text.length < first.length + last.length || !text.startsWith(first) || !text.endsWith(last)) return false;
+    const end = text.length - last.length;
+    let from = first.length;
+    for (const piece of middle) {
+      const at = text.indexOf(piece, from);
+      if (at === -1 || at + piece.length > end) return false;
+      from = at + piece.length;
     }
-  }
-  while (p < pattern.length && pattern[p] === '*') p += 1;
-  return p === pattern.length;
+    return true;
+  };
 }
 
 /** Compiles a search string into a predicate; throws the catalog's invalidParameter (400) when outside the subset. */
