@@ -60,6 +60,7 @@ export interface Config {
   webhookDisableAfterSeconds: number;
   /** Requests in flight to one endpoint, across all worker processes: its share of delivery capacity. */
   webhookMaxInFlightPerEndpoint: number;
+  webhookMaxEndpoints: number;
   /** CIDRs as configured (validated at start-up); parse with `parseCidrList`. */
   webhookAllowedTargets: string;
   /** How long the previous signing secret keeps signing after `rotateSecret` (SPEC: 24 h). */
@@ -294,6 +295,7 @@ export function loadConfig(env: Env): Config {
     webhookRetryScheduleSeconds,
     webhookDisableAfterSeconds: read.integer('WEBHOOK_DISABLE_AFTER_SECONDS', 432000, 1, 365 * 86400),
     webhookMaxInFlightPerEndpoint: read.integer('WEBHOOK_MAX_IN_FLIGHT_PER_ENDPOINT', DEFAULT_GATE_TUNING.maxInFlightPerEndpoint, 1, 1000),
+    webhookMaxEndpoints: read.integer('WEBHOOK_MAX_ENDPOINTS', 50, 1, 10_000),
     webhookAllowedTargets,
     webhookSecretOverlapSeconds: read.integer('WEBHOOK_SECRET_OVERLAP_SECONDS', 86400, 0, 30 * 86400),
     smsGateway,

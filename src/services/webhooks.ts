@@ -313,6 +313,10 @@ export function createWebhookService(ctx: ServiceContext, queues: Queues, events
 
     async createEndpoint(organizationId: string, input: EndpointInput): Promise<WebhookEndpoint & { secret: string }> {
       assertDeliverableUrl(input.url);
+      // Checked, not reserved: creates racing each other may pass the cap by as many as race, no more.
+      if ((await redis.scard(keys.org(organizationId).webhookEndpoints)) >= config.webhookMaxEndpoints) {
+        throw errors.conflict({ message: `An organization has at most ${config.webhookMaxEndpoints} webhook endpoints (WEBHOOK_MAX_ENDPOINTS); delete one first` });
+      }
       const now = ctx.now().toISOString();
       const record: WebhookEndpointRecord = {
         id: newId('whe'),

@@ -110,6 +110,22 @@ t.test('private, link-local and mapped loopback targets are refused at creation'
   t.equal(moved.statusCode, 400, 'a PATCH cannot move an endpoint to a refused target either');
 });
 
+t.test('an organization has at most WEBHOOK_MAX_ENDPOINTS endpoints; deleting one makes room', async (t) => {
+  const app = await build(t, { env: { WEBHOOK_MAX_ENDPOINTS: '2' } });
+  const org = await createOrganization(app);
+  const create = () => app.inject({ method: 'POST', url: endpointsUrl, headers: org.headers, payload: { url: 'http://127.0.0.1:9/hook', eventTypes: ['webhook.test'] } });
+  const first = await create();
+  t.equal(first.statusCode, 201);
+  t.equal((await create()).statusCode, 201);
+  const third = await create();
+  t.equal(third.statusCode, 409);
+  t.match(third.json(), { errors: [{ type: 'conflict', message: /at most 2 webhook endpoints/ }] });
+  const other = await createOrganization(app);
+  t.equal((await app.inject({ method: 'POST', url: endpointsUrl, headers: other.headers, payload: { url: 'http://127.0.0.1:9/hook' } })).statusCode, 201, 'per organization');
+  t.equal((await app.inject({ method: 'DELETE', url: `${endpointsUrl}/${first.json().id as string}`, headers: org.headers })).statusCode, 204);
+  t.equal((await create()).statusCode, 201, 'a deleted endpoint makes room');
+});
+
 t.test('malformed endpoint bodies are 400s', async (t) => {
   const app = await build(t);
   const org = await createOrganization(app);
