@@ -28,13 +28,17 @@ export interface AllowList {
 export type AddressVerdict = { allowed: true } | { allowed: false; reason: string };
 export type UrlVerdict = { ok: true } | { ok: false; reason: string };
 
+/**
+ * A host name that resolved to a refused address. The message, which an attempt's log shows the tenant, does not
+ * say the address: it would map the operator's internal DNS for them. `reason` has it, for tests and debugging.
+ */
 export class WebhookTargetRefusedError extends Error {
   readonly code = WEBHOOK_TARGET_REFUSED;
   readonly hostname: string;
   readonly reason: string;
 
   constructor(hostname: string, reason: string) {
-    super(`webhook target ${hostname} refused: ${reason}`);
+    super(`webhook target ${hostname} refused: it resolves to an address deliveries may not go to (see WEBHOOK_ALLOWED_TARGETS)`);
     this.name = 'WebhookTargetRefusedError';
     this.hostname = hostname;
     this.reason = reason;

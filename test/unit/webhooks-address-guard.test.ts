@@ -194,6 +194,7 @@ t.test('guardedLookup refuses host names that resolve to refused addresses', asy
       const { error } = await resolve(nothingAllowed, hostname, { all });
       t.type(error, WebhookTargetRefusedError, `${hostname} (all: ${all})`);
       t.match(error, { code: WEBHOOK_TARGET_REFUSED, hostname, reason, message: new RegExp(`^webhook target ${hostname} refused: `) });
+      t.notMatch((error as Error).message, /\d+\.\d+\.\d+\.\d+|::/, 'the message, shown to the tenant, does not say what the name resolves to');
     }
   }
 });
