@@ -27,6 +27,8 @@ export interface AppOptions extends DependencyOverrides {
 
 /** Errors raised before routing on a v1 path answer in v1's shape, like that tree's own errors. */
 const V1_ERROR_SHAPE: ErrorShapeByPrefix[] = [{ prefix: `${V1_PREFIX}/`, body: toV1Error }];
+/** What a caller may send as X-Request-Id: up to 128 letters, digits and `._:-` (UUIDs, trace ids). */
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
 /** The HTTP API without workers: what tests, the OpenAPI generator and `start:api` build. */
 export type App = FastifyInstance<RawServerDefault, IncomingMessage, ServerResponse, FastifyBaseLogger, TypeBoxTypeProvider>;
@@ -51,8 +53,13 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     // `/plug/credentials` and `/plug/credentials/` are one resource (as are `/plug/webhooks/endpoints/`, which
     // would otherwise read as an endpoint with an empty id); the OpenAPI paths carry no trailing slash.
     routerOptions: { ignoreTrailingSlash: true },
-    requestIdHeader: 'x-request-id',
-    genReqId: () => crypto.randomUUID(),
+    // A caller's X-Request-Id (a proxy's, a client's trace id) is kept when it looks like an id; anything
+    // else (5 kB of text, a forged log line) gets a new one instead of landing in every log line.
+    requestIdHeader: false,
+    genReqId: (request) => {
+      const given = request.headers['x-request-id'];
+      return typeof given === 'string' && REQUEST_ID.test(given) ? given : crypto.randomUUID();
+    },
     // Only the load balancers the operator names may say who the client is (X-Forwarded-For): behind one, every
     // request would otherwise come from its address, and the per-IP limits would be one budget for everybody.
     trustProxy: config.trustProxy.length === 0 ? false : config.trustProxy,

@@ -179,6 +179,16 @@ t.test('an error raised before routing carries the request id, no-store and the 
   }
 });
 
+t.test("a caller's X-Request-Id is kept when it looks like an id, replaced otherwise", async (t) => {
+  const app = await build(t);
+  const echoed = async (id: string) => (await app.inject({ url: '/healthz', headers: { 'x-request-id': id } })).headers['x-request-id'];
+  t.equal(await echoed('trace-4bf92f3577b34da6.a3ce929d0e0e4736:01'), 'trace-4bf92f3577b34da6.a3ce929d0e0e4736:01');
+  for (const junk of ['x'.repeat(5000), 'a b', 'id"}\n{"level":60,"msg":"forged']) {
+    const id = await echoed(junk);
+    t.match(id, /^[0-9a-f]{8}-[0-9a-f]{4}-/, `${junk.slice(0, 12)}… gets a new id`);
+  }
+});
+
 t.test('valid JSON with prototype-poisoning keys is refused as such, not called invalid JSON', async (t) => {
   const app = await build(t);
   const org = await createOrganization(app);
