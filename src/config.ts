@@ -66,6 +66,7 @@ export interface Config {
   /** How long the previous signing secret keeps signing after `rotateSecret` (SPEC: 24 h). */
   webhookSecretOverlapSeconds: number;
   smsGateway: SmsGatewayKind;
+  smsMaxPerHourPerOrganization: number;
   smsWebhookUrl: string | undefined;
   twilio: { accountSid: string; authToken: string; from: string; baseUrl: string } | undefined;
   bootstrapDemo: boolean;
@@ -299,6 +300,7 @@ export function loadConfig(env: Env): Config {
     webhookAllowedTargets,
     webhookSecretOverlapSeconds: read.integer('WEBHOOK_SECRET_OVERLAP_SECONDS', 86400, 0, 30 * 86400),
     smsGateway,
+    smsMaxPerHourPerOrganization: read.integer('SMS_MAX_PER_HOUR_PER_ORGANIZATION', 100, 1, 1_000_000),
     smsWebhookUrl,
     twilio,
     bootstrapDemo: read.boolean('BOOTSTRAP_DEMO', false),

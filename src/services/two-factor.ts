@@ -177,20 +177,31 @@ redis.call('HSET', KEYS[1], unpack(ARGV))
 return 1
 `;
 
-// Decides whether another text message may go out to a user, and if so counts it.
-// KEYS[1] when the last one went out (ms, by the service's clock); KEYS[2] messages sent this hour.
-// ARGV[1] now ms, ARGV[2] minimum interval ms, ARGV[3] hourly maximum. Returns { 'OK' | refusal, ms to wait }.
+// Decides whether another text message may go out to a user, and if so counts it, for the user and for the
+// whole organization (an admin adding users to text numbers of their choosing runs up the operator's bill).
+// KEYS[1] when the user's last one went out (ms, by the service's clock); KEYS[2] the user's messages this hour;
+// KEYS[3] the organization's messages this hour. ARGV[1] now ms, ARGV[2] minimum interval ms, ARGV[3] hourly
+// maximum per user, ARGV[4] per organization. Returns { 'OK' | refusal, ms to wait }.
 const RESERVE_SMS_SCRIPT = `
 local now, interval = tonumber(ARGV[1]), tonumber(ARGV[2])
 local last = redis.call('GET', KEYS[1])
-local hourSpent = tonumber(redis.call('GET', KEYS[2]) or '0') >= tonumber(ARGV[3])
--- The hourly budget first: a spent budget outlasts a cool-down, and the wait given must be the longer one.
-if hourSpent then return { 'HOURLY_LIMIT', redis.call('PTTL', KEYS[2]) } end
+-- The hourly budgets first: a spent budget outlasts a cool-down, and the wait given must be the longer one.
+if tonumber(redis.call('GET', KEYS[3]) or '0') >= tonumber(ARGV[4]) then return { 'ORGANIZATION_LIMIT', redis.call('PTTL', KEYS[3]) } end
+if tonumber(redis.call('GET', KEYS[2]) or '0') >= tonumber(ARGV[3]) then return { 'HOURLY_LIMIT', redis.call('PTTL', KEYS[2]) } end
 if last and now - tonumber(last) < interval then return { 'COOLDOWN', interval - (now - tonumber(last)) } end
 redis.call('SET', KEYS[1], now, 'PX', interval)
-if redis.call('INCR', KEYS[2]) == 1 then redis.call('PEXPIRE', KEYS[2], 3600000) end
+for i = 2, 3 do
+  if redis.call('INCR', KEYS[i]) == 1 then redis.call('PEXPIRE', KEYS[i], 3600000) end
+end
 return { 'OK', 0 }
 `;
+
+type SmsRefusal = 'COOLDOWN' | 'HOURLY_LIMIT' | 'ORGANIZATION_LIMIT';
+const SMS_REFUSAL_MESSAGES: Record<SmsRefusal, string> = {
+  COOLDOWN: 'A code was sent moments ago; wait before asking for another',
+  HOURLY_LIMIT: `At most ${MAX_SMS_PER_HOUR} codes are sent per hour`,
+  ORGANIZATION_LIMIT: "The organization's text messages for this hour are spent (SMS_MAX_PER_HOUR_PER_ORGANIZATION); use a recovery code or try later",
+};
 
 type ClaimOutcome = 'OK' | 'USED' | 'GONE';
 type WithScripts = RedisClient & {
@@ -198,7 +209,7 @@ type WithScripts = RedisClient & {
   plugboardBookCodeAttempt(numKeys: number, ...args: (string | number)[]): Promise<['OK' | 'GONE' | 'LOCKED', number, number]>;
   plugboardEndSpentHolder(numKeys: number, ...args: (string | number)[]): Promise<number>;
   plugboardSetOnHolder(numKeys: number, ...args: (string | number)[]): Promise<number>;
-  plugboardReserveSms(numKeys: number, ...args: (string | number)[]): Promise<['OK' | 'COOLDOWN' | 'HOURLY_LIMIT', number]>;
+  plugboardReserveSms(numKeys: number, ...args: (string | number)[]): Promise<['OK' | SmsRefusal, number]>;
 };
 
 export function createTwoFactorService(ctx: ServiceContext, deps: { events: EventService; smsGateway: SmsGateway; organizations: OrganizationService }) {
@@ -331,9 +342,18 @@ export function createTwoFactorService(ctx: ServiceContext, deps: { events: Even
    * Enforces the per-user SMS limits atomically (a cool-down between messages and an hourly budget): null when a
    * message may go now, and books it; else why not and for how long.
    */
-  async function reserveSms(user: TwoFactorUser): Promise<{ reason: 'COOLDOWN' | 'HOURLY_LIMIT'; waitMs: number } | null> {
+  async function reserveSms(user: TwoFactorUser): Promise<{ reason: SmsRefusal; waitMs: number } | null> {
     const k = keysOf(user);
-    const [refusal, waitMs] = await redis.plugboardReserveSms(2, k.smsLastSentAt, k.smsSendsThisHour, nowMs(), SMS_RESEND_INTERVAL_MS, MAX_SMS_PER_HOUR);
+    const [refusal, waitMs] = await redis.plugboardReserveSms(
+      3,
+      k.smsLastSentAt,
+      k.smsSendsThisHour,
+      keys.org(user.organizationId).smsSendsThisHour,
+      nowMs(),
+      SMS_RESEND_INTERVAL_MS,
+      MAX_SMS_PER_HOUR,
+      ctx.config.smsMaxPerHourPerOrganization,
+    );
     return refusal === 'OK' ? null : { reason: refusal, waitMs };
   }
 
@@ -342,7 +362,7 @@ export function createTwoFactorService(ctx: ServiceContext, deps: { events: Even
     const refusal = await reserveSms(user);
     if (refusal) {
       throw errors.tooManyRequests({
-        message: refusal.reason === 'COOLDOWN' ? 'A code was sent moments ago; wait before asking for another' : `At most ${MAX_SMS_PER_HOUR} codes are sent per hour`,
+        message: SMS_REFUSAL_MESSAGES[refusal.reason],
         headers: { 'Retry-After': String(Math.max(1, Math.ceil(refusal.waitMs / 1000))) },
       });
     }

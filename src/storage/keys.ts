@@ -16,6 +16,8 @@ export function createKeys(prefix: string) {
     const base = `${prefix}:{${orgId}}`;
     return Object.freeze({
       record: `${base}:org`,
+      /** Text messages the organization's users were sent this hour (two-factor codes), against SMS pumping. */
+      smsSendsThisHour: `${base}:sms-sends`,
       /** A SCAN pattern of every key of the organization (all share its hash tag, so one cluster slot). */
       everyKey: `${base}:*`,
       apiKeys: `${base}:apikeys`,

@@ -255,3 +255,27 @@ t.test('an SMS gateway failure is a 503 without details', async (t) => {
   t.match(response.json(), { errors: [{ type: 'serviceUnavailable', details: { errorId: 'PB_UNAVAILABLE' } }] });
   t.notMatch(response.body, /127\.0\.0\.1|5551230001|\d{6}/);
 });
+
+t.test('an organization has an hourly text budget of its own, whatever its number of users', async (t) => {
+  const receiver = await startSmsReceiver(t);
+  const app = await build(t, { env: { SMS_GATEWAY: 'webhook', SMS_WEBHOOK_URL: receiver.url, SMS_MAX_PER_HOUR_PER_ORGANIZATION: '2' } });
+  const org = await createOrganization(app);
+  const admin = await sessionHeaders(app, org.email, org.password);
+  const enrollBy = async (headers: Record<string, string>, password: string, phoneNumber: string) =>
+    app.inject({ method: 'POST', url: '/dashboard/me/two-factor/sms', headers, payload: { password, phoneNumber } });
+  const users = [];
+  for (const n of [1, 2]) {
+    const email = `user${n}@example.com`;
+    t.equal((await app.inject({ method: 'POST', url: '/dashboard/users', headers: admin, payload: { email, password: 'long enough', role: 'member' } })).statusCode, 201);
+    users.push(await sessionHeaders(app, email, 'long enough'));
+  }
+  t.equal((await enrollBy(admin, org.password, '+15551230011')).statusCode, 200);
+  t.equal((await enrollBy(users[0]!, 'long enough', '+15551230012')).statusCode, 200);
+  const third = await enrollBy(users[1]!, 'long enough', '+15551230013');
+  t.equal(third.statusCode, 429, "a user of their own hour's budget, but the organization's is spent");
+  t.match(third.json().errors[0].message, /organization's text messages for this hour/);
+  t.ok(Number(third.headers['retry-after']) > 60, 'wait for the hour');
+  t.equal(receiver.messages.length, 2);
+  const other = await createOrganization(app);
+  t.equal((await enrollBy(await sessionHeaders(app, other.email, other.password), other.password, '+15551230014')).statusCode, 200, 'another organization has its own');
+});
