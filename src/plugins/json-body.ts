@@ -6,12 +6,6 @@ import { errors } from '../errors.ts';
 const STRICT_UTF8 = new TextDecoder('utf-8', { fatal: true });
 const CHARSET = /;\s*charset\s*=\s*"?([^";\s]*)"?/i;
 
-/**
- * Request bodies: JSON only (routes that take forms register their own parser), strictly UTF-8. Fastify's
- * own JSON parser decodes leniently and ignores `charset`, so a Latin-1 body would be stored with its
- * accented letters replaced; here a `charset` other than UTF-8 is a 415 and bytes that are not UTF-8 a 400.
- * A text/plain body is a 415 too, not a string handed to a route.
- */
 function isJson(text: string): boolean {
   try {
     JSON.parse(text);
@@ -21,6 +15,12 @@ function isJson(text: string): boolean {
   }
 }
 
+/**
+ * Request bodies: JSON only (routes that take forms register their own parser), strictly UTF-8. Fastify's
+ * own JSON parser decodes leniently and ignores `charset`, so a Latin-1 body would be stored with its
+ * accented letters replaced; here a `charset` other than UTF-8 is a 415 and bytes that are not UTF-8 a 400.
+ * A text/plain body is a 415 too, not a string handed to a route.
+ */
 async function jsonBody(app: FastifyInstance) {
   const parseJson = app.getDefaultJsonParser('error', 'error');
   app.removeContentTypeParser(['application/json', 'text/plain']);
