@@ -1,6 +1,7 @@
 /** Response schemas of providers, credentials, accounts and events (SPEC §3–§5). */
 import { Type } from 'typebox';
 import { STATUS_DETAIL_NAMES, STATUSES } from '../domain/credential-state.ts';
+import { idPattern } from '../ids.ts';
 import { NO_CONTROL_CHARACTERS } from './text.ts';
 
 const Timestamp = Type.String({ format: 'date-time' });
@@ -17,6 +18,29 @@ export const Password = Type.String({ minLength: 1, maxLength: 1024, description
 export const CorrelationId = Type.Union([Type.String({ minLength: 1, maxLength: 255, pattern: NO_CONTROL_CHARACTERS }), Type.Null()], {
   description: 'Your own reference, e.g. your customer id; filterable. No control characters',
 });
+
+/** The MFA answers, the same from the API and from the hosted page (`/connect`). */
+export const VerificationMethodBody = Type.Object(
+  {
+    challengeId: Type.String({ pattern: idPattern('mfa') }),
+    methodId: Type.String({ pattern: idPattern('mth') }),
+    isResubmission: Type.Optional(Type.Boolean({ description: 'Ask for a new code on the same challenge' })),
+  },
+  { additionalProperties: false },
+);
+
+export const OneTimePasscodeBody = Type.Object(
+  {
+    challengeId: Type.String({ pattern: idPattern('mfa') }),
+    code: Type.String({
+      minLength: 1,
+      maxLength: 64,
+      description:
+        "Sent to the provider without whitespace and with digits of any script as ASCII digits (full-width, Arabic-Indic), otherwise as typed; never stored in clear. One whose length is not the challenge's codeLength, or that holds other non-ASCII characters, is a 400 and costs no attempt",
+    }),
+  },
+  { additionalProperties: false },
+);
 
 export const ProviderSchema = Type.Object(
   {

@@ -91,6 +91,25 @@ t.test('a link never reaches another credential, and forged or foreign calls are
   t.equal((await stack.app.inject({ method: 'POST', url: `/plug/credentials/${mine.id}/connectLink` })).statusCode, 401, 'minting needs an access token');
 });
 
+t.test('the hosted page takes a code as the API does: full-width digits and spaces from a phone keyboard', async (t) => {
+  const stack = await buildStack(t);
+  const credential = await createCredential(stack, 'pass_mfa_code');
+  const asked = await waitForCredential(stack, credential.id, hasDetail('MULTI_FACTOR_AUTHENTICATION_CODE_REQUIRED'));
+  const link = await call<Link>(stack, 'POST', `/plug/credentials/${credential.id}/connectLink`);
+  const submit = (code: string) =>
+    stack.app.inject({
+      method: 'PUT',
+      url: '/connect/api/oneTimePasscode',
+      headers: { authorization: `Bearer ${tokenOf(link.body)}` },
+      payload: { challengeId: asked.mfa?.challengeId, code },
+    });
+  const tooShort = await submit('１２３');
+  t.match(tooShort.json(), { errors: [{ type: 'invalidParameter', param: 'code' }] }, 'the length is checked after folding');
+  const accepted = await submit('１２３ ４５６');
+  t.equal(accepted.statusCode, 200);
+  t.match(accepted.json(), { status: 'CONNECTION_SUCCESS' }, 'the provider took the folded code');
+});
+
 t.test('minting the 51st live link retires the oldest, also among links minted within one second', async (t) => {
   let now = Date.parse('2026-11-28T12:00:00.000Z');
   const stack = await buildStack(t);

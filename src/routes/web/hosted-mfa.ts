@@ -13,8 +13,8 @@ import { Type, type Static } from 'typebox';
 import { findProvider } from '../../connectors/catalog.ts';
 import type { CredentialView, StatusDetail } from '../../domain/credential-state.ts';
 import { errors } from '../../errors.ts';
-import { idPattern } from '../../ids.ts';
 import { bearerToken } from '../../plugins/bearer-auth.ts';
+import { MfaMethodType, OneTimePasscodeBody, VerificationMethodBody } from '../../schemas/credentials.ts';
 import type { ConnectLinkGrant } from '../../services/connect-links.ts';
 import type { StepStarted } from '../../services/credentials.ts';
 import { maskEmail, maskPhone } from '../../two-factor/phone.ts';
@@ -34,7 +34,6 @@ const RESTARTABLE: readonly StatusDetail[] = [
   'MULTI_FACTOR_AUTHENTICATION_CODE_INVALID',
 ];
 
-const MethodType = Type.Union([Type.Literal('SMS'), Type.Literal('CALL'), Type.Literal('EMAIL'), Type.Literal('APP')]);
 const HostedCredential = Type.Object({
   providerName: Type.String(),
   status: Type.String(),
@@ -47,7 +46,7 @@ const HostedCredential = Type.Object({
     Type.Object({
       challengeId: Type.String(),
       stage: Type.Union([Type.Literal('METHOD_SELECTION'), Type.Literal('CODE_ENTRY')]),
-      availableMethods: Type.Array(Type.Object({ id: Type.String(), type: MethodType, destination: Type.Union([Type.String(), Type.Null()]) })),
+      availableMethods: Type.Array(Type.Object({ id: Type.String(), type: MfaMethodType, destination: Type.Union([Type.String(), Type.Null()]) })),
       selectedMethodId: Type.Union([Type.String(), Type.Null()]),
       codeLength: Type.Union([Type.Integer(), Type.Null()]),
       expiresAt: Type.String(),
@@ -58,18 +57,8 @@ const HostedCredential = Type.Object({
 });
 type HostedCredential = Static<typeof HostedCredential>;
 
-const ChallengeId = Type.String({ pattern: idPattern('mfa') });
-const ChooseMethodBody = Type.Object(
-  { challengeId: ChallengeId, methodId: Type.String({ pattern: idPattern('mth') }), isResubmission: Type.Optional(Type.Boolean()) },
-  { additionalProperties: false },
-);
-const CodeBody = Type.Object(
-  { challengeId: ChallengeId, code: Type.String({ minLength: 1, maxLength: 64, pattern: '^[0-9A-Za-z]+$' }) },
-  { additionalProperties: false },
-);
-
 /** Providers usually mask destinations themselves; one that does not gets masked here. */
-export function maskDestination(destination: string | null): string | null {
+function maskDestination(destination: string | null): string | null {
   if (destination === null || destination.includes('*')) return destination;
   return destination.includes('@') ? maskEmail(destination) : maskPhone(destination.replace(/[\s().-]/g, ''));
 }
@@ -128,11 +117,11 @@ const hostedMfa: FastifyPluginAsyncTypebox = async (app) => {
     return toHosted(await credentials.get(grant.organizationId, grant.credentialId), grant);
   });
 
-  app.put('/verificationMethod', { schema: { ...schema, body: ChooseMethodBody } }, async (request) =>
+  app.put('/verificationMethod', { schema: { ...schema, body: VerificationMethodBody } }, async (request) =>
     act(request, (grant) => credentials.chooseMethod(grant.organizationId, grant.credentialId, request.body, actorOf(grant))),
   );
 
-  app.put('/oneTimePasscode', { schema: { ...schema, body: CodeBody } }, async (request) =>
+  app.put('/oneTimePasscode', { schema: { ...schema, body: OneTimePasscodeBody } }, async (request) =>
     act(request, (grant) => credentials.submitCode(grant.organizationId, grant.credentialId, request.body, actorOf(grant))),
   );
 

@@ -8,8 +8,10 @@ import {
   CredentialSchema,
   CredentialStatus,
   CredentialStatusDetail,
+  OneTimePasscodeBody,
   Password,
   Username,
+  VerificationMethodBody,
 } from '../../../schemas/credentials.ts';
 import { errorResponses, ref } from '../../../schemas/index.ts';
 import { pageOf, pageQuery } from '../../../schemas/pagination.ts';
@@ -57,28 +59,6 @@ const ListQuery = Type.Object(
     correlationId: Type.Optional(Type.String({ maxLength: 255 })),
     isCustomerActionRequired: Type.Optional(Type.Boolean()),
     ...pageQuery(CREDENTIAL_SORT_FIELDS),
-  },
-  { additionalProperties: false },
-);
-
-const VerificationMethodBody = Type.Object(
-  {
-    challengeId: Type.String({ pattern: idPattern('mfa') }),
-    methodId: Type.String({ pattern: idPattern('mth') }),
-    isResubmission: Type.Optional(Type.Boolean({ description: 'Ask for a new code on the same challenge' })),
-  },
-  { additionalProperties: false },
-);
-
-const OneTimePasscodeBody = Type.Object(
-  {
-    challengeId: Type.String({ pattern: idPattern('mfa') }),
-    code: Type.String({
-      minLength: 1,
-      maxLength: 64,
-      description:
-        "Sent to the provider without whitespace and with digits of any script as ASCII digits (full-width, Arabic-Indic), otherwise as typed; never stored in clear. One whose length is not the challenge's codeLength, or that holds other non-ASCII characters, is a 400 and costs no attempt",
-    }),
   },
   { additionalProperties: false },
 );
