@@ -89,6 +89,13 @@ export const errors = {
     403,
     'Two-factor login is locked after too many wrong codes; reset your password to unlock it',
   ),
+  twoFactorUnsupported: define(
+    'PB_TWO_FACTOR_UNSUPPORTED',
+    'forbidden',
+    403,
+    'This user has two-factor authentication on, which the v1 API cannot ask for. Use the current API with an ' +
+      'organization API key instead: create one under /dashboard/apiKeys and get a token from POST /oauth2/token.',
+  ),
   connectLinkInvalid: define('PB_CONNECT_LINK_INVALID', 'unauthorized', 401, 'This link has expired or was revoked; ask for a new one'),
   crossOriginRequest: define('PB_CROSS_ORIGIN_REQUEST', 'forbidden', 403, 'This request must come from a Plugboard page (its Origin is missing or foreign)'),
   notFound: define('PB_NOT_FOUND', 'notFound', 404, 'Resource not found'),

@@ -139,12 +139,39 @@ export function createDashboardSessionService(
     await endAllForUser(user, exceptTokenHash);
   }
 
+  async function authenticate(token: string): Promise<AuthenticatedSession> {
+    if (!token.startsWith(SESSION_TOKEN_PREFIX)) throw errors.sessionInvalid();
+    const tokenHash = sha256Hex(token);
+    const raw = await redis.get(keys.dashboardSession(tokenHash));
+    const session = raw ? (JSON.parse(raw) as DashboardSessionRecord) : null;
+    if (!session || Date.parse(session.expiresAt) <= ctx.now().getTime()) throw errors.sessionInvalid();
+    const user = await deps.organizations.getUser(session.organizationId, session.userId);
+    if (!user) throw errors.sessionInvalid();
+    return { user, session, tokenHash };
+  }
+
+  /** Where no second factor can be asked (v1), users with two-factor on are refused. */
+  async function refuseTwoFactorUsers(user: UserRecord): Promise<void> {
+    if (await deps.twoFactor.isEnabled(user)) throw errors.twoFactorUnsupported();
+  }
+
   return {
-    /** Also for the v1 login (`POST /v1/auth/login`), which must then refuse users with two-factor on. */
     checkPassword,
 
-    /** A session for a user whose login is complete; v1 login hands it out as its token once it has refused two-factor users. */
+    /** The last step of every login below, once all it asks for is checked; on its own only in tests of its races. */
     startSession: start,
+
+    /**
+     * A session from the password alone, for a login that cannot ask for a second factor (v1's
+     * `POST /v1/auth/login`): users with two-factor on are refused, after the password check, so the refusal
+     * tells a guesser nothing.
+     */
+    async loginWithPasswordOnly(email: string, password: string): Promise<SessionGrant> {
+      const checked = await checkPassword(email, password);
+      if (!checked) throw errors.loginFailed();
+      await refuseTwoFactorUsers(checked.user);
+      return start(checked);
+    },
 
     /** Step 1: a session, or a two-factor challenge to answer with `verifyLogin`. */
     async login(email: string, password: string): Promise<LoginResult> {
@@ -170,15 +197,13 @@ export function createDashboardSessionService(
       return { session: await start(checked), twoFactorDisabled: verified.usedRecoveryCode };
     },
 
-    async authenticate(token: string): Promise<AuthenticatedSession> {
-      if (!token.startsWith(SESSION_TOKEN_PREFIX)) throw errors.sessionInvalid();
-      const tokenHash = sha256Hex(token);
-      const raw = await redis.get(keys.dashboardSession(tokenHash));
-      const session = raw ? (JSON.parse(raw) as DashboardSessionRecord) : null;
-      if (!session || Date.parse(session.expiresAt) <= ctx.now().getTime()) throw errors.sessionInvalid();
-      const user = await deps.organizations.getUser(session.organizationId, session.userId);
-      if (!user) throw errors.sessionInvalid();
-      return { user, session, tokenHash };
+    authenticate,
+
+    /** `authenticate` for sessions from `loginWithPasswordOnly`: two-factor may have been turned on since. */
+    async authenticatePasswordOnly(token: string): Promise<AuthenticatedSession> {
+      const authenticated = await authenticate(token);
+      await refuseTwoFactorUsers(authenticated.user);
+      return authenticated;
     },
 
     /** Ends one session. Unknown or expired tokens are fine: the outcome is the same. */

@@ -134,8 +134,7 @@ t.test('reset-password: a locked-out admin gets a new password, their sessions e
   const app = await buildApp(config);
   t.teardown(() => app.close());
   const user = { id: created.userId, organizationId: created.organizationId };
-  const createdUser = (await app.services.organizations.getUser(created.organizationId, created.userId))!;
-  const session = await app.services.dashboardSessions.startSession({ user: createdUser, sessionsEndedBefore: '0' });
+  const session = await app.services.dashboardSessions.loginWithPasswordOnly('locked@b.test', 'long enough');
   const failures = app.services.ctx.keys.org(created.organizationId).twoFactor(created.userId).consecutiveFailures;
   await app.services.ctx.redis.set(failures, '100');
 

@@ -22,10 +22,6 @@ declare module 'fastify' {
   }
 }
 
-const TWO_FACTOR_MESSAGE =
-  'This user has two-factor authentication on, which the v1 API cannot ask for. Use the current API with an ' +
-  'organization API key instead: create one under /dashboard/apiKeys and get a token from POST /oauth2/token.';
-
 const LoginBody = Type.Object(
   {
     username: Type.String({ minLength: 1, maxLength: 320, description: "The dashboard user's email" }),
@@ -34,19 +30,13 @@ const LoginBody = Type.Object(
   { additionalProperties: false },
 );
 
-async function refuseTwoFactorUsers(request: FastifyRequest, user: UserRecord): Promise<void> {
-  if (await request.server.services.twoFactor.isEnabled(user)) throw errors.forbidden({ message: TWO_FACTOR_MESSAGE });
-}
-
 /** An onRequest hook for every v1 route but login. */
 export async function requireV1Token(request: FastifyRequest): Promise<void> {
   const token = bearerToken(request);
   if (!token) {
     throw errors.unauthorized({ message: 'Send Authorization: Bearer <token> (from POST /v1/auth/login)', headers: { 'WWW-Authenticate': 'Bearer' } });
   }
-  const { user } = await request.server.services.dashboardSessions.authenticate(token);
-  await refuseTwoFactorUsers(request, user);
-  request.v1User = user;
+  request.v1User = (await request.server.services.dashboardSessions.authenticatePasswordOnly(token)).user;
 }
 
 /** The user of a v1 call; only valid behind `requireV1Token`. */
@@ -68,10 +58,7 @@ const auth: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
     async (request, reply) => {
-      const checked = await app.services.dashboardSessions.checkPassword(request.body.username, request.body.password);
-      if (!checked) throw errors.loginFailed();
-      await refuseTwoFactorUsers(request, checked.user);
-      const session = await app.services.dashboardSessions.startSession(checked);
+      const session = await app.services.dashboardSessions.loginWithPasswordOnly(request.body.username, request.body.password);
       reply.header('Cache-Control', 'no-store');
       return { status: 200, message: 'Logged in', type: 'Bearer' as const, token: session.token, expires: session.expiresAt };
     },
