@@ -294,6 +294,13 @@ const FAILED = [
 ] as const;
 const ANY = STATUS_DETAIL_NAMES;
 
+/** Failures the customer can fix alone by starting the MFA login again (the hosted page offers it). */
+export const CUSTOMER_RESTARTABLE: readonly StatusDetail[] = [
+  'MULTI_FACTOR_AUTHENTICATION_TIMED_OUT',
+  'MULTI_FACTOR_AUTHENTICATION_REFRESH_REQUIRED',
+  'MULTI_FACTOR_AUTHENTICATION_CODE_INVALID',
+];
+
 /** The allowed transitions. `apply` refuses inputs from other states; the unit tests hold every branch to this table. */
 export const TRANSITIONS: Record<InputKind, TransitionRule> = {
   connected: { from: IN_PROGRESS, to: CONNECTED, emits: ['credential.status_changed', 'credential.connected'] },
@@ -748,6 +755,14 @@ const TIMER_CLOCK_TOLERANCE_MS = 1000;
 
 function isDue(deadline: string | null, now: Date): boolean {
   return deadline !== null && Date.parse(deadline) - now.getTime() <= TIMER_CLOCK_TOLERANCE_MS;
+}
+
+/**
+ * Whether a sync timer for `sessionId` should still reach the provider: what `synced` and `sync_failed`
+ * accept, asked before the provider round trip rather than after it.
+ */
+export function isSyncWanted(credential: CredentialRecord | null, sessionId: string): credential is CredentialRecord {
+  return credential?.session?.id === sessionId && TRANSITIONS.synced.from.includes(credential.statusDetail);
 }
 
 function stale(message: string): Refusal {

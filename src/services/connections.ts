@@ -1,6 +1,6 @@
 /**
  * Everything that talks to providers on a credential's behalf: the provider step in flight (login, method
- * choice, code), the timers (challenge expiry, session warning and expiry, periodic sync), the reconciler,
+ * choice, code), the timers (challenge expiry, session warning and expiry, login retry, periodic sync), the reconciler,
  * and the sandbox helpers. Workers call these; each outcome becomes one state-machine input committed by
  * the credential store. A step or timer that is no longer current (a rerun after a crash, a superseded
  * timer) is refused by the state machine as stale and changes nothing.
@@ -13,6 +13,7 @@ import { expireSession, revokeSession } from '../connectors/sandbox.ts';
 import { ProviderUnavailableError, type DiscoveredAccount, type LoginOutcome, type ProviderConnector } from '../connectors/types.ts';
 import { parseTimerId, type StepJob, type TimerTarget } from '../domain/credential-jobs.ts';
 import {
+  isSyncWanted,
   toView,
   UNEXPECTED_PROVIDER_ANSWER,
   type CredentialInput,
@@ -238,7 +239,7 @@ export function createConnectionService(ctx: ServiceContext, store: CredentialSt
         return;
       case 'sync': {
         const credential = await store.load(organizationId, credentialId);
-        if (credential?.session?.id === ref && credential.status === 'CONNECTION_SUCCESS') await sync(credential, ref);
+        if (isSyncWanted(credential, ref)) await sync(credential, ref);
         return;
       }
     }

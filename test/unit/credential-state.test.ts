@@ -4,6 +4,8 @@ import {
   apply,
   create,
   isRefusal,
+  isSyncWanted,
+  CUSTOMER_RESTARTABLE,
   MAX_CODE_RESENDS,
   PROVIDER_OUTCOME_KINDS,
   STATUS_DETAIL_NAMES,
@@ -439,6 +441,27 @@ t.test('a refresh of a connection with a provider session syncs it now; without 
   t.match(sessionless.credential, { statusDetail: 'DATA_EXTRACTION_IN_PROGRESS', step: { kind: 'login' } });
   const failed = expectTransition(apply(stateIn('INVALID_CREDENTIALS'), REPRESENTATIVE.refresh, env()));
   t.match(failed.credential, { statusDetail: 'DATA_EXTRACTION_IN_PROGRESS', step: { kind: 'login' } });
+});
+
+t.test('a sync goes to the provider only for the stored session of a working connection, as `synced` would accept', async (t) => {
+  const connected = stateIn('LOGIN_AND_DATA_DISCOVERY_SUCCESS');
+  t.ok(isSyncWanted(connected, 'ses-x'));
+  t.notOk(isSyncWanted(connected, 'ses-older'), 'a replaced session');
+  t.notOk(isSyncWanted(null, 'ses-x'), 'a deleted credential');
+  t.notOk(isSyncWanted({ ...stateIn('DISABLED'), session: connected.session }, 'ses-x'), 'a disabled one keeps no sync going');
+  for (const detail of STATUS_DETAIL_NAMES) {
+    const record = { ...stateIn(detail), session: connected.session };
+    const accepted = !isRefusal(apply(record, { kind: 'synced', sessionId: 'ses-x', sessionExpiresAt: inSeconds(3600) }, env()));
+    t.equal(isSyncWanted(record, 'ses-x'), accepted, detail);
+  }
+});
+
+t.test('the hosted page restarts only failures its visitor can fix, and each of them does restart', async (t) => {
+  for (const detail of STATUS_DETAIL_NAMES) {
+    const restarted = apply(stateIn(detail), { kind: 'refresh', onlyFrom: CUSTOMER_RESTARTABLE }, env());
+    t.equal(!isRefusal(restarted), CUSTOMER_RESTARTABLE.includes(detail), detail);
+  }
+  t.notOk(CUSTOMER_RESTARTABLE.includes('INVALID_CREDENTIALS'), 'a wrong password is for the integrator to fix');
 });
 
 t.test('an update: changed login details log in from anywhere, repeated ones only from a failure; disabling wins', async (t) => {

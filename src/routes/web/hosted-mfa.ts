@@ -11,7 +11,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
 import { Type, type Static } from 'typebox';
 import { findProvider } from '../../connectors/catalog.ts';
-import type { CredentialView, StatusDetail } from '../../domain/credential-state.ts';
+import { CUSTOMER_RESTARTABLE, type CredentialView } from '../../domain/credential-state.ts';
 import { errors } from '../../errors.ts';
 import { bearerToken } from '../../plugins/bearer-auth.ts';
 import { MfaMethodType, OneTimePasscodeBody, VerificationMethodBody } from '../../schemas/credentials.ts';
@@ -27,13 +27,6 @@ declare module 'fastify' {
 
 /** How long an action waits for the provider's answer before returning (the page keeps polling after). */
 const STEP_WAIT_MS = 10_000;
-/** Failures the person holding the link can fix by starting the MFA login again. */
-const RESTARTABLE: readonly StatusDetail[] = [
-  'MULTI_FACTOR_AUTHENTICATION_TIMED_OUT',
-  'MULTI_FACTOR_AUTHENTICATION_REFRESH_REQUIRED',
-  'MULTI_FACTOR_AUTHENTICATION_CODE_INVALID',
-];
-
 const HostedCredential = Type.Object({
   providerName: Type.String(),
   status: Type.String(),
@@ -71,7 +64,7 @@ function toHosted(credential: CredentialView, grant: ConnectLinkGrant): HostedCr
     statusDetail: credential.statusDetail,
     statusMessage: credential.statusMessage,
     isCustomerActionRequired: credential.isCustomerActionRequired,
-    canRestart: RESTARTABLE.includes(credential.statusDetail),
+    canRestart: CUSTOMER_RESTARTABLE.includes(credential.statusDetail),
     mfa: mfa && {
       ...mfa,
       availableMethods: mfa.availableMethods.map((method) => ({ ...method, destination: maskDestination(method.destination) })),
@@ -128,7 +121,7 @@ const hostedMfa: FastifyPluginAsyncTypebox = async (app) => {
   // Only from a failure the link's holder can fix, decided in the refresh's own commit: checked beforehand, a
   // disable landing in between was undone by the restart.
   app.post('/restart', { schema }, async (request) =>
-    act(request, (grant) => credentials.refresh(grant.organizationId, grant.credentialId, actorOf(grant), RESTARTABLE)),
+    act(request, (grant) => credentials.refresh(grant.organizationId, grant.credentialId, actorOf(grant), CUSTOMER_RESTARTABLE)),
   );
 };
 
