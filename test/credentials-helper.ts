@@ -30,6 +30,7 @@ export async function createCredential(stack: TestStack, password: string, extra
     ...extra,
   });
   if (created.statusCode !== 201) throw new Error(`create failed: ${created.statusCode} ${JSON.stringify(created.body)}`);
+  if (created.headers.location !== `/plug/credentials/${created.body.id}`) throw new Error(`create answered Location ${created.headers.location}`);
   return created.body;
 }
 

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { createCredential } from '../credentials-helper.ts';
+import { createCredential, SANDBOX_PROVIDER } from '../credentials-helper.ts';
 import { buildStack, createOrganization } from '../helper.ts';
 
 type Login = { session: { token: string } };
@@ -28,6 +28,21 @@ t.test('the Dashboard reaches /plug data through /dashboard/plug with its sessio
   t.equal((await app.inject({ method: 'POST', url: linkUrl, headers: { cookie, origin: 'https://plug.example.com' } })).statusCode, 201, 'PUBLIC_URL is our origin');
   t.equal((await app.inject({ method: 'POST', url: linkUrl, headers: { cookie, origin: 'http://localhost:80' } })).statusCode, 201, 'so is the Host asked for');
   t.equal((await app.inject({ method: 'POST', url: linkUrl, headers: { authorization: `Bearer ${token}` } })).statusCode, 201, 'scripts with a Bearer session need no Origin');
+  const bearer = { authorization: `Bearer ${token}` };
+  const submitted = await app.inject({
+    method: 'POST',
+    url: '/dashboard/plug/credentials',
+    headers: bearer,
+    payload: { providerId: SANDBOX_PROVIDER, username: 'from-the-dashboard', password: 'pass' },
+  });
+  t.equal(submitted.statusCode, 201);
+  const location = String(submitted.headers.location);
+  t.equal(location, `/dashboard/plug/credentials/${(submitted.json() as { id: string }).id}`, 'Location is under the path the caller used');
+  t.equal((await app.inject({ url: location, headers: bearer })).statusCode, 200, 'and opens with the same session');
+  // Loopback (the tests' allowed targets), since the in-process workers deliver this test's events to it.
+  const endpoint = await app.inject({ method: 'POST', url: '/dashboard/plug/webhooks/endpoints', headers: bearer, payload: { url: 'http://127.0.0.1:9/plugboard' } });
+  t.equal(endpoint.statusCode, 201);
+  t.equal(endpoint.headers.location, `/dashboard/plug/webhooks/endpoints/${(endpoint.json() as { id: string }).id}`);
   const logout = await app.inject({ method: 'POST', url: '/dashboard/logout', headers: { cookie, origin: 'https://evil.example' } });
   t.equal(logout.statusCode, 403, 'the check covers every /dashboard route');
   const encoded = `/%64ashboard/plug/credentials/${credential.id}/connectLink`;

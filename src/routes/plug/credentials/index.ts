@@ -84,7 +84,7 @@ const credentials: FastifyPluginAsyncTypebox = async (app) => {
       const organizationId = organizationOf(request);
       const started = await service.create(organizationId, request.body, actorOf(request));
       const credential = await credentialAfterStep(app.services, request, reply, organizationId, started);
-      return reply.code(201).header('location', `/plug/credentials/${credential.id}`).send(credential);
+      return reply.code(201).header('location', `${app.prefix}/${credential.id}`).send(credential);
     },
   );
 

@@ -62,7 +62,7 @@ const webhooks: FastifyPluginAsyncTypebox = async (app) => {
     },
     async (request, reply) => {
       const created = await service.createEndpoint(organizationOf(request), request.body);
-      return reply.code(201).header('location', `/plug/webhooks/endpoints/${created.id}`).send(created);
+      return reply.code(201).header('location', `${app.prefix}/endpoints/${created.id}`).send(created);
     },
   );
 
