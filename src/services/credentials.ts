@@ -17,7 +17,7 @@ import {
 import { normalizeCode } from '../domain/one-time-code.ts';
 import { errors } from '../errors.ts';
 import { newId } from '../ids.ts';
-import type { AccountService } from './accounts.ts';
+import type { AccountService, AccountSortField, AccountView } from './accounts.ts';
 import type { ServiceContext } from './context.ts';
 import { SECRET_FIELDS, type CredentialStore, type TransitionExtras, type TransitionResult } from './credential-store.ts';
 import { pageOf, pageOfCreationIndex, paginate, type Page, type PageRequest } from './pagination.ts';
@@ -213,6 +213,12 @@ export function createCredentialService(ctx: ServiceContext, store: CredentialSt
      * Resolves once the step is no longer in flight (its outcome is committed), at the deadline, or when
      * `stop` aborts (the process is shutting down: the caller answers with the state as it is).
      */
+    /** The accounts found behind one of the organization's credentials; a 404 for anyone else's. */
+    async accountsOf(organizationId: string, credentialId: string, request: PageRequest<AccountSortField>): Promise<Page<AccountView>> {
+      await requireRecord(organizationId, credentialId);
+      return accounts.list(organizationId, { ...request, credentialId });
+    },
+
     async waitForStep(organizationId: string, credentialId: string, stepId: string, timeoutMs: number, stop?: AbortSignal): Promise<CredentialView | null> {
       const deadline = Date.now() + timeoutMs;
       for (;;) {

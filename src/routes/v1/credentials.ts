@@ -195,13 +195,7 @@ const credentials: FastifyPluginAsyncTypebox = async (app) => {
       const { organizationId } = v1UserOf(request);
       const { id } = request.params;
       const { page, size } = request.query;
-      await service.get(organizationId, id); // 404 unless the credential is the caller's
-      const accounts = await app.services.accounts.list(organizationId, {
-        credentialId: id,
-        page,
-        size,
-        sort: { field: 'createdAt', direction: 'asc' },
-      });
+      const accounts = await service.accountsOf(organizationId, id, { page, size, sort: { field: 'createdAt', direction: 'asc' } });
       return halPage('accounts', { ...accounts, data: accounts.data.map((account) => toV1Account(account, urls)) }, {
         collectionUrl: urls.credentialAccounts(id),
         query: {},

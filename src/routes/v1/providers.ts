@@ -1,12 +1,10 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
-import { findProvider } from '../../connectors/catalog.ts';
-import { errors } from '../../errors.ts';
 import { idPattern } from '../../ids.ts';
 import { halPage, legacyUrls, toV1Provider } from '../../legacy/hal.ts';
 import { V1ProviderPageSchema, V1ProviderSchema } from '../../legacy/schemas.ts';
 import { ref } from '../../schemas/index.ts';
-import { pageOfProviders } from '../../services/providers.ts';
+import { getProvider, pageOfProviders } from '../../services/providers.ts';
 import { PageQuery, v1Errors, v1Route, v1Security } from './common.ts';
 
 /** The provider catalog in v1 shapes, as /plug/providers reads it. */
@@ -46,9 +44,7 @@ const providers: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
     async (request) => {
-      const provider = findProvider(request.params.id);
-      if (!provider) throw errors.notFound({ message: 'Provider not found' });
-      return toV1Provider(provider, urls);
+      return toV1Provider(getProvider(request.params.id), urls);
     },
   );
 };

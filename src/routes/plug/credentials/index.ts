@@ -248,12 +248,7 @@ const credentials: FastifyPluginAsyncTypebox = async (app) => {
     async (request) => {
       const organizationId = organizationOf(request);
       const { sort, ...page } = request.query;
-      await service.get(organizationId, request.params.id);
-      return app.services.accounts.list(organizationId, {
-        ...page,
-        credentialId: request.params.id,
-        sort: parseSort(sort, ACCOUNT_SORT_FIELDS, 'createdAt', 'asc'),
-      });
+      return service.accountsOf(organizationId, request.params.id, { ...page, sort: parseSort(sort, ACCOUNT_SORT_FIELDS, 'createdAt', 'asc') });
     },
   );
 };

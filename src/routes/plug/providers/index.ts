@@ -1,13 +1,11 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
-import { findProvider } from '../../../connectors/catalog.ts';
-import { errors } from '../../../errors.ts';
 import { idPattern } from '../../../ids.ts';
 import { ProviderSchema } from '../../../schemas/credentials.ts';
 import { errorResponses, ref } from '../../../schemas/index.ts';
 import { pageOf, pageQuery } from '../../../schemas/pagination.ts';
 import { parseSort } from '../../../services/pagination.ts';
-import { PROVIDER_SORT_FIELDS, pageOfProviders } from '../../../services/providers.ts';
+import { getProvider, PROVIDER_SORT_FIELDS, pageOfProviders } from '../../../services/providers.ts';
 
 const tags = ['providers'];
 const security = [{ bearerAuth: [] }];
@@ -43,9 +41,7 @@ const providers: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
     async (request) => {
-      const provider = findProvider(request.params.id);
-      if (!provider) throw errors.notFound({ message: 'Provider not found' });
-      return provider;
+      return getProvider(request.params.id);
     },
   );
 };
