@@ -19,6 +19,12 @@ export function organizationOf(request: FastifyRequest): string {
   return request.principal.organizationId;
 }
 
+/** Who acts, for `createdBy`/`lastModifiedBy` and events: the API key's id (the user's under /dashboard/plug). */
+export function actorOf(request: FastifyRequest): string {
+  if (!request.principal) throw errors.unauthorized();
+  return request.principal.apiKeyId;
+}
+
 export function bearerToken(request: FastifyRequest): string | null {
   const header = request.headers.authorization;
   if (!header) return null;

@@ -19,6 +19,7 @@ export type ApiKeyView = Omit<ApiKeyRecord, 'secretHash'>;
 
 export interface Principal {
   organizationId: string;
+  /** The key's id; a Dashboard user's id when the Dashboard acts through /dashboard/plug (kept in stored tokens, so not renamed). */
   apiKeyId: string;
   clientId: string;
 }

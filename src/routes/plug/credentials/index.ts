@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { idPattern } from '../../../ids.ts';
-import { organizationOf } from '../../../plugins/bearer-auth.ts';
+import { actorOf, organizationOf } from '../../../plugins/bearer-auth.ts';
 import {
   AccountSchema,
   CorrelationId,
@@ -252,9 +252,5 @@ const credentials: FastifyPluginAsyncTypebox = async (app) => {
     },
   );
 };
-
-function actorOf(request: { principal: { apiKeyId: string } | null }): string {
-  return request.principal?.apiKeyId ?? 'unknown';
-}
 
 export default credentials;
