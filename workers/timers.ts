@@ -13,7 +13,7 @@ import { logWorkerErrors, workerOptions } from './worker-options.ts';
 const WAKE_CONCURRENCY = 4;
 
 /**
- * Credential timers (challenge expiry, session warning, session expiry, periodic sync) live in each
+ * Credential timers (challenge expiry, session warning, session expiry, login retry, periodic sync) live in each
  * organization's timer index; these delayed jobs wake an organization's due timers. A timer of a
  * challenge or session that is no longer current does nothing.
  */

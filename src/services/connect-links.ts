@@ -19,7 +19,7 @@ import type { ServiceContext } from './context.ts';
 import type { CredentialService } from './credentials.ts';
 
 export const CONNECT_LINK_TTL_SECONDS = 72 * 3600;
-/** Links minted per credential that stay valid at once; minting more retires the oldest (v1 mints one per read). */
+/** Links minted per credential that stay valid at once; minting more retires the oldest (a client minting one per page view would otherwise pile them up). */
 const MAX_LIVE_LINKS_PER_CREDENTIAL = 50;
 const TOKEN_VERSION = 'cl1';
 const HOSTED_PAGE_PATH = '/connect';

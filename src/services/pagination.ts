@@ -1,8 +1,9 @@
 /**
  * SPEC §1 page-number pagination: `?page=0&size=20&sort=createdAt,desc` → `{ data, page: { number, size,
- * totalElements, totalPages } }`. The sort field is always an ISO timestamp, with the id as tie-breaker so
- * pages never overlap. The default list (by creation, unfiltered) reads one page of the organization's
- * creation index (`pageOfCreationIndex`); filters and other sort fields are applied in memory (`paginate`).
+ * totalElements, totalPages } }`. Ties on the sort field (an ISO timestamp, or a provider's name) are broken
+ * by id, so pages never overlap. The default list (by creation, unfiltered) reads one page of the
+ * organization's creation index (`pageOfCreationIndex`); filters and other sort fields are applied in memory
+ * (`paginate`).
  */
 import { errors } from '../errors.ts';
 import type { RedisClient } from '../storage/redis.ts';

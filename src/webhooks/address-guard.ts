@@ -177,7 +177,7 @@ export function checkEndpointUrl(text: string, allow: AllowList): UrlVerdict {
 }
 
 /**
- * A `dns.lookup` replacement for `http.request`'s `lookup` option (got's `dnsLookup` takes it too): it resolves every
+ * A `dns.lookup` replacement for `http.request`'s `lookup` option: it resolves every
  * address of the host and fails with `ERR_WEBHOOK_TARGET_REFUSED` before any connection if one of them is
  * refused, so a name whose answers mix public and private addresses cannot be used to reach the private one.
  * Answers in the shape the caller asked for (`all: true` → the list, otherwise the first address).

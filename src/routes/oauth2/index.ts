@@ -62,7 +62,7 @@ const oauth2: FastifyPluginAsyncTypebox = async (app) => {
       config: passwordCheckRouteConfig(app.services.ctx.config),
       schema: {
         tags: ['auth'],
-        summary: 'Exchange API key credentials for a 1-hour access token',
+        summary: 'Exchange API key credentials for an access token (1 hour by default: ACCESS_TOKEN_TTL_SECONDS)',
         body: TokenRequest,
         // Form-encoded as RFC 6749 asks, or JSON.
         consumes: ['application/x-www-form-urlencoded', 'application/json'],
