@@ -198,4 +198,4 @@ async function idempotency(app: FastifyInstance) {
   });
 }
 
-export default fp(idempotency, { name: 'idempotency', fastify: '5.x', dependencies: ['services'] });
+export default fp(idempotency, { name: 'idempotency', fastify: '5.x', dependencies: ['services', 'bearer-auth'] });

@@ -51,4 +51,4 @@ async function rateLimiting(app: FastifyInstance, options: { perMinute: number; 
   });
 }
 
-export default fp(rateLimiting, { name: 'rate-limit', fastify: '5.x', dependencies: ['services', 'error-envelope'] });
+export default fp(rateLimiting, { name: 'rate-limit', fastify: '5.x', dependencies: ['services', 'error-envelope', 'bearer-auth'] });
