@@ -1,4 +1,5 @@
 import type { Container } from '../src/container.ts';
+import { startPeriodicPass } from './periodic-pass.ts';
 
 /**
  * How often a pass reads every credential rather than those with a step in flight. Commits write timers
@@ -13,31 +14,12 @@ const FULL_PASS_INTERVAL_MS = 60 * 60 * 1000;
  * number of processes may run it at once: job ids are deterministic, so nothing is scheduled twice.
  */
 export function startCredentialReconciler(container: Container): { close(): Promise<void> } {
-  let running: Promise<void> | null = null;
   let lastFullPassAt = -Infinity;
-  // A full pass reads every credential: closing does not wait for the whole of one.
-  const closing = new AbortController();
-  const pass = () => {
-    if (running) return; // the previous pass is still going
+  // A full pass reads every credential: closing aborts it rather than waiting for the whole of one.
+  return startPeriodicPass('credential reconciler', container.config.reconcileIntervalSeconds * 1000, container.logger, async (stop) => {
     const everyCredential = Date.now() - lastFullPassAt >= FULL_PASS_INTERVAL_MS;
-    running = container.services.connections
-      .reconcile({ everyCredential, stop: closing.signal })
-      .then(({ checked }) => {
-        if (everyCredential) lastFullPassAt = Date.now();
-        container.logger.debug({ checked, everyCredential }, 'credential reconciler pass done');
-      })
-      .catch((error: unknown) => container.logger.error({ err: error }, 'credential reconciler pass failed'))
-      .finally(() => {
-        running = null;
-      });
-  };
-  pass();
-  const timer = setInterval(pass, container.config.reconcileIntervalSeconds * 1000);
-  return {
-    async close() {
-      clearInterval(timer);
-      closing.abort();
-      await running;
-    },
-  };
+    const { checked } = await container.services.connections.reconcile({ everyCredential, stop });
+    if (everyCredential) lastFullPassAt = Date.now();
+    container.logger.debug({ checked, everyCredential }, 'credential reconciler pass done');
+  });
 }

@@ -1,4 +1,5 @@
 import type { Container } from '../src/container.ts';
+import { startPeriodicPass } from './periodic-pass.ts';
 
 const INTERVAL_MS = 5_000;
 /** An event younger than this is still being fanned out by the process that committed it. */
@@ -10,25 +11,8 @@ export const RECONCILE_GRACE_MS = 10_000;
  * its event and endpoint, so an event is delivered once per endpoint.
  */
 export function startWebhookReconciler(container: Container): { close(): Promise<void> } {
-  let running: Promise<void> | null = null;
-  const pass = () => {
-    if (running) return; // the previous pass is still going
-    running = container.services.webhooks
-      .reconcileFanout(new Date(Date.now() - RECONCILE_GRACE_MS))
-      .then((reconciled) => {
-        if (reconciled > 0) container.logger.warn({ reconciled }, 'reconciler fanned out events that had been left pending');
-      })
-      .catch((error: unknown) => container.logger.error({ err: error }, 'webhook reconciler pass failed'))
-      .finally(() => {
-        running = null;
-      });
-  };
-  pass();
-  const timer = setInterval(pass, INTERVAL_MS);
-  return {
-    async close() {
-      clearInterval(timer);
-      await running;
-    },
-  };
+  return startPeriodicPass('webhook reconciler', INTERVAL_MS, container.logger, async () => {
+    const reconciled = await container.services.webhooks.reconcileFanout(new Date(Date.now() - RECONCILE_GRACE_MS));
+    if (reconciled > 0) container.logger.warn({ reconciled }, 'reconciler fanned out events that had been left pending');
+  });
 }
