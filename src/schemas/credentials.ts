@@ -19,6 +19,8 @@ export const CorrelationId = Type.Union([Type.String({ minLength: 1, maxLength: 
   description: 'Your own reference, e.g. your customer id; filterable. No control characters',
 });
 
+export const CredentialParams = Type.Object({ id: Type.String({ pattern: idPattern('crd') }) });
+
 /** The MFA answers, the same from the API and from the hosted page (`/connect`). */
 export const VerificationMethodBody = Type.Object(
   {

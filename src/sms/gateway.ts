@@ -10,6 +10,7 @@
 // numeric error code or the network error, never from the request, so it cannot carry a credential or the code.
 
 import got, { type Got, type RequestError } from 'got';
+import type { SmsGatewayKind } from '../config.ts';
 import { maskPhone } from '../two-factor/phone.ts';
 
 export interface SmsMessage {
@@ -21,8 +22,6 @@ export interface SmsMessage {
 export interface SmsGateway {
   send(message: SmsMessage): Promise<void>;
 }
-
-export type SmsGatewayKind = 'log' | 'webhook' | 'twilio';
 
 export interface SmsGatewayConfig {
   smsGateway: SmsGatewayKind;

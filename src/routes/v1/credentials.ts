@@ -4,7 +4,7 @@ import { idPattern } from '../../ids.ts';
 import { halPage, legacyUrls, toV1Account, toV1Credential } from '../../legacy/hal.ts';
 import { compileSearch } from '../../legacy/rsql.ts';
 import { V1AccountPageSchema, V1CredentialPageSchema, V1CredentialSchema } from '../../legacy/schemas.ts';
-import { CorrelationId, Password, Username } from '../../schemas/credentials.ts';
+import { CorrelationId, CredentialParams, Password, Username } from '../../schemas/credentials.ts';
 import { ref } from '../../schemas/index.ts';
 import type { CredentialChanges } from '../../services/credentials.ts';
 import { paginate } from '../../services/pagination.ts';
@@ -47,7 +47,6 @@ const PatchBody = Type.Object(
   { additionalProperties: false, minProperties: 1 },
 );
 
-const CredentialParams = Type.Object({ id: Type.String({ pattern: idPattern('crd') }) });
 
 const ListQuery = Type.Object({
   ...PageQuery,

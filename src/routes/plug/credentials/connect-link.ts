@@ -1,10 +1,9 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
-import { idPattern } from '../../../ids.ts';
+import { CredentialParams } from '../../../schemas/credentials.ts';
 import { organizationOf } from '../../../plugins/bearer-auth.ts';
 import { errorResponses } from '../../../schemas/index.ts';
 
-const CredentialParams = Type.Object({ id: Type.String({ pattern: idPattern('crd') }) });
 const ConnectLinkSchema = Type.Object({
   url: Type.String({ format: 'uri', description: 'The hosted MFA page for this credential only; hand it to your customer' }),
   expiresAt: Type.String({ format: 'date-time', description: '72 hours from now' }),

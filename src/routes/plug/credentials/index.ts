@@ -5,6 +5,7 @@ import { actorOf, organizationOf } from '../../../plugins/bearer-auth.ts';
 import {
   AccountSchema,
   CorrelationId,
+  CredentialParams,
   CredentialSchema,
   CredentialStatus,
   CredentialStatusDetail,
@@ -22,7 +23,6 @@ import { credentialAfterStep, PREFER_HEADER_DESCRIPTION } from './prefer-wait.ts
 
 const tags = ['credentials'];
 const security = [{ bearerAuth: [] }];
-const CredentialParams = Type.Object({ id: Type.String({ pattern: idPattern('crd') }) });
 const PreferHeaders = Type.Object({ prefer: Type.Optional(Type.String({ maxLength: 200, description: PREFER_HEADER_DESCRIPTION })) });
 
 const ExtraFields = Type.Record(Type.String({ pattern: '^[A-Za-z][A-Za-z0-9_]{0,63}$' }), Type.String({ maxLength: 1024 }), {
