@@ -25,7 +25,8 @@ export interface Container {
   /** BullMQ's connection (queues and workers); see `duplicateForQueues`. */
   queueRedis: RedisClient;
   /** Whether `redis` and `queueRedis` are connected right now. */
-  connections: { redis: ConnectionWatch; queueRedis: ConnectionWatch };
+  /** Whether each Redis connection answers now (health checks, the Redis gate, workers pausing). */
+  redisWatches: { redis: ConnectionWatch; queueRedis: ConnectionWatch };
   services: Services;
   /** What this process's workers did, served on `/metrics`. */
   workMetrics: WorkMetrics;
@@ -49,7 +50,7 @@ export function createContainer(config: Config, overrides: DependencyOverrides =
     now: overrides.now ?? (() => new Date()),
   };
   const queueRedis = duplicateForQueues(redis, `${config.keyPrefix}:queues`);
-  const connections = { redis: watchConnection(redis, logger, 'main'), queueRedis: watchConnection(queueRedis, logger, 'queues') };
+  const redisWatches = { redis: watchConnection(redis, logger, 'main'), queueRedis: watchConnection(queueRedis, logger, 'queues') };
   const queues = createQueues(queueRedis, keys);
   const workMetrics = createWorkMetrics();
   const services = createServices(ctx, queues, {
@@ -60,12 +61,12 @@ export function createContainer(config: Config, overrides: DependencyOverrides =
     logger,
     redis,
     queueRedis,
-    connections,
+    redisWatches,
     services,
     workMetrics,
     async close() {
-      connections.redis.stop();
-      connections.queueRedis.stop();
+      redisWatches.redis.stop();
+      redisWatches.queueRedis.stop();
       await closeQueues(queues);
       await closeRedisClient(queueRedis);
       if (ownsRedis) await closeRedisClient(redis);

@@ -65,8 +65,8 @@ export async function startWorkers(container: Container): Promise<RunningWorkers
       // period ends. What runs here is not lost: another worker takes a job over once its lock ends, the
       // reconciler redoes a first attempt. A shorter outage (a failover) is waited out: a code step cut
       // short would send its code again.
-      const { connections } = container;
-      const redisAway = whenAwayFor([connections.redis, connections.queueRedis], REDIS_AWAY_BEFORE_ABANDONING_MS);
+      const { redisWatches } = container;
+      const redisAway = whenAwayFor([redisWatches.redis, redisWatches.queueRedis], REDIS_AWAY_BEFORE_ABANDONING_MS);
       try {
         const outcome = await Promise.race([graceful.then(() => 'closed' as const), redisAway.reached.then(() => 'redis away' as const)]);
         if (outcome === 'redis away') {

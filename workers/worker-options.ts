@@ -42,7 +42,7 @@ export function logWorkerErrors(worker: Worker, container: Container, what: stri
   let lastLoggedAtMs = -Infinity;
   let notLogged = 0;
   worker.on('error', (error) => {
-    if (!container.connections.queueRedis.isUp()) return;
+    if (!container.redisWatches.queueRedis.isUp()) return;
     const nowMs = Date.now();
     if (error.message === lastMessage && nowMs - lastLoggedAtMs < REPEATED_ERROR_QUIET_MS) {
       notLogged += 1;

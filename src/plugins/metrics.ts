@@ -57,15 +57,15 @@ function queueDepthGauge(registry: Registry, queues: Queues, connection: Connect
   });
 }
 
-function redisUpGauge(registry: Registry, connections: Container['connections']) {
+function redisUpGauge(registry: Registry, redisWatches: Container['redisWatches']) {
   return new Gauge({
     name: 'plugboard_redis_up',
     help: "1 while this process's connection to Redis is up (main: data; queues: BullMQ), else 0",
     labelNames: ['connection'],
     registers: [registry],
     collect() {
-      this.set({ connection: 'main' }, connections.redis.isUp() ? 1 : 0);
-      this.set({ connection: 'queues' }, connections.queueRedis.isUp() ? 1 : 0);
+      this.set({ connection: 'main' }, redisWatches.redis.isUp() ? 1 : 0);
+      this.set({ connection: 'queues' }, redisWatches.queueRedis.isUp() ? 1 : 0);
     },
   });
 }
@@ -87,9 +87,9 @@ async function metrics(app: FastifyInstance) {
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     registers: [registry],
   });
-  const { connections } = app.container;
-  queueDepthGauge(registry, app.services.queues, connections.queueRedis, (error) => app.log.warn({ err: error }, 'could not read queue depths for /metrics'));
-  redisUpGauge(registry, connections);
+  const { redisWatches } = app.container;
+  queueDepthGauge(registry, app.services.queues, redisWatches.queueRedis, (error) => app.log.warn({ err: error }, 'could not read queue depths for /metrics'));
+  redisUpGauge(registry, redisWatches);
 
   app.addHook('onResponse', async (request, reply) => {
     const labels = { method: request.method, route: routeLabel(request), status_code: String(reply.statusCode) };

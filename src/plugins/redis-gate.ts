@@ -17,7 +17,7 @@ declare module 'fastify' {
  * write is never left half done.
  */
 async function redisGate(app: FastifyInstance) {
-  const connection = app.container.connections.redis;
+  const connection = app.container.redisWatches.redis;
   app.addHook('onRequest', async (request) => {
     if (connection.isUp() || request.routeOptions.config.worksWithoutRedis) return;
     throw errors.storeUnavailable({ headers: STORE_RETRY_AFTER_HEADERS });

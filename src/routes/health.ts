@@ -14,7 +14,7 @@ export default async function health(app: FastifyInstance) {
     { config: { rateLimit: false, worksWithoutRedis: true }, schema: { tags: ['operations'], summary: 'Redis answers', response: { 200: Status, 503: Status } } },
     async (_request, reply) => {
       // A lost or stalled connection is known without asking: a PING would only wait in the reconnect queue.
-      if (!app.container.connections.redis.isUp()) return reply.status(503).send({ status: 'redis unavailable' });
+      if (!app.container.redisWatches.redis.isUp()) return reply.status(503).send({ status: 'redis unavailable' });
       try {
         await withinDeadline(app.services.ctx.redis.ping(), 1000);
         return { status: 'ready' };

@@ -57,7 +57,7 @@ t.test('while Redis is down, requests are a 503 at once; health, readiness and m
   t.equal((await app.inject({ method: 'GET', url: '/plug/providers', headers: org.headers })).statusCode, 200);
 
   await redis.kill();
-  await waitFor('the loss to be noticed', async () => (app.container.connections.redis.isUp() ? undefined : true), 5_000);
+  await waitFor('the loss to be noticed', async () => (app.container.redisWatches.redis.isUp() ? undefined : true), 5_000);
   const startedAt = Date.now();
   const refused = await app.inject({ method: 'GET', url: '/plug/providers', headers: org.headers });
   t.ok(Date.now() - startedAt < 1_000, 'answered at once, not when Redis is back');
@@ -74,7 +74,7 @@ t.test('while Redis is down, requests are a 503 at once; health, readiness and m
   t.match(metrics.body, /plugboard_redis_up\{connection="main"\} 0/);
 
   await redis.start();
-  await waitFor('the connection to come back by itself', async () => (app.container.connections.redis.isUp() ? true : undefined), 5_000);
+  await waitFor('the connection to come back by itself', async () => (app.container.redisWatches.redis.isUp() ? true : undefined), 5_000);
   t.equal((await app.inject({ method: 'GET', url: '/plug/providers', headers: org.headers })).statusCode, 200);
   t.equal((await app.inject({ method: 'GET', url: '/readyz' })).statusCode, 200);
   t.match((await app.inject({ method: 'GET', url: '/metrics' })).body, /plugboard_redis_up\{connection="main"\} 1/);
@@ -89,7 +89,7 @@ t.test('while Redis is down, requests are a 503 at once; health, readiness and m
 t.test('a Redis that stops answering without closing the connection: a 503 at once after the probe notices, nothing sent is lost', async (t) => {
   const { redis, app, org, logged } = await privateRedisApp(t);
   t.teardown(() => redis.thaw());
-  const { connections } = app.container;
+  const { redisWatches } = app.container;
   t.equal((await app.inject({ method: 'GET', url: '/plug/providers', headers: org.headers })).statusCode, 200);
   t.match((await app.inject({ method: 'GET', url: '/metrics' })).body, /plugboard_queue_jobs/, 'the queues connection is open too');
 
@@ -97,7 +97,7 @@ t.test('a Redis that stops answering without closing the connection: a 503 at on
   // Sent before the stall is known: it waits for Redis and is carried out, not dropped.
   const sentBefore = app.inject({ method: 'POST', url: '/plug/credentials', headers: org.headers, payload: newCredential('frozen') });
   // Both connections (data and BullMQ's) are probed, each on its own: /metrics reads the queues' one.
-  await waitFor('the stall to be noticed', async () => (connections.redis.isUp() || connections.queueRedis.isUp() ? undefined : true), 5_000);
+  await waitFor('the stall to be noticed', async () => (redisWatches.redis.isUp() || redisWatches.queueRedis.isUp() ? undefined : true), 5_000);
   const startedAt = Date.now();
   const refused = await app.inject({ method: 'POST', url: '/plug/credentials', headers: org.headers, payload: newCredential('refused') });
   t.equal(refused.statusCode, 503);
@@ -109,7 +109,7 @@ t.test('a Redis that stops answering without closing the connection: a 503 at on
 
   redis.thaw();
   t.equal((await sentBefore).statusCode, 201, 'the request sent before the stall was known completes');
-  await waitFor('the probe to be answered', async () => (connections.redis.isUp() ? true : undefined), 5_000);
+  await waitFor('the probe to be answered', async () => (redisWatches.redis.isUp() ? true : undefined), 5_000);
   const listed = await app.inject({ method: 'GET', url: '/plug/credentials', headers: org.headers });
   t.same(
     listed.json().data.map((credential: { username: string }) => credential.username),
@@ -129,12 +129,12 @@ t.test('CLIENT PAUSE WRITE (as in a failover) counts as a stall: PING still answ
     admin.disconnect();
   });
   await admin.client('PAUSE', 10_000, 'WRITE');
-  await waitFor('the pause to be noticed', async () => (app.container.connections.redis.isUp() ? undefined : true), 5_000);
+  await waitFor('the pause to be noticed', async () => (app.container.redisWatches.redis.isUp() ? undefined : true), 5_000);
   t.equal((await app.inject({ method: 'GET', url: '/plug/credentials', headers: org.headers })).statusCode, 503);
   t.equal((await app.inject({ method: 'GET', url: '/readyz' })).statusCode, 503);
 
   await admin.client('UNPAUSE');
-  await waitFor('the probe to be answered', async () => (app.container.connections.redis.isUp() ? true : undefined), 5_000);
+  await waitFor('the probe to be answered', async () => (app.container.redisWatches.redis.isUp() ? true : undefined), 5_000);
   t.equal((await app.inject({ method: 'GET', url: '/plug/credentials', headers: org.headers })).statusCode, 200);
 });
 
