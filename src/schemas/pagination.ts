@@ -15,7 +15,8 @@ export function pageQuery(sortFields: readonly string[], defaultDirection: 'asc'
   };
 }
 
-export function pageOf<T extends TSchema>(item: T) {
+/** The response schema of a list: SPEC §1's `{ data, page }` around `item`. */
+export function PageSchema<T extends TSchema>(item: T) {
   return Type.Object({
     data: Type.Array(item),
     page: Type.Object({ number: Type.Integer(), size: Type.Integer(), totalElements: Type.Integer(), totalPages: Type.Integer() }),

@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { idPattern } from '../../ids.ts';
 import { errorResponses } from '../../schemas/index.ts';
-import { pageOf, pageQuery } from '../../schemas/pagination.ts';
+import { PageSchema, pageQuery } from '../../schemas/pagination.ts';
 import { NO_CONTROL_CHARACTERS } from '../../schemas/text.ts';
 import type { ApiKeyView } from '../../services/api-keys.ts';
 import { paginate, parseSort } from '../../services/pagination.ts';
@@ -47,7 +47,7 @@ const apiKeys: FastifyPluginAsyncTypebox = async (app) => {
         summary: "The organization's API keys (admins only)",
         security,
         querystring: Type.Object(pageQuery(SORT_FIELDS), { additionalProperties: false }),
-        response: { 200: pageOf(ApiKeySchema), ...errorResponses(400, 401, 403) },
+        response: { 200: PageSchema(ApiKeySchema), ...errorResponses(400, 401, 403) },
       },
     },
     async (request) => {

@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { idPattern } from '../../ids.ts';
 import { errorResponses } from '../../schemas/index.ts';
-import { pageOf, pageQuery } from '../../schemas/pagination.ts';
+import { PageSchema, pageQuery } from '../../schemas/pagination.ts';
 import type { DashboardUserView } from '../../services/dashboard-users.ts';
 import { paginate, parseSort } from '../../services/pagination.ts';
 import { passwordCheckRouteConfig } from '../../plugins/rate-limit.ts';
@@ -44,7 +44,7 @@ const users: FastifyPluginAsyncTypebox = async (app) => {
         summary: "The organization's dashboard users (admins only)",
         security,
         querystring: Type.Object(pageQuery(SORT_FIELDS), { additionalProperties: false }),
-        response: { 200: pageOf(UserSchema), ...errorResponses(400, 401, 403) },
+        response: { 200: PageSchema(UserSchema), ...errorResponses(400, 401, 403) },
       },
     },
     async (request) => {

@@ -4,7 +4,7 @@ import { idPattern } from '../../../ids.ts';
 import { organizationOf } from '../../../plugins/bearer-auth.ts';
 import { AccountSchema } from '../../../schemas/credentials.ts';
 import { errorResponses, ref } from '../../../schemas/index.ts';
-import { pageOf, pageQuery } from '../../../schemas/pagination.ts';
+import { PageSchema, pageQuery } from '../../../schemas/pagination.ts';
 import { ACCOUNT_SORT_FIELDS } from '../../../services/accounts.ts';
 import { parseSort } from '../../../services/pagination.ts';
 
@@ -27,7 +27,7 @@ const accounts: FastifyPluginAsyncTypebox = async (app) => {
           },
           { additionalProperties: false },
         ),
-        response: { 200: pageOf(ref(AccountSchema)), ...errorResponses(400, 401) },
+        response: { 200: PageSchema(ref(AccountSchema)), ...errorResponses(400, 401) },
       },
     },
     async (request) => {

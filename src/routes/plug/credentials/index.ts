@@ -15,7 +15,7 @@ import {
   VerificationMethodBody,
 } from '../../../schemas/credentials.ts';
 import { errorResponses, ref } from '../../../schemas/index.ts';
-import { pageOf, pageQuery } from '../../../schemas/pagination.ts';
+import { PageSchema, pageQuery } from '../../../schemas/pagination.ts';
 import { ACCOUNT_SORT_FIELDS } from '../../../services/accounts.ts';
 import { CREDENTIAL_SORT_FIELDS } from '../../../services/credentials.ts';
 import { parseSort } from '../../../services/pagination.ts';
@@ -96,7 +96,7 @@ const credentials: FastifyPluginAsyncTypebox = async (app) => {
         summary: 'List credentials',
         security,
         querystring: ListQuery,
-        response: { 200: pageOf(ref(CredentialSchema)), ...errorResponses(400, 401) },
+        response: { 200: PageSchema(ref(CredentialSchema)), ...errorResponses(400, 401) },
       },
     },
     async (request) => {
@@ -242,7 +242,7 @@ const credentials: FastifyPluginAsyncTypebox = async (app) => {
         params: CredentialParams,
         // Oldest first by default: the order the provider showed them in, as before this list had pages.
         querystring: Type.Object(pageQuery(ACCOUNT_SORT_FIELDS, 'asc'), { additionalProperties: false }),
-        response: { 200: pageOf(ref(AccountSchema)), ...errorResponses(400, 401, 404) },
+        response: { 200: PageSchema(ref(AccountSchema)), ...errorResponses(400, 401, 404) },
       },
     },
     async (request) => {

@@ -3,7 +3,7 @@ import { Type } from 'typebox';
 import { idPattern } from '../../../ids.ts';
 import { ProviderSchema } from '../../../schemas/credentials.ts';
 import { errorResponses, ref } from '../../../schemas/index.ts';
-import { pageOf, pageQuery } from '../../../schemas/pagination.ts';
+import { PageSchema, pageQuery } from '../../../schemas/pagination.ts';
 import { parseSort } from '../../../services/pagination.ts';
 import { getProvider, PROVIDER_SORT_FIELDS, pageOfProviders } from '../../../services/providers.ts';
 
@@ -20,7 +20,7 @@ const providers: FastifyPluginAsyncTypebox = async (app) => {
         summary: 'List the providers credentials can connect to',
         security,
         querystring: Type.Object(pageQuery(PROVIDER_SORT_FIELDS, 'asc'), { additionalProperties: false }),
-        response: { 200: pageOf(ref(ProviderSchema)), ...errorResponses(400, 401) },
+        response: { 200: PageSchema(ref(ProviderSchema)), ...errorResponses(400, 401) },
       },
     },
     async (request) => {

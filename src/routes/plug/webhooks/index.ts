@@ -4,7 +4,7 @@ import { errors } from '../../../errors.ts';
 import { idPattern } from '../../../ids.ts';
 import { organizationOf } from '../../../plugins/bearer-auth.ts';
 import { errorResponses, ref } from '../../../schemas/index.ts';
-import { pageOf, pageQuery } from '../../../schemas/pagination.ts';
+import { PageSchema, pageQuery } from '../../../schemas/pagination.ts';
 import {
   EventTypeNameSchema,
   standaloneEventSchema,
@@ -74,7 +74,7 @@ const webhooks: FastifyPluginAsyncTypebox = async (app) => {
         summary: 'List webhook endpoints',
         security,
         querystring: Type.Object(pageQuery(SORTABLE), { additionalProperties: false }),
-        response: { 200: pageOf(ref(WebhookEndpointSchema)), ...errorResponses(400, 401) },
+        response: { 200: PageSchema(ref(WebhookEndpointSchema)), ...errorResponses(400, 401) },
       },
     },
     async (request) => {
