@@ -14,7 +14,7 @@ import { execTransaction, type RedisClient } from './redis.ts';
 /** Where a delivery stands after an attempt: `recover` resends the ones that gave up. */
 export type DeliverySettlement = 'succeeded' | 'retrying' | 'gave_up';
 
-const MAX_ATTEMPTS_LOGGED_PER_EVENT = 500;
+export const MAX_ATTEMPTS_LOGGED_PER_EVENT = 500;
 
 export interface Settlement {
   organizationId: string;

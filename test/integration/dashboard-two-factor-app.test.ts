@@ -88,6 +88,14 @@ t.test('20 concurrent verify calls with one valid code give exactly one session'
   t.equal(statuses.filter((status) => status === 401).length, 19, 'the rest are refused');
 });
 
+t.test('one app code sent at once to 20 login challenges opens one session: a code accepted once never is again', async (t) => {
+  const { app, org, clock, otpauthUri } = await enrolledAdmin(t);
+  const challenges = await Promise.all(Array.from({ length: 20 }, () => serviceChallenge(app, org)));
+  const code = totpCode(otpauthUri, clock.now());
+  const responses = await Promise.all(challenges.map((challengeId) => verify(app, { challengeId, code })));
+  t.equal(responses.filter((response) => response.statusCode === 200).length, 1);
+});
+
 t.test('20 concurrent logins with one recovery code give exactly one session', async (t) => {
   const { app, org, recoveryCodes } = await enrolledAdmin(t);
   const challenges = await Promise.all(Array.from({ length: 20 }, () => serviceChallenge(app, org)));

@@ -17,6 +17,9 @@ t.test('authenticated routes are limited per client, with Retry-After and the en
   t.equal(limited.json().errors[0].details.errorId, 'PB_TOO_MANY_REQUESTS');
   const retryAfter = Number(limited.headers['retry-after']);
   t.ok(retryAfter >= 1 && retryAfter <= 60, `Retry-After is a number of seconds (${retryAfter})`);
+  const [counter] = await keysMatching(app.services.ctx.redis, `${app.services.ctx.keys.rateLimit}client:*`);
+  const msLeft = await app.services.ctx.redis.pttl(counter ?? 'missing');
+  t.ok(msLeft > 0 && retryAfter * 1000 >= msLeft, `a client waiting Retry-After is not early (${retryAfter} s, window ends in ${msLeft} ms)`);
 
   // Same IP (inject), other client: counted apart, so the limit is per client and not per address.
   const other = await createOrganization(app);

@@ -1,5 +1,7 @@
 import t, { type Test } from 'tap';
 import { createWebhookDeliveryService, DEFAULT_MAX_LOCAL_WAIT_MS, MIN_LOCAL_RECHECK_MS, type WebhookDeliveryService } from '../../src/services/webhook-delivery.ts';
+import { createDeliveryLog, MAX_ATTEMPTS_LOGGED_PER_EVENT } from '../../src/storage/delivery-log.ts';
+import { packJson, unpackJson } from '../../src/storage/packed-json.ts';
 import { connectTestRedis } from '../helper.ts';
 import { commitEvent, createEndpoint, startWebhookStack, type WebhookStack } from '../fixtures/webhook-stack.ts';
 import { answer, startReceiver } from '../fixtures/webhook-receiver.ts';
@@ -64,6 +66,40 @@ t.test('an enabled endpoint: one request carrying the event as committed, the le
   t.same(JSON.parse(receiver.received[0]?.body ?? ''), event);
   t.equal(await leasesHeld(), 0);
   t.same(await gaveUp(), []);
+});
+
+t.test('a redirect is not a delivery: no redirect is followed, the attempt failed and is retried later', async (t) => {
+  const { stack, receiver, event, run, leasesHeld } = await setUp(t);
+  receiver.respond = (_request, res) => res.writeHead(302, { location: `${receiver.url}/elsewhere` }).end();
+  t.match(await run(), { kind: 'later' });
+  t.equal(receiver.received.length, 1);
+  t.equal(await leasesHeld(), 0);
+  const attempts = await stack.app.inject({ url: `/plug/events/${event.id}/attempts`, headers: stack.org.headers });
+  t.match(attempts.json(), { data: [{ responseStatus: 302, outcome: 'failed' }] });
+});
+
+t.test('a delivery that gave up and is then delivered leaves the gave-up set, so recover does not send it again', async (t) => {
+  const { stack, endpoint, event, run, gaveUp } = await setUp(t);
+  await patch(stack, endpoint.id, { isEnabled: false });
+  await run();
+  t.same(await gaveUp(), [event.id]);
+  await patch(stack, endpoint.id, { isEnabled: true });
+  t.same(await run(), { kind: 'finished' });
+  t.same(await gaveUp(), []);
+});
+
+t.test(`an event's attempt log keeps its newest ${MAX_ATTEMPTS_LOGGED_PER_EVENT} attempts`, async (t) => {
+  const { stack, endpoint, event } = await setUp(t);
+  const { redis, keys } = stack.container.services.ctx;
+  const log = createDeliveryLog(redis, keys);
+  const organizationId = stack.org.organizationId;
+  for (let n = 1; n <= MAX_ATTEMPTS_LOGGED_PER_EVENT + 1; n++) {
+    await log.settle({ organizationId, eventId: event.id, endpointId: endpoint.id, attemptJson: JSON.stringify({ n }), settlement: 'retrying', nowMs: Date.now() });
+  }
+  const attemptsKey = keys.org(organizationId).attempts(event.id);
+  t.equal(await redis.llen(attemptsKey), MAX_ATTEMPTS_LOGGED_PER_EVENT);
+  const oldest = await redis.lindexBuffer(attemptsKey, 0);
+  t.same(JSON.parse(unpackJson(oldest ?? packJson('{}', 'attempt'))), { n: 2 }, 'the first attempt is the one dropped');
 });
 
 /**

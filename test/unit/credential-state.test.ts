@@ -344,6 +344,15 @@ t.test('a challenge the provider ends: timed out after the deadline, a new login
   t.same(early.events.map((e) => e.type), ['credential.status_changed']);
 });
 
+t.test('a sync that extends a warned session warns again before the new end; one that keeps the end does not', async (t) => {
+  const connected = stateIn('LOGIN_AND_DATA_DISCOVERY_SUCCESS');
+  const warned = { ...connected, session: { ...connected.session!, warnedAt: NOW.toISOString() } };
+  const extended = expectTransition(apply(warned, { kind: 'synced', sessionId: 'ses-x', sessionExpiresAt: inSeconds(7 * 86400) }, env()));
+  t.equal(extended.credential.session?.warnedAt, null);
+  const kept = expectTransition(apply(warned, { kind: 'synced', sessionId: 'ses-x', sessionExpiresAt: warned.session.expiresAt }, env()));
+  t.equal(kept.credential.session?.warnedAt, NOW.toISOString());
+});
+
 t.test('a lost session: MFA sessions need a person, plain ones log in again', async (t) => {
   const mfa = expectTransition(apply(stateIn('LOGIN_AND_DATA_DISCOVERY_SUCCESS'), REPRESENTATIVE.session_invalid, env()));
   t.equal(mfa.credential.statusDetail, 'MULTI_FACTOR_AUTHENTICATION_REFRESH_REQUIRED');

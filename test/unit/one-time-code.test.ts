@@ -12,7 +12,8 @@ t.test('digits of any script become ASCII digits', async (t) => {
   t.equal(normalizeCode('۰۹۸۷۶۵'), '098765', 'Extended Arabic-Indic (Persian)');
   t.equal(normalizeCode('०१२३४५'), '012345', 'Devanagari');
   t.equal(normalizeCode('１２３ ４５６'), '123456', 'full-width, folded by NFKC');
-  t.equal(normalizeCode('𝟏𝟐𝟑𝟗𝟎𝟕'), '123907', 'mathematical bold, adjacent runs of ten');
+  t.equal(normalizeCode('𝟏𝟐𝟑𝟗𝟎𝟕'), '123907', 'mathematical bold (NFKC folds them first)');
+  t.equal(normalizeCode('\u{116DB}\u{116E3}'), '19', 'Myanmar Extended-C: two adjacent runs of ten that NFKC leaves alone');
   t.equal(normalizeCode('𞥐𞥙'), '09', 'Adlam, outside the Basic Multilingual Plane');
 });
 
