@@ -3,7 +3,7 @@
  * `all` (npm start) runs API, workers and the sandbox utility site in one process on local defaults.
  */
 import { buildApp, buildOperationsApp } from './app.ts';
-import { ConfigError, type Config } from './config.ts';
+import { ConfigError, redactUrl, type Config } from './config.ts';
 import { createContainer } from './container.ts';
 import { startPrivateRedis, tcpAnswers } from './local/dev-defaults.ts';
 import { resolveConfig } from './local/resolve-config.ts';
@@ -16,6 +16,8 @@ type Mode = 'all' | 'api' | 'workers' | 'sandbox';
 const MODES: Mode[] = ['all', 'api', 'workers', 'sandbox'];
 /** A second signal sooner than this after the first is a copy of it (see `shutdownOnSignals`). */
 const REPEATED_SIGNAL_MS = 1_000;
+/** How often start-up says it is still waiting for Redis. */
+const REDIS_WAIT_NOTICE_MS = 5_000;
 
 async function main() {
   const mode = (process.argv[2] ?? 'all') as Mode;
@@ -41,8 +43,10 @@ async function main() {
 
   const container = createContainer(config);
   for (const note of notes) container.logger.info(note);
-  await checkRedisSettings(container.redis, container.logger);
-  await checkEncryptionKeys(container.redis, container.services.ctx.keys, config.encryptionKeys);
+  await whileWaitingForRedis(config, container.logger, async () => {
+    await checkRedisSettings(container.redis, container.logger);
+    await checkEncryptionKeys(container.redis, container.services.ctx.keys, config.encryptionKeys);
+  });
 
   if (mode === 'all' && config.sandboxPort !== 0) {
     const site = buildSandboxSite({ shortSessionSeconds: config.sandboxShortSessionSeconds, logger: false });
@@ -50,25 +54,41 @@ async function main() {
     container.logger.info(`sandbox utility site on ${config.sandboxBaseUrl}`);
     closers.push(() => site.close());
   }
+  // Every port is bound before the workers start: one in use fails the start before any job is taken.
+  // (`all` serves the operations endpoints on the API's port.)
+  const operations = mode === 'workers' && config.workersPort !== 0 ? await buildOperationsApp(container) : null;
+  if (operations) await listenNaming(operations, config.host, config.workersPort, 'WORKERS_PORT');
+  const app = mode === 'all' || mode === 'api' ? await buildApp(config, { container }) : null;
+  if (app) await listenNaming(app, config.host, config.port, 'PORT');
   if (mode === 'all' || mode === 'workers') {
     const workers = await startWorkers(container);
     closers.unshift(() => workers.close());
   }
-  // `all` serves the same on the API's port.
-  if (mode === 'workers' && config.workersPort !== 0) {
-    const operations = await buildOperationsApp(container);
-    await listenNaming(operations, config.host, config.workersPort, 'WORKERS_PORT');
-    closers.unshift(() => operations.close());
-  }
-  if (mode === 'all' || mode === 'api') {
-    const app = await buildApp(config, { container });
-    await listenNaming(app, config.host, config.port, 'PORT');
-    // The listener closes first: no new requests, in-flight ones finish, then jobs and Redis.
+  // The listeners close first: no new requests, in-flight ones finish, then jobs and Redis.
+  if (operations) closers.unshift(() => operations.close());
+  if (app) {
     closers.unshift(() => app.close());
     if (config.bootstrapDemo) await printDemoOrganization(container, config);
   }
   closers.push(() => container.close());
   started();
+}
+
+/**
+ * Start-up waits for Redis for as long as it takes (Redis may be starting beside us), saying where it waits
+ * until Redis answers: a process that neither listens nor logs would look hung.
+ */
+async function whileWaitingForRedis(config: Config, logger: ReturnType<typeof createContainer>['logger'], checks: () => Promise<void>): Promise<void> {
+  const where =
+    config.redisClusterNodes.length > 0
+      ? `REDIS_CLUSTER_NODES (${config.redisClusterNodes.map((node) => `${node.host}:${node.port}`).join(', ')})`
+      : `REDIS_URL (${redactUrl(config.redisUrl)})`;
+  const notice = setInterval(() => logger.warn(`start-up is waiting for Redis at ${where} to answer`), REDIS_WAIT_NOTICE_MS);
+  try {
+    await checks();
+  } finally {
+    clearInterval(notice);
+  }
 }
 
 /** Listens; when that fails for a reason the operator fixes in the environment, says which variable. */

@@ -218,6 +218,24 @@ t.test('a port in use or an address not of this machine stops start-up, naming t
   }
 });
 
+t.test('a workers process whose WORKERS_PORT is in use stops before it takes any job', async (t) => {
+  const taken = createServer();
+  await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => taken.close());
+  const takenPort = (taken.address() as AddressInfo).port;
+  const prefix = uniquePrefix('listen');
+  t.teardown(() => wipePrefix(prefix));
+  const encryptionKeys = `k1:${Buffer.alloc(32, 3).toString('base64')}`;
+  const env = { WORKERS_PORT: String(takenPort), KEY_PREFIX: prefix, ENCRYPTION_KEYS: encryptionKeys, DATA_DIR: await tempDir(t, 'listen'), ...testRedisEnv, LOG_LEVEL: 'info' };
+  const { child, output } = startPlugboard(env, 'workers');
+  t.teardown(() => {
+    if (child.exitCode === null) child.kill('SIGKILL');
+  });
+  t.equal(await exited(child), 1);
+  t.match(output.stderr, new RegExp(`WORKERS_PORT=${takenPort} is already in use`));
+  t.notMatch(output.stdout, /workers started/);
+});
+
 /** A "Redis" that takes connections and never answers: startup waits on it for as long as the test likes. */
 async function silentRedis(t: { teardown(fn: () => unknown): void }): Promise<{ url: string; connected: Promise<void> }> {
   const sockets: Socket[] = [];
@@ -234,6 +252,21 @@ async function silentRedis(t: { teardown(fn: () => unknown): void }): Promise<{ 
   });
   return { url: `redis://127.0.0.1:${(server.address() as AddressInfo).port}`, connected };
 }
+
+t.test('start-up waiting for a Redis that does not answer says where it waits, without the password', async (t) => {
+  const redis = await silentRedis(t);
+  const urlWithPassword = redis.url.replace('redis://', 'redis://:hunter2@');
+  const { child, output } = startPlugboard(
+    { REDIS_URL: urlWithPassword, REDIS_CLUSTER_NODES: '', DATA_DIR: await tempDir(t, 'redis-wait'), PORT: String(await freePort()), SANDBOX_PORT: '0', LOG_LEVEL: 'warn' },
+    'api',
+  );
+  t.teardown(() => {
+    if (child.exitCode === null) child.kill('SIGKILL');
+  });
+  const expected = `start-up is waiting for Redis at REDIS_URL (${redis.url.replace('redis://', 'redis://***@')}) to answer`;
+  await waitFor('the notice', async () => (output.stdout.includes(expected) ? true : undefined), 15_000);
+  t.notMatch(output.stdout + output.stderr, /hunter2/);
+});
 
 for (const signals of [1, 2]) {
   t.test(`${signals === 1 ? 'SIGTERM' : 'a second SIGTERM'} during startup ends the process through its shutdown, not Node's default`, async (t) => {
