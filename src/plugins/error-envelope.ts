@@ -82,7 +82,7 @@ export function toPlugError(error: FastifyError | PlugError | Error): PlugError 
       return fastifyError.statusCode === 415 ? errors.unsupportedMediaType() : errors.invalidParameter({ message: 'invalid Content-Length' });
   }
   if (error instanceof SyntaxError) return errors.malformedJson();
-  if (isRedisUnavailableError(error)) return errors.storeUnavailable({ headers: STORE_RETRY_AFTER_HEADERS });
+  if (isRedisUnavailableError(error)) return errors.storeUnavailable({ headers: STORE_RETRY_AFTER_HEADERS, cause: error });
   const status = fastifyError.statusCode ?? 500;
   if (status === 413) return errors.payloadTooLarge();
   if (status === 415) return errors.unsupportedMediaType();
@@ -100,7 +100,12 @@ export function toPlugError(error: FastifyError | PlugError | Error): PlugError 
 export function handleErrors(app: FastifyInstance, body: ErrorBody = toEnvelope) {
   app.setErrorHandler((error: FastifyError, request, reply) => {
     const plugError = toPlugError(error);
-    if (plugError.statusCode >= 500) {
+    if (plugError.type === 'serviceUnavailable') {
+      // Expected while Redis or the SMS gateway is away, which is logged once by whatever watches it: one
+      // line per request, not a stack trace per request that pages someone for an outage already known.
+      const cause = plugError.cause instanceof Error ? plugError.cause.message : undefined;
+      request.log.warn({ errorId: plugError.code, status: plugError.statusCode, cause }, plugError.message);
+    } else if (plugError.statusCode >= 500) {
       request.log.error({ err: error }, 'request failed');
     } else {
       request.log.info({ errorId: plugError.code, status: plugError.statusCode }, plugError.message);

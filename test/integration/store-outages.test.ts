@@ -24,7 +24,8 @@ async function privateRedisApp(t: Test) {
   const { lines, logger } = capturingLogger();
   const app = await build(t, { env: { REDIS_URL: redis.url, REDIS_CLUSTER_NODES: '' }, logger });
   const org = await createOrganization(app);
-  const logged = (message: string) => lines.map((line) => JSON.parse(line) as { msg: string; connection?: string }).filter((line) => line.msg === message);
+  const logged = (message: string) =>
+    lines.map((line) => JSON.parse(line) as { msg: string; level: number; connection?: string; err?: unknown }).filter((line) => line.msg === message);
   return { redis, app, org, logged };
 }
 
@@ -78,6 +79,9 @@ t.test('while Redis is down, requests are a 503 at once; health, readiness and m
   t.equal((await app.inject({ method: 'GET', url: '/plug/providers', headers: org.headers })).statusCode, 200);
   t.equal((await app.inject({ method: 'GET', url: '/readyz' })).statusCode, 200);
   t.match((await app.inject({ method: 'GET', url: '/metrics' })).body, /plugboard_redis_up\{connection="main"\} 1/);
+  const refusals = logged('The service cannot reach its data store; try again shortly');
+  t.ok(refusals.length >= 2, 'each 503 is logged');
+  t.ok(refusals.every((line) => line.level === 40 && line.err === undefined), 'as a warning without a stack trace: the outage is already logged');
   const outage = (message: string) => logged(message).filter((line) => line.connection === 'main');
   t.equal(outage('Redis connection lost; commands wait until it is back').length, 1, 'the outage is logged once, however many reconnect attempts');
   t.equal(outage('Redis connection is back').length, 1);
