@@ -14,13 +14,20 @@
  *
  * Keys are scoped to the caller's organization (its hash tag) or, on routes without one, to the caller's
  * IP address. Validation and authentication failures happen before the claim and are never stored.
+ *
+ * A process that dies between its change and storing the response leaves only its claim, which expires
+ * (IN_FLIGHT_TTL_SECONDS), and a retry after that runs again. So that it cannot make a second resource, a
+ * route that creates one names it with `idForCreation`: with a key, the id is derived from the key (keyed,
+ * so it looks as random as any), and the retry finds the first one already made.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify';
 import fp from 'fastify-plugin';
 import { Type } from 'typebox';
+import { createHmac } from 'node:crypto';
 import { randomToken, sha256Hex } from '../crypto/hashing.ts';
-import { createKeyedDigest } from '../crypto/keyed-digest.ts';
+import { createKeyedDigest, deriveKey } from '../crypto/keyed-digest.ts';
 import { errors } from '../errors.ts';
+import { base32OfBytes, newId, type IdPrefix } from '../ids.ts';
 import { errorResponses } from '../schemas/index.ts';
 
 export interface IdempotencyOptions {
@@ -43,6 +50,8 @@ interface IdempotencyClaim {
   /** The exact claim value we wrote; completing or releasing checks it so we never touch a newer claim. */
   claimValue: string;
   fingerprint: string;
+  /** Bytes that ids of resources created under this key are made of (see `idForCreation`). */
+  idSeed: Buffer;
 }
 
 interface ClaimRecord {
@@ -82,6 +91,16 @@ const RELEASE_SCRIPT = `
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0`;
 
+/**
+ * The id for the resource this request creates: the same for every run of a request under the same
+ * Idempotency-Key (in the same organization, on the same route), random without one. A service given such an
+ * id treats finding it taken as a retry of its own creation.
+ */
+export function idForCreation(request: FastifyRequest, prefix: IdPrefix): { id: string; isIdempotent: boolean } {
+  const claim = request.idempotencyClaim;
+  return claim ? { id: `${prefix}_${base32OfBytes(claim.idSeed.subarray(0, 26))}`, isIdempotent: true } : { id: newId(prefix), isIdempotent: false };
+}
+
 /** JSON with object keys sorted, so `{a,b}` and `{b,a}` are the same request. */
 export function canonicalJson(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
@@ -115,6 +134,10 @@ async function idempotency(app: FastifyInstance) {
   const { redis, keys, secrets, config } = app.services.ctx;
   // Keyed: a body can hold a password, and the rest of it is often stored in the clear beside it.
   const fingerprints = createKeyedDigest(config.encryptionKeys, 'plugboard idempotency fingerprint');
+  // The current key's: only a key rotation landing between a crash and its retry (minutes) names a second resource.
+  const [currentKey] = config.encryptionKeys;
+  if (!currentKey) throw new Error('idempotency needs an encryption key');
+  const idKey = deriveKey(currentKey, 'plugboard idempotent resource ids');
   app.decorateRequest('idempotencyClaim', null);
 
   function keysFor(request: FastifyRequest, options: IdempotencyOptions, idempotencyKey: string) {
@@ -148,7 +171,8 @@ async function idempotency(app: FastifyInstance) {
     // Two rounds: if the other claim expires between our SET and GET, the second SET wins it.
     for (let round = 0; round < 2; round += 1) {
       if ((await redis.set(claimKey, claimValue, 'EX', IN_FLIGHT_TTL_SECONDS, 'NX')) === 'OK') {
-        request.idempotencyClaim = { claimKey, responseKey, claimValue, fingerprint };
+        const idSeed = createHmac('sha256', idKey).update(`${claimKey}\n${request.method} ${request.routeOptions.url}`).digest();
+        request.idempotencyClaim = { claimKey, responseKey, claimValue, fingerprint, idSeed };
         return;
       }
       const existing = await redis.get(claimKey);

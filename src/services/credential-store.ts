@@ -279,10 +279,11 @@ export function createCredentialStore(ctx: ServiceContext, events: EventService,
     load,
     loadMany,
 
-    async create(fields: NewCredential, actor: string, extras: TransitionExtras): Promise<CredentialRecord> {
+    /** The new credential, or null when one with its id exists already. */
+    async create(fields: NewCredential, actor: string, extras: TransitionExtras): Promise<CredentialRecord | null> {
       const transition = create(fields, env(actor));
       const change = workChange(null, transition.credential);
-      if (!(await commit(null, transition, change, extras))) throw new Error(`credential ${fields.id} already exists`);
+      if (!(await commit(null, transition, change, extras))) return null;
       await schedule(fields.organizationId, change);
       return transition.credential;
     },

@@ -110,22 +110,39 @@ export function createCredentialService(ctx: ServiceContext, store: CredentialSt
     return (await store.loadMany(organizationId, ids)).map(toView);
   }
 
-  function stepStarted(result: Extract<TransitionResult, { outcome: 'applied' | 'refused' }>): StepStarted {
+  function stepStarted(result: { credential: CredentialRecord }): StepStarted {
     return { credential: toView(result.credential), stepId: result.credential.step?.id ?? null };
   }
 
   return {
-    async create(organizationId: string, input: NewCredentialInput, actor: string): Promise<StepStarted> {
+    /**
+     * `naming.isIdempotent`: the id comes from the request's Idempotency-Key (see `idForCreation`), so finding
+     * it taken means this is a retry of a creation whose answer was lost: the credential made then is the
+     * answer, if it was made from the same login; otherwise the key was reused for another one.
+     */
+    async create(
+      organizationId: string,
+      input: NewCredentialInput,
+      actor: string,
+      naming: { id: string; isIdempotent: boolean } = { id: newId('crd'), isIdempotent: false },
+    ): Promise<StepStarted> {
       const provider = findProvider(input.providerId);
       if (!provider) throw errors.invalidParameter({ message: 'Unknown providerId', param: 'providerId', value: input.providerId });
       const extraFields = checkExtraFields(provider, input.extraFields ?? {}, true);
-      const id = newId('crd');
-      const record = await store.create(
-        { id, organizationId, providerId: provider.id, username: input.username, correlationId: input.correlationId ?? null },
-        actor,
-        { secrets: { ...loginSecrets(input.password, extraFields), ...additionalSecretFields(input.additionalSecrets) } },
-      );
-      return { credential: toView(record), stepId: record.step?.id ?? null };
+      const fields = { id: naming.id, organizationId, providerId: provider.id, username: input.username, correlationId: input.correlationId ?? null };
+      const secrets = { ...loginSecrets(input.password, extraFields), ...additionalSecretFields(input.additionalSecrets) };
+      const created = await store.create(fields, actor, { secrets });
+      if (created) return stepStarted({ credential: created });
+      if (!naming.isIdempotent) throw new Error(`credential ${naming.id} already exists`);
+      const earlier = await store.load(organizationId, naming.id);
+      if (!earlier) throw errors.conflict({ message: 'The credential this Idempotency-Key created was deleted in the meantime' });
+      const isSameLogin =
+        earlier.providerId === fields.providerId &&
+        earlier.username === fields.username &&
+        earlier.correlationId === fields.correlationId &&
+        (await holdsSecrets(earlier, secrets));
+      if (!isSameLogin) throw errors.idempotencyMismatch({ param: 'Idempotency-Key' });
+      return stepStarted({ credential: earlier });
     },
 
     listAll,

@@ -17,6 +17,7 @@ async function setup(t: Test) {
   const credential = await store.create({ id: 'crd_secrets', organizationId, providerId: SANDBOX_PROVIDER, username: 'user', correlationId: null }, 'test', {
     secrets: { password: 'pw', extraFields: '{"memorable":"word"}' },
   });
+  if (!credential) throw new Error('a new id is free');
   return { ctx, store, credential, key: store.secretsKey(organizationId, credential.id) };
 }
 

@@ -5,6 +5,7 @@ import type { App } from '../../src/app.ts';
 import { errors } from '../../src/errors.ts';
 import { sha256Hex } from '../../src/crypto/hashing.ts';
 import { canonicalJson } from '../../src/plugins/idempotency.ts';
+import { SANDBOX_PROVIDER } from '../credentials-helper.ts';
 import { build, createOrganization, keysMatching, uniquePrefix } from '../helper.ts';
 
 /**
@@ -167,6 +168,44 @@ t.test('a 409 is not kept either: the retry runs against the state as it is by t
   t.notOk(retried.headers['idempotent-replayed']);
   t.equal((await request()).headers['idempotent-replayed'], 'true', 'the success is kept');
   t.equal(state.runs, 2);
+});
+
+t.test('a credential created under a key whose answer was lost in a crash is found by the retry, not made twice', async (t) => {
+  const app = await build(t);
+  const org = await createOrganization(app);
+  const login = { providerId: SANDBOX_PROVIDER, username: 'crash@example.com', password: 'pass_good', correlationId: 'cust-1' };
+  const create = (key: string, payload: object = login, headers = org.headers) =>
+    app.inject({ method: 'POST', url: '/plug/credentials', headers: { ...headers, 'idempotency-key': key }, payload });
+  const { keys, redis } = app.services.ctx;
+  // What a process killed between its commit and storing the answer leaves once its claim expires: nothing.
+  const forgetAnswer = (key: string, organizationId = org.organizationId) =>
+    redis.del(keys.org(organizationId).idempotency(sha256Hex(key)), keys.org(organizationId).idempotencyResponse(sha256Hex(key)));
+
+  const first = await create('crash-1');
+  t.equal(first.statusCode, 201);
+  const { id } = first.json() as { id: string };
+  await forgetAnswer('crash-1');
+  const retried = await create('crash-1');
+  t.equal(retried.statusCode, 201);
+  t.notOk(retried.headers['idempotent-replayed'], 'run again, not replayed');
+  t.equal((retried.json() as { id: string }).id, id, 'the credential the first run made');
+  t.equal(retried.headers.location, `/plug/credentials/${id}`);
+
+  await forgetAnswer('crash-1');
+  for (const other of [{ username: 'someone-else' }, { password: 'pass_mfa' }, { correlationId: 'cust-2' }]) {
+    const reused = await create('crash-1', { ...login, ...other });
+    t.equal(reused.statusCode, 409, JSON.stringify(other));
+    t.match(reused.json(), { errors: [{ details: { errorId: 'PB_IDEMPOTENCY_KEY_REUSED' } }] });
+  }
+
+  const another = await create('crash-2');
+  t.not((another.json() as { id: string }).id, id, 'another key, another credential');
+  const stranger = await createOrganization(app, 'Stranger');
+  const theirs = await create('crash-1', login, stranger.headers);
+  t.equal(theirs.statusCode, 201);
+  t.not((theirs.json() as { id: string }).id, id, "the same key in another organization is that organization's own");
+  const listed = await app.inject({ url: '/plug/credentials', headers: org.headers });
+  t.equal((listed.json() as { page: { totalElements: number } }).page.totalElements, 2, 'two keys, two credentials');
 });
 
 t.test('canonical JSON ignores key order and undefined fields', async (t) => {

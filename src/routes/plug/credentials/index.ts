@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { idPattern } from '../../../ids.ts';
 import { actorOf, organizationOf } from '../../../plugins/bearer-auth.ts';
+import { idForCreation } from '../../../plugins/idempotency.ts';
 import {
   AccountSchema,
   CorrelationId,
@@ -82,7 +83,7 @@ const credentials: FastifyPluginAsyncTypebox = async (app) => {
     },
     async (request, reply) => {
       const organizationId = organizationOf(request);
-      const started = await service.create(organizationId, request.body, actorOf(request));
+      const started = await service.create(organizationId, request.body, actorOf(request), idForCreation(request, 'crd'));
       const credential = await credentialAfterStep(app.services, request, reply, organizationId, started);
       return reply.code(201).header('location', `${app.prefix}/${credential.id}`).send(credential);
     },
