@@ -311,15 +311,31 @@ export function createWebhookService(ctx: ServiceContext, queues: Queues, events
   return {
     allowList,
 
-    async createEndpoint(organizationId: string, input: EndpointInput): Promise<WebhookEndpoint & { secret: string }> {
+    /**
+     * `naming.isIdempotent`: the id comes from the request's Idempotency-Key (see `idForCreation`); an endpoint
+     * found under it was made by an earlier run of this request whose answer was lost, and is the answer,
+     * secret included, as the lost answer had it (another URL under the same key is a reuse of the key).
+     */
+    async createEndpoint(
+      organizationId: string,
+      input: EndpointInput,
+      naming: { id: string; isIdempotent: boolean } = { id: newId('whe'), isIdempotent: false },
+    ): Promise<WebhookEndpoint & { secret: string }> {
       assertDeliverableUrl(input.url);
+      const earlier = naming.isIdempotent ? await findRecord(organizationId, naming.id) : null;
+      if (earlier) {
+        if (earlier.url !== input.url) throw errors.idempotencyMismatch({ param: 'Idempotency-Key' });
+        const { current } = await ctx.secrets.readAll(keys.org(organizationId).webhookEndpointSecrets(earlier.id));
+        if (current === undefined) throw errors.conflict({ message: 'The endpoint this Idempotency-Key created was deleted in the meantime' });
+        return { ...toEndpointView(earlier), secret: current };
+      }
       // Checked, not reserved: creates racing each other may pass the cap by as many as race, no more.
       if ((await redis.scard(keys.org(organizationId).webhookEndpoints)) >= config.webhookMaxEndpoints) {
         throw errors.conflict({ message: `An organization has at most ${config.webhookMaxEndpoints} webhook endpoints (WEBHOOK_MAX_ENDPOINTS); delete one first` });
       }
       const now = ctx.now().toISOString();
       const record: WebhookEndpointRecord = {
-        id: newId('whe'),
+        id: naming.id,
         url: input.url,
         eventTypes: input.eventTypes ?? null,
         description: input.description ?? '',

@@ -208,6 +208,26 @@ t.test('a credential created under a key whose answer was lost in a crash is fou
   t.equal((listed.json() as { page: { totalElements: number } }).page.totalElements, 2, 'two keys, two credentials');
 });
 
+t.test('a webhook endpoint created under a key whose answer was lost is found by the retry, with its secret', async (t) => {
+  const app = await build(t);
+  const org = await createOrganization(app);
+  const create = (url: string) =>
+    app.inject({ method: 'POST', url: '/plug/webhooks/endpoints', headers: { ...org.headers, 'idempotency-key': 'endpoint-1' }, payload: { url } });
+  const { keys, redis } = app.services.ctx;
+  const forgetAnswer = () => redis.del(keys.org(org.organizationId).idempotency(sha256Hex('endpoint-1')), keys.org(org.organizationId).idempotencyResponse(sha256Hex('endpoint-1')));
+
+  const first = await create('https://hooks.example.com/a');
+  t.equal(first.statusCode, 201);
+  await forgetAnswer();
+  const retried = await create('https://hooks.example.com/a');
+  t.equal(retried.statusCode, 201);
+  t.match(retried.json(), { id: first.json().id, secret: first.json().secret }, 'the same endpoint, and the secret the lost answer held');
+  await forgetAnswer();
+  t.match((await create('https://hooks.example.com/b')).json(), { errors: [{ details: { errorId: 'PB_IDEMPOTENCY_KEY_REUSED' } }] });
+  const listed = await app.inject({ url: '/plug/webhooks/endpoints', headers: org.headers });
+  t.equal((listed.json() as { data: unknown[] }).data.length, 1);
+});
+
 t.test('canonical JSON ignores key order and undefined fields', async (t) => {
   t.equal(canonicalJson({ b: 1, a: [{ d: 2, c: undefined }] }), '{"a":[{"d":2}],"b":1}');
   t.equal(canonicalJson(null), 'null');

@@ -3,6 +3,7 @@ import { Type } from 'typebox';
 import { errors } from '../../../errors.ts';
 import { idPattern } from '../../../ids.ts';
 import { organizationOf } from '../../../plugins/bearer-auth.ts';
+import { idForCreation } from '../../../plugins/idempotency.ts';
 import { errorResponses, ref } from '../../../schemas/index.ts';
 import { PageSchema, pageQuery } from '../../../schemas/pagination.ts';
 import {
@@ -61,7 +62,7 @@ const webhooks: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
     async (request, reply) => {
-      const created = await service.createEndpoint(organizationOf(request), request.body);
+      const created = await service.createEndpoint(organizationOf(request), request.body, idForCreation(request, 'whe'));
       return reply.code(201).header('location', `${app.prefix}/endpoints/${created.id}`).send(created);
     },
   );
