@@ -226,16 +226,16 @@ export function createCredentialService(ctx: ServiceContext, store: CredentialSt
       return stepStarted(await act(organizationId, credentialId, input, actor, withCode));
     },
 
-    /**
-     * Resolves once the step is no longer in flight (its outcome is committed), at the deadline, or when
-     * `stop` aborts (the process is shutting down: the caller answers with the state as it is).
-     */
     /** The accounts found behind one of the organization's credentials; a 404 for anyone else's. */
     async accountsOf(organizationId: string, credentialId: string, request: PageRequest<AccountSortField>): Promise<Page<AccountView>> {
       await requireRecord(organizationId, credentialId);
       return accounts.list(organizationId, { ...request, credentialId });
     },
 
+    /**
+     * Resolves once the step is no longer in flight (its outcome is committed), at the deadline, or when
+     * `stop` aborts (the process is shutting down: the caller answers with the state as it is).
+     */
     async waitForStep(organizationId: string, credentialId: string, stepId: string, timeoutMs: number, stop?: AbortSignal): Promise<CredentialView | null> {
       const deadline = Date.now() + timeoutMs;
       for (;;) {
