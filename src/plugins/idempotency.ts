@@ -20,10 +20,10 @@
  * route that creates one names it with `idForCreation`: with a key, the id is derived from the key (keyed,
  * so it looks as random as any), and the retry finds the first one already made.
  */
+import { createHmac } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify';
 import fp from 'fastify-plugin';
 import { Type } from 'typebox';
-import { createHmac } from 'node:crypto';
 import { randomToken, sha256Hex } from '../crypto/hashing.ts';
 import { createKeyedDigest, deriveKey } from '../crypto/keyed-digest.ts';
 import { errors } from '../errors.ts';
