@@ -71,3 +71,40 @@ t.test('concurrent commits each writing a secret lose none of them', async (t) =
     ...Object.fromEntries(names.map((name) => [name, `value of ${name}`])),
   });
 });
+
+async function setupWithPasswordOnly(t: Test) {
+  const app = await build(t);
+  const { ctx, events, queues } = app.services;
+  const { organizationId } = await createOrganization(app);
+  const store = createCredentialStore(ctx, events, queues);
+  const credential = await store.create({ id: 'crd_secrets', organizationId, providerId: SANDBOX_PROVIDER, username: 'user', correlationId: null }, 'test', {
+    secrets: { password: 'pw' },
+  });
+  if (!credential) throw new Error('a new id is free');
+  return { ctx, store, queues, credential, key: store.secretsKey(organizationId, credential.id) };
+}
+
+t.test('a provider session ends with the state that held it: gone from the sealed secrets once the credential is disabled', async (t) => {
+  const { ctx, store, credential, key } = await setupWithPasswordOnly(t);
+  const { organizationId, id } = credential;
+  const connected = await store.transition(
+    organizationId,
+    id,
+    (current: CredentialRecord) => ({ kind: 'connected', stepId: current.step?.id ?? '', sessionExpiresAt: null }),
+    SYSTEM_ACTOR,
+    { secrets: { session: 'provider-session-cookie' } },
+  );
+  t.equal(connected.outcome, 'applied');
+  t.same(await ctx.secrets.readAll(key), { password: 'pw', session: 'provider-session-cookie' });
+  t.equal((await store.transition(organizationId, id, { kind: 'disable' }, 'test')).outcome, 'applied');
+  t.same(await ctx.secrets.readAll(key), { password: 'pw' }, 'the session is not kept once no state needs it');
+});
+
+t.test('a step superseded before it ran leaves the queue', async (t) => {
+  const { store, queues, credential } = await setupWithPasswordOnly(t);
+  const stepId = credential.step?.id ?? '';
+  const jobId = `step-${credential.id}-${stepId}`;
+  t.ok(await queues.credentialSteps.getJob(jobId), 'the login step is queued');
+  t.equal((await store.transition(credential.organizationId, credential.id, { kind: 'disable' }, 'test')).outcome, 'applied');
+  t.notOk(await queues.credentialSteps.getJob(jobId), 'disabling took the step out instead of leaving a stale job to run');
+});

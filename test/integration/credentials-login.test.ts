@@ -6,7 +6,7 @@ import { newId } from '../../src/ids.ts';
 import { QUEUE_NAMES } from '../../src/queues.ts';
 import { workerOptions } from '../../workers/worker-options.ts';
 import { call, connectWithMfa, createCredential, describe, eventsOf, hasDetail, mfaOf, storedRecord, waitForCredential } from '../credentials-helper.ts';
-import { buildStack, createOrganization } from '../helper.ts';
+import { buildStack, createOrganization, build } from '../helper.ts';
 
 t.test('pass_good connects and finds two accounts', async (t) => {
   const stack = await buildStack(t);
@@ -318,4 +318,18 @@ t.test('a PATCH repeating the stored login details starts a login only where the
   const typedAgain = await patch(failed.id, { password: 'pass_bad' });
   t.match(typedAgain.body, { statusDetail: 'DATA_EXTRACTION_IN_PROGRESS' }, 'after a failure the same details try again');
   await waitForCredential(stack, failed.id, hasDetail('INVALID_CREDENTIALS'));
+});
+
+t.test('the providerId filter lists the credentials of that provider only', async (t) => {
+  const app = await build(t);
+  const org = await createOrganization(app);
+  const create = async (providerId: string) =>
+    (await app.inject({ method: 'POST', url: '/plug/credentials', headers: org.headers, payload: { providerId, username: 'u', password: 'p' } })).json() as { id: string };
+  const electric = await create('prv_sandboxelectricxxxxxxxxxxx');
+  const gas = await create('prv_sandboxgasxxxxxxxxxxxxxxxx');
+  const list = async (query: string) =>
+    ((await app.inject({ url: `/plug/credentials?${query}`, headers: org.headers })).json() as { data: { id: string }[]; page: { totalElements: number } });
+  t.same((await list('providerId=prv_sandboxgasxxxxxxxxxxxxxxxx')).data.map((c) => c.id), [gas.id]);
+  t.same((await list('providerId=prv_sandboxelectricxxxxxxxxxxx')).data.map((c) => c.id), [electric.id]);
+  t.equal((await list('providerId=prv_sandboxenergyukxxxxxxxxxxx')).page.totalElements, 0);
 });

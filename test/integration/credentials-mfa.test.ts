@@ -1,16 +1,5 @@
 import t from 'tap';
-import {
-  call,
-  chooseFirstMethod,
-  createCredential,
-  describe,
-  eventsOf,
-  hasDetail,
-  mfaOf,
-  submitCode,
-  SUCCESS,
-  waitForCredential,
-} from '../credentials-helper.ts';
+import { call, chooseFirstMethod, createCredential, describe, eventsOf, hasDetail, mfaOf, submitCode, SUCCESS, waitForCredential } from '../credentials-helper.ts';
 import { buildStack, dumpKeys } from '../helper.ts';
 
 t.test('pass_mfa: method, code, a wrong code, the right code, in the event log in order', async (t) => {
@@ -136,4 +125,34 @@ t.test('Redis holds no provider password, code or session in clear text', async 
   t.notOk(dump.includes(wrongCode), 'no submitted code');
   t.notOk(dump.includes('"123456"'), 'not the right code either');
   for (const cookie of cookieValues) t.notOk(dump.includes(cookie), 'no provider cookie');
+});
+
+t.test('the login state a rejected code comes back with is the one the next code is sent with', async (t) => {
+  const cookiesSeen: string[] = [];
+  let rejections = 0;
+  const stack = await buildStack(t, {
+    // A provider that rotates a cookie with every wrong code (as CSRF-protected forms do).
+    site: (site) => {
+      site.addHook('preHandler', async (request) => {
+        if (request.url === '/mfa/code') cookiesSeen.push(request.headers.cookie ?? '');
+      });
+      site.addHook('onSend', async (request, reply) => {
+        if (request.url === '/mfa/code' && reply.statusCode === 422) {
+          rejections += 1;
+          const current = reply.getHeader('set-cookie');
+          const extra = `sbx_attempt=${rejections}; Path=/`;
+          reply.header('set-cookie', current === undefined ? extra : [...[current].flat().map(String), extra]);
+        }
+      });
+    },
+  });
+  const created = await createCredential(stack, 'pass_mfa');
+  const asked = await waitForCredential(stack, created.id, hasDetail('MULTI_FACTOR_AUTHENTICATION_METHOD_REQUIRED'));
+  const codeRequired = (await chooseFirstMethod(stack, asked)).body;
+  const rejected = await submitCode(stack, codeRequired, '000000');
+  t.equal(rejected.body.mfa?.attemptsRemaining, 2);
+  const done = await submitCode(stack, rejected.body, '123456');
+  t.equal(done.body.statusDetail, SUCCESS);
+  t.equal(cookiesSeen.length, 2);
+  t.match(cookiesSeen[1], /sbx_attempt=1/, 'the second code carried the cookie the first rejection set');
 });

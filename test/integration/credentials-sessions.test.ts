@@ -2,19 +2,7 @@
 import t from 'tap';
 import type { CredentialView } from '../../src/domain/credential-state.ts';
 import { SECRET_FIELDS } from '../../src/services/credential-store.ts';
-import {
-  call,
-  chooseFirstMethod,
-  connectWithMfa,
-  createCredential,
-  describe,
-  eventsOf,
-  hasDetail,
-  mfaOf,
-  SUCCESS,
-  WAIT,
-  waitForCredential,
-} from '../credentials-helper.ts';
+import { call, chooseFirstMethod, connectWithMfa, createCredential, describe, eventsOf, hasDetail, mfaOf, SUCCESS, WAIT, waitForCredential } from '../credentials-helper.ts';
 import { buildStack } from '../helper.ts';
 
 t.test('an unanswered challenge times out within 1 s of expiresAt; refresh starts a new one', async (t) => {
@@ -138,4 +126,26 @@ t.test('the sandbox helpers take an Idempotency-Key like every acting POST: a re
   const retried = await call<CredentialView>(stack, 'POST', `/plug/sandbox/credentials/${connected.id}/expireSession`, undefined, key);
   t.equal(retried.statusCode, 200, 'replayed, not the 409 of a session already gone');
   t.equal(retried.headers['idempotent-replayed'], 'true');
+});
+
+t.test('a sync the provider does not answer keeps the session: still connected, tried again at the next sync', async (t) => {
+  let isDown = false;
+  const stack = await buildStack(t, {
+    site: (site) =>
+      site.addHook('onRequest', async (request, reply) => {
+        if (isDown && request.url === '/accounts') await reply.status(503).send({ error: 'maintenance' });
+      }),
+  });
+  const connected = await connectWithMfa(stack, 'pass_mfa');
+  const eventsBefore = describe(await eventsOf(stack, connected.id));
+  isDown = true;
+  await call<CredentialView>(stack, 'POST', `/plug/credentials/${connected.id}/refresh`);
+  // Settled: sync_failed moves the next sync a sync interval away; the refresh itself had made it due now.
+  const settled = (c: CredentialView) => c.statusDetail !== SUCCESS || (c.nextSyncAt !== connected.nextSyncAt && Date.parse(c.nextSyncAt ?? '') > Date.now() + 3_600_000);
+  const after = await waitForCredential(stack, connected.id, settled, 5000);
+  t.equal(after.statusDetail, SUCCESS, 'an outage is not a revoked session: no new code is asked of the customer');
+  t.not(after.mfaSession, null, 'the session is kept');
+  t.equal(after.lastSyncedAt, connected.lastSyncedAt, 'no sync happened');
+  t.same(describe(await eventsOf(stack, connected.id)), eventsBefore, 'no event');
+  isDown = false;
 });

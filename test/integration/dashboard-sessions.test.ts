@@ -267,3 +267,15 @@ t.test('a login whose password was checked before the user’s sessions were end
   t.ok(again, 'a login with the new password');
   t.match(await dashboardSessions.startSession(again!), { token: /^pbd_/ }, 'gets its session');
 });
+
+t.test('logging out unlists the session from the user’s session list', async (t) => {
+  const app = await build(t);
+  const org = await createOrganization(app);
+  const { dashboardSessions, ctx } = app.services;
+  const result = await dashboardSessions.login(org.email, org.password);
+  if (!('session' in result)) throw new Error('no two-factor here');
+  const listed = ctx.keys.org(org.organizationId).userSessions(org.userId);
+  t.equal(await ctx.redis.zcard(listed), 1);
+  await dashboardSessions.logout(result.session.token);
+  t.equal(await ctx.redis.zcard(listed), 0);
+});

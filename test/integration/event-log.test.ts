@@ -275,3 +275,21 @@ t.test('a stream that gets no event for the retention period expires whole (MINI
   const ttlMs = await ctx.redis.pttl(streamKey);
   t.ok(ttlMs > (EVENT_RETENTION_SECONDS - 60) * 1000 && ttlMs <= EVENT_RETENTION_SECONDS * 1000, `expires a retention period after its last event (${ttlMs} ms)`);
 });
+
+t.test('a commit trims the entries past the retention period from a stream that keeps getting events', async (t) => {
+  const app = await build(t);
+  const { events, ctx } = app.services;
+  const organizationId = 'org_dddddddddddddddddddddddddd';
+  const streamKey = ctx.keys.org(organizationId).events;
+  const oldMs = Date.now() - (EVENT_RETENTION_SECONDS + 3600) * 1000;
+  const body = packJson(JSON.stringify({ type: 'credential.created', timestamp: new Date(oldMs).toISOString(), data: {} }), 'event');
+  const pipeline = ctx.redis.pipeline();
+  // Several whole stream nodes of old entries: MINID with `~` trims whole nodes only.
+  for (let i = 0; i < 1000; i += 1) pipeline.xadd(streamKey, `${oldMs + i}-0`, 't', 'a', 'c', '', 'body', body);
+  await pipeline.exec();
+  await events.store.commit({ organizationId, mutations: [], events: [newEvent('credential.created', { credential: { id: 'crd_x' } }, new Date())] }, new Date());
+  const length = await ctx.redis.xlen(streamKey);
+  t.ok(length < 1000, `old entries were trimmed (${length} of 1001 left)`);
+  const [[firstId] = []] = await ctx.redis.xrange(streamKey, '-', '+', 'COUNT', 1);
+  t.not(firstId, `${oldMs}-0`, 'the oldest entry is gone');
+});

@@ -8,6 +8,7 @@ import { Type } from 'typebox';
 import type { App } from '../../src/app.ts';
 import { API_VERSIONS } from '../../src/plugins/api-version.ts';
 import { build, createOrganization } from '../helper.ts';
+import { SANDBOX_PROVIDER } from '../credentials-helper.ts';
 
 const SECRET_LOOKING = 'password=hunter2 at redis://admin:s3cret@10.0.0.5:6379';
 
@@ -310,4 +311,21 @@ t.test('a request whose body stalls gets a 408 in the envelope once REQUEST_TIME
   t.match(head, /^HTTP\/1.1 408 /);
   t.match(JSON.parse(body), { errors: [{ type: 'requestTimeout', details: { errorId: 'PB_REQUEST_TIMEOUT' } }] });
   t.ok(Date.now() - started < 5000, `answered ${Date.now() - started} ms after it stalled`);
+});
+
+t.test('charset=utf8, the alias many clients send, is UTF-8; an empty JSON body is named as such', async (t) => {
+  const app = await build(t);
+  const org = await createOrganization(app);
+  const created = await app.inject({
+    method: 'POST',
+    url: '/plug/credentials',
+    headers: { ...org.headers, 'content-type': 'application/json; charset=utf8' },
+    payload: JSON.stringify({ providerId: SANDBOX_PROVIDER, username: 'zoë', password: 'p' }),
+  });
+  t.equal(created.statusCode, 201, created.body);
+  t.equal(created.json().username, 'zoë');
+
+  const empty = await app.inject({ method: 'POST', url: '/plug/credentials', headers: { ...org.headers, 'content-type': 'application/json' }, payload: '' });
+  t.equal(empty.statusCode, 400);
+  t.match(empty.json(), { errors: [{ type: 'invalidParameter', details: { errorId: 'PB_EMPTY_JSON_BODY' } }] });
 });

@@ -31,7 +31,8 @@ async function setUp(t: Test, maxInFlightPerEndpoint = 2, tuning: Partial<Endpoi
   ];
   const inFlight = () => redis.zrange(orgKeys.webhookEndpointInFlight(ENDPOINT), 0, -1);
   const admitted = async (leaseId: string) => t.match(await gate.admit(ORG, ENDPOINT, leaseId), { admitted: true }, `${leaseId} admitted`);
-  return { redis, gate, orgKeys, toRead, inFlight, admitted };
+  const fail = (leaseId: string) => gate.finish(ORG, ENDPOINT, leaseId, { delivered: false, latencyMs: 5, retryInMs: 1000 });
+  return { redis, gate, orgKeys, toRead, inFlight, admitted, fail };
 }
 
 /** What was read, as byte arrays: a value's, each field's and value's of an entry, or null. */
@@ -124,4 +125,29 @@ t.test("what a request in flight when its endpoint was deleted writes afterwards
     const ttl = await redis.ttl(key);
     t.ok(ttl > 34 * 86400 && ttl <= 35 * 86400, `${key.split(':').pop()} expires (TTL ${ttl} s)`);
   }
+});
+
+
+
+t.test('once the cooldown is over, the breaker lets one probe through at a time (half-open)', async (t) => {
+  const { gate, admitted, fail } = await setUp(t, 5, { breakerFailureThreshold: 2, breakerBaseCooldownMs: 100 });
+  await admitted('lease-1');
+  await admitted('lease-2');
+  await fail('lease-1');
+  t.equal((await fail('lease-2')).opened, true, 'the threshold opens the breaker');
+  t.match(await gate.admit(ORG, ENDPOINT, 'lease-3'), { admitted: false, reason: 'parked' });
+  await new Promise((resolve) => setTimeout(resolve, 150));
+  await admitted('probe');
+  t.match(await gate.admit(ORG, ENDPOINT, 'lease-4'), { admitted: false, reason: 'busy' }, 'a second request waits for the probe, though the endpoint has 5 slots');
+});
+
+t.test('failures of requests that started before the breaker opened do not re-trip it', async (t) => {
+  const { redis, admitted, fail, orgKeys } = await setUp(t, 5, { breakerFailureThreshold: 2, breakerBaseCooldownMs: 10_000 });
+  for (const lease of ['lease-1', 'lease-2', 'lease-3']) await admitted(lease);
+  await fail('lease-1');
+  t.equal((await fail('lease-2')).opened, true);
+  const openUntil = await redis.hget(orgKeys.webhookEndpointHealth(ENDPOINT), 'openUntil');
+  t.equal((await fail('lease-3')).opened, false, 'a late failure lands while it is open');
+  t.equal(await redis.hget(orgKeys.webhookEndpointHealth(ENDPOINT), 'openUntil'), openUntil, 'the cooldown is not doubled');
+  t.equal(await redis.hget(orgKeys.webhookEndpointHealth(ENDPOINT), 'trips'), '1');
 });

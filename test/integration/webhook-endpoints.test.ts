@@ -5,6 +5,7 @@ import { ConfigError } from '../../src/config.ts';
 import { EVENT_TYPES } from '../../src/webhooks/event-types.ts';
 import { SANDBOX_PROVIDER } from '../credentials-helper.ts';
 import { build, createOrganization, testConfig } from '../helper.ts';
+import { newEvent } from '../../src/services/events.ts';
 
 const endpointsUrl = '/plug/webhooks/endpoints';
 
@@ -200,4 +201,58 @@ t.test('a bad WEBHOOK_ALLOWED_TARGETS or WEBHOOK_RETRY_SCHEDULE stops start-up, 
   t.throws(() => testConfig({ WEBHOOK_ALLOWED_TARGETS: 'example.com' }), /WEBHOOK_ALLOWED_TARGETS/);
   t.throws(() => testConfig({ WEBHOOK_RETRY_SCHEDULE: '5,soon' }), /WEBHOOK_RETRY_SCHEDULE/);
   t.same(testConfig({ WEBHOOK_RETRY_SCHEDULE: '1, 2,3' }).webhookRetryScheduleSeconds, [1, 2, 3]);
+});
+
+
+async function setUp(t: Parameters<typeof build>[0]) {
+  const app = await build(t);
+  const org = await createOrganization(app);
+  const create = async (url: string) =>
+    (await app.inject({ method: 'POST', url: endpointsUrl, headers: org.headers, payload: { url } })).json() as { id: string };
+  const patch = (id: string, payload: object) => app.inject({ method: 'PATCH', url: `${endpointsUrl}/${id}`, headers: org.headers, payload });
+  return { app, org, create, patch, orgKeys: app.services.ctx.keys.org(org.organizationId), redis: app.services.ctx.redis };
+}
+
+t.test('recover sends only what gave up since `since`; older failures stay for a recover that reaches back to them', async (t) => {
+  const { app, org, create, orgKeys, redis } = await setUp(t);
+  const endpoint = await create('https://hooks.example.com/recover');
+  const now = Date.now();
+  await redis.zadd(orgKeys.webhookEndpointFailed(endpoint.id), now - 3_600_000, 'evt_old', now - 1_000, 'evt_recent');
+  const recover = async (since: number) =>
+    (await app.inject({ method: 'POST', url: `${endpointsUrl}/${endpoint.id}/recover`, headers: org.headers, payload: { since: new Date(since).toISOString() } })).json() as { eventIds: string[] };
+  t.same((await recover(now - 60_000)).eventIds, ['evt_recent']);
+  t.same(await redis.zrange(orgKeys.webhookEndpointFailed(endpoint.id), 0, -1), ['evt_old'], 'the older one is left');
+  t.same((await recover(now - 7_200_000)).eventIds, ['evt_old']);
+});
+
+t.test('resend goes to enabled endpoints only', async (t) => {
+  const { app, org, create, patch } = await setUp(t);
+  const enabled = await create('https://hooks.example.com/on');
+  const paused = await create('https://hooks.example.com/off');
+  await patch(paused.id, { isEnabled: false });
+  const event = newEvent('credential.created', { credential: { id: 'crd_test' } }, new Date());
+  await app.services.events.commit({ organizationId: org.organizationId, mutations: [], events: [event] });
+  const resent = await app.inject({ method: 'POST', url: `/plug/events/${event.id}/resend`, headers: org.headers });
+  t.equal(resent.statusCode, 202);
+  t.same((resent.json() as { endpointIds: string[] }).endpointIds, [enabled.id]);
+});
+
+t.test('enabling an endpoint Plugboard disabled clears its reason, its failure streak and its breaker', async (t) => {
+  const { app, org, create, patch, orgKeys, redis } = await setUp(t);
+  const endpoint = await create('https://hooks.example.com/gone');
+  t.equal(await app.services.webhooks.disableEndpoint(org.organizationId, endpoint.id, 'answered 410 Gone', 1), true);
+  const health = orgKeys.webhookEndpointHealth(endpoint.id);
+  await redis.hset(health, 'failures', '7', 'openUntil', String(Date.now() + 600_000), 'failingSince', String(Date.now() - 4 * 86_400_000));
+  const enabled = await patch(endpoint.id, { isEnabled: true });
+  t.match(enabled.json(), { isEnabled: true, disabledReason: null });
+  t.equal(await redis.exists(health), 0, 'no open breaker, no 4-day-old streak that would disable it again at the next failure');
+});
+
+t.test('a disabled endpoint cannot be tested', async (t) => {
+  const { app, org, create, patch } = await setUp(t);
+  const endpoint = await create('https://hooks.example.com/test');
+  await patch(endpoint.id, { isEnabled: false });
+  const tested = await app.inject({ method: 'POST', url: `${endpointsUrl}/${endpoint.id}/test`, headers: org.headers });
+  t.equal(tested.statusCode, 409);
+  t.match(tested.json(), { errors: [{ type: 'conflict' }] });
 });

@@ -42,6 +42,7 @@ const server = await startServer({
   '/elsewhere': (_request, response) => response.end('followed'),
   '/maintenance': (_request, response) => response.writeHead(503).end('down'),
   '/bad-gateway': (_request, response) => response.writeHead(502).end(),
+  '/gateway-timeout': (_request, response) => response.writeHead(504).end('upstream timed out'),
   '/broken': (_request, response) => response.writeHead(500).end('oops'),
   '/set-cookie': (_request, response) => response.writeHead(200, { 'set-cookie': 'sid=abc; Path=/; HttpOnly' }).end(),
   '/huge': (_request, response) => {
@@ -83,7 +84,7 @@ t.test('redirects come back as responses, never followed', async (t) => {
 });
 
 t.test('502/503/504 mean unavailable; other statuses are the connector’s to judge', async (t) => {
-  for (const path of ['/maintenance', '/bad-gateway']) {
+  for (const path of ['/maintenance', '/bad-gateway', '/gateway-timeout']) {
     await t.rejects(http.request({ method: 'GET', url: `${server.url}${path}`, cookieJar: new CookieJar() }), ProviderUnavailableError, path);
   }
   const broken = await http.request({ method: 'GET', url: `${server.url}/broken`, cookieJar: new CookieJar() });
