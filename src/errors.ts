@@ -123,7 +123,5 @@ export const errors = {
   storeUnavailable: define('PB_STORE_UNAVAILABLE', 'serviceUnavailable', 503, 'The service cannot reach its data store; try again shortly'),
 } as const;
 
-export type ErrorName = keyof typeof errors;
-
 /** With `storeUnavailable`: ioredis tries to reconnect every 2 s at most, so a few seconds is a fair wait. */
 export const STORE_RETRY_AFTER_HEADERS = { 'Retry-After': '5' };
