@@ -9,16 +9,16 @@ import { writeLegacySecrets } from '../fixtures/legacy-secrets.ts';
 import { SANDBOX_PROVIDER } from '../credentials-helper.ts';
 import { build, createOrganization } from '../helper.ts';
 
-async function setup(t: Test) {
+async function setup(t: Test, secrets: Record<string, string> = { password: 'pw', extraFields: '{"memorable":"word"}' }) {
   const app = await build(t);
   const { ctx, events, queues } = app.services;
   const { organizationId } = await createOrganization(app);
   const store = createCredentialStore(ctx, events, queues);
   const credential = await store.create({ id: 'crd_secrets', organizationId, providerId: SANDBOX_PROVIDER, username: 'user', correlationId: null }, 'test', {
-    secrets: { password: 'pw', extraFields: '{"memorable":"word"}' },
+    secrets,
   });
   if (!credential) throw new Error('a new id is free');
-  return { ctx, store, credential, key: store.secretsKey(organizationId, credential.id) };
+  return { ctx, store, queues, credential, key: store.secretsKey(organizationId, credential.id) };
 }
 
 t.test('a commit writing one secret keeps the others, and secrets of a finished state are dropped', async (t) => {
@@ -72,20 +72,8 @@ t.test('concurrent commits each writing a secret lose none of them', async (t) =
   });
 });
 
-async function setupWithPasswordOnly(t: Test) {
-  const app = await build(t);
-  const { ctx, events, queues } = app.services;
-  const { organizationId } = await createOrganization(app);
-  const store = createCredentialStore(ctx, events, queues);
-  const credential = await store.create({ id: 'crd_secrets', organizationId, providerId: SANDBOX_PROVIDER, username: 'user', correlationId: null }, 'test', {
-    secrets: { password: 'pw' },
-  });
-  if (!credential) throw new Error('a new id is free');
-  return { ctx, store, queues, credential, key: store.secretsKey(organizationId, credential.id) };
-}
-
 t.test('a provider session ends with the state that held it: gone from the sealed secrets once the credential is disabled', async (t) => {
-  const { ctx, store, credential, key } = await setupWithPasswordOnly(t);
+  const { ctx, store, credential, key } = await setup(t, { password: 'pw' });
   const { organizationId, id } = credential;
   const connected = await store.transition(
     organizationId,
@@ -101,7 +89,7 @@ t.test('a provider session ends with the state that held it: gone from the seale
 });
 
 t.test('a step superseded before it ran leaves the queue', async (t) => {
-  const { store, queues, credential } = await setupWithPasswordOnly(t);
+  const { store, queues, credential } = await setup(t, { password: 'pw' });
   const stepId = credential.step?.id ?? '';
   const jobId = `step-${credential.id}-${stepId}`;
   t.ok(await queues.credentialSteps.getJob(jobId), 'the login step is queued');
