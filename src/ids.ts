@@ -20,6 +20,15 @@ export function newId(prefix: IdPrefix): string {
   return `${prefix}_${randomBase32(26)}`;
 }
 
+/**
+ * The id a new resource is created under. `isIdempotent`: derived from the request's Idempotency-Key, so
+ * finding it taken means a retry of the creation that took it (see plugins/idempotency.ts).
+ */
+export interface NewResourceId {
+  id: string;
+  isIdempotent: boolean;
+}
+
 const ID_SHAPE = /^[a-z]{3}_(?:[a-z2-7]{26}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$/;
 
 export function isId(prefix: IdPrefix, value: string): boolean {

@@ -27,7 +27,7 @@ import { Type } from 'typebox';
 import { randomToken, sha256Hex } from '../crypto/hashing.ts';
 import { createKeyedDigest, deriveKey } from '../crypto/keyed-digest.ts';
 import { errors } from '../errors.ts';
-import { base32OfBytes, newId, type IdPrefix } from '../ids.ts';
+import { base32OfBytes, newId, type IdPrefix, type NewResourceId } from '../ids.ts';
 import { errorResponses } from '../schemas/index.ts';
 
 export interface IdempotencyOptions {
@@ -96,7 +96,7 @@ return 0`;
  * Idempotency-Key (in the same organization, on the same route), random without one. A service given such an
  * id treats finding it taken as a retry of its own creation.
  */
-export function idForCreation(request: FastifyRequest, prefix: IdPrefix): { id: string; isIdempotent: boolean } {
+export function idForCreation(request: FastifyRequest, prefix: IdPrefix): NewResourceId {
   const claim = request.idempotencyClaim;
   return claim ? { id: `${prefix}_${base32OfBytes(claim.idSeed.subarray(0, 26))}`, isIdempotent: true } : { id: newId(prefix), isIdempotent: false };
 }

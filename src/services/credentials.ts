@@ -16,7 +16,7 @@ import {
 } from '../domain/credential-state.ts';
 import { normalizeCode } from '../domain/one-time-code.ts';
 import { errors } from '../errors.ts';
-import { newId } from '../ids.ts';
+import { newId, type NewResourceId } from '../ids.ts';
 import type { AccountService, AccountSortField, AccountView } from './accounts.ts';
 import type { ServiceContext } from './context.ts';
 import { SECRET_FIELDS, type CredentialStore, type TransitionExtras, type TransitionResult } from './credential-store.ts';
@@ -124,7 +124,7 @@ export function createCredentialService(ctx: ServiceContext, store: CredentialSt
       organizationId: string,
       input: NewCredentialInput,
       actor: string,
-      naming: { id: string; isIdempotent: boolean } = { id: newId('crd'), isIdempotent: false },
+      naming: NewResourceId = { id: newId('crd'), isIdempotent: false },
     ): Promise<StepStarted> {
       const provider = findProvider(input.providerId);
       if (!provider) throw errors.invalidParameter({ message: 'Unknown providerId', param: 'providerId', value: input.providerId });

@@ -1,7 +1,7 @@
 import { BoundedCache } from '../bounded-cache.ts';
 import { Coalescer } from '../coalescer.ts';
 import { errors } from '../errors.ts';
-import { newId } from '../ids.ts';
+import { newId, type NewResourceId } from '../ids.ts';
 import type { Queues } from '../queues.ts';
 import { createDeliveryLog } from '../storage/delivery-log.ts';
 import { EVENT_RETENTION_SECONDS, type Mutation } from '../storage/event-log.ts';
@@ -319,7 +319,7 @@ export function createWebhookService(ctx: ServiceContext, queues: Queues, events
     async createEndpoint(
       organizationId: string,
       input: EndpointInput,
-      naming: { id: string; isIdempotent: boolean } = { id: newId('whe'), isIdempotent: false },
+      naming: NewResourceId = { id: newId('whe'), isIdempotent: false },
     ): Promise<WebhookEndpoint & { secret: string }> {
       assertDeliverableUrl(input.url);
       const earlier = naming.isIdempotent ? await findRecord(organizationId, naming.id) : null;

@@ -47,7 +47,6 @@ const PatchBody = Type.Object(
   { additionalProperties: false, minProperties: 1 },
 );
 
-
 const ListQuery = Type.Object({
   ...PageQuery,
   search: Type.Optional(
