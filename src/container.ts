@@ -24,8 +24,7 @@ export interface Container {
   redis: RedisClient;
   /** BullMQ's connection (queues and workers); see `duplicateForQueues`. */
   queueRedis: RedisClient;
-  /** Whether `redis` and `queueRedis` are connected right now. */
-  /** Whether each Redis connection answers now (health checks, the Redis gate, workers pausing). */
+  /** Whether `redis` and `queueRedis` answer right now (health checks, the Redis gate, workers pausing). */
   redisWatches: { redis: ConnectionWatch; queueRedis: ConnectionWatch };
   services: Services;
   /** What this process's workers did, served on `/metrics`. */

@@ -27,6 +27,7 @@ declare module 'fastify' {
 
 /** How long an action waits for the provider's answer before returning (the page keeps polling after). */
 const STEP_WAIT_MS = 10_000;
+
 const HostedCredential = Type.Object({
   providerName: Type.String(),
   status: Type.String(),
