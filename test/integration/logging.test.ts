@@ -24,6 +24,8 @@ t.test('request logs carry request ids and never a secret, token or password', a
   await app.inject({ method: 'GET', url: '/plug/organization', headers: { ...org.headers, cookie: 'session=cookie-secret-value' } });
   await app.inject({ method: 'POST', url: '/oauth2/revoke', payload: { token: org.accessToken } });
   await app.inject({ method: 'GET', url: '/plug/organization', headers: org.headers });
+  // A client that puts its secret in the query string (we never read it there; the request is refused).
+  await app.inject({ method: 'POST', url: `/oauth2/token?client_id=${org.clientId}&client_secret=${org.clientSecret}-in-query&limit=5`, payload: { grant_type: 'client_credentials' } });
   // A deliberate log call with secret-named fields, as service code might write one.
   app.log.info({ credential: { password: 'pw-in-object', loginState: 'state-in-object' }, body: { code: '123456' } }, 'service log');
 
@@ -35,6 +37,8 @@ t.test('request logs carry request ids and never a secret, token or password', a
     t.notOk(text.includes(secret), `${secret.slice(0, 6)}… never logged`);
   }
   t.match(text, /\[redacted\]/, 'secret-named fields are censored, not dropped silently');
+  const queryLine = entries.find((e) => e.msg === 'incoming request' && (e as { req?: { url?: string } }).req?.url?.includes('limit=5')) as { req: { url: string; method: string; remoteAddress: string } } | undefined;
+  t.match(queryLine?.req, { method: 'POST', url: `/oauth2/token?client_id=${org.clientId}&client_secret=%5Bredacted%5D&limit=5`, remoteAddress: '127.0.0.1' }, 'the query is logged but for its secret');
 });
 
 t.test('a worker error that repeats is logged once per quiet period; the next line counts the repeats not logged', async (t) => {
