@@ -173,15 +173,18 @@ export function createWebhookService(ctx: ServiceContext, queues: Queues, events
   const deliveryLog = createDeliveryLog(redis, keys);
   const signingSecretsCache = new BoundedCache<string, { current: string; previous: PreviousSecret[] }>(MAX_CACHED_SIGNING_SECRETS);
 
+  /** The refused URL as an error echoes it: a password in it goes no further than the request it came in. */
+  const echoable = (url: string) => url.replace(/^([^:/?#]+:\/\/)[^/?#]*@/, '$1[redacted]@');
+
   function assertDeliverableUrl(url: string) {
     // The URL parser drops these silently (around the URL, and tabs and newlines inside it), so the URL the
     // integrator reads back would not be the one called; spaces belong percent-encoded. Checked when a URL is
     // given, not before each delivery: endpoints stored with them before this check keep receiving.
     if (/[\s\p{Cc}]/u.test(url)) {
-      throw errors.invalidParameter({ param: 'url', message: 'url: must not contain spaces or control characters', value: url });
+      throw errors.invalidParameter({ param: 'url', message: 'url: must not contain spaces or control characters', value: echoable(url) });
     }
     const verdict = checkEndpointUrl(url, allowList);
-    if (!verdict.ok) throw errors.invalidParameter({ param: 'url', message: `url: ${verdict.reason}`, value: url });
+    if (!verdict.ok) throw errors.invalidParameter({ param: 'url', message: `url: ${verdict.reason}`, value: echoable(url) });
   }
 
   async function findRecord(organizationId: string, endpointId: string): Promise<WebhookEndpointRecord | null> {

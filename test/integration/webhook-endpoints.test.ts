@@ -101,6 +101,12 @@ t.test('private, link-local and mapped loopback targets are refused at creation'
     t.equal(response.statusCode, 400, url);
     t.match(response.json(), { errors: [{ type: 'invalidParameter', param: 'url', message: reason }] }, url);
   }
+  for (const url of ['https://user:pw-in-url@hooks.example.com/', 'https://user:pw-in-url@hooks.example.com/ with space']) {
+    const response = await app.inject({ method: 'POST', url: endpointsUrl, headers: org.headers, payload: { url } });
+    t.equal(response.json().errors[0].details.value, url.replace('user:pw-in-url', '[redacted]'), 'the URL is echoed without its credentials');
+  }
+  const plain = await app.inject({ method: 'POST', url: endpointsUrl, headers: org.headers, payload: { url: 'http://10.0.0.1/a@b' } });
+  t.equal(plain.json().errors[0].details.value, 'http://10.0.0.1/a@b', 'an @ after the host is no credential');
   const patch = await app.inject({ method: 'POST', url: endpointsUrl, headers: org.headers, payload: { url: 'https://hooks.example.com/' } });
   const moved = await app.inject({
     method: 'PATCH',
