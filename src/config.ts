@@ -83,6 +83,10 @@ export interface Config {
   shutdownGraceSeconds: number;
   rateLimitPerMinute: number;
   tokenRateLimitPerMinute: number;
+  /** Wrong passwords per account in 15 minutes, from all addresses together (see services/password-attempts). */
+  passwordFailuresPerAccount: number;
+  /** Wrong passwords per account in 15 minutes from one address. */
+  passwordFailuresPerAccountAndAddress: number;
   accessTokenTtlSeconds: number;
   dataDir: string;
 }
@@ -313,6 +317,8 @@ export function loadConfig(env: Env): Config {
     shutdownGraceSeconds: read.integer('SHUTDOWN_GRACE_SECONDS', 70, 1, 3600),
     rateLimitPerMinute: read.integer('RATE_LIMIT_PER_MINUTE', 1200, 1, 1_000_000),
     tokenRateLimitPerMinute: read.integer('TOKEN_RATE_LIMIT_PER_MINUTE', 60, 1, 1_000_000),
+    passwordFailuresPerAccount: read.integer('PASSWORD_FAILURES_PER_ACCOUNT', 100, 1, 1_000_000),
+    passwordFailuresPerAccountAndAddress: read.integer('PASSWORD_FAILURES_PER_ACCOUNT_AND_ADDRESS', 10, 1, 1_000_000),
     accessTokenTtlSeconds: read.integer('ACCESS_TOKEN_TTL_SECONDS', 3600, 60, 86400),
     dataDir: read.string('DATA_DIR', '.data'),
   };

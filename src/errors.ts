@@ -118,6 +118,12 @@ export const errors = {
   requestTimeout: define('PB_REQUEST_TIMEOUT', 'requestTimeout', 408, 'The request took too long to arrive'),
   unsupportedMediaType: define('PB_UNSUPPORTED_MEDIA_TYPE', 'unsupportedMediaType', 415, 'Unsupported content type'),
   tooManyRequests: define('PB_TOO_MANY_REQUESTS', 'tooManyRequests', 429, 'Too many requests; retry later'),
+  passwordAttemptsExceeded: define(
+    'PB_TOO_MANY_WRONG_PASSWORDS',
+    'tooManyRequests',
+    429,
+    'Too many wrong passwords for this account; try again after the time Retry-After gives',
+  ),
   internal: define('PB_INTERNAL', 'internalServerError', 500, 'Something went wrong on our side'),
   unavailable: define('PB_UNAVAILABLE', 'serviceUnavailable', 503, 'The service is temporarily unavailable'),
   storeUnavailable: define('PB_STORE_UNAVAILABLE', 'serviceUnavailable', 503, 'The service cannot reach its data store; try again shortly'),

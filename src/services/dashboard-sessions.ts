@@ -10,6 +10,7 @@ import { errors } from '../errors.ts';
 import { execTransaction } from '../storage/redis.ts';
 import type { ServiceContext } from './context.ts';
 import type { OrganizationService, UserRecord } from './organizations.ts';
+import type { PasswordAttemptGuard } from './password-attempts.ts';
 import type { LoginChallengeView, LoginProof, TwoFactorService } from './two-factor.ts';
 
 export const DASHBOARD_SESSION_TTL_SECONDS = 12 * 60 * 60;
@@ -63,7 +64,7 @@ export interface AuthenticatedSession {
 
 export function createDashboardSessionService(
   ctx: ServiceContext,
-  deps: { organizations: OrganizationService; twoFactor: TwoFactorService },
+  deps: { organizations: OrganizationService; twoFactor: TwoFactorService; passwordAttempts: PasswordAttemptGuard },
 ) {
   const { redis, keys } = ctx;
   let decoyHash: Promise<string> | undefined;
@@ -116,16 +117,19 @@ export function createDashboardSessionService(
   }
 
   /**
-   * The user with this email and password, or null. Unknown emails cost a password hash too, so response
-   * times do not reveal which addresses have accounts. The sessions-ended count is read before the record
-   * whose password hash is checked, so a password reset between the two cannot let the old password in.
+   * The user with this email and password, or null; a 429 once the email's wrong passwords (from `address`, or
+   * from everywhere) are too many (see password-attempts). Unknown emails cost a password hash and count as
+   * known ones do, so neither response times nor refusals reveal which addresses have accounts. The
+   * sessions-ended count is read before the record whose password hash is checked, so a password reset
+   * between the two cannot let the old password in.
    */
-  async function checkPassword(email: string, password: string): Promise<CheckedLogin | null> {
+  async function checkPassword(email: string, password: string, address: string | null): Promise<CheckedLogin | null> {
     const found = await deps.organizations.findUserRefByEmail(email);
     const sessionsEndedBefore = found ? await sessionsEndedCount(found) : '0';
     const user = found && (await deps.organizations.getUser(found.organizationId, found.id));
     decoyHash ??= hashPassword(randomToken(16));
-    const matches = await verifyPassword(password, user ? user.passwordHash : await decoyHash);
+    const passwordHash = user ? user.passwordHash : await decoyHash;
+    const matches = await deps.passwordAttempts.compare(email, address, () => verifyPassword(password, passwordHash));
     return user && matches ? { user, sessionsEndedBefore } : null;
   }
 
@@ -166,16 +170,16 @@ export function createDashboardSessionService(
      * `POST /v1/auth/login`): users with two-factor on are refused, after the password check, so the refusal
      * tells a guesser nothing.
      */
-    async loginWithPasswordOnly(email: string, password: string): Promise<SessionGrant> {
-      const checked = await checkPassword(email, password);
+    async loginWithPasswordOnly(email: string, password: string, address: string): Promise<SessionGrant> {
+      const checked = await checkPassword(email, password, address);
       if (!checked) throw errors.loginFailed();
       await refuseTwoFactorUsers(checked.user);
       return start(checked);
     },
 
     /** Step 1: a session, or a two-factor challenge to answer with `verifyLogin`. */
-    async login(email: string, password: string): Promise<LoginResult> {
-      const checked = await checkPassword(email, password);
+    async login(email: string, password: string, address: string): Promise<LoginResult> {
+      const checked = await checkPassword(email, password, address);
       if (!checked) throw errors.loginFailed();
       const challenge = await deps.twoFactor.startLoginChallenge(checked.user);
       if (challenge) return { twoFactorRequired: true, challenge };

@@ -12,6 +12,7 @@ import { createDashboardUserService } from './dashboard-users.ts';
 import { createEventService } from './events.ts';
 import { createOrganizationService } from './organizations.ts';
 import { createOrganizationRemoval } from './organization-removal.ts';
+import { createPasswordAttemptGuard } from './password-attempts.ts';
 import { createTwoFactorService } from './two-factor.ts';
 import { createWebhookDeliveryService, type WebhookDeliveryOptions } from './webhook-delivery.ts';
 import { createWebhookService } from './webhooks.ts';
@@ -23,11 +24,12 @@ export interface ServiceOptions {
 /** All domain services, wired together. Routes and workers both use this one object. */
 export function createServices(ctx: ServiceContext, queues: Queues, options: ServiceOptions = {}) {
   const apiKeys = createApiKeyService(ctx);
-  const organizations = createOrganizationService(ctx, apiKeys);
+  const passwordAttempts = createPasswordAttemptGuard(ctx);
+  const organizations = createOrganizationService(ctx, { apiKeys, passwordAttempts });
   const events = createEventService(ctx);
   const smsGateway = createSmsGateway(ctx.config, { logger: ctx.logger });
   const twoFactor = createTwoFactorService(ctx, { events, smsGateway, organizations });
-  const dashboardSessions = createDashboardSessionService(ctx, { organizations, twoFactor });
+  const dashboardSessions = createDashboardSessionService(ctx, { organizations, twoFactor, passwordAttempts });
   const dashboardUsers = createDashboardUserService({ organizations, sessions: dashboardSessions, twoFactor });
   const organizationRemoval = createOrganizationRemoval(ctx, { organizations, apiKeys, dashboardUsers });
   const webhooks = createWebhookService(ctx, queues, events);
@@ -43,6 +45,7 @@ export function createServices(ctx: ServiceContext, queues: Queues, options: Ser
     queues,
     apiKeys,
     organizations,
+    passwordAttempts,
     events,
     webhooks,
     webhookDeliveries,

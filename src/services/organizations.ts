@@ -3,6 +3,7 @@ import { errors } from '../errors.ts';
 import { newId } from '../ids.ts';
 import type { ApiKeyService } from './api-keys.ts';
 import type { ServiceContext } from './context.ts';
+import type { PasswordAttemptGuard } from './password-attempts.ts';
 
 export interface Organization {
   id: string;
@@ -36,7 +37,8 @@ function assertPasswordRules(password: string, param: string): void {
   if (password.length < MIN_PASSWORD_LENGTH) throw errors.invalidParameter({ param, message: `${param} must have at least ${MIN_PASSWORD_LENGTH} characters` });
 }
 
-export function createOrganizationService(ctx: ServiceContext, apiKeys: ApiKeyService) {
+export function createOrganizationService(ctx: ServiceContext, deps: { apiKeys: ApiKeyService; passwordAttempts: PasswordAttemptGuard }) {
+  const { apiKeys, passwordAttempts } = deps;
   const { redis, keys } = ctx;
 
   async function getUser(organizationId: string, userId: string): Promise<UserRecord | null> {
@@ -126,7 +128,8 @@ export function createOrganizationService(ctx: ServiceContext, apiKeys: ApiKeySe
     /** Whether `password` is the user's, by the stored hash (re-read: a password changed since a session began counts). */
     async isPasswordOf(user: Pick<UserRecord, 'id' | 'organizationId'>, password: string): Promise<boolean> {
       const stored = await getUser(user.organizationId, user.id);
-      return stored !== null && (await verifyPassword(password, stored.passwordHash));
+      // A signed-in user re-entering their password: only the account's budget counts (the session is theirs).
+      return stored !== null && (await passwordAttempts.compare(stored.email, null, () => verifyPassword(password, stored.passwordHash)));
     },
 
     /** Replaces the user's password; null when the user does not exist (a deleted one is not brought back). */

@@ -101,6 +101,14 @@ export function createKeys(prefix: string) {
     accessToken: (tokenHash: string) => `${prefix}:token:${tokenHash}`,
     userEmail: (email: string) => `${prefix}:email:${email.toLowerCase()}`,
     dashboardSession: (tokenHash: string) => `${prefix}:dashboard-session:${tokenHash}`,
+    /**
+     * Wrong-password counters of one account (by its email's hash), alone and from one address; one hash tag,
+     * so a script books both (see password-attempts).
+     */
+    passwordFailures: (emailHash: string, address: string | null): string[] => {
+      const account = `${prefix}:{password-failures:${emailHash}}`;
+      return address === null ? [account] : [account, `${account}:${address}`];
+    },
     /** The organization of a login challenge: its id is all a client sends back. */
     loginChallengeOrganization: (challengeId: string) => `${prefix}:login-challenge:${challengeId}`,
     /** Idempotency records of callers without an organization; the tag keeps claim and response in one slot. */

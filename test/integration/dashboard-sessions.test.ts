@@ -258,12 +258,12 @@ t.test('a login whose password was checked before the user’s sessions were end
   const app = await build(t);
   const org = await createOrganization(app);
   const { dashboardSessions } = app.services;
-  const checked = await dashboardSessions.checkPassword(org.email, org.password);
+  const checked = await dashboardSessions.checkPassword(org.email, org.password, null);
   if (!checked) throw new Error('the password is right');
   // Between the check and the session: the password is reset (or two-factor turned on) elsewhere.
   await dashboardSessions.resetPassword(checked.user, 'a brand new password');
   await t.rejects(dashboardSessions.startSession(checked), { code: 'PB_SESSION_INVALID' }, 'the old check no longer counts');
-  const again = await dashboardSessions.checkPassword(org.email, 'a brand new password');
+  const again = await dashboardSessions.checkPassword(org.email, 'a brand new password', null);
   t.ok(again, 'a login with the new password');
   t.match(await dashboardSessions.startSession(again!), { token: /^pbd_/ }, 'gets its session');
 });
@@ -272,7 +272,7 @@ t.test('logging out unlists the session from the user’s session list', async (
   const app = await build(t);
   const org = await createOrganization(app);
   const { dashboardSessions, ctx } = app.services;
-  const result = await dashboardSessions.login(org.email, org.password);
+  const result = await dashboardSessions.login(org.email, org.password, 'ip:192.0.2.1');
   if (!('session' in result)) throw new Error('no two-factor here');
   const listed = ctx.keys.org(org.organizationId).userSessions(org.userId);
   t.equal(await ctx.redis.zcard(listed), 1);

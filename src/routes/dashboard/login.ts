@@ -4,7 +4,7 @@ import { errors } from '../../errors.ts';
 import { errorResponses } from '../../schemas/index.ts';
 import type { LoginProof } from '../../services/two-factor.ts';
 import { ChallengeId, ChallengeSchema, Code, Password, SessionSchema } from './schemas.ts';
-import { passwordCheckRouteConfig } from '../../plugins/rate-limit.ts';
+import { passwordCheckRouteConfig, rateLimitByIp } from '../../plugins/rate-limit.ts';
 import { clearSessionCookie, presentedSessionToken, setSessionCookie } from './session-auth.ts';
 
 const LoginBody = Type.Object(
@@ -56,7 +56,7 @@ const login: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
     async (request, reply) => {
-      const result = await app.services.dashboardSessions.login(request.body.email, request.body.password);
+      const result = await app.services.dashboardSessions.login(request.body.email, request.body.password, rateLimitByIp(request));
       if ('session' in result) setSessionCookie(request, reply, result.session);
       return result;
     },

@@ -10,7 +10,7 @@ import { Type } from 'typebox';
 import { errors } from '../../errors.ts';
 import { V1LoginSchema } from '../../legacy/schemas.ts';
 import { bearerToken } from '../../plugins/bearer-auth.ts';
-import { passwordCheckRouteConfig } from '../../plugins/rate-limit.ts';
+import { passwordCheckRouteConfig, rateLimitByIp } from '../../plugins/rate-limit.ts';
 import { ref } from '../../schemas/index.ts';
 import type { UserRecord } from '../../services/organizations.ts';
 import { v1Errors, v1Route } from './common.ts';
@@ -58,7 +58,7 @@ const auth: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
     async (request, reply) => {
-      const session = await app.services.dashboardSessions.loginWithPasswordOnly(request.body.username, request.body.password);
+      const session = await app.services.dashboardSessions.loginWithPasswordOnly(request.body.username, request.body.password, rateLimitByIp(request));
       reply.header('Cache-Control', 'no-store');
       return { status: 200, message: 'Logged in', type: 'Bearer' as const, token: session.token, expires: session.expiresAt };
     },
