@@ -284,6 +284,8 @@ t.test('requests Node rejects before routing get the envelope too', async (t) =>
     t.match(head, new RegExp(`^HTTP/1.1 ${c.status} `), `${c.name}: ${head.split('\r\n')[0]}`);
     t.match(head, /content-type: application\/json/i, `${c.name}: JSON`);
     t.match(head, new RegExp(`\r\nPlug-Version: ${API_VERSIONS[0]}\r\n`, 'i'), `${c.name}: the version, as every answer`);
+    t.match(head, /\r\nX-Request-Id: [0-9a-f-]{36}\r\n/i, `${c.name}: a request id, as every answer`);
+    t.match(head, /\r\nCache-Control: no-store\r\n/i, `${c.name}: no-store, as every answer`);
     if (c.isV1) {
       t.match(JSON.parse(body), { status: c.status, message: /./ }, `${c.name}: v1's shape`);
       continue;
@@ -293,24 +295,34 @@ t.test('requests Node rejects before routing get the envelope too', async (t) =>
   }
 });
 
-t.test('a request whose body stalls gets a 408 in the envelope once REQUEST_TIMEOUT_MS is up, and its socket is closed', async (t) => {
-  const app = await build(t, { env: { REQUEST_TIMEOUT_MS: '1000' } });
-  await app.listen({ host: '127.0.0.1', port: 0 });
-  const { port } = app.server.address() as { port: number };
-  const started = Date.now();
-  const answer = await new Promise<string>((resolve, reject) => {
+/** Sends `bytes` on a new connection without ending it, and resolves with all that came back once the server closed it. */
+function stalledRequest(port: number, bytes: string): Promise<string> {
+  return new Promise<string>((resolve, reject) => {
     const socket = connect({ host: '127.0.0.1', port });
     let received = '';
     socket.on('data', (chunk) => (received += chunk.toString()));
     socket.on('close', () => resolve(received));
     socket.on('error', (error) => (received ? resolve(received) : reject(error)));
-    // Promises 100 bytes and sends 6, without closing its side.
-    socket.write('POST /oauth2/token HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"a":');
+    socket.write(bytes);
   });
-  const [head = '', body = ''] = answer.split('\r\n\r\n');
+}
+
+t.test('a request whose body stalls gets a 408 in the envelope once REQUEST_TIMEOUT_MS is up, and its socket is closed', async (t) => {
+  const app = await build(t, { env: { REQUEST_TIMEOUT_MS: '1000' } });
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const { port } = app.server.address() as { port: number };
+  const started = Date.now();
+  // Promises 100 bytes and sends 6, without closing its side.
+  const stalled = (path: string) => stalledRequest(port, `POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"a":`);
+  const [head = '', body = ''] = (await stalled('/oauth2/token')).split('\r\n\r\n');
   t.match(head, /^HTTP\/1.1 408 /);
+  t.match(head, /\r\nX-Request-Id: [0-9a-f-]{36}\r\n/i);
   t.match(JSON.parse(body), { errors: [{ type: 'requestTimeout', details: { errorId: 'PB_REQUEST_TIMEOUT' } }] });
   t.ok(Date.now() - started < 5000, `answered ${Date.now() - started} ms after it stalled`);
+
+  const [v1Head = '', v1Body = ''] = (await stalled('/v1/auth/login')).split('\r\n\r\n');
+  t.match(v1Head, /^HTTP\/1.1 408 /);
+  t.same(JSON.parse(v1Body), { status: 408, message: 'The request took too long to arrive' }, "in v1's shape under /v1, as every v1 error");
 });
 
 t.test('charset=utf8, the alias many clients send, is UTF-8; an empty JSON body is named as such', async (t) => {
