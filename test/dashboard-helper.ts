@@ -115,7 +115,9 @@ export async function challengeFor(app: App, org: TestOrganization): Promise<str
 /** A challenge straight from the service: for tests that need many, without a password hash per login. */
 export async function serviceChallenge(app: App, org: TestOrganization): Promise<string> {
   const user = await app.services.organizations.getUser(org.organizationId, org.userId);
-  const challenge = await app.services.twoFactor.startLoginChallenge(user!);
+  const { redis, keys } = app.services.ctx;
+  const sessionsEndedBefore = (await redis.get(keys.org(org.organizationId).userSessionsEnded(org.userId))) ?? '0';
+  const challenge = await app.services.twoFactor.startLoginChallenge(user!, sessionsEndedBefore);
   return challenge!.id;
 }
 

@@ -101,19 +101,26 @@ export function createDashboardSessionService(
     return (await redis.get(keys.org(user.organizationId).userSessionsEnded(user.id))) ?? '0';
   }
 
-  /** Ends every session of the user (v1 tokens included), but the one named by `exceptTokenHash`. */
-  async function endAllForUser(user: Pick<UserRecord, 'id' | 'organizationId'>, exceptTokenHash?: string): Promise<void> {
+  /**
+   * Ends every session of the user (v1 tokens included), but the one named by `exceptTokenHash`. Returns how
+   * many ends the user has had, this one included.
+   */
+  async function endAllForUser(user: Pick<UserRecord, 'id' | 'organizationId'>, exceptTokenHash?: string): Promise<number> {
     const orgKeys = keys.org(user.organizationId);
     const userSessions = orgKeys.userSessions(user.id);
     // Counted first: a login checked before this point cannot list a session after it (see `start`).
-    const endedCount = orgKeys.userSessionsEnded(user.id);
-    await execTransaction(redis.multi().incr(endedCount).pexpire(endedCount, DASHBOARD_SESSION_TTL_SECONDS * 1000), 'counting an end of sessions');
+    const endedCountKey = orgKeys.userSessionsEnded(user.id);
+    const [endedCount] = await execTransaction(
+      redis.multi().incr(endedCountKey).pexpire(endedCountKey, DASHBOARD_SESSION_TTL_SECONDS * 1000),
+      'counting an end of sessions',
+    );
     const tokenHashes = (await redis.zrange(userSessions, 0, -1)).filter((tokenHash) => tokenHash !== exceptTokenHash);
-    if (tokenHashes.length === 0) return;
+    if (tokenHashes.length === 0) return endedCount as number;
     // Unlisted before deleted: see `start`, which is being run concurrently by other logins.
     await redis.zrem(userSessions, ...tokenHashes);
     // Session keys live outside the organization's hash tag: one DEL each keeps this Redis Cluster safe.
     await Promise.all(tokenHashes.map((tokenHash) => redis.del(keys.dashboardSession(tokenHash))));
+    return endedCount as number;
   }
 
   /**
@@ -181,7 +188,7 @@ export function createDashboardSessionService(
     async login(email: string, password: string, address: string): Promise<LoginResult> {
       const checked = await checkPassword(email, password, address);
       if (!checked) throw errors.loginFailed();
-      const challenge = await deps.twoFactor.startLoginChallenge(checked.user);
+      const challenge = await deps.twoFactor.startLoginChallenge(checked.user, checked.sessionsEndedBefore);
       if (challenge) return { twoFactorRequired: true, challenge };
       return { session: await start(checked) };
     },
@@ -195,10 +202,16 @@ export function createDashboardSessionService(
       const verified = await deps.twoFactor.verifyLogin(challengeId, proof);
       const user = await deps.organizations.getUser(verified.organizationId, verified.userId);
       if (!user) throw errors.loginChallengeInvalid();
-      if (verified.usedRecoveryCode) await endAllForUser(user);
-      // The challenge carries its own guard against a password change (its password stamp).
-      const checked = { user, sessionsEndedBefore: await sessionsEndedCount(user) };
-      return { session: await start(checked), twoFactorDisabled: verified.usedRecoveryCode };
+      // Sessions ended since the password was checked (a reset, a recovery-code login on another challenge) end
+      // this login too, as they do a password-only one: `start` compares the count the password check saw.
+      let { sessionsEndedBefore } = verified;
+      if (verified.usedRecoveryCode) {
+        const endedCount = await endAllForUser(user);
+        // This end is the login's own; any other since the password check still voids it.
+        if (String(endedCount - 1) !== sessionsEndedBefore) throw errors.sessionInvalid();
+        sessionsEndedBefore = String(endedCount);
+      }
+      return { session: await start({ user, sessionsEndedBefore }), twoFactorDisabled: verified.usedRecoveryCode };
     },
 
     authenticate,

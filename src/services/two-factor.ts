@@ -103,6 +103,8 @@ export interface VerifiedLogin {
   organizationId: string;
   /** True when a recovery code was used: the user's two-factor settings are now off. */
   usedRecoveryCode: boolean;
+  /** What the login's password check saw, given to `startLoginChallenge`: see dashboard-sessions' `start`. */
+  sessionsEndedBefore: string;
 }
 
 /** What a code is sent for and checked against: a login challenge or an enrollment, and its hash's key. */
@@ -608,9 +610,10 @@ export function createTwoFactorService(ctx: ServiceContext, deps: { events: Even
      * After a right password: null when the user has no second factor, else a login challenge (for SMS, with the
      * code already sent to the primary phone). Refused while two-factor login is locked. The challenge holds a
      * stamp of the password it was opened with: once the password changes (the remedy for the lock), challenges
-     * opened before are void, and do not give whoever held the old password a fresh set of guesses.
+     * opened before are void, and do not give whoever held the old password a fresh set of guesses. It also
+     * keeps `sessionsEndedBefore`, the password check's view of the user's sessions, for the session it ends in.
      */
-    async startLoginChallenge(user: TwoFactorUser & Pick<UserRecord, 'passwordHash'>): Promise<LoginChallengeView | null> {
+    async startLoginChallenge(user: TwoFactorUser & Pick<UserRecord, 'passwordHash'>, sessionsEndedBefore: string): Promise<LoginChallengeView | null> {
       const { record } = await loadRecord(user);
       if (!record.isEnabled || !record.method) return null;
       await assertNotLocked(user);
@@ -622,6 +625,7 @@ export function createTwoFactorService(ctx: ServiceContext, deps: { events: Even
         expiresAt: nowMs() + LOGIN_CHALLENGE_TTL_MS,
         attempts: 0,
         passwordStamp: passwordStampOf(user.passwordHash),
+        sessionsEndedBefore,
       };
       const ttl = LOGIN_CHALLENGE_TTL_MS + CLEANUP_MARGIN_MS;
       await redis.multi().hset(challengeKey, fields).pexpire(challengeKey, ttl).exec();
@@ -677,7 +681,9 @@ export function createTwoFactorService(ctx: ServiceContext, deps: { events: Even
         if (outcome === 'OK') {
           const usedRecoveryCode = claimed.kind === 'recovery';
           if (usedRecoveryCode) await turnOff(user, 'recoveryCode');
-          return { userId: user.id, organizationId: user.organizationId, usedRecoveryCode };
+          // A challenge from before this field was kept has no view to give: its session is refused, log in again.
+          const sessionsEndedBefore = challenge.fields.sessionsEndedBefore ?? 'unknown';
+          return { userId: user.id, organizationId: user.organizationId, usedRecoveryCode, sessionsEndedBefore };
         }
       }
       const wrong = await wrongCodeOn({ key: challenge.key, what: 'login challenge' }, booked.attemptsLeft);

@@ -1,6 +1,6 @@
 import t from 'tap';
 import { DASHBOARD_SESSION_TTL_SECONDS } from '../../src/services/dashboard-sessions.ts';
-import { enrollApp, login, manualClock, sessionHeaders } from '../dashboard-helper.ts';
+import { challengeFor, enrolledAdmin, enrollApp, login, manualClock, sessionHeaders, totpCode, verify } from '../dashboard-helper.ts';
 import { build, createOrganization } from '../helper.ts';
 
 t.test('login without two-factor: a session as Bearer token and as a strict HttpOnly cookie', async (t) => {
@@ -266,6 +266,39 @@ t.test('a login whose password was checked before the user’s sessions were end
   const again = await dashboardSessions.checkPassword(org.email, 'a brand new password', null);
   t.ok(again, 'a login with the new password');
   t.match(await dashboardSessions.startSession(again!), { token: /^pbd_/ }, 'gets its session');
+});
+
+t.test('a two-factor login whose password was checked before the user’s sessions were ended gets no session after it', async (t) => {
+  for (const proof of ['code', 'recoveryCode'] as const) {
+    t.test(`answered with a ${proof}`, async (t) => {
+      const { app, org, clock, otpauthUri, recoveryCodes } = await enrolledAdmin(t);
+      const { twoFactor, dashboardSessions } = app.services;
+      const challengeId = await challengeFor(app, org);
+      // Once the code is checked, before the session: the password is reset elsewhere (another API process).
+      const checkCode = twoFactor.verifyLogin.bind(twoFactor);
+      t.teardown(() => {
+        twoFactor.verifyLogin = checkCode;
+      });
+      twoFactor.verifyLogin = async (...args) => {
+        const verified = await checkCode(...args);
+        await dashboardSessions.resetPassword({ id: org.userId, organizationId: org.organizationId }, 'reset by an admin');
+        return verified;
+      };
+      const answer = proof === 'code' ? { code: totpCode(otpauthUri, clock.now()) } : { recoveryCode: recoveryCodes[0] };
+      const response = await verify(app, { challengeId, ...answer });
+      t.equal(response.statusCode, 401);
+      t.equal(response.json().errors[0].details.errorId, 'PB_SESSION_INVALID', 'told to log in again');
+      t.equal(await app.services.ctx.redis.zcard(app.services.ctx.keys.org(org.organizationId).userSessions(org.userId)), 0, 'no session listed');
+    });
+  }
+});
+
+t.test('a recovery-code login still gets its session: the end of sessions it makes itself does not void it', async (t) => {
+  const { app, org, recoveryCodes, headers } = await enrolledAdmin(t);
+  const response = await verify(app, { challengeId: await challengeFor(app, org), recoveryCode: recoveryCodes[0] });
+  t.equal(response.statusCode, 200, response.body);
+  t.equal((await app.inject({ url: '/dashboard/me', headers: { authorization: `Bearer ${response.json().session.token}` } })).statusCode, 200, 'its session works');
+  t.equal((await app.inject({ url: '/dashboard/me', headers })).statusCode, 401, 'the session from before has ended');
 });
 
 t.test('logging out unlists the session from the user’s session list', async (t) => {
