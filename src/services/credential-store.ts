@@ -295,14 +295,14 @@ export function createCredentialStore(ctx: ServiceContext, events: EventService,
     async transition(
       organizationId: string,
       credentialId: string,
-      input: CredentialInput | ((credential: CredentialRecord) => CredentialInput),
+      input: CredentialInput | ((credential: CredentialRecord) => CredentialInput | Promise<CredentialInput>),
       actor: string,
       extras: TransitionExtras | ((transition: Transition, before: CredentialRecord) => Promise<TransitionExtras> | TransitionExtras) = {},
     ): Promise<TransitionResult> {
       for (let attempt = 0; attempt < MAX_COMMIT_ATTEMPTS; attempt += 1) {
         const before = await load(organizationId, credentialId);
         if (!before) return { outcome: 'missing' };
-        const result = apply(before, typeof input === 'function' ? input(before) : input, env(actor));
+        const result = apply(before, typeof input === 'function' ? await input(before) : input, env(actor));
         if (isRefusal(result)) return { outcome: 'refused', credential: before, refusal: result };
         const resolvedExtras = typeof extras === 'function' ? await extras(result, before) : extras;
         const change = workChange(before, result.isDeleted ? null : result.credential);

@@ -169,17 +169,18 @@ export function createCredentialService(ctx: ServiceContext, store: CredentialSt
       if (changes.extraFields !== undefined) secrets[SECRET_FIELDS.extraFields] = JSON.stringify(checkExtraFields(provider, changes.extraFields, false));
       Object.assign(secrets, additionalSecretFields(changes.additionalSecrets));
       const isLoginGiven = Object.keys(secrets).length > 0 || changes.username !== undefined;
-      const isRepeatedAtRead =
-        isLoginGiven && (changes.username === undefined || changes.username === current.username) && (await holdsSecrets(current, secrets));
-      const login = (record: CredentialRecord): LoginChange => {
+      // Decided against each record the update is committed over: a worker's commit landing meanwhile (the
+      // login's outcome, a sync) must not turn the same details again into a new login. Secrets read after the
+      // record belong to it, or to a later version, over which the version-guarded commit fails and is retried.
+      const login = async (record: CredentialRecord): Promise<LoginChange> => {
         if (!isLoginGiven) return 'untouched';
-        // The secrets were read after `current`: they are this version's only if no commit came since.
-        return isRepeatedAtRead && record.version === current.version ? 'repeated' : 'changed';
+        const isRepeated = (changes.username === undefined || changes.username === record.username) && (await holdsSecrets(record, secrets));
+        return isRepeated ? 'repeated' : 'changed';
       };
       const result = await act(
         organizationId,
         credentialId,
-        (record) => ({ kind: 'update', username: changes.username, correlationId: changes.correlationId, login: login(record), isEnabled: changes.isEnabled }),
+        async (record) => ({ kind: 'update', username: changes.username, correlationId: changes.correlationId, login: await login(record), isEnabled: changes.isEnabled }),
         actor,
         { secrets },
       );

@@ -320,6 +320,32 @@ t.test('a PATCH repeating the stored login details starts a login only where the
   await waitForCredential(stack, failed.id, hasDetail('INVALID_CREDENTIALS'));
 });
 
+t.test("the same details again while the worker commits the login's outcome leave the challenge it opened", async (t) => {
+  const stack = await buildStack(t, { isWorkerInProcess: false });
+  const { ctx, connections } = stack.app.container.services;
+  const created = await createCredential(stack, 'pass_mfa');
+  const step = (await storedRecord(stack, created.id))?.step;
+  if (!step) throw new Error('the login step is pending');
+  // The worker's commit lands while the PATCH compares the stored secrets: the PATCH's first commit is refused.
+  const readSecrets = ctx.secrets.readAll.bind(ctx.secrets);
+  let isWorkerDone = false;
+  t.teardown(() => {
+    ctx.secrets.readAll = readSecrets;
+  });
+  ctx.secrets.readAll = async (key: string) => {
+    if (!isWorkerDone) {
+      isWorkerDone = true;
+      await connections.runStep({ organizationId: stack.org.organizationId, credentialId: created.id, stepId: step.id }, { isFinal: true });
+    }
+    return readSecrets(key);
+  };
+  const patched = await call<CredentialView>(stack, 'PATCH', `/plug/credentials/${created.id}`, { password: 'pass_mfa' });
+  t.ok(isWorkerDone, 'the outcome was committed in between');
+  t.equal(patched.statusCode, 200);
+  t.equal((await storedRecord(stack, created.id))?.statusDetail, 'MULTI_FACTOR_AUTHENTICATION_METHOD_REQUIRED', 'the challenge stays open');
+  t.same(describe(await eventsOf(stack, created.id)), ['created', '→ MULTI_FACTOR_AUTHENTICATION_METHOD_REQUIRED', 'mfa.method_required'], 'no second login');
+});
+
 t.test('the providerId filter lists the credentials of that provider only', async (t) => {
   const app = await build(t);
   const org = await createOrganization(app);
