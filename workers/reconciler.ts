@@ -20,6 +20,8 @@ export function startCredentialReconciler(container: Container): { close(): Prom
     const everyCredential = Date.now() - lastFullPassAt >= FULL_PASS_INTERVAL_MS;
     const { checked } = await container.services.connections.reconcile({ everyCredential, stop });
     if (everyCredential) lastFullPassAt = Date.now();
-    container.logger.debug({ checked, everyCredential }, 'credential reconciler pass done');
+    const swept = await container.services.organizationRemoval.sweepDue();
+    if (swept.keysDeleted > 0) container.logger.info(swept, 'removed organizations swept again: keys written after their removal deleted');
+    container.logger.debug({ checked, everyCredential, ...swept }, 'credential reconciler pass done');
   });
 }

@@ -93,6 +93,8 @@ export function createKeys(prefix: string) {
     org,
     /** Set of every organization id, for reconcilers and the first-start check. */
     organizations: `${prefix}:organizations`,
+    /** Sorted set of `<orgId>@<n>` (score: due ms): sweeps of removed organizations still to run (organization-removal). */
+    organizationSweepsDue: `${prefix}:organization-sweeps`,
     /** Claimed once by the first process that creates the demo organization. */
     bootstrapDemoClaim: `${prefix}:bootstrap-demo`,
     /** Hash of kid → fingerprint of the encryption key first used under that kid (`encryption-key-check.ts`). */

@@ -1,8 +1,11 @@
 import t from 'tap';
 import { runAdminCommand, UsageError } from '../../src/cli/admin.ts';
 import { call, createCredential, hasDetail, waitForCredential } from '../credentials-helper.ts';
-import { sessionHeaders } from '../dashboard-helper.ts';
-import { buildStack, createOrganization, keysMatching } from '../helper.ts';
+import { manualClock, sessionHeaders } from '../dashboard-helper.ts';
+import { build, buildStack, createOrganization, keysMatching } from '../helper.ts';
+import { waitFor } from '../process-helper.ts';
+import { SWEEPS_AFTER_REMOVAL_MS } from '../../src/services/organization-removal.ts';
+import { startCredentialReconciler } from '../../workers/reconciler.ts';
 
 t.test('delete-org removes everything of the organization, ends its access at once, and leaves the others alone', async (t) => {
   const stack = await buildStack(t);
@@ -36,4 +39,37 @@ t.test('delete-org removes everything of the organization, ends its access at on
   t.match((await call(other, 'GET', `/plug/credentials/${kept.id}`)).body, { id: kept.id, status: 'CONNECTION_SUCCESS' }, 'another organization is untouched');
   t.ok(await app.services.organizations.createOrganization({ name: 'Again', email: org.email, password: org.password }), 'the email can sign up again');
   await t.rejects(runAdminCommand(config, ['delete-org', '--org', org.organizationId, '--confirm', org.organizationId]), { message: 'Organization not found' });
+});
+
+t.test('keys written after the removal by work that was in flight are swept again by the reconciler, twice', async (t) => {
+  const clock = manualClock();
+  const app = await build(t, { now: clock.now });
+  const org = await createOrganization(app);
+  const { redis, keys } = app.services.ctx;
+  const { organizationRemoval } = app.services;
+  const orgKeys = keys.org(org.organizationId);
+  // What a request authenticated just before the revocation, or a delivery being answered, writes afterwards.
+  const writeLate = () => Promise.all([redis.set(orgKeys.credential('crd_late'), 'late'), redis.set(orgKeys.webhookEndpointHealth('whe_late'), 'late')]);
+
+  await organizationRemoval.remove(org.organizationId);
+  t.same(
+    await redis.zrange(keys.organizationSweepsDue, 0, -1, 'WITHSCORES'),
+    SWEEPS_AFTER_REMOVAL_MS.flatMap((delayMs, index) => [`${org.organizationId}@${index + 1}`, String(clock.now().getTime() + delayMs)]),
+    'the later sweeps are booked (before the first ran: a removal cut short is finished by them)',
+  );
+  await writeLate();
+  t.same(await organizationRemoval.sweepDue(), { sweeps: 0, keysDeleted: 0 }, 'not due yet');
+  t.equal((await keysMatching(redis, orgKeys.everyKey)).length, 2);
+
+  const reconciler = startCredentialReconciler(app.container);
+  t.teardown(() => reconciler.close());
+  clock.advance(SWEEPS_AFTER_REMOVAL_MS[0]);
+  await waitFor('the first later sweep', async () => ((await keysMatching(redis, orgKeys.everyKey)).length === 0 ? true : undefined), 10_000);
+  t.equal(await redis.zcard(keys.organizationSweepsDue), 1, 'one sweep to go');
+
+  await writeLate();
+  clock.advance(SWEEPS_AFTER_REMOVAL_MS[1]);
+  t.same(await organizationRemoval.sweepDue(), { sweeps: 1, keysDeleted: 2 });
+  t.same(await keysMatching(redis, orgKeys.everyKey), [], 'nothing of it is left');
+  t.equal(await redis.zcard(keys.organizationSweepsDue), 0, 'and no sweep is booked any more');
 });
