@@ -1,7 +1,7 @@
 import { BoundedCache } from '../bounded-cache.ts';
 import { Coalescer } from '../coalescer.ts';
 import { errors } from '../errors.ts';
-import { newId, type NewResourceId } from '../ids.ts';
+import { newId, randomBase32, type NewResourceId } from '../ids.ts';
 import type { Queues } from '../queues.ts';
 import { createDeliveryLog } from '../storage/delivery-log.ts';
 import { EVENT_RETENTION_SECONDS, type Mutation } from '../storage/event-log.ts';
@@ -39,9 +39,15 @@ export interface WebhookEndpointRecord {
   createdAt: string;
   updatedAt: string;
   version: number;
+  /**
+   * Random per creation. An endpoint deleted and created again under its Idempotency-Key has the same id and
+   * starts at version 1 again, with a new secret: id and version alone do not tell the two apart. Absent from
+   * records created before it existed, which no record created since can be mistaken for.
+   */
+  incarnation?: string;
 }
 
-export type WebhookEndpoint = Omit<WebhookEndpointRecord, 'version'>;
+export type WebhookEndpoint = Omit<WebhookEndpointRecord, 'version' | 'incarnation'>;
 
 export interface EndpointInput {
   url: string;
@@ -93,7 +99,7 @@ const MAX_UPDATE_ATTEMPTS = 25;
 /** The most replaced secrets that still sign: each one adds a signature to every delivery. */
 const MAX_PREVIOUS_SECRETS = 5;
 const PREVIOUS_SECRET_FIELD = 'previous:';
-// Decrypted signing secrets kept per endpoint version, up to this many.
+// Decrypted signing secrets kept per endpoint incarnation and version, up to this many.
 const MAX_CACHED_SIGNING_SECRETS = 10_000;
 /** The most events one fan-out takes: its deliveries are one `addBulk`. */
 const MAX_EVENTS_PER_FANOUT = 500;
@@ -148,7 +154,7 @@ function previousSecrets(stored: Record<string, string>, endpoint: WebhookEndpoi
   return found.sort((a, b) => b.expiresAtMs - a.expiresAtMs);
 }
 
-export function toEndpointView({ version: _version, ...view }: WebhookEndpointRecord): WebhookEndpoint {
+export function toEndpointView({ version: _version, incarnation: _incarnation, ...view }: WebhookEndpointRecord): WebhookEndpoint {
   return view;
 }
 
@@ -348,6 +354,7 @@ export function createWebhookService(ctx: ServiceContext, queues: Queues, events
         createdAt: now,
         updatedAt: now,
         version: 1,
+        incarnation: randomBase32(16),
       };
       const orgKeys = keys.org(organizationId);
       const secret = generateWebhookSecret();
@@ -420,8 +427,8 @@ export function createWebhookService(ctx: ServiceContext, queues: Queues, events
       // Timed per attempt: a rotation retried after a concurrent one gives the secret it replaces a full overlap.
       let nowMs = 0;
       const expiresAtMs = () => nowMs + config.webhookSecretOverlapSeconds * 1000;
-      // Secrets and overlap change in the record's own commit: one record version always signs with the
-      // same secrets, which lets `signingSecrets` cache them by version.
+      // Secrets and overlap change in the record's own commit: one version of an endpoint's incarnation always
+      // signs with the same secrets, which lets `signingSecrets` cache them by incarnation and version.
       const changeOverlap = () => {
         nowMs = ctx.now().getTime();
         return { previousSecretExpiresAt: new Date(expiresAtMs()).toISOString() };
@@ -442,7 +449,7 @@ export function createWebhookService(ctx: ServiceContext, queues: Queues, events
      * not ended, newest first. Null when the endpoint was deleted (with its secrets) since its record was read.
      */
     async signingSecrets(organizationId: string, endpoint: WebhookEndpointRecord): Promise<string[] | null> {
-      const cacheKey = `${organizationId}/${endpoint.id}@${endpoint.version}`;
+      const cacheKey = `${organizationId}/${endpoint.id}/${endpoint.incarnation ?? ''}@${endpoint.version}`;
       let stored = signingSecretsCache.get(cacheKey);
       if (stored === undefined) {
         const all = await ctx.secrets.readAll(keys.org(organizationId).webhookEndpointSecrets(endpoint.id));

@@ -1,4 +1,5 @@
 import t from 'tap';
+import { sha256Hex } from '../../src/crypto/hashing.ts';
 import { generateWebhookSecret } from '../../src/webhooks/signing.ts';
 import { startReceiver } from '../fixtures/webhook-receiver.ts';
 import { commitEvent, createEndpoint, startWebhookStack, verifies, waitForAttempts } from '../fixtures/webhook-stack.ts';
@@ -193,4 +194,34 @@ t.test('rotations at once: every secret handed out signs, none is lost to anothe
   for (const [index, secret] of [endpoint.secret, ...rotated.map((answer) => answer.secret)].entries()) {
     t.ok(verifies(secret, delivered!), `secret ${index} verifies`);
   }
+});
+
+t.test('an endpoint deleted and created again under its Idempotency-Key is signed with the new secret only', async (t) => {
+  const stack = await startWebhookStack(t);
+  const receiver = await startReceiver(t);
+  const idempotencyKey = 'setup-webhook';
+  const create = async () => {
+    const response = await stack.app.inject({ method: 'POST', url: '/plug/webhooks/endpoints', headers: { ...stack.org.headers, 'idempotency-key': idempotencyKey }, payload: { url: receiver.url } });
+    t.equal(response.statusCode, 201);
+    return response.json() as { id: string; secret: string };
+  };
+  const first = await create();
+  // The worker signs once, caching the first endpoint's secret.
+  await commitEvent(stack);
+  await receiver.waitFor((all) => all.length === 1);
+  t.ok(verifies(first.secret, receiver.received[0]!), 'the first endpoint is signed with its secret');
+
+  t.equal((await stack.app.inject({ method: 'DELETE', url: `/plug/webhooks/endpoints/${first.id}`, headers: stack.org.headers })).statusCode, 204);
+  // A day later the key's answer has expired: the same create runs again, under the id the key derives.
+  const { keys, redis } = stack.container.services.ctx;
+  const orgKeys = keys.org(stack.org.organizationId);
+  await redis.del(orgKeys.idempotency(sha256Hex(idempotencyKey)), orgKeys.idempotencyResponse(sha256Hex(idempotencyKey)));
+  const second = await create();
+  t.equal(second.id, first.id, 'the same id, as README "Idempotency" says');
+  t.not(second.secret, first.secret, 'a new secret');
+
+  await commitEvent(stack);
+  const [, delivered] = await receiver.waitFor((all) => all.length === 2);
+  t.ok(verifies(second.secret, delivered!), 'signed with the secret the second create returned');
+  t.notOk(verifies(first.secret, delivered!), "never with the deleted endpoint's");
 });
