@@ -197,9 +197,11 @@ export function createWebhookService(ctx: ServiceContext, queues: Queues, events
     return parseEndpointRecord(await redis.get(keys.org(organizationId).webhookEndpoint(endpointId)));
   }
 
+  const endpointNotFound = () => errors.notFound({ message: 'Webhook endpoint not found', param: 'id' });
+
   async function loadRecord(organizationId: string, endpointId: string): Promise<WebhookEndpointRecord> {
     const record = await findRecord(organizationId, endpointId);
-    if (!record) throw errors.notFound({ message: 'Webhook endpoint not found', param: 'id' });
+    if (!record) throw endpointNotFound();
     return record;
   }
 
@@ -435,7 +437,8 @@ export function createWebhookService(ctx: ServiceContext, queues: Queues, events
       };
       await updateRecord(organizationId, endpointId, changeOverlap, async (record) => {
         const stored = await ctx.secrets.readAll(secretsKey);
-        if (stored.current === undefined) throw new Error(`webhook endpoint ${endpointId} has no signing secret`);
+        // A record never exists without its secrets (written before it, deleted with it): deleted since it was read.
+        if (stored.current === undefined) throw endpointNotFound();
         const stillSigning = previousSecrets(stored, record).filter((previous) => previous.expiresAtMs > nowMs);
         const kept = [{ secret: stored.current, expiresAtMs: expiresAtMs() }, ...stillSigning].slice(0, MAX_PREVIOUS_SECRETS);
         const fields = Object.fromEntries(kept.map((previous, index) => [`${PREVIOUS_SECRET_FIELD}${previous.expiresAtMs}:${index}`, previous.secret]));

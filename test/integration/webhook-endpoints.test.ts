@@ -262,3 +262,40 @@ t.test('a disabled endpoint cannot be tested', async (t) => {
   t.equal(tested.statusCode, 409);
   t.match(tested.json(), { errors: [{ type: 'conflict' }] });
 });
+
+t.test('a rotation whose endpoint is deleted while it runs is the 404 of a deleted endpoint, wherever the deletion lands', async (t) => {
+  const { app, org, create, orgKeys } = await setUp(t);
+  const { secrets } = app.services.ctx;
+  const readAll = secrets.readAll.bind(secrets);
+  t.teardown(() => {
+    secrets.readAll = readAll;
+  });
+  const deleteEndpoint = (id: string) => app.inject({ method: 'DELETE', url: `${endpointsUrl}/${id}`, headers: org.headers });
+  // The rotation reads the record, then its secrets, then commits both under the record's version.
+  const interleavings = {
+    'after the record was read, before its secrets': async (id: string, key: string) => {
+      t.equal((await deleteEndpoint(id)).statusCode, 204);
+      return readAll(key);
+    },
+    'after the secrets were read, before the commit': async (id: string, key: string) => {
+      const read = await readAll(key);
+      t.equal((await deleteEndpoint(id)).statusCode, 204);
+      return read;
+    },
+  };
+  for (const [when, deleteAndRead] of Object.entries(interleavings)) {
+    const endpoint = await create('https://hooks.example.com/rotating');
+    let isArmed = true;
+    secrets.readAll = (key) => {
+      if (!isArmed || key !== orgKeys.webhookEndpointSecrets(endpoint.id)) return readAll(key);
+      isArmed = false;
+      return deleteAndRead(endpoint.id, key);
+    };
+    const rotated = await app.inject({ method: 'POST', url: `${endpointsUrl}/${endpoint.id}/rotateSecret`, headers: org.headers, payload: {} });
+    secrets.readAll = readAll;
+    t.notOk(isArmed, `${when}: the deletion ran inside the rotation`);
+    const gone = await app.inject({ url: `${endpointsUrl}/${endpoint.id}`, headers: org.headers });
+    t.equal(rotated.statusCode, 404, `${when}: not a 500`);
+    t.same(rotated.json(), gone.json(), `${when}: the 404 any request for a deleted endpoint gets`);
+  }
+});
