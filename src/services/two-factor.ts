@@ -286,27 +286,34 @@ export function createTwoFactorService(ctx: ServiceContext, deps: { events: Even
     return [{ op: 'del', key: k.recoveryCodes }, ...codes.map((code): Mutation => ({ op: 'sadd', key: k.recoveryCodes, member: hashRecoveryCode(code) }))];
   }
 
-  /** Turns two-factor on with the secrets of a confirmed enrollment; returns the new recovery codes (shown once). */
+  /**
+   * Turns two-factor on with the secrets of a confirmed enrollment; returns the new recovery codes (shown once).
+   * Refused while it is on: the check when the enrollment started may predate another enrollment's confirmation,
+   * so it is made again here, on the record the commit is guarded by.
+   */
   async function enable(user: TwoFactorUser, method: TwoFactorMethod, secrets: MethodSecrets, lastTotpStep?: number): Promise<string[]> {
     const k = keysOf(user);
-    const { version } = await loadRecord(user);
     const recoveryCodes = generateRecoveryCodes();
-    const now = ctx.now().toISOString();
-    const record: TwoFactorRecord = { version: (version ?? 0) + 1, isEnabled: true, method, enabledAt: now, updatedAt: now };
-    const committed = await deps.events.commit({
-      organizationId: user.organizationId,
-      guard: { key: k.record, expectedVersion: version },
-      mutations: [
-        ctx.secrets.writeMutation(k.secrets, secrets as Record<string, string>),
-        { op: 'del', key: k.enrollmentSecrets },
-        ...recoveryCodeMutations(k, recoveryCodes),
-        lastTotpStep === undefined ? { op: 'del', key: k.lastTotpStep } : { op: 'set', key: k.lastTotpStep, value: String(lastTotpStep) },
-        { op: 'set', key: k.record, value: JSON.stringify(record) },
-      ],
-      events: [auditEvent('user.two_factor.enabled', user)],
-    });
-    if (!committed) throw errors.conflict({ message: 'Two-factor settings changed meanwhile; reload them and try again' });
-    return recoveryCodes;
+    for (let attempt = 1; ; attempt++) {
+      const { record: current, version } = await loadRecord(user);
+      if (current.isEnabled) throw alreadyOn();
+      const now = ctx.now().toISOString();
+      const record: TwoFactorRecord = { version: (version ?? 0) + 1, isEnabled: true, method, enabledAt: now, updatedAt: now };
+      const committed = await deps.events.commit({
+        organizationId: user.organizationId,
+        guard: { key: k.record, expectedVersion: version },
+        mutations: [
+          ctx.secrets.writeMutation(k.secrets, secrets as Record<string, string>),
+          { op: 'del', key: k.enrollmentSecrets },
+          ...recoveryCodeMutations(k, recoveryCodes),
+          lastTotpStep === undefined ? { op: 'del', key: k.lastTotpStep } : { op: 'set', key: k.lastTotpStep, value: String(lastTotpStep) },
+          { op: 'set', key: k.record, value: JSON.stringify(record) },
+        ],
+        events: [auditEvent('user.two_factor.enabled', user)],
+      });
+      if (committed) return recoveryCodes;
+      if (attempt === MAX_COMMIT_RETRIES) throw errors.conflict({ message: 'Two-factor settings keep changing; try again' });
+    }
   }
 
   /**
@@ -429,11 +436,15 @@ export function createTwoFactorService(ctx: ServiceContext, deps: { events: Even
     return { id, expiresAt };
   }
 
+  /** README: the method and phone numbers change by disabling two-factor and enrolling again. */
+  function alreadyOn() {
+    return errors.conflict({ message: 'Two-factor authentication is already on; disable it first to change the method' });
+  }
+
+  /** Refuses early an enrollment that could not be confirmed; `enable` checks again, on the record it commits against. */
   async function assertDisabled(user: TwoFactorUser): Promise<void> {
     const { record } = await loadRecord(user);
-    if (record.isEnabled) {
-      throw errors.conflict({ message: 'Two-factor authentication is already on; disable it first to change the method' });
-    }
+    if (record.isEnabled) throw alreadyOn();
   }
 
   async function confirmEnrollment(user: TwoFactorUser, method: TwoFactorMethod, code: string): Promise<{ recoveryCodes: string[] }> {

@@ -1,6 +1,6 @@
 import t from 'tap';
 import { build, createOrganization } from '../helper.ts';
-import { challengeFor, enrollApp, enrolledAdmin, eventTypesOf, login, manualClock, sessionHeaders, totpCode, verify } from '../dashboard-helper.ts';
+import { challengeFor, enrollApp, enrolledAdmin, eventTypesOf, login, manualClock, sessionHeaders, STEP_MS, totpCode, verify } from '../dashboard-helper.ts';
 
 t.test('a recovery code signs in once, turns two-factor off and ends other sessions', async (t) => {
   const { app, org, clock, headers, recoveryCodes } = await enrolledAdmin(t);
@@ -120,4 +120,44 @@ t.test('malformed codes get 400, never 500, and cost no attempt', async (t) => {
 
   const right = await verify(app, { challengeId, code: totpCode(otpauthUri, clock.now()) });
   t.equal(right.statusCode, 200, 'the challenge survived all of that');
+});
+
+t.test('an enrollment started while another was being confirmed cannot be confirmed once two-factor is on', async (t) => {
+  const clock = manualClock();
+  const app = await build(t, { now: clock.now });
+  const org = await createOrganization(app);
+  const headers = await sessionHeaders(app, org.email, org.password);
+  const { twoFactor, organizations, ctx } = app.services;
+  const user = (await organizations.getUser(org.organizationId, org.userId))!;
+  const first = await twoFactor.startAppEnrollment(user, org.password);
+  const confirm = (otpauthUri: string) =>
+    app.inject({ method: 'POST', url: '/dashboard/me/two-factor/app/confirm', headers, payload: { code: totpCode(otpauthUri, clock.now()) } });
+
+  // The second enrollment reads "two-factor is off"; the first is confirmed before that read is acted on.
+  const recordKey = ctx.keys.org(org.organizationId).twoFactor(org.userId).record;
+  const get = ctx.redis.get.bind(ctx.redis);
+  let firstConfirmed: Awaited<ReturnType<typeof confirm>> | undefined;
+  t.teardown(() => {
+    ctx.redis.get = get;
+  });
+  ctx.redis.get = (async (key: string) => {
+    const value = await get(key);
+    if (key === recordKey && !firstConfirmed) firstConfirmed = await confirm(first.otpauthUri);
+    return value;
+  }) as typeof ctx.redis.get;
+  const second = await twoFactor.startAppEnrollment(user, org.password);
+  ctx.redis.get = get;
+  t.equal(firstConfirmed?.statusCode, 200, 'two-factor went on while the second enrollment started');
+  const { recoveryCodes } = firstConfirmed!.json() as { recoveryCodes: string[] };
+
+  clock.advance(STEP_MS);
+  const reconfirmed = await confirm(second.otpauthUri);
+  t.equal(reconfirmed.statusCode, 409, 'changing the method needs two-factor disabled first');
+  t.match(reconfirmed.json(), { errors: [{ type: 'conflict', message: /already on; disable it first/ }] });
+  t.same(await eventTypesOf(app, org.organizationId), ['user.two_factor.enabled'], 'enabled once');
+  clock.advance(STEP_MS);
+  const challengeId = await challengeFor(app, org);
+  t.equal((await verify(app, { challengeId, code: totpCode(second.otpauthUri, clock.now()) })).statusCode, 401, "the second enrollment's secret signs nobody in");
+  t.equal((await verify(app, { challengeId, code: totpCode(first.otpauthUri, clock.now()) })).statusCode, 200, "the first's still does");
+  t.equal((await verify(app, { challengeId: await challengeFor(app, org), recoveryCode: recoveryCodes[0] })).statusCode, 200, 'and so do its recovery codes');
 });
