@@ -65,18 +65,18 @@ export function createPasswordAttemptGuard(ctx: ServiceContext) {
 
   return {
     /**
-     * Whether `compare` found the password right, once the attempt on `email` from `address` is booked; a
+     * Whether `verifyPassword` found the password right, once the attempt on `email` from `address` is booked; a
      * 429 with Retry-After when the account's budget (or this address's share of it) is spent. Without an
      * address (a signed-in user re-entering their password) only the account's budget counts.
      */
-    async compare(email: string, address: string | null, compare: () => Promise<boolean>): Promise<boolean> {
+    async compare(email: string, address: string | null, verifyPassword: () => Promise<boolean>): Promise<boolean> {
       const counters = ctx.keys.passwordFailures(sha256Hex(email.trim().toLowerCase()), address);
       const limits = address === null ? [passwordFailuresPerAccount] : [passwordFailuresPerAccount, passwordFailuresPerAccountAndAddress];
       const waitMs = await redis.plugboardBookPasswordAttempt(counters.length, ...counters, PASSWORD_FAILURE_WINDOW_MS, ...limits);
       if (waitMs > 0) {
         throw errors.passwordAttemptsExceeded({ headers: { 'Retry-After': String(Math.max(1, Math.ceil(waitMs / 1000))) } });
       }
-      const isRight = await compare();
+      const isRight = await verifyPassword();
       if (isRight) await redis.plugboardReturnPasswordAttempt(counters.length, ...counters);
       return isRight;
     },
