@@ -1,4 +1,5 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { randomUUID } from 'node:crypto';
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import fp from 'fastify-plugin';
@@ -147,13 +148,19 @@ export function frameworkErrorHandler(shapesByPrefix: ErrorShapeByPrefix[] = [])
 const REQUEST_LINE = /^[A-Z]+ (\/\S*) HTTP\//;
 
 /**
+ * The path of the request each connection is serving until its answer is sent. A body that stalls is timed
+ * out by Node's parser, which hands `clientErrorHandler` no bytes of the request line by then.
+ */
+const pathsBeingServed = new WeakMap<Socket, string>();
+
+/**
  * Requests Node's HTTP parser rejects (oversized headers, bytes that are not HTTP, a stalled client)
  * never become Fastify requests; passed as Fastify's `clientErrorHandler`, this answers them in the
  * envelope on the raw socket and closes it. The shape follows the path when the bytes Node hands over
  * (the chunk it was parsing) begin with the request line, as they do unless the headers came in pieces.
  */
 export function clientErrorHandler(shapesByPrefix: ErrorShapeByPrefix[] = []) {
-  return (error: NodeJS.ErrnoException & { rawPacket?: unknown }, socket: Socket) => {
+  return function answerOnSocket(this: FastifyInstance, error: NodeJS.ErrnoException & { rawPacket?: unknown }, socket: Socket) {
     if (error.code === 'ECONNRESET' || socket.destroyed) return;
     const plugError =
       error.code === 'HPE_HEADER_OVERFLOW'
@@ -163,11 +170,15 @@ export function clientErrorHandler(shapesByPrefix: ErrorShapeByPrefix[] = []) {
           : errors.invalidParameter({ message: 'The request is not valid HTTP' });
     if (socket.writable) {
       const packet = Buffer.isBuffer(error.rawPacket) ? error.rawPacket.toString('latin1', 0, 2048) : '';
-      const path = REQUEST_LINE.exec(packet)?.[1];
-      const body = JSON.stringify((shapeFor(path ?? '', shapesByPrefix) ?? toEnvelope)(plugError));
+      const path = REQUEST_LINE.exec(packet)?.[1] ?? pathsBeingServed.get(socket) ?? '';
+      const body = JSON.stringify((shapeFor(path, shapesByPrefix) ?? toEnvelope)(plugError));
+      // Like every other answer, one support can find in the logs.
+      const reqId = randomUUID();
+      this.log.info({ reqId, errorId: plugError.code, status: plugError.statusCode, path }, plugError.message);
       socket.write(
         `HTTP/1.1 ${plugError.statusCode} ${STATUS_CODES[plugError.statusCode]}\r\nContent-Type: application/json; charset=utf-8\r\n` +
-          `Plug-Version: ${API_VERSIONS[0]}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+          `Plug-Version: ${API_VERSIONS[0]}\r\nX-Request-Id: ${reqId}\r\nCache-Control: no-store\r\n` +
+          `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
       );
     }
     socket.destroy();
@@ -179,9 +190,13 @@ async function errorEnvelope(app: FastifyInstance) {
   // Node answers an HTTP/1.1 request without Host itself, with a bare 400, unless the server is created
   // with `requireHostHeader: false` (the API's is): then it is refused here, in the envelope.
   app.addHook('onRequest', async (request) => {
+    pathsBeingServed.set(request.raw.socket, request.url);
     if (request.raw.httpVersion === '1.1' && request.headers.host === undefined) {
       throw errors.invalidParameter({ message: 'An HTTP/1.1 request needs a Host header', param: 'Host' });
     }
+  });
+  app.addHook('onResponse', async (request) => {
+    pathsBeingServed.delete(request.raw.socket);
   });
 }
 
