@@ -5,8 +5,8 @@ import { API_VERSIONS } from './api-version.ts';
  * What every operation has in common but no route schema says, added to the generated document so that a
  * client generated from it knows it without each route repeating it: the version headers (`api-version.ts`
  * reads them on every request) and the headers every answer carries; the failures any route can answer with
- * before its handler runs (an unknown version, a body too large or of another type, the rate limit, the
- * store away, a bug); which token each tree takes; v1's HAL media type beside plain JSON (`labelHal`); operation ids; and that a query parameter with a default
+ * before its handler runs (an unknown version, a body too large or of another type, a request that stalled or
+ * whose headers are too large, the rate limit, the store away, a bug); which token each tree takes; v1's HAL media type beside plain JSON (`labelHal`); operation ids; and that a query parameter with a default
  * may be left out (the route schemas list such parameters as required, because Ajv fills them in).
  */
 
@@ -60,6 +60,9 @@ const COMMON_FAILURES: { status: string; name: string; description: string; when
     description: 'The body is not JSON (nor a form, where one is accepted)',
     when: (operation) => operation.requestBody !== undefined,
   },
+  // Answered by Node's parser on the raw socket (error-envelope.ts, clientErrorHandler), whatever the route.
+  { status: '408', name: 'RequestTimeout', description: 'The request did not arrive in full within REQUEST_TIMEOUT_MS', when: () => true },
+  { status: '431', name: 'HeadersTooLarge', description: 'The request headers are too large', when: () => true },
   { status: '429', name: 'TooManyRequests', description: 'Rate limit reached', when: (operation) => !isOperations(operation), retryAfter: true },
   { status: '503', name: 'ServiceUnavailable', description: 'The store is unreachable for now', when: (operation) => !isOperations(operation), retryAfter: true },
   { status: '500', name: 'InternalServerError', description: 'A fault on our side; the body never holds internals', when: () => true },
