@@ -14,7 +14,6 @@ type Parameter = { name?: string; in?: string; required?: boolean; schema?: { de
 type Operation = {
   operationId?: string;
   parameters?: Parameter[];
-  requestBody?: unknown;
   responses?: Record<string, unknown>;
   tags?: string[];
   security?: Record<string, string[]>[];
@@ -50,15 +49,21 @@ export const SECURITY_SCHEMES = {
   sessionCookie: { type: 'apiKey', in: 'cookie', name: 'plugboard_session', description: "The browser dashboard's session cookie" },
 };
 
+/**
+ * Fastify reads a body sent with any of these methods, whether or not the route declares one, and refuses it
+ * (413, 415) before `refuseBodyWhereNoneIsDeclared` can say the route takes none; it never reads one sent with GET.
+ */
+const BODY_READING_METHODS = new Set(['post', 'put', 'patch', 'delete']);
+
 // The statuses added where a route does not declare them: when they apply, and their shared response's name.
-const COMMON_FAILURES: { status: string; name: string; description: string; when: (operation: Operation) => boolean; retryAfter?: boolean }[] = [
+const COMMON_FAILURES: { status: string; name: string; description: string; when: (operation: Operation, method: string) => boolean; retryAfter?: boolean }[] = [
   { status: '400', name: 'BadRequest', description: 'Invalid input, or an unknown Plug-Version', when: () => true },
-  { status: '413', name: 'PayloadTooLarge', description: 'The body is larger than BODY_LIMIT_BYTES', when: (operation) => operation.requestBody !== undefined },
+  { status: '413', name: 'PayloadTooLarge', description: 'The body is larger than BODY_LIMIT_BYTES', when: (_operation, method) => BODY_READING_METHODS.has(method) },
   {
     status: '415',
     name: 'UnsupportedMediaType',
     description: 'The body is not JSON (nor a form, where one is accepted)',
-    when: (operation) => operation.requestBody !== undefined,
+    when: (_operation, method) => BODY_READING_METHODS.has(method),
   },
   // Answered by Node's parser on the raw socket (error-envelope.ts, clientErrorHandler), whatever the route.
   { status: '408', name: 'RequestTimeout', description: 'The request did not arrive in full within REQUEST_TIMEOUT_MS', when: () => true },
@@ -123,7 +128,7 @@ export function completeOperations(document: Document): Document {
         };
       }
       for (const failure of COMMON_FAILURES) {
-        if (responses[failure.status] === undefined && failure.when(operation)) responses[failure.status] = { $ref: `#/components/responses/${prefix}${failure.name}` };
+        if (responses[failure.status] === undefined && failure.when(operation, method)) responses[failure.status] = { $ref: `#/components/responses/${prefix}${failure.name}` };
       }
     }
   }
