@@ -28,6 +28,14 @@ export function ref<T extends TSchema & { $id?: string }>(schema: T) {
   return Type.Unsafe<Static<T>>({ $ref: schema.$id as string });
 }
 
+/**
+ * A 201's body, and the `Location` header naming what it created: @fastify/swagger renders a response schema's
+ * `headers` as the response's headers (and the serializer ignores them).
+ */
+export function createdWithLocation<T extends TSchema>(schema: T, location: string): T {
+  return { ...schema, headers: { Location: { type: 'string', format: 'uri-reference', description: location } } };
+}
+
 /** Standard error responses to spread into a route's `response`. */
 export function errorResponses(...statuses: number[]) {
   return Object.fromEntries(statuses.map((s) => [s, ref(ErrorEnvelopeSchema)]));

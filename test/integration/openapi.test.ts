@@ -102,6 +102,39 @@ t.test('413 and 415 are declared by exactly the operations that answer them: all
   }
 });
 
+t.test('a 201 declares Location exactly when it sends one', async (t) => {
+  const app = await build(t);
+  const org = await createOrganization(app);
+  const dashboard = await app.inject({ method: 'POST', url: '/dashboard/login', payload: { email: org.email, password: org.password } });
+  const v1 = await app.inject({ method: 'POST', url: '/v1/auth/login', payload: { username: org.email, password: org.password } });
+  const login = { providerId: 'prv_sandboxelectricxxxxxxxxxxx', username: 'alice', password: 'pass_good' };
+  const credentialId = (await app.inject({ method: 'POST', url: '/plug/credentials', headers: org.headers, payload: login })).json().id;
+  const creations: Record<string, { url: string; token: string; payload?: object }> = {
+    'POST /plug/credentials': { url: '/plug/credentials', token: org.accessToken, payload: login },
+    'POST /plug/credentials/{id}/connectLink': { url: `/plug/credentials/${credentialId}/connectLink`, token: org.accessToken },
+    'POST /plug/webhooks/endpoints': { url: '/plug/webhooks/endpoints', token: org.accessToken, payload: { url: 'http://127.0.0.1:9/hooks' } },
+    'POST /dashboard/users': { url: '/dashboard/users', token: dashboard.json().session.token, payload: { email: `member-${org.email}`, password: 'member-password-1' } },
+    'POST /dashboard/apiKeys': { url: '/dashboard/apiKeys', token: dashboard.json().session.token, payload: { name: 'Billing sync' } },
+    'POST /v1/utility/credentials': { url: '/v1/utility/credentials', token: v1.json().token, payload: login },
+  };
+  const document = (await generateOpenApiDocument()) as { paths: Record<string, Record<string, { responses: Record<string, { headers?: Record<string, unknown> }> }>> };
+  const createdHeaders = Object.fromEntries(
+    Object.entries(document.paths).flatMap(([path, item]) =>
+      Object.entries(item).flatMap(([method, { responses }]) => (responses['201'] ? [[`${method.toUpperCase()} ${path}`, responses['201'].headers ?? {}]] : [])),
+    ),
+  );
+  t.same(Object.keys(createdHeaders).sort(), Object.keys(creations).sort(), 'every operation that answers 201 is tried below');
+  const locations: Record<string, string | undefined> = {};
+  for (const [name, { url, token, payload }] of Object.entries(creations)) {
+    const response = await app.inject({ method: 'POST', url, headers: { authorization: `Bearer ${token}` }, ...(payload ? { payload } : {}) });
+    t.equal(response.statusCode, 201, `${name}: created`);
+    locations[name] = response.headers.location as string | undefined;
+    t.equal('Location' in createdHeaders[name]!, locations[name] !== undefined, `${name}: ${locations[name] ? `sends Location ${locations[name]}` : 'sends no Location'}`);
+  }
+  t.match(locations['POST /plug/credentials'], /^\/plug\/credentials\/crd_/);
+  t.match(locations['POST /v1/utility/credentials'], /^http:\/\/[^/]+\/v1\/utility\/credentials\/crd_/, "v1's is an absolute URL");
+});
+
 t.test('Swagger UI is served at /docs', async (t) => {
   const app = await build(t);
   const page = await app.inject({ method: 'GET', url: '/docs/' });

@@ -5,7 +5,7 @@ import { halPage, legacyUrls, toV1Account, toV1Credential } from '../../legacy/h
 import { compileSearch } from '../../legacy/rsql.ts';
 import { V1AccountPageSchema, V1CredentialPageSchema, V1CredentialSchema } from '../../legacy/schemas.ts';
 import { CorrelationId, CredentialParams, Password, Username } from '../../schemas/credentials.ts';
-import { ref } from '../../schemas/index.ts';
+import { createdWithLocation, ref } from '../../schemas/index.ts';
 import type { CredentialChanges } from '../../services/credentials.ts';
 import { paginate } from '../../services/pagination.ts';
 import { v1UserOf } from './auth.ts';
@@ -81,7 +81,7 @@ const credentials: FastifyPluginAsyncTypebox = async (app) => {
         summary: 'Submit a customer login',
         security: v1Security,
         body: CreateBody,
-        response: { 201: ref(V1CredentialSchema), ...v1Errors(400, 401, 403) },
+        response: { 201: createdWithLocation(ref(V1CredentialSchema), 'The new credential, as an absolute URL: PUBLIC_URL/v1/utility/credentials/{id}'), ...v1Errors(400, 401, 403) },
       },
     },
     async (request, reply) => {

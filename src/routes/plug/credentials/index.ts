@@ -15,7 +15,7 @@ import {
   Username,
   VerificationMethodBody,
 } from '../../../schemas/credentials.ts';
-import { errorResponses, ref } from '../../../schemas/index.ts';
+import { createdWithLocation, errorResponses, ref } from '../../../schemas/index.ts';
 import { PageSchema, pageQuery } from '../../../schemas/pagination.ts';
 import { ACCOUNT_SORT_FIELDS } from '../../../services/accounts.ts';
 import { CREDENTIAL_SORT_FIELDS } from '../../../services/credentials.ts';
@@ -78,7 +78,7 @@ const credentials: FastifyPluginAsyncTypebox = async (app) => {
         security,
         headers: PreferHeaders,
         body: CreateBody,
-        response: { 201: ref(CredentialSchema), ...errorResponses(400, 401, 409) },
+        response: { 201: createdWithLocation(ref(CredentialSchema), 'The new credential: /plug/credentials/{id}'), ...errorResponses(400, 401, 409) },
       },
     },
     async (request, reply) => {

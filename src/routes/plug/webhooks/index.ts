@@ -4,7 +4,7 @@ import { errors } from '../../../errors.ts';
 import { idPattern } from '../../../ids.ts';
 import { organizationOf } from '../../../plugins/bearer-auth.ts';
 import { idForCreation } from '../../../plugins/idempotency.ts';
-import { errorResponses, ref } from '../../../schemas/index.ts';
+import { createdWithLocation, errorResponses, ref } from '../../../schemas/index.ts';
 import { PageSchema, pageQuery } from '../../../schemas/pagination.ts';
 import {
   EventTypeNameSchema,
@@ -56,7 +56,10 @@ const webhooks: FastifyPluginAsyncTypebox = async (app) => {
         security,
         body: WebhookEndpointInputSchema,
         response: {
-          201: Type.Intersect([ref(WebhookEndpointSchema), Type.Object({ secret: Type.String({ pattern: '^whsec_' }) })]),
+          201: createdWithLocation(
+            Type.Intersect([ref(WebhookEndpointSchema), Type.Object({ secret: Type.String({ pattern: '^whsec_' }) })]),
+            'The new endpoint: /plug/webhooks/endpoints/{id}',
+          ),
           ...errorResponses(400, 401, 409),
         },
       },
