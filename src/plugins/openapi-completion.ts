@@ -4,7 +4,8 @@ import { API_VERSIONS } from './api-version.ts';
 /**
  * What every operation has in common but no route schema says, added to the generated document so that a
  * client generated from it knows it without each route repeating it: the version headers (`api-version.ts`
- * reads them on every request) and the headers every answer carries; the failures any route can answer with
+ * reads them on every request) and the headers every answer carries (the rate limit's, where it counts); the
+ * failures any route can answer with
  * before its handler runs (an unknown version, a body too large or of another type, a request that stalled or
  * whose headers are too large, the rate limit, the store away, a bug); which token each tree takes; v1's HAL media type beside plain JSON (`labelHal`); operation ids; and that a query parameter with a default
  * may be left out (the route schemas list such parameters as required, because Ajv fills them in).
@@ -33,6 +34,12 @@ const COMPONENTS = {
     RetryAfter: { description: 'Seconds to wait before trying again', schema: { type: 'integer', minimum: 1 } },
     IdempotentReplayed: { description: '"true" when this is the stored answer to an earlier request with the same Idempotency-Key', schema: { type: 'string' } },
     PreferenceApplied: { description: 'The wait applied, e.g. wait=10, when the request sent Prefer: wait=N', schema: { type: 'string' } },
+    RateLimitLimit: {
+      description: 'Requests allowed per minute: RATE_LIMIT_PER_MINUTE per caller, or TOKEN_RATE_LIMIT_PER_MINUTE per IP address where a password or client secret is checked',
+      schema: { type: 'integer', minimum: 1 },
+    },
+    RateLimitRemaining: { description: 'Requests left in the current minute', schema: { type: 'integer', minimum: 0 } },
+    RateLimitReset: { description: 'Seconds until the current minute ends and the count starts again', schema: { type: 'integer', minimum: 0 } },
   },
 };
 
@@ -55,8 +62,25 @@ export const SECURITY_SCHEMES = {
  */
 const BODY_READING_METHODS = new Set(['post', 'put', 'patch', 'delete']);
 
-// The statuses added where a route does not declare them: when they apply, and their shared response's name.
-const COMMON_FAILURES: { status: string; name: string; description: string; when: (operation: Operation, method: string) => boolean; retryAfter?: boolean }[] = [
+/** What @fastify/rate-limit adds to every answer of a route it limits, once it has counted the request. */
+const RATE_LIMIT_HEADERS = {
+  'X-RateLimit-Limit': { $ref: '#/components/headers/RateLimitLimit' },
+  'X-RateLimit-Remaining': { $ref: '#/components/headers/RateLimitRemaining' },
+  'X-RateLimit-Reset': { $ref: '#/components/headers/RateLimitReset' },
+};
+
+/** A status added where a route does not declare it: when it applies, and its shared response's name. */
+interface CommonFailure {
+  status: string;
+  name: string;
+  description: string;
+  when: (operation: Operation, method: string) => boolean;
+  retryAfter?: boolean;
+  /** Answered before the rate limit counts the request, so never with its headers. */
+  isBeforeRateLimit?: boolean;
+}
+
+const COMMON_FAILURES: CommonFailure[] = [
   { status: '400', name: 'BadRequest', description: 'Invalid input, or an unknown Plug-Version', when: () => true },
   { status: '413', name: 'PayloadTooLarge', description: 'The body is larger than BODY_LIMIT_BYTES', when: (_operation, method) => BODY_READING_METHODS.has(method) },
   {
@@ -66,10 +90,24 @@ const COMMON_FAILURES: { status: string; name: string; description: string; when
     when: (_operation, method) => BODY_READING_METHODS.has(method),
   },
   // Answered by Node's parser on the raw socket (error-envelope.ts, clientErrorHandler), whatever the route.
-  { status: '408', name: 'RequestTimeout', description: 'The request did not arrive in full within REQUEST_TIMEOUT_MS', when: () => true },
-  { status: '431', name: 'HeadersTooLarge', description: 'The request headers are too large', when: () => true },
+  {
+    status: '408',
+    name: 'RequestTimeout',
+    description: 'The request did not arrive in full within REQUEST_TIMEOUT_MS',
+    when: () => true,
+    isBeforeRateLimit: true,
+  },
+  { status: '431', name: 'HeadersTooLarge', description: 'The request headers are too large', when: () => true, isBeforeRateLimit: true },
   { status: '429', name: 'TooManyRequests', description: 'Rate limit reached', when: (operation) => !isOperations(operation), retryAfter: true },
-  { status: '503', name: 'ServiceUnavailable', description: 'The store is unreachable for now', when: (operation) => !isOperations(operation), retryAfter: true },
+  // Refused by redis-gate.ts before the limit, which could not count it anyway (its counters are in Redis).
+  {
+    status: '503',
+    name: 'ServiceUnavailable',
+    description: 'The store is unreachable for now',
+    when: (operation) => !isOperations(operation),
+    retryAfter: true,
+    isBeforeRateLimit: true,
+  },
   { status: '500', name: 'InternalServerError', description: 'A fault on our side; the body never holds internals', when: () => true },
 ];
 
@@ -78,35 +116,37 @@ function isOperations(operation: Operation): boolean {
   return operation.tags?.includes('operations') ?? false;
 }
 
-/** The shared failure responses, in the current API's error shape and in v1's. */
-function failureResponses(): Record<string, unknown> {
-  return Object.fromEntries(
-    COMMON_FAILURES.flatMap(({ name, description, retryAfter }) =>
-      [
-        ['', 'Error'],
-        ['V1', 'V1Error'],
-      ].map(([prefix, schema]) => [
-        `${prefix}${name}`,
-        {
-          description,
-          headers: {
-            'Plug-Version': { $ref: '#/components/headers/PlugVersion' },
-            'X-Request-Id': { $ref: '#/components/headers/RequestId' },
-            ...(retryAfter ? { 'Retry-After': { $ref: '#/components/headers/RetryAfter' } } : {}),
-          },
-          content: { 'application/json': { schema: { $ref: `#/components/schemas/${schema}` } } },
-        },
-      ]),
-    ),
-  );
+/**
+ * Whether every way to call `operation` needs a token: an authentication hook, which runs before the rate limit
+ * counts the request, refuses one without a valid token.
+ */
+function needsToken(operation: Operation): boolean {
+  const security = operation.security ?? [];
+  return security.length > 0 && security.every((requirement) => Object.keys(requirement).length > 0);
+}
+
+/** A shared failure response, in the current API's error shape or in v1's (`prefix` V1). */
+function failureResponse({ description, retryAfter }: CommonFailure, prefix: string, withRateLimit: boolean) {
+  return {
+    description,
+    headers: {
+      'Plug-Version': { $ref: '#/components/headers/PlugVersion' },
+      'X-Request-Id': { $ref: '#/components/headers/RequestId' },
+      ...(retryAfter ? { 'Retry-After': { $ref: '#/components/headers/RetryAfter' } } : {}),
+      ...(withRateLimit ? RATE_LIMIT_HEADERS : {}),
+    },
+    content: { 'application/json': { schema: { $ref: `#/components/schemas/${prefix}Error` } } },
+  };
 }
 
 export function completeOperations(document: Document): Document {
+  const sharedResponses: Record<string, unknown> = {};
   for (const [path, item] of Object.entries(document.paths ?? {})) {
     const prefix = path.startsWith('/v1/') ? 'V1' : '';
     for (const [method, operation] of Object.entries(item)) {
       operation.operationId ??= operationIdOf(method, path);
       operation.security = securityOf(path, operation.security);
+      const isRateLimited = !isOperations(operation);
       for (const parameter of operation.parameters ?? []) {
         if (parameter.in === 'query' && parameter.schema?.default !== undefined) parameter.required = false;
       }
@@ -123,16 +163,22 @@ export function completeOperations(document: Document): Document {
           'Plug-Version': { $ref: '#/components/headers/PlugVersion' },
           'X-Request-Id': { $ref: '#/components/headers/RequestId' },
           ...(status === '429' ? { 'Retry-After': { $ref: '#/components/headers/RetryAfter' } } : {}),
+          ...(isRateLimited && !(status === '401' && needsToken(operation)) ? RATE_LIMIT_HEADERS : {}),
           ...(isSuccess && headerNames.has('idempotency-key') ? { 'Idempotent-Replayed': { $ref: '#/components/headers/IdempotentReplayed' } } : {}),
           ...(isSuccess && headerNames.has('prefer') ? { 'Preference-Applied': { $ref: '#/components/headers/PreferenceApplied' } } : {}),
         };
       }
       for (const failure of COMMON_FAILURES) {
-        if (responses[failure.status] === undefined && failure.when(operation, method)) responses[failure.status] = { $ref: `#/components/responses/${prefix}${failure.name}` };
+        if (responses[failure.status] !== undefined || !failure.when(operation, method)) continue;
+        const withRateLimit = isRateLimited && !failure.isBeforeRateLimit;
+        // Health and metrics fail like the rest, but without the rate limit's headers.
+        const name = `${prefix}${failure.name}${withRateLimit || failure.isBeforeRateLimit ? '' : 'WithoutRateLimit'}`;
+        sharedResponses[name] ??= failureResponse(failure, prefix, withRateLimit);
+        responses[failure.status] = { $ref: `#/components/responses/${name}` };
       }
     }
   }
-  document.components = { ...document.components, ...COMPONENTS, responses: failureResponses() };
+  document.components = { ...document.components, ...COMPONENTS, responses: sharedResponses };
   return document;
 }
 

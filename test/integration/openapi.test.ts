@@ -1,6 +1,7 @@
 import { validate } from '@readme/openapi-parser';
 import { Redis } from 'ioredis';
 import t from 'tap';
+import type { InjectOptions } from 'fastify';
 import { Type } from 'typebox';
 import { parse } from 'yaml';
 import { generateOpenApiDocument, toYaml } from '../../src/cli/openapi.ts';
@@ -76,6 +77,48 @@ t.test('every operation documents the version headers and the failures any route
   t.equal(errorSchemaOf(document.paths['/v1/auth/login']?.post?.responses['503']), '#/components/schemas/V1Error', 'v1 failures in its own shape');
   t.notOk(Object.keys(document.paths).some((path) => path.length > 1 && path.endsWith('/')), 'no path ends in a slash');
   t.equal(errorSchemaOf(document.paths['/plug/credentials']?.post?.responses['429']), '#/components/schemas/Error');
+});
+
+t.test('the rate limit headers are declared on the answers that carry them', async (t) => {
+  type Response = { $ref?: string; headers?: Record<string, unknown> };
+  const document = (await generateOpenApiDocument()) as {
+    paths: Record<string, Record<string, { responses: Record<string, Response>; tags?: string[] }>>;
+    components: { responses: Record<string, Response> };
+  };
+  const headersOf = (response: Response | undefined) => Object.keys((response?.$ref ? document.components.responses[response.$ref.split('/').at(-1)!] : response)?.headers ?? {});
+  const rateLimitHeaders = ['X-RateLimit-Limit', 'X-RateLimit-Remaining', 'X-RateLimit-Reset'];
+  for (const [path, item] of Object.entries(document.paths)) {
+    for (const [method, operation] of Object.entries(item)) {
+      const name = `${method.toUpperCase()} ${path}`;
+      if (operation.tags?.includes('operations')) {
+        for (const [status, response] of Object.entries(operation.responses)) t.notOk(headersOf(response).some((header) => header.startsWith('X-RateLimit-')), `${name} ${status}: not limited`);
+        continue;
+      }
+      for (const [status, response] of Object.entries(operation.responses).filter(([status]) => status.startsWith('2') || status === '429')) {
+        t.same(rateLimitHeaders.filter((header) => headersOf(response).includes(header)), rateLimitHeaders, `${name} ${status}: the rate limit headers`);
+      }
+      t.ok(headersOf(operation.responses['429']).includes('Retry-After'), `${name} 429: Retry-After`);
+      // Refused before the limit counts the request: on the raw socket, by redis-gate (a route's own 503, the SMS gateway away, comes after).
+      for (const status of ['408', '431', '503']) {
+        if (operation.responses[status]?.$ref) t.notOk(headersOf(operation.responses[status]).includes('X-RateLimit-Limit'), `${name} ${status}: not counted`);
+      }
+    }
+  }
+  t.notOk(headersOf(document.paths['/plug/credentials']?.get?.responses['401']).includes('X-RateLimit-Limit'), 'a token that fails is refused before it counts');
+  t.ok(headersOf(document.paths['/oauth2/token']?.post?.responses['401']).includes('X-RateLimit-Limit'), 'a wrong client secret counts');
+  t.ok(headersOf(document.paths['/plug/credentials/{id}/refresh']?.post?.responses['415']).includes('X-RateLimit-Limit'), 'a body refused by the parser counts');
+
+  const app = await build(t);
+  const org = await createOrganization(app);
+  const carries = async (request: InjectOptions) => 'x-ratelimit-limit' in (await app.inject(request)).headers;
+  t.notOk(await carries({ url: '/healthz' }), 'health: none');
+  t.notOk(await carries({ url: '/metrics' }), 'metrics: none');
+  t.ok(await carries({ url: '/plug/credentials', headers: org.headers }), 'a 200');
+  t.notOk(await carries({ url: '/plug/credentials', headers: { authorization: 'Bearer not-a-token' } }), 'a 401 for a bad token: none');
+  const wrongSecret = { grant_type: 'client_credentials', client_id: org.clientId, client_secret: 'wrong' };
+  t.ok(await carries({ method: 'POST', url: '/oauth2/token', payload: wrongSecret }), 'a 401 for a wrong client secret');
+  const notJson = { 'content-type': 'application/xml', ...org.headers };
+  t.ok(await carries({ method: 'POST', url: '/plug/credentials/crd_aaaaaaaaaaaaaaaaaaaaaaaaaa/refresh', headers: notJson, payload: '<refresh/>' }), 'a 415');
 });
 
 t.test('413 and 415 are declared by exactly the operations that answer them: all that read a body, whether they declare one or not', async (t) => {
