@@ -59,6 +59,12 @@ export class PlugError extends Error {
     this.value = options.value;
     this.headers = options.headers ?? {};
   }
+
+  /** The same error with `headers` added: what only the HTTP layer knows, e.g. the challenge of a 401. */
+  withHeaders(headers: Record<string, string>): PlugError {
+    const definition = { code: this.code, type: this.type, status: this.statusCode, message: this.message };
+    return new PlugError(definition, { param: this.param, value: this.value, headers: { ...this.headers, ...headers }, cause: this.cause });
+  }
 }
 
 function define(code: string, type: ErrorType, status: number, message: string) {

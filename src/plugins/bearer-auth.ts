@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
-import { errors } from '../errors.ts';
+import { errors, PlugError } from '../errors.ts';
 import type { Principal } from '../services/api-keys.ts';
 
 declare module 'fastify' {
@@ -25,6 +25,20 @@ export function actorOf(request: FastifyRequest): string {
   return request.principal.apiKeyId;
 }
 
+/** RFC 6750 §3: the challenge of a 401 to a request that sent no bearer token (RFC 9110 §11.6.1: every 401 has one). */
+export const BEARER_CHALLENGE = { 'WWW-Authenticate': 'Bearer' };
+/** ... and to one whose bearer token is unknown, expired or revoked. */
+export const INVALID_TOKEN_CHALLENGE = { 'WWW-Authenticate': 'Bearer error="invalid_token"' };
+
+/** What `authentication` resolves to; its 401 (the token is unknown, expired or revoked) carries `challenge`. */
+export async function challengingRefusal<T>(authentication: Promise<T>, challenge: Record<string, string> = INVALID_TOKEN_CHALLENGE): Promise<T> {
+  try {
+    return await authentication;
+  } catch (error) {
+    throw error instanceof PlugError && error.statusCode === 401 ? error.withHeaders(challenge) : error;
+  }
+}
+
 export function bearerToken(request: FastifyRequest): string | null {
   const header = request.headers.authorization;
   if (!header) return null;
@@ -39,10 +53,10 @@ async function bearerAuth(app: FastifyInstance) {
     if (!token) {
       throw errors.unauthorized({
         message: 'Send Authorization: Bearer <access_token> (from POST /oauth2/token)',
-        headers: { 'WWW-Authenticate': 'Bearer' },
+        headers: BEARER_CHALLENGE,
       });
     }
-    request.principal = await app.services.apiKeys.authenticate(token);
+    request.principal = await challengingRefusal(app.services.apiKeys.authenticate(token));
   });
 }
 

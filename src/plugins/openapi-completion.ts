@@ -5,10 +5,11 @@ import { API_VERSIONS } from './api-version.ts';
  * What every operation has in common but no route schema says, added to the generated document so that a
  * client generated from it knows it without each route repeating it: the version headers (`api-version.ts`
  * reads them on every request) and the headers every answer carries (the rate limit's, where it counts); the
- * failures any route can answer with
- * before its handler runs (an unknown version, a body too large or of another type, a request that stalled or
- * whose headers are too large, the rate limit, the store away, a bug); which token each tree takes; v1's HAL media type beside plain JSON (`labelHal`); operation ids; and that a query parameter with a default
- * may be left out (the route schemas list such parameters as required, because Ajv fills them in).
+ * failures any route can answer with before its handler runs (an unknown version, a body too large or of another
+ * type, a request that stalled or whose headers are too large, the rate limit, the store away, a bug); which
+ * token each tree takes, and the challenge of its 401s; v1's HAL media type beside plain JSON (`labelHal`);
+ * operation ids; and that a query parameter with a default may be left out (the route schemas list such
+ * parameters as required, because Ajv fills them in).
  */
 
 type Parameter = { name?: string; in?: string; required?: boolean; schema?: { default?: unknown } };
@@ -34,6 +35,15 @@ const COMPONENTS = {
     RetryAfter: { description: 'Seconds to wait before trying again', schema: { type: 'integer', minimum: 1 } },
     IdempotentReplayed: { description: '"true" when this is the stored answer to an earlier request with the same Idempotency-Key', schema: { type: 'string' } },
     PreferenceApplied: { description: 'The wait applied, e.g. wait=10, when the request sent Prefer: wait=N', schema: { type: 'string' } },
+    BearerChallenge: {
+      description:
+        'RFC 6750 §3: Bearer error="invalid_token" when the bearer token sent is unknown, expired or revoked; Bearer when the request sent none (or a dashboard session cookie that failed)',
+      schema: { type: 'string' },
+    },
+    BasicChallenge: {
+      description: 'Basic realm="plugboard", charset="UTF-8" when the client sent HTTP Basic credentials (RFC 6749 §5.2); none when it sent its secret in the body',
+      schema: { type: 'string' },
+    },
     RateLimitLimit: {
       description: 'Requests allowed per minute: RATE_LIMIT_PER_MINUTE per caller, or TOKEN_RATE_LIMIT_PER_MINUTE per IP address where a password or client secret is checked',
       schema: { type: 'integer', minimum: 1 },
@@ -125,6 +135,13 @@ function needsToken(operation: Operation): boolean {
   return security.length > 0 && security.every((requirement) => Object.keys(requirement).length > 0);
 }
 
+/** The challenge a 401 of `operation` carries: Bearer where a token is needed (bearer-auth.ts), Basic on the token route. */
+function challengeOf(operation: Operation): Record<string, unknown> {
+  if (needsToken(operation)) return { 'WWW-Authenticate': { $ref: '#/components/headers/BearerChallenge' } };
+  if (operation.security?.some((requirement) => 'clientBasic' in requirement)) return { 'WWW-Authenticate': { $ref: '#/components/headers/BasicChallenge' } };
+  return {};
+}
+
 /** A shared failure response, in the current API's error shape or in v1's (`prefix` V1). */
 function failureResponse({ description, retryAfter }: CommonFailure, prefix: string, withRateLimit: boolean) {
   return {
@@ -163,6 +180,7 @@ export function completeOperations(document: Document): Document {
           'Plug-Version': { $ref: '#/components/headers/PlugVersion' },
           'X-Request-Id': { $ref: '#/components/headers/RequestId' },
           ...(status === '429' ? { 'Retry-After': { $ref: '#/components/headers/RetryAfter' } } : {}),
+          ...(status === '401' ? challengeOf(operation) : {}),
           ...(isRateLimited && !(status === '401' && needsToken(operation)) ? RATE_LIMIT_HEADERS : {}),
           ...(isSuccess && headerNames.has('idempotency-key') ? { 'Idempotent-Replayed': { $ref: '#/components/headers/IdempotentReplayed' } } : {}),
           ...(isSuccess && headerNames.has('prefer') ? { 'Preference-Applied': { $ref: '#/components/headers/PreferenceApplied' } } : {}),

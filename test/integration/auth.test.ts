@@ -61,6 +61,25 @@ t.test('HTTP Basic: a wrong secret is challenged for Basic; credentials in the b
   t.equal((await token(basic(org.clientSecret), { client_id: org.clientId })).statusCode, 200, 'the same client_id in the body, as some libraries send');
 });
 
+t.test('a /plug 401 challenges for Bearer: bare without a token, invalid_token for one unknown, revoked or of a revoked key (RFC 6750 §3)', async (t) => {
+  const app = await build(t);
+  const org = await createOrganization(app);
+  const challengeOf = async (headers: Record<string, string>) => {
+    const response = await app.inject({ method: 'GET', url: '/plug/organization', headers });
+    t.equal(response.statusCode, 401);
+    return response.headers['www-authenticate'];
+  };
+  t.equal(await challengeOf({}), 'Bearer', 'no token: no error code (§3.1)');
+  t.equal(await challengeOf({ authorization: 'Bearer made-up' }), 'Bearer error="invalid_token"', 'an unknown token');
+
+  const revoked = await createOrganization(app);
+  await app.inject({ method: 'POST', url: '/oauth2/revoke', payload: { token: revoked.accessToken } });
+  t.equal(await challengeOf(revoked.headers), 'Bearer error="invalid_token"', 'a revoked token');
+  const [key] = await app.services.apiKeys.list(org.organizationId);
+  await app.services.apiKeys.revoke(org.organizationId, key!.id);
+  t.equal(await challengeOf(org.headers), 'Bearer error="invalid_token"', 'a token of a revoked key');
+});
+
 t.test('a revoked key stops its tokens from working', async (t) => {
   const app = await build(t);
   const org = await createOrganization(app);

@@ -63,15 +63,27 @@ t.test('sessions need a real, live token', async (t) => {
   const clock = manualClock();
   const app = await build(t, { now: clock.now });
   const org = await createOrganization(app);
-  for (const headers of [{}, { authorization: 'Bearer pbd_made-up' }, { authorization: org.headers.authorization }, { cookie: 'plugboard_session=' }]) {
+  // RFC 6750 §3: invalid_token for a bearer token that fails; the bare challenge when none was sent, a cookie being no bearer token.
+  const invalidToken = 'Bearer error="invalid_token"';
+  const refused: [Record<string, string>, string][] = [
+    [{}, 'Bearer'],
+    [{ authorization: 'Bearer pbd_made-up' }, invalidToken],
+    [{ authorization: org.headers.authorization }, invalidToken],
+    [{ cookie: 'plugboard_session=' }, 'Bearer'],
+    [{ cookie: 'plugboard_session=pbd_made-up' }, 'Bearer'],
+  ];
+  for (const [headers, challenge] of refused) {
     const response = await app.inject({ method: 'GET', url: '/dashboard/me', headers });
     t.equal(response.statusCode, 401, JSON.stringify(headers).slice(0, 40));
     t.equal(response.json().errors[0].details.errorId, 'PB_SESSION_INVALID');
+    t.equal(response.headers['www-authenticate'], challenge, `${JSON.stringify(headers).slice(0, 40)}: ${challenge}`);
   }
   const headers = await sessionHeaders(app, org.email, org.password);
   t.equal((await app.inject({ method: 'GET', url: '/plug/organization', headers })).statusCode, 401, 'a session is not an API access token');
   clock.advance(DASHBOARD_SESSION_TTL_SECONDS * 1000);
-  t.equal((await app.inject({ method: 'GET', url: '/dashboard/me', headers })).statusCode, 401, 'sessions expire after 12 hours');
+  const expired = await app.inject({ method: 'GET', url: '/dashboard/me', headers });
+  t.equal(expired.statusCode, 401, 'sessions expire after 12 hours');
+  t.equal(expired.headers['www-authenticate'], invalidToken, 'an expired session token is an invalid_token');
 });
 
 t.test('org admins manage users; members cannot', async (t) => {

@@ -121,6 +121,20 @@ t.test('the rate limit headers are declared on the answers that carry them', asy
   t.ok(await carries({ method: 'POST', url: '/plug/credentials/crd_aaaaaaaaaaaaaaaaaaaaaaaaaa/refresh', headers: notJson, payload: '<refresh/>' }), 'a 415');
 });
 
+t.test('every 401 declares the challenge it carries: Bearer where a token is needed, Basic on the token route, none on a login', async (t) => {
+  type Operation = { security: Record<string, string[]>[]; responses: Record<string, { headers?: Record<string, { $ref?: string }> }> };
+  const document = (await generateOpenApiDocument()) as { paths: Record<string, Record<string, Operation>> };
+  const tokenSchemes = new Set(['bearerAuth', 'clientCredentials', 'sessionBearer', 'sessionCookie']);
+  for (const [path, item] of Object.entries(document.paths)) {
+    for (const [method, { security, responses }] of Object.entries(item)) {
+      if (!responses['401']) continue;
+      const needsToken = security.length > 0 && security.every((requirement) => Object.keys(requirement).some((scheme) => tokenSchemes.has(scheme)));
+      const expected = needsToken ? '#/components/headers/BearerChallenge' : path === '/oauth2/token' ? '#/components/headers/BasicChallenge' : undefined;
+      t.equal(responses['401'].headers?.['WWW-Authenticate']?.$ref, expected, `${method.toUpperCase()} ${path}: ${expected ?? 'no challenge'}`);
+    }
+  }
+});
+
 t.test('413 and 415 are declared by exactly the operations that answer them: all that read a body, whether they declare one or not', async (t) => {
   const app = await build(t, { env: { BODY_LIMIT_BYTES: '1024' } });
   const org = await createOrganization(app);

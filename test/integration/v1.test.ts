@@ -241,8 +241,12 @@ t.test('v1 errors are { status, message } for auth, validation, malformed JSON, 
 
   v1Shape(await inject({ method: 'POST', url: '/v1/auth/login', payload: { username: stack.org.email, password: 'wrong-password' } }), 401, /email or password/);
   v1Shape(await inject({ method: 'POST', url: '/v1/auth/login', payload: { username: stack.org.email } }), 400, /password/);
-  v1Shape(await inject({ method: 'GET', url: '/v1/utility/credentials' }), 401, /POST \/v1\/auth\/login/);
-  v1Shape(await inject({ method: 'GET', url: '/v1/utility/credentials', headers: { authorization: 'Bearer nonsense' } }), 401, /./);
+  const withoutToken = await inject({ method: 'GET', url: '/v1/utility/credentials' });
+  v1Shape(withoutToken, 401, /POST \/v1\/auth\/login/);
+  t.equal(withoutToken.headers['www-authenticate'], 'Bearer');
+  const badToken = await inject({ method: 'GET', url: '/v1/utility/credentials', headers: { authorization: 'Bearer nonsense' } });
+  v1Shape(badToken, 401, /./);
+  t.equal(badToken.headers['www-authenticate'], 'Bearer error="invalid_token"', 'RFC 6750 §3');
   v1Shape(await inject({ method: 'GET', url: '/v1/utility/credentials', headers: stack.org.headers }), 401, /./);
   v1Shape(
     await inject({ method: 'POST', url: '/v1/utility/credentials', headers: { ...auth, 'content-type': 'application/json' }, payload: '{"providerId":' }),
@@ -412,8 +416,9 @@ t.test('users with two-factor get 403 pointing at API keys, at login and with an
   t.match(login.json(), { status: 403, message: /two-factor.*API key.*POST \/oauth2\/token/s });
   const wrongPassword = await stack.app.inject({ method: 'POST', url: '/v1/auth/login', payload: { username: stack.org.email, password: 'not-it-at-all' } });
   t.equal(wrongPassword.statusCode, 401, 'the password is checked first, so 403 reveals nothing to a guesser');
-  const older = await client.request<{ status: number }>('GET', '/v1/utility/credentials');
-  t.match(older, { statusCode: 403, body: { status: 403 } });
+  const older = await stack.app.inject({ method: 'GET', url: '/v1/utility/credentials', headers });
+  t.match({ statusCode: older.statusCode, body: older.json() }, { statusCode: 403, body: { status: 403 } });
+  t.notOk(older.headers['www-authenticate'], 'a 403 challenges for nothing: the token is good');
 });
 
 t.test('OpenAPI: v1 routes under the v1 tag, deprecated, with named V1 schemas', async (t) => {

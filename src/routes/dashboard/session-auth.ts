@@ -7,7 +7,7 @@
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { errors } from '../../errors.ts';
-import { bearerToken } from '../../plugins/bearer-auth.ts';
+import { BEARER_CHALLENGE, bearerToken, challengingRefusal, INVALID_TOKEN_CHALLENGE } from '../../plugins/bearer-auth.ts';
 import { DASHBOARD_SESSION_TTL_SECONDS, type AuthenticatedSession, type SessionGrant } from '../../services/dashboard-sessions.ts';
 import type { UserRecord } from '../../services/organizations.ts';
 
@@ -40,10 +40,15 @@ export async function requireDashboardSession(request: FastifyRequest): Promise<
   if (!token) {
     throw errors.sessionInvalid({
       message: 'Log in with POST /dashboard/login, then send Authorization: Bearer <session token> or the session cookie',
-      headers: { 'WWW-Authenticate': 'Bearer' },
+      headers: BEARER_CHALLENGE,
     });
   }
-  request.dashboardSession = await request.server.services.dashboardSessions.authenticate(token);
+  // A session token sent as a bearer token that fails gets RFC 6750's invalid_token, as /plug's and v1's do. A
+  // cookie that fails gets the bare `Bearer`: the request sent no bearer token, so RFC 6750 §3.1 wants no error
+  // code, yet a 401 needs a challenge (RFC 9110 §11.6.1), and Bearer is how a script logs in here. Browsers show
+  // no prompt for it (as they would for Basic), so the browser dashboard sees nothing of it.
+  const challenge = token === bearerToken(request) ? INVALID_TOKEN_CHALLENGE : BEARER_CHALLENGE;
+  request.dashboardSession = await challengingRefusal(request.server.services.dashboardSessions.authenticate(token), challenge);
 }
 
 /** A preHandler hook, after `requireDashboardSession`: 403 unless the user is an admin of their organization. */

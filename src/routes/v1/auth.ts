@@ -9,7 +9,7 @@ import type { FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import { errors } from '../../errors.ts';
 import { V1LoginSchema } from '../../legacy/schemas.ts';
-import { bearerToken } from '../../plugins/bearer-auth.ts';
+import { BEARER_CHALLENGE, bearerToken, challengingRefusal } from '../../plugins/bearer-auth.ts';
 import { passwordCheckRouteConfig, rateLimitByIp } from '../../plugins/rate-limit.ts';
 import { ref } from '../../schemas/index.ts';
 import type { UserRecord } from '../../services/organizations.ts';
@@ -34,9 +34,9 @@ const LoginBody = Type.Object(
 export async function requireV1Token(request: FastifyRequest): Promise<void> {
   const token = bearerToken(request);
   if (!token) {
-    throw errors.unauthorized({ message: 'Send Authorization: Bearer <token> (from POST /v1/auth/login)', headers: { 'WWW-Authenticate': 'Bearer' } });
+    throw errors.unauthorized({ message: 'Send Authorization: Bearer <token> (from POST /v1/auth/login)', headers: BEARER_CHALLENGE });
   }
-  request.v1User = (await request.server.services.dashboardSessions.authenticatePasswordOnly(token)).user;
+  request.v1User = (await challengingRefusal(request.server.services.dashboardSessions.authenticatePasswordOnly(token))).user;
 }
 
 /** The user of a v1 call; only valid behind `requireV1Token`. */
