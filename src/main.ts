@@ -60,6 +60,13 @@ async function main() {
   if (operations) await listenNaming(operations, config.host, config.workersPort, 'WORKERS_PORT');
   const app = mode === 'all' || mode === 'api' ? await buildApp(config, { container }) : null;
   if (app) await listenNaming(app, config.host, config.port, 'PORT');
+  // The default gateway: a deployment that never chose one must hear that its users' texts go nowhere, and
+  // that their codes would be in its logs at debug level. (Workers send no texts; the CLI is not a server.)
+  if (app && config.smsGateway === 'log') {
+    container.logger.warn(
+      'SMS_GATEWAY=log: two-factor texts are not sent, and their codes are logged at LOG_LEVEL=debug; set SMS_GATEWAY=webhook or twilio outside development',
+    );
+  }
   if (mode === 'all' || mode === 'workers') {
     const workers = await startWorkers(container);
     closers.unshift(() => workers.close());

@@ -35,7 +35,6 @@ export interface SmsGatewayConfig {
 
 /** The slice of a pino (or Fastify) logger this module uses. */
 export interface SmsLogger {
-  warn(details: object, message: string): void;
   info(details: object, message: string): void;
   debug(details: object, message: string): void;
 }
@@ -61,12 +60,6 @@ export function createSmsGateway(config: SmsGatewayConfig, deps: { logger: SmsLo
 
   switch (config.smsGateway) {
     case 'log':
-      // A deployment that never chose a gateway must hear, once, that its users' texts go nowhere and that
-      // their codes would be in its logs at debug level.
-      logger.warn(
-        { smsGateway: 'log' },
-        'SMS_GATEWAY=log: two-factor texts are not sent, and their codes are logged at LOG_LEVEL=debug; set SMS_GATEWAY=webhook or twilio outside development',
-      );
       return {
         async send({ to, body }) {
           logger.info({ smsGateway: 'log', to: maskPhone(to) }, 'SMS not delivered: the log gateway only logs it');

@@ -49,6 +49,8 @@ t.test('npm start: ready, prints a usable demo key, serves the API, exits 0 on S
     const secret = /client_secret:\s+(\S+)/.exec(output.stdout)?.[1];
     return id && secret ? { id, secret } : undefined;
   });
+  // Printed before the demo key, on the same stream.
+  t.match(output.stdout, /SMS_GATEWAY=log: two-factor texts are not sent/, 'a warning that the default SMS gateway sends nothing');
 
   const token = await fetch(`${base}/oauth2/token`, {
     method: 'POST',
@@ -129,6 +131,7 @@ t.test('start:workers with WORKERS_PORT: probes and metrics on that port, and no
   t.equal(await exited(child), 0, 'exit code 0 on SIGTERM');
   t.notMatch(output.stderr, /shutdown step failed/);
   t.notMatch(output.stderr, /Deprecation/, 'no deprecation warning among the log lines');
+  t.notMatch(output.stdout, /SMS_GATEWAY/, 'workers send no texts: nothing to warn about');
 });
 
 for (const { how, signal, send } of [
