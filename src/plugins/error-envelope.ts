@@ -4,6 +4,7 @@ import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import fp from 'fastify-plugin';
 import { errors, PlugError, STORE_RETRY_AFTER_HEADERS } from '../errors.ts';
+import { urlForLog } from '../logger.ts';
 import { isRedisUnavailableError } from '../storage/redis.ts';
 import { API_VERSIONS } from './api-version.ts';
 import { setStandardHeaders } from './response-headers.ts';
@@ -148,10 +149,11 @@ export function frameworkErrorHandler(shapesByPrefix: ErrorShapeByPrefix[] = [])
 const REQUEST_LINE = /^[A-Z]+ (\/\S*) HTTP\//;
 
 /**
- * The path of the request each connection is serving until its answer is sent. A body that stalls is timed
- * out by Node's parser, which hands `clientErrorHandler` no bytes of the request line by then.
+ * The request each connection is serving until its answer is sent. A body that stalls is timed out by Node's
+ * parser, which hands `clientErrorHandler` no bytes of the request line by then; its answer keeps the
+ * request's id, under which the request was already logged.
  */
-const pathsBeingServed = new WeakMap<Socket, string>();
+const requestsBeingServed = new WeakMap<Socket, { url: string; id: string }>();
 
 /**
  * Requests Node's HTTP parser rejects (oversized headers, bytes that are not HTTP, a stalled client)
@@ -170,11 +172,12 @@ export function clientErrorHandler(shapesByPrefix: ErrorShapeByPrefix[] = []) {
           : errors.invalidParameter({ message: 'The request is not valid HTTP' });
     if (socket.writable) {
       const packet = Buffer.isBuffer(error.rawPacket) ? error.rawPacket.toString('latin1', 0, 2048) : '';
-      const path = REQUEST_LINE.exec(packet)?.[1] ?? pathsBeingServed.get(socket) ?? '';
-      const body = JSON.stringify((shapeFor(path, shapesByPrefix) ?? toEnvelope)(plugError));
+      const beingServed = requestsBeingServed.get(socket);
+      const url = REQUEST_LINE.exec(packet)?.[1] ?? beingServed?.url ?? '';
+      const body = JSON.stringify((shapeFor(url, shapesByPrefix) ?? toEnvelope)(plugError));
       // Like every other answer, one support can find in the logs.
-      const reqId = randomUUID();
-      this.log.info({ reqId, errorId: plugError.code, status: plugError.statusCode, path }, plugError.message);
+      const reqId = beingServed?.id ?? randomUUID();
+      this.log.info({ reqId, errorId: plugError.code, status: plugError.statusCode, url: urlForLog(url) }, plugError.message);
       socket.write(
         `HTTP/1.1 ${plugError.statusCode} ${STATUS_CODES[plugError.statusCode]}\r\nContent-Type: application/json; charset=utf-8\r\n` +
           `Plug-Version: ${API_VERSIONS[0]}\r\nX-Request-Id: ${reqId}\r\nCache-Control: no-store\r\n` +
@@ -190,13 +193,15 @@ async function errorEnvelope(app: FastifyInstance) {
   // Node answers an HTTP/1.1 request without Host itself, with a bare 400, unless the server is created
   // with `requireHostHeader: false` (the API's is): then it is refused here, in the envelope.
   app.addHook('onRequest', async (request) => {
-    pathsBeingServed.set(request.raw.socket, request.url);
+    requestsBeingServed.set(request.raw.socket, { url: request.url, id: request.id });
     if (request.raw.httpVersion === '1.1' && request.headers.host === undefined) {
       throw errors.invalidParameter({ message: 'An HTTP/1.1 request needs a Host header', param: 'Host' });
     }
   });
-  app.addHook('onResponse', async (request) => {
-    pathsBeingServed.delete(request.raw.socket);
+  // A callback, not an async hook: it runs for every answer, and needs no promise.
+  app.addHook('onResponse', (request, _reply, done) => {
+    requestsBeingServed.delete(request.raw.socket);
+    done();
   });
 }
 

@@ -7,7 +7,7 @@ import t from 'tap';
 import { Type } from 'typebox';
 import type { App } from '../../src/app.ts';
 import { API_VERSIONS } from '../../src/plugins/api-version.ts';
-import { build, createOrganization } from '../helper.ts';
+import { build, capturingLogger, createOrganization } from '../helper.ts';
 import { SANDBOX_PROVIDER } from '../credentials-helper.ts';
 
 const SECRET_LOOKING = 'password=hunter2 at redis://admin:s3cret@10.0.0.5:6379';
@@ -308,15 +308,20 @@ function stalledRequest(port: number, bytes: string): Promise<string> {
 }
 
 t.test('a request whose body stalls gets a 408 in the envelope once REQUEST_TIMEOUT_MS is up, and its socket is closed', async (t) => {
-  const app = await build(t, { env: { REQUEST_TIMEOUT_MS: '1000' } });
+  const { lines, logger } = capturingLogger();
+  const app = await build(t, { env: { REQUEST_TIMEOUT_MS: '1000' }, logger });
   await app.listen({ host: '127.0.0.1', port: 0 });
   const { port } = app.server.address() as { port: number };
   const started = Date.now();
   // Promises 100 bytes and sends 6, without closing its side.
   const stalled = (path: string) => stalledRequest(port, `POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"a":`);
-  const [head = '', body = ''] = (await stalled('/oauth2/token')).split('\r\n\r\n');
+  const [head = '', body = ''] = (await stalled('/oauth2/token?client_secret=stalled-secret')).split('\r\n\r\n');
   t.match(head, /^HTTP\/1.1 408 /);
-  t.match(head, /\r\nX-Request-Id: [0-9a-f-]{36}\r\n/i);
+  const requestId = /\r\nX-Request-Id: ([0-9a-f-]{36})\r\n/i.exec(head)?.[1];
+  const logged = lines.map((line) => JSON.parse(line) as { reqId?: string; msg?: string; url?: string });
+  t.ok(logged.some((line) => line.msg === 'incoming request' && line.reqId === requestId), "the answer's id is the one the request was logged under");
+  t.match(logged.find((line) => line.reqId === requestId && line.msg === 'The request took too long to arrive'), { url: '/oauth2/token?client_secret=%5Bredacted%5D' }, 'and so is the 408, without the secret in the URL');
+  t.notMatch(lines.join('\n'), /stalled-secret/);
   t.match(JSON.parse(body), { errors: [{ type: 'requestTimeout', details: { errorId: 'PB_REQUEST_TIMEOUT' } }] });
   t.ok(Date.now() - started < 5000, `answered ${Date.now() - started} ms after it stalled`);
 
