@@ -179,8 +179,18 @@ export function createWebhookService(ctx: ServiceContext, queues: Queues, events
   const deliveryLog = createDeliveryLog(redis, keys);
   const signingSecretsCache = new BoundedCache<string, { current: string; previous: PreviousSecret[] }>(MAX_CACHED_SIGNING_SECRETS);
 
-  /** The refused URL as an error echoes it: a password in it goes no further than the request it came in. */
-  const echoable = (url: string) => url.replace(/^([^:/?#]+:\/\/)[^/?#]*@/, '$1[redacted]@');
+  /**
+   * The refused URL as an error echoes it: a password in it goes no further than the request it came in. Read
+   * as the URL parser reads it (which finds credentials in `https:u:pw@host` too); one it cannot read is not echoed.
+   */
+  const echoable = (url: string): string | undefined => {
+    if (!URL.canParse(url)) return undefined;
+    const parsed = new URL(url);
+    if (parsed.username === '' && parsed.password === '') return url;
+    parsed.username = '[redacted]';
+    parsed.password = '';
+    return parsed.href;
+  };
 
   function assertDeliverableUrl(url: string) {
     // The URL parser drops these silently (around the URL, and tabs and newlines inside it), so the URL the
