@@ -7,7 +7,6 @@
  */
 import { hashPassword, randomToken, sha256Hex, verifyPassword } from '../crypto/hashing.ts';
 import { errors } from '../errors.ts';
-import { execTransaction } from '../storage/redis.ts';
 import type { ServiceContext } from './context.ts';
 import type { OrganizationService, UserRecord } from './organizations.ts';
 import type { PasswordAttemptGuard } from './password-attempts.ts';
@@ -37,11 +36,22 @@ export interface CheckedLogin {
 }
 
 /**
- * Lists a new session unless the user's sessions were ended since its login was checked (the count moved):
+ * Lists a new session unless the user's sessions were ended since its login was checked (the mark moved):
  * a password reset or two-factor turned on must not be outlived by a login that passed the old checks.
- * KEYS: the user's session list, their sessions-ended count. ARGV: now ms, expiry ms, token hash, list TTL ms,
- * the count the login saw.
+ * KEYS: the user's session list, their sessions-ended mark. ARGV: now ms, expiry ms, token hash, list TTL ms,
+ * the mark the login saw.
  */
+/**
+ * Moves the sessions-ended mark forward; returns it before and after. The mark expires with the sessions it
+ * guards, and starts again from the clock, never from 1: a mark a login saw before the expiry is never seen again.
+ * KEYS: the mark. ARGV: now ms, TTL ms.
+ */
+const MOVE_ENDED_MARK_SCRIPT = `
+local before = redis.call('GET', KEYS[1]) or '0'
+local after = string.format('%d', math.max(tonumber(before) + 1, tonumber(ARGV[1])))
+redis.call('SET', KEYS[1], after, 'PX', ARGV[2])
+return { before, after }`;
+
 const LIST_SESSION_SCRIPT = `
 if (redis.call('GET', KEYS[2]) or '0') ~= ARGV[5] then return 0 end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
@@ -97,42 +107,41 @@ export function createDashboardSessionService(
     return { token, expiresAt: record.expiresAt };
   }
 
-  async function sessionsEndedCount(user: Pick<UserRecord, 'id' | 'organizationId'>): Promise<string> {
+  async function sessionsEndedMark(user: Pick<UserRecord, 'id' | 'organizationId'>): Promise<string> {
     return (await redis.get(keys.org(user.organizationId).userSessionsEnded(user.id))) ?? '0';
   }
 
   /**
-   * Ends every session of the user (v1 tokens included), but the one named by `exceptTokenHash`. Returns how
-   * many ends the user has had, this one included.
+   * Ends every session of the user (v1 tokens included), but the one named by `exceptTokenHash`. Returns the
+   * sessions-ended mark before and after this end.
    */
-  async function endAllForUser(user: Pick<UserRecord, 'id' | 'organizationId'>, exceptTokenHash?: string): Promise<number> {
+  async function endAllForUser(user: Pick<UserRecord, 'id' | 'organizationId'>, exceptTokenHash?: string): Promise<{ before: string; after: string }> {
     const orgKeys = keys.org(user.organizationId);
     const userSessions = orgKeys.userSessions(user.id);
-    // Counted first: a login checked before this point cannot list a session after it (see `start`).
-    const endedCountKey = orgKeys.userSessionsEnded(user.id);
-    const [endedCount] = await execTransaction(
-      redis.multi().incr(endedCountKey).pexpire(endedCountKey, DASHBOARD_SESSION_TTL_SECONDS * 1000),
-      'counting an end of sessions',
-    );
+    // Marked first: a login checked before this point cannot list a session after it (see `start`).
+    const [before, after] = (await redis.eval(MOVE_ENDED_MARK_SCRIPT, 1, orgKeys.userSessionsEnded(user.id), ctx.now().getTime(), DASHBOARD_SESSION_TTL_SECONDS * 1000)) as [
+      string,
+      string,
+    ];
     const tokenHashes = (await redis.zrange(userSessions, 0, -1)).filter((tokenHash) => tokenHash !== exceptTokenHash);
-    if (tokenHashes.length === 0) return endedCount as number;
+    if (tokenHashes.length === 0) return { before, after };
     // Unlisted before deleted: see `start`, which is being run concurrently by other logins.
     await redis.zrem(userSessions, ...tokenHashes);
     // Session keys live outside the organization's hash tag: one DEL each keeps this Redis Cluster safe.
     await Promise.all(tokenHashes.map((tokenHash) => redis.del(keys.dashboardSession(tokenHash))));
-    return endedCount as number;
+    return { before, after };
   }
 
   /**
    * The user with this email and password, or null; a 429 once the email's wrong passwords (from `address`, or
    * from everywhere) are too many (see password-attempts). Unknown emails cost a password hash and count as
    * known ones do, so neither response times nor refusals reveal which addresses have accounts. The
-   * sessions-ended count is read before the record whose password hash is checked, so a password reset
+   * sessions-ended mark is read before the record whose password hash is checked, so a password reset
    * between the two cannot let the old password in.
    */
   async function checkPassword(email: string, password: string, address: string | null): Promise<CheckedLogin | null> {
     const found = await deps.organizations.findUserRefByEmail(email);
-    const sessionsEndedBefore = found ? await sessionsEndedCount(found) : '0';
+    const sessionsEndedBefore = found ? await sessionsEndedMark(found) : '0';
     const user = found && (await deps.organizations.getUser(found.organizationId, found.id));
     decoyHash ??= hashPassword(randomToken(16));
     const passwordHash = user ? user.passwordHash : await decoyHash;
@@ -203,13 +212,13 @@ export function createDashboardSessionService(
       const user = await deps.organizations.getUser(verified.organizationId, verified.userId);
       if (!user) throw errors.loginChallengeInvalid();
       // Sessions ended since the password was checked (a reset, a recovery-code login on another challenge) end
-      // this login too, as they do a password-only one: `start` compares the count the password check saw.
+      // this login too, as they do a password-only one: `start` compares the mark the password check saw.
       let { sessionsEndedBefore } = verified;
       if (verified.usedRecoveryCode) {
-        const endedCount = await endAllForUser(user);
+        const ended = await endAllForUser(user);
         // This end is the login's own; any other since the password check still voids it.
-        if (String(endedCount - 1) !== sessionsEndedBefore) throw errors.sessionInvalid();
-        sessionsEndedBefore = String(endedCount);
+        if (ended.before !== sessionsEndedBefore) throw errors.sessionInvalid();
+        sessionsEndedBefore = ended.after;
       }
       return { session: await start({ user, sessionsEndedBefore }), twoFactorDisabled: verified.usedRecoveryCode };
     },

@@ -26,7 +26,7 @@ export function createKeys(prefix: string) {
       user: (userId: string) => `${base}:user:${userId}`,
       /** Sorted set of a dashboard user's session token hashes (score: expiry in ms), so all can be ended. */
       userSessions: (userId: string) => `${base}:user:${userId}:sessions`,
-      /** How many times all of a user's sessions were ended: a login checked before an end cannot start one after it. */
+      /** Moves forward each time all of a user's sessions are ended: a login checked before an end cannot start one after it. */
       userSessionsEnded: (userId: string) => `${base}:user:${userId}:sessions-ended`,
       /** A dashboard user's two-factor settings, sealed secrets and the counters its code checks update atomically. */
       twoFactor: (userId: string) => {

@@ -313,6 +313,23 @@ t.test('a recovery-code login still gets its session: the end of sessions it mak
   t.equal((await app.inject({ url: '/dashboard/me', headers })).statusCode, 401, 'the session from before has ended');
 });
 
+t.test('the sessions-ended mark, expired with the sessions it guards, never comes back to a value a login saw', async (t) => {
+  const clock = manualClock();
+  const app = await build(t, { now: clock.now });
+  const org = await createOrganization(app);
+  const { dashboardSessions, organizations, ctx } = app.services;
+  const user = await organizations.getUser(org.organizationId, org.userId);
+  if (!user) throw new Error('the organization has its admin');
+  await dashboardSessions.endAllForUser(user);
+  const checked = await dashboardSessions.checkPassword(org.email, org.password, null);
+  if (!checked) throw new Error('the password is right');
+  // 12 hours without another end: the mark expires, and then the password is reset.
+  await ctx.redis.del(ctx.keys.org(org.organizationId).userSessionsEnded(org.userId));
+  clock.advance(DASHBOARD_SESSION_TTL_SECONDS * 1000);
+  await dashboardSessions.endAllForUser(user);
+  await t.rejects(dashboardSessions.startSession(checked), { code: 'PB_SESSION_INVALID' }, 'the login checked before the reset gets no session');
+});
+
 t.test('logging out unlists the session from the user’s session list', async (t) => {
   const app = await build(t);
   const org = await createOrganization(app);
