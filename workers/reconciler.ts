@@ -18,10 +18,11 @@ export function startCredentialReconciler(container: Container): { close(): Prom
   // A full pass reads every credential: closing aborts it rather than waiting for the whole of one.
   return startPeriodicPass('credential reconciler', container.config.reconcileIntervalSeconds * 1000, container.logger, async (stop) => {
     const everyCredential = Date.now() - lastFullPassAt >= FULL_PASS_INTERVAL_MS;
-    const { checked } = await container.services.connections.reconcile({ everyCredential, stop });
-    if (everyCredential) lastFullPassAt = Date.now();
+    // First: a reconcile that fails must not hold back the sweeps of removed organizations.
     const swept = await container.services.organizationRemoval.sweepDue();
     if (swept.keysDeleted > 0) container.logger.info(swept, 'removed organizations swept again: keys written after their removal deleted');
+    const { checked } = await container.services.connections.reconcile({ everyCredential, stop });
+    if (everyCredential) lastFullPassAt = Date.now();
     container.logger.debug({ checked, everyCredential, ...swept }, 'credential reconciler pass done');
   });
 }

@@ -30,6 +30,11 @@ export interface NewOrganization {
   clientSecret: string;
 }
 
+/** An email as stored and looked up: logins, sign-ups and password-guess counters all read it this way. */
+export function normalizeEmail(email: string): string {
+  return email.trim().toLowerCase();
+}
+
 const EMAIL = /^[^\s@\p{Cc}]+@[^\s@\p{Cc}]+\.[^\s@\p{Cc}]+$/u;
 export const MIN_PASSWORD_LENGTH = 8;
 
@@ -48,14 +53,14 @@ export function createOrganizationService(ctx: ServiceContext, deps: { apiKeys: 
 
   /** Which organization and user an email belongs to, without reading the user. */
   async function findUserRefByEmail(email: string): Promise<Pick<UserRecord, 'id' | 'organizationId'> | null> {
-    const ref = await redis.get(keys.userEmail(email.trim().toLowerCase()));
+    const ref = await redis.get(keys.userEmail(normalizeEmail(email)));
     if (!ref) return null;
     const [organizationId, id] = ref.split(':') as [string, string];
     return { organizationId, id };
   }
 
   async function createUser(input: { organizationId: string; email: string; password: string; role: UserRole }): Promise<UserRecord> {
-    const email = input.email.trim().toLowerCase();
+    const email = normalizeEmail(input.email);
     if (!EMAIL.test(email)) throw errors.invalidParameter({ param: 'email', message: 'email is not a valid address' });
     assertPasswordRules(input.password, 'password');
     const user: UserRecord = {

@@ -2,6 +2,7 @@ import { sha256Hex } from '../crypto/hashing.ts';
 import { errors } from '../errors.ts';
 import type { RedisClient } from '../storage/redis.ts';
 import type { ServiceContext } from './context.ts';
+import { normalizeEmail } from './organizations.ts';
 
 /**
  * Online password guessing against one account is bounded, whatever addresses it comes from. The per-IP rate
@@ -23,7 +24,7 @@ import type { ServiceContext } from './context.ts';
 export const PASSWORD_FAILURE_WINDOW_MS = 15 * 60 * 1000;
 
 // KEYS: the account's counter, then (optionally) the account-and-address counter; ARGV: window ms, then each
-// key's limit. Returns 0 when the attempt is booked, else how long (ms) until the first full counter empties.
+// key's limit. Returns 0 when the attempt is booked, else how long (ms) until every full counter has emptied.
 // A refused attempt books nothing: one address past its share must not spend the account's budget for all.
 const BOOK_SCRIPT = `
 local wait = 0
@@ -70,7 +71,7 @@ export function createPasswordAttemptGuard(ctx: ServiceContext) {
      * address (a signed-in user re-entering their password) only the account's budget counts.
      */
     async compare(email: string, address: string | null, verifyPassword: () => Promise<boolean>): Promise<boolean> {
-      const counters = ctx.keys.passwordFailures(sha256Hex(email.trim().toLowerCase()), address);
+      const counters = ctx.keys.passwordFailures(sha256Hex(normalizeEmail(email)), address);
       const limits = address === null ? [passwordFailuresPerAccount] : [passwordFailuresPerAccount, passwordFailuresPerAccountAndAddress];
       const waitMs = await redis.plugboardBookPasswordAttempt(counters.length, ...counters, PASSWORD_FAILURE_WINDOW_MS, ...limits);
       if (waitMs > 0) {

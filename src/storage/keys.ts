@@ -101,7 +101,8 @@ export function createKeys(prefix: string) {
     encryptionKeyFingerprints: `${prefix}:encryption-keys`,
     clientId: (clientId: string) => `${prefix}:client:${clientId}`,
     accessToken: (tokenHash: string) => `${prefix}:token:${tokenHash}`,
-    userEmail: (email: string) => `${prefix}:email:${email.toLowerCase()}`,
+    /** By the email as `normalizeEmail` gives it. */
+    userEmail: (email: string) => `${prefix}:email:${email}`,
     dashboardSession: (tokenHash: string) => `${prefix}:dashboard-session:${tokenHash}`,
     /**
      * Wrong-password counters of one account (by its email's hash), alone and from one address; one hash tag,
