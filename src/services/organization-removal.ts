@@ -8,7 +8,8 @@
  * Work already under way as the sweep runs can write after it: a request authenticated just before the keys
  * were revoked, a delivery being answered, a provider step. So the organization is swept again, by the
  * workers' reconciler, `SWEEPS_AFTER_REMOVAL_MS` later, once all of that has long ended. Those sweeps are
- * booked before the first one runs, so a removal cut short by a crash is finished by them too.
+ * booked before the first one runs, so a removal cut short by a crash is finished by them too (its users' emails,
+ * outside the tag, are freed by `createUser` once their claims are abandoned).
  */
 import { errors } from '../errors.ts';
 import { isId } from '../ids.ts';

@@ -42,6 +42,27 @@ function assertPasswordRules(password: string, param: string): void {
   if (password.length < MIN_PASSWORD_LENGTH) throw errors.invalidParameter({ param, message: `${param} must have at least ${MIN_PASSWORD_LENGTH} characters` });
 }
 
+/**
+ * An email's claim names its user and when it was made (`<orgId>:<userId>:<ms>`). One whose user does not exist
+ * this long after it was made was abandoned (a sign-up or an organization's removal cut short, a user created
+ * while their organization was being removed) and is free again; a younger one may belong to a sign-up still
+ * writing its user.
+ */
+const ABANDONED_EMAIL_CLAIM_MS = 60_000;
+
+// KEYS: the email's claim. ARGV: the claim as read, the new one. Replaces it only if nobody changed it since.
+const REPLACE_CLAIM_SCRIPT = `
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[2])
+return 1`;
+
+// KEYS: the email's claim. ARGV: '<orgId>:<userId>'. Deletes it only while it is still that user's (claims
+// made before they carried a time hold just that).
+const RELEASE_CLAIM_SCRIPT = `
+local held = redis.call('GET', KEYS[1])
+if held == ARGV[1] or (held and string.sub(held, 1, #ARGV[1] + 1) == ARGV[1] .. ':') then return redis.call('DEL', KEYS[1]) end
+return 0`;
+
 export function createOrganizationService(ctx: ServiceContext, deps: { apiKeys: ApiKeyService; passwordAttempts: PasswordAttemptGuard }) {
   const { apiKeys, passwordAttempts } = deps;
   const { redis, keys } = ctx;
@@ -59,6 +80,19 @@ export function createOrganizationService(ctx: ServiceContext, deps: { apiKeys: 
     return { organizationId, id };
   }
 
+  async function claimEmail(email: string, user: Pick<UserRecord, 'id' | 'organizationId'>): Promise<boolean> {
+    const key = keys.userEmail(email);
+    const nowMs = ctx.now().getTime();
+    const claim = `${user.organizationId}:${user.id}:${nowMs}`;
+    if ((await redis.set(key, claim, 'NX')) === 'OK') return true;
+    const held = await redis.get(key);
+    if (held === null) return (await redis.set(key, claim, 'NX')) === 'OK';
+    // Claims from before they carried a time count as old.
+    const [organizationId = '', userId = '', claimedAt = '0'] = held.split(':');
+    if (nowMs - Number(claimedAt) < ABANDONED_EMAIL_CLAIM_MS || (await getUser(organizationId, userId))) return false;
+    return (await redis.eval(REPLACE_CLAIM_SCRIPT, 1, key, held, claim)) === 1;
+  }
+
   async function createUser(input: { organizationId: string; email: string; password: string; role: UserRole }): Promise<UserRecord> {
     const email = normalizeEmail(input.email);
     if (!EMAIL.test(email)) throw errors.invalidParameter({ param: 'email', message: 'email is not a valid address' });
@@ -72,8 +106,7 @@ export function createOrganizationService(ctx: ServiceContext, deps: { apiKeys: 
       createdAt: ctx.now().toISOString(),
     };
     // The email index is claimed first and atomically, so two sign-ups with one address cannot both win.
-    const claimed = await redis.set(keys.userEmail(email), `${user.organizationId}:${user.id}`, 'NX');
-    if (claimed !== 'OK') throw errors.conflict({ param: 'email', message: 'a user with this email already exists' });
+    if (!(await claimEmail(email, user))) throw errors.conflict({ param: 'email', message: 'a user with this email already exists' });
     const orgKeys = keys.org(user.organizationId);
     await redis.multi().set(orgKeys.user(user.id), JSON.stringify(user)).sadd(orgKeys.users, user.id).exec();
     return user;
@@ -164,7 +197,8 @@ export function createOrganizationService(ctx: ServiceContext, deps: { apiKeys: 
       if (!raw) return null;
       const user = JSON.parse(raw) as UserRecord;
       await redis.multi().del(orgKeys.user(userId)).srem(orgKeys.users, userId).exec();
-      await redis.del(keys.userEmail(user.email));
+      // Only while the claim is still this user's: once their record is gone, a sign-up may take the email over.
+      await redis.eval(RELEASE_CLAIM_SCRIPT, 1, keys.userEmail(user.email), `${organizationId}:${userId}`);
       return user;
     },
   };
