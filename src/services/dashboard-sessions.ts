@@ -139,13 +139,13 @@ export function createDashboardSessionService(
    * sessions-ended mark is read before the record whose password hash is checked, so a password reset
    * between the two cannot let the old password in.
    */
-  async function checkPassword(email: string, password: string, address: string | null): Promise<CheckedLogin | null> {
+  async function checkPassword(email: string, password: string, address: string): Promise<CheckedLogin | null> {
     const found = await deps.organizations.findUserRefByEmail(email);
     const sessionsEndedBefore = found ? await sessionsEndedMark(found) : '0';
     const user = found && (await deps.organizations.getUser(found.organizationId, found.id));
     decoyHash ??= hashPassword(randomToken(16));
     const passwordHash = user ? user.passwordHash : await decoyHash;
-    const matches = await deps.passwordAttempts.compare(email, address, () => verifyPassword(password, passwordHash));
+    const matches = await deps.passwordAttempts.compare(email, { address }, () => verifyPassword(password, passwordHash));
     return user && matches ? { user, sessionsEndedBefore } : null;
   }
 

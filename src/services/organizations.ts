@@ -166,8 +166,7 @@ export function createOrganizationService(ctx: ServiceContext, deps: { apiKeys: 
     /** Whether `password` is the user's, by the stored hash (re-read: a password changed since a session began counts). */
     async isPasswordOf(user: Pick<UserRecord, 'id' | 'organizationId'>, password: string): Promise<boolean> {
       const stored = await getUser(user.organizationId, user.id);
-      // A signed-in user re-entering their password: only the account's budget counts (the session is theirs).
-      return stored !== null && (await passwordAttempts.compare(stored.email, null, () => verifyPassword(password, stored.passwordHash)));
+      return stored !== null && (await passwordAttempts.compare(stored.email, 'signed-in', () => verifyPassword(password, stored.passwordHash)));
     },
 
     /** Replaces the user's password; null when the user does not exist (a deleted one is not brought back). */

@@ -105,12 +105,13 @@ export function createKeys(prefix: string) {
     userEmail: (email: string) => `${prefix}:email:${email}`,
     dashboardSession: (tokenHash: string) => `${prefix}:dashboard-session:${tokenHash}`,
     /**
-     * Wrong-password counters of one account (by its email's hash), alone and from one address; one hash tag,
-     * so a script books both (see password-attempts).
+     * Wrong-password counters of one account (by its email's hash), for all sources and for one (an address,
+     * or signed-in sessions), and its owner's addresses; one hash tag, so one script reads them all (see
+     * password-attempts).
      */
-    passwordFailures: (emailHash: string, address: string | null): string[] => {
+    passwordAttempts: (emailHash: string, source: string) => {
       const account = `${prefix}:{password-failures:${emailHash}}`;
-      return address === null ? [account] : [account, `${account}:${address}`];
+      return { account, source: `${account}:${source}`, ownerAddresses: `${account}:owner-addresses` };
     },
     /** The organization of a login challenge: its id is all a client sends back. */
     loginChallengeOrganization: (challengeId: string) => `${prefix}:login-challenge:${challengeId}`,

@@ -48,9 +48,9 @@ t.test('--password - reads the password from stdin, so it appears in no process 
   t.match(JSON.parse(created), { organizationId: /^org_/ });
   const app = await buildApp(loadConfig(env));
   t.teardown(() => app.close());
-  t.ok(await app.services.dashboardSessions.checkPassword('stdin@acme.test', 'from stdin 123', null), 'the password is what stdin held, without its newline');
+  t.ok(await app.services.dashboardSessions.checkPassword('stdin@acme.test', 'from stdin 123', 'ip:192.0.2.1'), 'the password is what stdin held, without its newline');
   await admin(['reset-password', '--email', 'stdin@acme.test', '--password', '-'], 'reset from stdin\r\n');
-  t.ok(await app.services.dashboardSessions.checkPassword('stdin@acme.test', 'reset from stdin', null), '--password - as well');
+  t.ok(await app.services.dashboardSessions.checkPassword('stdin@acme.test', 'reset from stdin', 'ip:192.0.2.1'), '--password - as well');
 });
 
 t.test('bad usage exits 2 with the usage text; a bad value exits 1 naming it', async (t) => {
@@ -143,6 +143,6 @@ t.test('reset-password: a locked-out admin gets a new password, their sessions e
   t.same(await runAdminCommand(config, ['reset-password', '--email', 'LOCKED@b.test', '--password', 'new password']), { organizationId: user.organizationId, userId: user.id });
   t.equal(await app.services.ctx.redis.exists(failures), 0, 'the two-factor lock is lifted');
   await t.rejects(app.services.dashboardSessions.authenticate(session.token), { name: 'PlugError', message: /session/i }, 'the session has ended');
-  t.ok(await app.services.dashboardSessions.checkPassword('locked@b.test', 'new password', null), 'the new password works');
-  t.notOk(await app.services.dashboardSessions.checkPassword('locked@b.test', 'long enough', null), 'the old one does not');
+  t.ok(await app.services.dashboardSessions.checkPassword('locked@b.test', 'new password', 'ip:192.0.2.1'), 'the new password works');
+  t.notOk(await app.services.dashboardSessions.checkPassword('locked@b.test', 'long enough', 'ip:192.0.2.1'), 'the old one does not');
 });

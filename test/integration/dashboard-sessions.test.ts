@@ -270,12 +270,12 @@ t.test('a login whose password was checked before the user’s sessions were end
   const app = await build(t);
   const org = await createOrganization(app);
   const { dashboardSessions } = app.services;
-  const checked = await dashboardSessions.checkPassword(org.email, org.password, null);
+  const checked = await dashboardSessions.checkPassword(org.email, org.password, 'ip:192.0.2.1');
   if (!checked) throw new Error('the password is right');
   // Between the check and the session: the password is reset (or two-factor turned on) elsewhere.
   await dashboardSessions.resetPassword(checked.user, 'a brand new password');
   await t.rejects(dashboardSessions.startSession(checked), { code: 'PB_SESSION_INVALID' }, 'the old check no longer counts');
-  const again = await dashboardSessions.checkPassword(org.email, 'a brand new password', null);
+  const again = await dashboardSessions.checkPassword(org.email, 'a brand new password', 'ip:192.0.2.1');
   t.ok(again, 'a login with the new password');
   t.match(await dashboardSessions.startSession(again!), { token: /^pbd_/ }, 'gets its session');
 });
@@ -321,7 +321,7 @@ t.test('the sessions-ended mark, expired with the sessions it guards, never come
   const user = await organizations.getUser(org.organizationId, org.userId);
   if (!user) throw new Error('the organization has its admin');
   await dashboardSessions.endAllForUser(user);
-  const checked = await dashboardSessions.checkPassword(org.email, org.password, null);
+  const checked = await dashboardSessions.checkPassword(org.email, org.password, 'ip:192.0.2.1');
   if (!checked) throw new Error('the password is right');
   // 12 hours without another end: the mark expires, and then the password is reset.
   await ctx.redis.del(ctx.keys.org(org.organizationId).userSessionsEnded(org.userId));

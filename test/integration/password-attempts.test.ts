@@ -1,4 +1,5 @@
 import t from 'tap';
+import { sha256Hex } from '../../src/crypto/hashing.ts';
 import { PASSWORD_FAILURE_WINDOW_MS } from '../../src/services/password-attempts.ts';
 import { sessionHeaders } from '../dashboard-helper.ts';
 import { build, createOrganization, keysMatching } from '../helper.ts';
@@ -107,25 +108,41 @@ t.test('concurrent wrong passwords cannot slip past the limit while hashes are c
   t.same(statuses, [...Array<number>(3).fill(401), ...Array<number>(17).fill(429)], 'exactly three were compared');
 });
 
-t.test("a signed-in user's wrong password re-checks spend the account's budget", async (t) => {
+t.test("a locked account still lets in its owner: from an address of theirs, and from a session re-entering the password", async (t) => {
   const app = await build(t, limits(3, 10));
   const org = await createOrganization(app);
+  const home = '198.51.100.20';
+  t.equal((await dashboardLogin(app, org.email, org.password, home)).statusCode, 200, 'the owner logs in from home once');
   const headers = await sessionHeaders(app, org.email, org.password);
   const recheck = (password: string) => app.inject({ method: 'POST', url: '/dashboard/me/two-factor/view', headers, payload: { password } });
 
-  t.equal((await recheck(org.password)).statusCode, 200, 'the right password, given back');
-  for (let i = 0; i < 3; i += 1) t.equal((await recheck(`guess ${i}`)).statusCode, 403);
-  const refused = await recheck(org.password);
+  for (let i = 0; i < 3; i += 1) t.equal((await dashboardLogin(app, org.email, `guess ${i}`, `203.0.113.${i + 1}`)).statusCode, 401);
+  t.equal((await dashboardLogin(app, org.email, org.password, '192.0.2.99')).statusCode, 429, 'locked for an address the password never came from');
+  t.equal((await dashboardLogin(app, org.email, org.password, home)).statusCode, 200, 'not for the owner at home');
+  t.equal((await recheck(org.password)).statusCode, 200, 'nor for their session, which can change the password meanwhile');
+});
+
+t.test("signed-in password re-checks have one address's share, for all the account's sessions together", async (t) => {
+  const app = await build(t, limits(100, 2));
+  const org = await createOrganization(app);
+  const headers = await sessionHeaders(app, org.email, org.password);
+  const other = await sessionHeaders(app, org.email, org.password);
+  const recheck = (session: typeof headers, password: string) => app.inject({ method: 'POST', url: '/dashboard/me/two-factor/view', headers: session, payload: { password } });
+
+  t.equal((await recheck(headers, org.password)).statusCode, 200, 'the right password, given back');
+  t.equal((await recheck(headers, 'guess 1')).statusCode, 403);
+  t.equal((await recheck(other, 'guess 2')).statusCode, 403);
+  const refused = await recheck(headers, org.password);
   t.equal(refused.statusCode, 429, 'a stolen session cannot go on guessing the password that turns two-factor off');
   t.equal(refused.json().errors[0].details.errorId, 'PB_TOO_MANY_WRONG_PASSWORDS');
-  t.equal((await dashboardLogin(app, org.email, org.password, '198.51.100.20')).statusCode, 429, 'and the account is locked for logins too');
+  t.equal((await dashboardLogin(app, org.email, org.password, '198.51.100.20')).statusCode, 200, 'logins are counted apart');
 });
 
 t.test('a booking given back after its window ended leaves no counter behind', async (t) => {
   const app = await build(t, limits(100, 10));
   const { redis, config } = app.services.ctx;
   const pattern = `${config.keyPrefix}:{password-failures:*`;
-  const isRight = await app.services.passwordAttempts.compare('someone@example.com', 'ip:192.0.2.1', async () => {
+  const isRight = await app.services.passwordAttempts.compare('someone@example.com', { address: 'ip:192.0.2.1' }, async () => {
     const booked = await keysMatching(redis, pattern);
     t.equal(booked.length, 2, 'booked on the account and on the address before the compare');
     // The window ends while the hash is computed.
@@ -133,5 +150,7 @@ t.test('a booking given back after its window ended leaves no counter behind', a
     return true;
   });
   t.equal(isRight, true);
-  t.same(await keysMatching(redis, pattern), [], 'no counter at -1 without an expiry, which would give the account extra guesses for good');
+  const left = await keysMatching(redis, pattern);
+  t.same(left, [app.services.ctx.keys.passwordAttempts(sha256Hex('someone@example.com'), '').ownerAddresses], 'no counter at -1 without an expiry, which would give the account extra guesses for good');
+  t.ok((await redis.pttl(left[0] ?? '')) > 0, 'the owner addresses expire');
 });
