@@ -36,12 +36,6 @@ export interface CheckedLogin {
 }
 
 /**
- * Lists a new session unless the user's sessions were ended since its login was checked (the mark moved):
- * a password reset or two-factor turned on must not be outlived by a login that passed the old checks.
- * KEYS: the user's session list, their sessions-ended mark. ARGV: now ms, expiry ms, token hash, list TTL ms,
- * the mark the login saw.
- */
-/**
  * Moves the sessions-ended mark forward; returns it before and after. The mark expires with the sessions it
  * guards, and starts again from the clock, never from 1: a mark a login saw before the expiry is never seen again.
  * KEYS: the mark. ARGV: now ms, TTL ms.
@@ -52,6 +46,12 @@ local after = string.format('%d', math.max(tonumber(before) + 1, tonumber(ARGV[1
 redis.call('SET', KEYS[1], after, 'PX', ARGV[2])
 return { before, after }`;
 
+/**
+ * Lists a new session unless the user's sessions were ended since its login was checked (the mark moved):
+ * a password reset or two-factor turned on must not be outlived by a login that passed the old checks.
+ * KEYS: the user's session list, their sessions-ended mark. ARGV: now ms, expiry ms, token hash, list TTL ms,
+ * the mark the login saw.
+ */
 const LIST_SESSION_SCRIPT = `
 if (redis.call('GET', KEYS[2]) or '0') ~= ARGV[5] then return 0 end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
