@@ -50,6 +50,12 @@ function assertPasswordRules(password: string, param: string): void {
  */
 const ABANDONED_EMAIL_CLAIM_MS = 60_000;
 
+/** An email's claim as stored; claims made before they carried a time count as made long ago. */
+function parseEmailClaim(claim: string): { organizationId: string; userId: string; claimedAtMs: number } {
+  const [organizationId = '', userId = '', claimedAt = '0'] = claim.split(':');
+  return { organizationId, userId, claimedAtMs: Number(claimedAt) };
+}
+
 // KEYS: the email's claim. ARGV: the claim as read, the new one. Replaces it only if nobody changed it since.
 const REPLACE_CLAIM_SCRIPT = `
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
@@ -74,10 +80,10 @@ export function createOrganizationService(ctx: ServiceContext, deps: { apiKeys: 
 
   /** Which organization and user an email belongs to, without reading the user. */
   async function findUserRefByEmail(email: string): Promise<Pick<UserRecord, 'id' | 'organizationId'> | null> {
-    const ref = await redis.get(keys.userEmail(normalizeEmail(email)));
-    if (!ref) return null;
-    const [organizationId, id] = ref.split(':') as [string, string];
-    return { organizationId, id };
+    const claim = await redis.get(keys.userEmail(normalizeEmail(email)));
+    if (!claim) return null;
+    const { organizationId, userId } = parseEmailClaim(claim);
+    return { organizationId, id: userId };
   }
 
   async function claimEmail(email: string, user: Pick<UserRecord, 'id' | 'organizationId'>): Promise<boolean> {
@@ -87,9 +93,8 @@ export function createOrganizationService(ctx: ServiceContext, deps: { apiKeys: 
     if ((await redis.set(key, claim, 'NX')) === 'OK') return true;
     const held = await redis.get(key);
     if (held === null) return (await redis.set(key, claim, 'NX')) === 'OK';
-    // Claims from before they carried a time count as old.
-    const [organizationId = '', userId = '', claimedAt = '0'] = held.split(':');
-    if (nowMs - Number(claimedAt) < ABANDONED_EMAIL_CLAIM_MS || (await getUser(organizationId, userId))) return false;
+    const { organizationId, userId, claimedAtMs } = parseEmailClaim(held);
+    if (nowMs - claimedAtMs < ABANDONED_EMAIL_CLAIM_MS || (await getUser(organizationId, userId))) return false;
     return (await redis.eval(REPLACE_CLAIM_SCRIPT, 1, key, held, claim)) === 1;
   }
 
