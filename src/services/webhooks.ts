@@ -223,7 +223,21 @@ export function createWebhookService(ctx: ServiceContext, queues: Queues, events
   }
 
   /**
-   * Read-modify-write under the record's version; retried when another writer got there first.
+   * The record again after a lost race, as long as it is still the endpoint first read (`first`). One deleted
+   * meantime and created again under its Idempotency-Key (same id, new incarnation) is another endpoint: the
+   * request answers the 404 it would have had after the delete, and does not apply to the new one. A caller
+   * retrying on that 404 reads the new endpoint first and changes it knowingly; applied silently, a change
+   * meant for the old endpoint (a URL, disabling it, a rotation whose secret goes nowhere) would land on one
+   * its creator has just configured and been told the secret of.
+   */
+  async function reloadSame(organizationId: string, first: WebhookEndpointRecord): Promise<WebhookEndpointRecord> {
+    const current = await loadRecord(organizationId, first.id);
+    if (current.incarnation !== first.incarnation) throw endpointNotFound();
+    return current;
+  }
+
+  /**
+   * Read-modify-write under the record's version and incarnation; retried when another writer got there first.
    * `alongside` adds writes that must land in the same commit as the new version.
    */
   async function updateRecord(
@@ -232,8 +246,9 @@ export function createWebhookService(ctx: ServiceContext, queues: Queues, events
     change: (record: WebhookEndpointRecord) => Partial<WebhookEndpointRecord>,
     alongside: (record: WebhookEndpointRecord) => Promise<Mutation[]> = async () => [],
   ): Promise<WebhookEndpointRecord> {
+    const first = await loadRecord(organizationId, endpointId);
     for (let attempt = 0; attempt < MAX_UPDATE_ATTEMPTS; attempt += 1) {
-      const current = await loadRecord(organizationId, endpointId);
+      const current = attempt === 0 ? first : await reloadSame(organizationId, first);
       const next = await commitChange(organizationId, current, change(current), () => alongside(current));
       if (next) return next;
     }
@@ -252,7 +267,7 @@ export function createWebhookService(ctx: ServiceContext, queues: Queues, events
     const next = { ...current, ...change, updatedAt: ctx.now().toISOString(), version: current.version + 1 };
     const committed = await events.commit({
       organizationId,
-      guard: { key, expectedVersion: current.version },
+      guard: { key, expectedVersion: current.version, expectedIncarnation: current.incarnation ?? null },
       mutations: [{ op: 'set', key, value: JSON.stringify(next) }, ...(await alongside())],
       events: committedEvents,
     });

@@ -54,8 +54,10 @@ export interface Commit {
    * Optimistic concurrency on one record with a version: JSON with a numeric `version` field, or a packed
    * record (`packGuardedRecord`). `expectedVersion` null means "must not exist yet". The commit is refused
    * (nothing written) when the stored version differs.
+   * `expectedIncarnation` (JSON records only) also refuses it when the record's `incarnation` differs (null:
+   * the record has none): a record deleted and created again under the same id can be back at the same version.
    */
-  guard?: { key: string; expectedVersion: number | null };
+  guard?: { key: string; expectedVersion: number | null; expectedIncarnation?: string | null };
   mutations: Mutation[];
   /**
    * Each event's `id` is provisional until the commit: the log gives it its final id (see the layout above)
@@ -220,9 +222,9 @@ function fieldsOf(entry: Buffer[]): Record<string, Buffer> {
 
 // KEYS: 1 stream, 2 pending-fanout, 3 guard key (or the stream again when unguarded), 4.. mutation keys.
 // ARGV: 1 expected version ('' must not exist, '*' unguarded), 2 now ms, 3 retention ms, 4 the org's event id
-//       tail, 5 event count, then per event: type code, credential hint, packed envelope without the id; then
-//       per mutation: op, key index (into KEYS), then 1 or 2 operands. Returns { 'OK', event ids… } or
-//       { 'CONFLICT' }.
+//       tail, 5 event count, 6 expected incarnation ('*' not checked, '' none), then per event: type code,
+//       credential hint, packed envelope without the id; then per mutation: op, key index (into KEYS), then 1
+//       or 2 operands. Returns { 'OK', event ids… } or { 'CONFLICT' }.
 const COMMIT_SCRIPT = `
 local expected = ARGV[1]
 if expected ~= '*' then
@@ -231,10 +233,13 @@ if expected ~= '*' then
     if current then return { 'CONFLICT' } end
   else
     if not current then return { 'CONFLICT' } end
-    local version
-    if string.byte(current, 1) == 123 then version = cjson.decode(current)['version']
+    local version, incarnation
+    if string.byte(current, 1) == 123 then
+      local record = cjson.decode(current)
+      version, incarnation = record['version'], record['incarnation']
     else version = string.match(current, '^(%d+) ') end
     if tostring(version) ~= expected then return { 'CONFLICT' } end
+    if ARGV[6] ~= '*' and (incarnation or '') ~= ARGV[6] then return { 'CONFLICT' } end
   end
 end
 local alphabet = '${BASE32}'
@@ -252,7 +257,7 @@ local minId = tostring(now - tonumber(ARGV[3]))
 local tail = ARGV[4]
 local eventCount = tonumber(ARGV[5])
 local reply = { 'OK' }
-local i = 6
+local i = 7
 for _ = 1, eventCount do
   local streamId = redis.call('XADD', KEYS[1], 'MINID', '~', minId, '*', 't', ARGV[i], 'c', ARGV[i + 1], 'body', ARGV[i + 2])
   local ms, seq = string.match(streamId, '^(%d+)-(%d+)$')
@@ -379,6 +384,7 @@ export function createEventStore(redis: RedisClient, keys: Keys, now: () => Date
         }
       });
       const expected = commit.guard ? (commit.guard.expectedVersion === null ? '' : String(commit.guard.expectedVersion)) : '*';
+      const expectedIncarnation = commit.guard?.expectedIncarnation;
       const [result, ...eventIds] = await (redis as WithCommit).plugboardCommit(
         keyList.length,
         ...keyList,
@@ -387,6 +393,7 @@ export function createEventStore(redis: RedisClient, keys: Keys, now: () => Date
         EVENT_RETENTION_SECONDS * 1000,
         eventIdTail(commit.organizationId),
         commit.events.length,
+        expectedIncarnation === undefined ? '*' : (expectedIncarnation ?? ''),
         ...eventArgs,
         ...mutationArgs,
       );

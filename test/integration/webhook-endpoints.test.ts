@@ -6,6 +6,7 @@ import { EVENT_TYPES } from '../../src/webhooks/event-types.ts';
 import { SANDBOX_PROVIDER } from '../credentials-helper.ts';
 import { build, createOrganization, testConfig } from '../helper.ts';
 import { newEvent } from '../../src/services/events.ts';
+import { newId } from '../../src/ids.ts';
 
 const endpointsUrl = '/plug/webhooks/endpoints';
 
@@ -302,5 +303,44 @@ t.test('a rotation whose endpoint is deleted while it runs is the 404 of a delet
     const gone = await app.inject({ url: `${endpointsUrl}/${endpoint.id}`, headers: org.headers });
     t.equal(rotated.statusCode, 404, `${when}: not a 500`);
     t.same(rotated.json(), gone.json(), `${when}: the 404 any request for a deleted endpoint gets`);
+  }
+});
+
+t.test('a change that read an endpoint deleted and created again under its id before the change committed is the 404 of the deleted one', async (t) => {
+  const { app, org, orgKeys } = await setUp(t);
+  const { events, webhooks } = app.services;
+  const commit = events.commit.bind(events);
+  t.teardown(() => {
+    events.commit = commit;
+  });
+  const url = 'https://hooks.example.com/recreated';
+  // What an Idempotency-Key names: the same id on every creation under it.
+  const naming = { id: newId('whe'), isIdempotent: true };
+  const changes = {
+    PATCH: () => app.inject({ method: 'PATCH', url: `${endpointsUrl}/${naming.id}`, headers: org.headers, payload: { description: 'meant for the first one' } }),
+    rotateSecret: () => app.inject({ method: 'POST', url: `${endpointsUrl}/${naming.id}/rotateSecret`, headers: org.headers, payload: {} }),
+  };
+  for (const [name, change] of Object.entries(changes)) {
+    await webhooks.createEndpoint(org.organizationId, { url }, naming);
+    let recreated: { secret: string } | null = null;
+    // Both at version 1: only the incarnation tells the change's endpoint from the one it would commit over.
+    events.commit = async (pending) => {
+      if (recreated === null && pending.guard?.key === orgKeys.webhookEndpoint(naming.id) && pending.guard.expectedVersion === 1) {
+        events.commit = commit;
+        t.equal((await app.inject({ method: 'DELETE', url: `${endpointsUrl}/${naming.id}`, headers: org.headers })).statusCode, 204);
+        recreated = await webhooks.createEndpoint(org.organizationId, { url }, naming);
+      }
+      return commit(pending);
+    };
+    const changed = await change();
+    events.commit = commit;
+    t.ok(recreated, `${name}: the endpoint was re-created inside the change`);
+    t.equal(changed.statusCode, 404, `${name}: ${changed.body}`);
+    t.match(changed.json(), { errors: [{ type: 'notFound' }] });
+    const record = JSON.parse((await app.services.ctx.redis.get(orgKeys.webhookEndpoint(naming.id))) ?? '{}') as { version: number; description: string };
+    t.match(record, { version: 1, description: '' }, `${name}: the re-created endpoint is as it was created`);
+    const signing = await webhooks.signingSecrets(org.organizationId, record as Parameters<typeof webhooks.signingSecrets>[1]);
+    t.same(signing, [recreated!.secret], `${name}: it signs with its own secret alone`);
+    t.equal((await app.inject({ method: 'DELETE', url: `${endpointsUrl}/${naming.id}`, headers: org.headers })).statusCode, 204);
   }
 });
