@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { DeliveryStep } from './webhook-delivery.ts';
-import type { DeliveryJob } from './webhooks.ts';
+import type { DeliveryJob, DeliveryTarget } from './webhooks.ts';
 
 /**
  * The first attempts of deliveries a workers process fans out, made by that process at once instead of
@@ -64,11 +64,14 @@ export class FirstAttemptsHere {
   }
 
   /** Starts the booked attempts (one per target, event trigger, first attempt); does not wait for them. */
-  start(organizationId: string, targets: { eventId: string; endpointId: string }[]): void {
-    const endpointsByEvent = new Map<string, string[]>();
-    for (const { eventId, endpointId } of targets) endpointsByEvent.set(eventId, [...(endpointsByEvent.get(eventId) ?? []), endpointId]);
-    for (const [eventId, endpointIds] of endpointsByEvent) {
-      const attempts = endpointIds.map((endpointId) => this.#attempt({ organizationId, eventId, endpointId, attemptNumber: 1, trigger: 'event' }));
+  start(organizationId: string, targets: DeliveryTarget[]): void {
+    const targetsByEvent = new Map<string, DeliveryTarget[]>();
+    for (const target of targets) targetsByEvent.set(target.eventId, [...(targetsByEvent.get(target.eventId) ?? []), target]);
+    for (const [eventId, eventTargets] of targetsByEvent) {
+      // The incarnation goes with the delivery into the job it may become.
+      const attempts = eventTargets.map(({ endpointId, incarnation }) =>
+        this.#attempt({ organizationId, eventId, endpointId, attemptNumber: 1, trigger: 'event', incarnation }),
+      );
       const settling = Promise.all(attempts).then(async (settled) => {
         if (!settled.every(Boolean)) return;
         await this.settling.eventsSettled(organizationId, [eventId]).catch((error: unknown) => {

@@ -11,7 +11,7 @@ import { nextRetryDelayMs } from '../webhooks/retry-policy.ts';
 import { webhookHeaders } from '../webhooks/signing.ts';
 import { WaitingRooms } from '../webhooks/waiting-rooms.ts';
 import type { ServiceContext } from './context.ts';
-import { parseEndpointRecord, type DeliveryAttempt, type DeliveryJob, type WebhookEndpointRecord, type WebhookService } from './webhooks.ts';
+import { incarnationOf, parseEndpointRecord, type DeliveryAttempt, type DeliveryJob, type WebhookEndpointRecord, type WebhookService } from './webhooks.ts';
 
 /**
  * One step of a delivery job: admit it past the endpoint's gate (isolation), make one signed request,
@@ -135,12 +135,12 @@ export function createWebhookDeliveryService(
 
   /**
    * After a failed attempt: disable the endpoint, or keep the retry its schedule gives (`scheduledRetryMs`, null
-   * when it gives up). Returns the retry delay, if any. `endpointVersion` is the endpoint the attempt was sent
-   * to: one changed since is not disabled by its answer.
+   * when it gives up). Returns the retry delay, if any. `endpoint` is the endpoint the attempt was sent to: one
+   * changed since (or deleted and created again under its id) is not disabled by its answer.
    */
   async function afterFailure(
     delivery: DeliveryJob,
-    endpointVersion: number,
+    endpoint: WebhookEndpointRecord,
     outcome: HttpOutcome,
     failingSinceMs: number | null,
     scheduledRetryMs: number | null,
@@ -153,7 +153,7 @@ export function createWebhookDeliveryService(
     } else if (failingSinceMs !== null && now - failingSinceMs >= config.webhookDisableAfterSeconds * 1000) {
       disabledReason = `Every delivery failed for ${config.webhookDisableAfterSeconds} seconds`;
     }
-    if (disabledReason !== null && (await webhooks.disableEndpoint(organizationId, endpointId, disabledReason, endpointVersion))) {
+    if (disabledReason !== null && (await webhooks.disableEndpoint(organizationId, endpointId, disabledReason, endpoint))) {
       logger.warn({ organizationId, endpointId, reason: disabledReason }, 'webhook endpoint disabled');
       return null;
     }
@@ -176,7 +176,7 @@ export function createWebhookDeliveryService(
       return givingBack;
     };
     const attemptedAt = ctx.now();
-    const endpoint = parseEndpointRecord(endpointRead instanceof Buffer ? endpointRead.toString() : null);
+    const endpoint = endpointFor(delivery, parseEndpointRecord(endpointRead instanceof Buffer ? endpointRead.toString() : null));
     const body = storedEventFrom(organizationId, eventId, eventRead, attemptedAt.getTime())?.envelope;
     if (!endpoint || !endpoint.isEnabled || body === undefined) {
       await handBack(gate.release(organizationId, endpointId, leaseId));
@@ -240,7 +240,7 @@ export function createWebhookDeliveryService(
       nowMs: ctx.now().getTime(),
     });
     const { failingSinceMs } = await handBack(gate.finish(organizationId, endpointId, leaseId, { delivered: false, latencyMs: outcome.latencyMs, retryInMs: scheduledRetryMs }));
-    const retryInMs = await afterFailure(delivery, endpoint.version, outcome, failingSinceMs, scheduledRetryMs);
+    const retryInMs = await afterFailure(delivery, endpoint, outcome, failingSinceMs, scheduledRetryMs);
     await deliveryLog.settle(settlement(delivery, attemptRecord(retryInMs), retryInMs === null ? 'gave_up' : 'retrying'));
     logger.info(
       { organizationId, endpointId, eventId, attemptNumber: delivery.attemptNumber, status: outcome.responseStatus, error: outcome.error },
@@ -268,6 +268,17 @@ export function createWebhookDeliveryService(
       return deliverAdmitted(delivery, leaseId, admission.read, room);
     },
   };
+}
+
+/**
+ * The endpoint a delivery is for, or null when there is none under its id or the one there is another
+ * incarnation (deleted and created again under its Idempotency-Key since the delivery was fanned out): then the
+ * delivery is dropped as one to a deleted endpoint is. A job queued before deliveries named their incarnation
+ * names none and goes to the endpoint under its id, as it did when it was queued.
+ */
+function endpointFor(delivery: DeliveryJob, found: WebhookEndpointRecord | null): WebhookEndpointRecord | null {
+  if (found === null || delivery.incarnation === undefined) return found;
+  return incarnationOf(found) === delivery.incarnation ? found : null;
 }
 
 function firstHeader(value: string | string[] | undefined): string | undefined {

@@ -69,6 +69,21 @@ export interface DeliveryJob {
   /** 1 for the first request; incremented before each retry. */
   attemptNumber: number;
   trigger: DeliveryTrigger;
+  /**
+   * The incarnation of the endpoint the delivery was made for ('' for a record without one): a delivery that
+   * finds another under the id (deleted and created again under its Idempotency-Key) is dropped, as one to a
+   * deleted endpoint is. Absent from jobs queued before deliveries carried it; those are delivered to the
+   * endpoint found under the id, as they always were (a re-creation queued behind them is as rare as before).
+   */
+  incarnation?: string;
+}
+
+/** One delivery to make: an event, and the endpoint (as `DeliveryJob` names it) it goes to. */
+export type DeliveryTarget = Pick<DeliveryJob, 'eventId' | 'endpointId'> & { incarnation: string };
+
+/** How a delivery names the endpoint incarnation it is for (see `DeliveryJob.incarnation`). */
+export function incarnationOf(endpoint: WebhookEndpointRecord): string {
+  return endpoint.incarnation ?? '';
 }
 
 export interface DeliveryAttempt {
@@ -166,9 +181,13 @@ function isMeantFor(event: EventEnvelope, endpoint: WebhookEndpointRecord): bool
   return endpoint.eventTypes === null || (endpoint.eventTypes as string[]).includes(event.type);
 }
 
-/** The ids of the endpoints an event goes to now. */
-function recipientsAmong(endpoints: WebhookEndpointRecord[], event: EventEnvelope): string[] {
-  return endpoints.filter((endpoint) => endpoint.isEnabled && isMeantFor(event, endpoint)).map((endpoint) => endpoint.id);
+/** The endpoints an event goes to now. */
+function recipientsAmong(endpoints: WebhookEndpointRecord[], event: EventEnvelope): WebhookEndpointRecord[] {
+  return endpoints.filter((endpoint) => endpoint.isEnabled && isMeantFor(event, endpoint));
+}
+
+function targetOf(eventId: string, endpoint: WebhookEndpointRecord): DeliveryTarget {
+  return { eventId, endpointId: endpoint.id, incarnation: incarnationOf(endpoint) };
 }
 
 export function createWebhookService(ctx: ServiceContext, queues: Queues, events: EventService) {
@@ -274,11 +293,11 @@ export function createWebhookService(ctx: ServiceContext, queues: Queues, events
     return committed ? next : null;
   }
 
-  async function enqueueDeliveries(organizationId: string, targets: { eventId: string; endpointId: string }[], trigger: DeliveryTrigger) {
+  async function enqueueDeliveries(organizationId: string, targets: DeliveryTarget[], trigger: DeliveryTrigger) {
     if (targets.length === 0) return;
     await queues.webhookDelivery.addBulk(
-      targets.map(({ eventId, endpointId }) => {
-        const data: DeliveryJob = { organizationId, eventId, endpointId, attemptNumber: 1, trigger };
+      targets.map(({ eventId, endpointId, incarnation }) => {
+        const data: DeliveryJob = { organizationId, eventId, endpointId, attemptNumber: 1, trigger, incarnation };
         return { name: 'deliver', data, opts: deliveryJobOptions(data) };
       }),
     );
@@ -305,7 +324,7 @@ export function createWebhookService(ctx: ServiceContext, queues: Queues, events
   async function fanOutNow(organizationId: string, committed: EventEnvelope[], isFirstFanout: boolean): Promise<void> {
     const endpoints = await listRecords(organizationId);
     await recordMissed(organizationId, committed, endpoints);
-    const targets = committed.flatMap((event) => recipientsAmong(endpoints, event).map((endpointId) => ({ eventId: event.id, endpointId })));
+    const targets = committed.flatMap((event) => recipientsAmong(endpoints, event).map((endpoint) => targetOf(event.id, endpoint)));
     const here = isFirstFanout ? firstAttemptsHere : null;
     const booked = here?.book(targets.length) ?? 0;
     const attemptedHere = targets.slice(0, booked);
@@ -514,7 +533,7 @@ export function createWebhookService(ctx: ServiceContext, queues: Queues, events
       try {
         await enqueueDeliveries(
           organizationId,
-          eventIds.map((eventId) => ({ eventId, endpointId })),
+          eventIds.map((eventId) => targetOf(eventId, record)),
           'recover',
         );
       } catch (error) {
@@ -533,13 +552,13 @@ export function createWebhookService(ctx: ServiceContext, queues: Queues, events
     async resend(organizationId: string, eventId: string): Promise<{ eventId: string; endpointIds: string[] }> {
       const event = await events.get(organizationId, eventId);
       if (!event) throw errors.notFound({ message: 'Event not found', param: 'id' });
-      const endpointIds = recipientsAmong(await listRecords(organizationId), event);
+      const recipients = recipientsAmong(await listRecords(organizationId), event);
       await enqueueDeliveries(
         organizationId,
-        endpointIds.map((endpointId) => ({ eventId, endpointId })),
+        recipients.map((endpoint) => targetOf(eventId, endpoint)),
         'resend',
       );
-      return { eventId, endpointIds };
+      return { eventId, endpointIds: recipients.map((endpoint) => endpoint.id) };
     },
 
     /** The `events.onCommitted` listener. */
@@ -591,13 +610,14 @@ export function createWebhookService(ctx: ServiceContext, queues: Queues, events
     },
 
     /**
-     * Disables the endpoint if it is still the one the failing attempt was sent to (`seenVersion`), and tells
-     * the organization's other endpoints with a `webhook.endpoint_disabled` event. False when it changed
-     * meanwhile (a new URL, enabled again) or is gone: a late 410 from before must not undo that.
+     * Disables the endpoint if it is still the one the failing attempt was sent to (`seen`), and tells the
+     * organization's other endpoints with a `webhook.endpoint_disabled` event. False when it changed meanwhile
+     * (a new URL, enabled again) or is gone, or created again under its id (back at version 1): a late 410
+     * from before must not undo that.
      */
-    async disableEndpoint(organizationId: string, endpointId: string, reason: string, seenVersion: number): Promise<boolean> {
+    async disableEndpoint(organizationId: string, endpointId: string, reason: string, seen: Pick<WebhookEndpointRecord, 'version' | 'incarnation'>): Promise<boolean> {
       const current = await findRecord(organizationId, endpointId);
-      if (current?.version !== seenVersion) return false;
+      if (current?.version !== seen.version || current.incarnation !== seen.incarnation) return false;
       const disabled = await commitChange(organizationId, current, { isEnabled: false, disabledReason: reason }, undefined, [
         newEvent('webhook.endpoint_disabled', { endpointId, disabledReason: reason }, ctx.now()),
       ]);

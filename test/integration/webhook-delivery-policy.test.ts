@@ -1,10 +1,12 @@
 import type { LookupAddress } from 'node:dns';
 import t from 'tap';
+import { newId } from '../../src/ids.ts';
 import { newEvent } from '../../src/services/events.ts';
 import { eventPosition } from '../../src/storage/event-log.ts';
 import { RECONCILE_GRACE_MS } from '../../workers/webhook-reconciler.ts';
 import { answer, startReceiver, type Responder } from '../fixtures/webhook-receiver.ts';
 import { attemptsOf, commitEvent, createEndpoint, startWebhookStack, waitForAttempts } from '../fixtures/webhook-stack.ts';
+import { waitFor } from '../process-helper.ts';
 
 t.test('a host name resolving to loopback fails at delivery with a logged reason unless allow-listed', async (t) => {
   const receiver = await startReceiver(t);
@@ -119,6 +121,31 @@ t.test('a 410 from a URL the endpoint no longer has does not disable it: the del
   t.match(second, { url: moved.url, outcome: 'succeeded' }, 'retried at the new URL');
   const found = await stack.app.inject({ url: `/plug/webhooks/endpoints/${endpoint.id}`, headers: stack.org.headers });
   t.match(found.json(), { isEnabled: true, disabledReason: null, url: moved.url });
+});
+
+t.test('a 410 to an endpoint since deleted and created again under its id does not disable the new one', async (t) => {
+  const stack = await startWebhookStack(t, { env: { WEBHOOK_RETRY_SCHEDULE: '1' } });
+  let answerGone: () => void = () => {};
+  const receiver = await startReceiver(t, (_request, res, index) => {
+    if (index === 0) answerGone = () => res.writeHead(410).end();
+    else res.writeHead(204).end();
+  });
+  const { webhooks, ctx } = stack.container.services;
+  // The id an Idempotency-Key gives each creation under it.
+  const naming = { id: newId('whe'), isIdempotent: true };
+  await webhooks.createEndpoint(stack.org.organizationId, { url: receiver.url }, naming);
+  const event = await commitEvent(stack);
+  await receiver.waitFor((all) => all.length === 1);
+
+  const endpointUrl = `/plug/webhooks/endpoints/${naming.id}`;
+  t.equal((await stack.app.inject({ method: 'DELETE', url: endpointUrl, headers: stack.org.headers })).statusCode, 204);
+  await webhooks.createEndpoint(stack.org.organizationId, { url: receiver.url }, naming);
+  answerGone();
+  await waitFor('the 410 is logged', async () => ((await attemptsOf(stack, event.id)).length === 1 ? true : undefined), 10_000);
+  const found = await stack.app.inject({ url: endpointUrl, headers: stack.org.headers });
+  t.match(found.json(), { isEnabled: true, disabledReason: null }, 'both at version 1: only the incarnation tells them apart');
+  const record = JSON.parse((await ctx.redis.get(ctx.keys.org(stack.org.organizationId).webhookEndpoint(naming.id))) ?? '{}') as { version: number };
+  t.equal(record.version, 1, 'untouched');
 });
 
 t.test('an endpoint failing for WEBHOOK_DISABLE_AFTER_SECONDS is disabled', async (t) => {

@@ -1,8 +1,11 @@
 import t from 'tap';
 import { sha256Hex } from '../../src/crypto/hashing.ts';
+import { newEvent } from '../../src/services/events.ts';
+import { fanOutJobId, type DeliveryJob } from '../../src/services/webhooks.ts';
 import { generateWebhookSecret } from '../../src/webhooks/signing.ts';
 import { startReceiver } from '../fixtures/webhook-receiver.ts';
-import { commitEvent, createEndpoint, startWebhookStack, verifies, waitForAttempts } from '../fixtures/webhook-stack.ts';
+import { attemptsOf, commitEvent, createEndpoint, startWebhookStack, verifies, waitForAttempts } from '../fixtures/webhook-stack.ts';
+import { waitFor } from '../process-helper.ts';
 
 t.test('a receiver verifying with the standardwebhooks package accepts every delivery', async (t) => {
   const stack = await startWebhookStack(t);
@@ -224,4 +227,53 @@ t.test('an endpoint deleted and created again under its Idempotency-Key is signe
   const [, delivered] = await receiver.waitFor((all) => all.length === 2);
   t.ok(verifies(second.secret, delivered!), 'signed with the secret the second create returned');
   t.notOk(verifies(first.secret, delivered!), "never with the deleted endpoint's");
+});
+
+t.test('a delivery fanned out for an endpoint since deleted and created again under its id is dropped, as for a deleted one', async (t) => {
+  const stack = await startWebhookStack(t, { env: { WEBHOOK_RETRY_SCHEDULE: '2' } });
+  // The first request fails, so its delivery becomes a retry job made from the first attempt's.
+  const receiver = await startReceiver(t, (_request, res, index) => res.writeHead(index === 0 ? 500 : 204).end());
+  const idempotencyKey = 'setup-webhook';
+  const create = async () => {
+    const response = await stack.app.inject({ method: 'POST', url: '/plug/webhooks/endpoints', headers: { ...stack.org.headers, 'idempotency-key': idempotencyKey }, payload: { url: receiver.url } });
+    t.equal(response.statusCode, 201);
+    return response.json() as { id: string; secret: string };
+  };
+  const first = await create();
+  const before = await commitEvent(stack);
+  await receiver.waitFor((all) => all.length === 1);
+  const { queues, ctx } = stack.container.services;
+  const retry = await waitFor('the retry is queued', () => queues.webhookDelivery.getJob(fanOutJobId(before.id, first.id)), 5000);
+  t.match(retry.data, { attemptNumber: 2, incarnation: /^[a-z2-7]{16}$/ }, 'the retry names the incarnation it was fanned out for');
+
+  t.equal((await stack.app.inject({ method: 'DELETE', url: `/plug/webhooks/endpoints/${first.id}`, headers: stack.org.headers })).statusCode, 204);
+  const orgKeys = ctx.keys.org(stack.org.organizationId);
+  await ctx.redis.del(orgKeys.idempotency(sha256Hex(idempotencyKey)), orgKeys.idempotencyResponse(sha256Hex(idempotencyKey)));
+  const second = await create();
+  t.equal(second.id, first.id, 'the same id, with the same URL');
+
+  const after = await commitEvent(stack);
+  await receiver.waitFor((all) => all.some((request) => request.id === after.id));
+  await waitFor('the retry has run', async () => ((await retry.getState()) === 'completed' ? true : undefined), 10_000);
+  t.same(
+    receiver.received.map((request) => request.id),
+    [before.id, after.id],
+    'the event fanned out for the deleted endpoint is not delivered to the new one',
+  );
+  t.ok(receiver.received.slice(1).every((request) => verifies(second.secret, request)), 'the new endpoint is signed with its own secret');
+  t.equal((await attemptsOf(stack, before.id)).length, 1, 'nor logged as an attempt');
+});
+
+t.test('a delivery job queued before deliveries named their incarnation goes to the endpoint under its id, as before', async (t) => {
+  const stack = await startWebhookStack(t);
+  const receiver = await startReceiver(t);
+  const endpoint = await createEndpoint(stack, { url: receiver.url });
+  const event = newEvent('credential.created', { credential: { id: 'crd_old' } }, new Date());
+  await stack.container.services.events.store.commit({ organizationId: stack.org.organizationId, mutations: [], events: [event] }, new Date());
+  // The job data older builds queued: no `incarnation`.
+  const legacy = { organizationId: stack.org.organizationId, eventId: event.id, endpointId: endpoint.id, attemptNumber: 1, trigger: 'event' } satisfies DeliveryJob;
+  await stack.container.services.queues.webhookDelivery.add('deliver', legacy, { jobId: fanOutJobId(event.id, endpoint.id) });
+  const [delivered] = await receiver.waitFor((all) => all.length === 1);
+  t.equal(delivered?.id, event.id);
+  t.ok(verifies(endpoint.secret, delivered!));
 });

@@ -7,6 +7,7 @@ import { SANDBOX_PROVIDER } from '../credentials-helper.ts';
 import { build, createOrganization, testConfig } from '../helper.ts';
 import { newEvent } from '../../src/services/events.ts';
 import { newId } from '../../src/ids.ts';
+import { parseEndpointRecord } from '../../src/services/webhooks.ts';
 
 const endpointsUrl = '/plug/webhooks/endpoints';
 
@@ -252,7 +253,8 @@ t.test('resend goes to enabled endpoints only', async (t) => {
 t.test('enabling an endpoint Plugboard disabled clears its reason, its failure streak and its breaker', async (t) => {
   const { app, org, create, patch, orgKeys, redis } = await setUp(t);
   const endpoint = await create('https://hooks.example.com/gone');
-  t.equal(await app.services.webhooks.disableEndpoint(org.organizationId, endpoint.id, 'answered 410 Gone', 1), true);
+  const seen = parseEndpointRecord(await redis.get(orgKeys.webhookEndpoint(endpoint.id)));
+  t.equal(await app.services.webhooks.disableEndpoint(org.organizationId, endpoint.id, 'answered 410 Gone', seen!), true);
   const health = orgKeys.webhookEndpointHealth(endpoint.id);
   await redis.hset(health, 'failures', '7', 'openUntil', String(Date.now() + 600_000), 'failingSince', String(Date.now() - 4 * 86_400_000));
   const enabled = await patch(endpoint.id, { isEnabled: true });

@@ -46,7 +46,7 @@ t.test('without workers in the process the fan-out queues the delivery', async (
   const endpoint = await createEndpoint(stack, { url: receiver.url });
   const event = await commitEvent(stack);
   const job = await deliveryJob(stack, event.id, endpoint.id);
-  t.match(job?.data, { eventId: event.id, endpointId: endpoint.id, attemptNumber: 1, trigger: 'event' });
+  t.match(job?.data, { eventId: event.id, endpointId: endpoint.id, attemptNumber: 1, trigger: 'event', incarnation: /^[a-z2-7]{16}$/ });
   t.same(await pendingUntil(stack, Date.now() + 3_600_000), [], 'queued: no longer pending');
 });
 

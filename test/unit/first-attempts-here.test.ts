@@ -8,12 +8,14 @@ import type { DeliveryJob } from '../../src/services/webhooks.ts';
 function harness(maxInFlight: number, settlingDone: Promise<void> = Promise.resolve()) {
   const steps = new Map<string, { resolve: (step: DeliveryStep) => void; reject: (error: Error) => void }>();
   const calls: string[] = [];
+  const deliveries: DeliveryJob[] = [];
   const runner: FirstAttemptRunner = {
     longestStepMs: 1000,
     maxInFlight,
     run: (delivery, leaseId) =>
       new Promise<DeliveryStep>((resolve, reject) => {
         calls.push(`run ${leaseId}`);
+        deliveries.push(delivery);
         steps.set(delivery.endpointId, { resolve, reject });
       }),
   };
@@ -37,14 +39,14 @@ function harness(maxInFlight: number, settlingDone: Promise<void> = Promise.reso
     else step?.resolve(outcome);
     await new Promise((resolve) => setImmediate(resolve));
   };
-  return { here, calls, settle };
+  return { here, calls, deliveries, settle };
 }
 
 /** Two events: the first to endpoints a and b, the second to c. */
 const EVENT_1_TO_A_AND_B_EVENT_2_TO_C = [
-  { eventId: 'evt-1', endpointId: 'a' },
-  { eventId: 'evt-1', endpointId: 'b' },
-  { eventId: 'evt-2', endpointId: 'c' },
+  { eventId: 'evt-1', endpointId: 'a', incarnation: 'inc-a' },
+  { eventId: 'evt-1', endpointId: 'b', incarnation: 'inc-b' },
+  { eventId: 'evt-2', endpointId: 'c', incarnation: '' },
 ];
 
 const later = (endpointId: string): DeliveryStep => ({
@@ -75,9 +77,14 @@ t.test('no more attempts are booked than the runner allows in flight, none once 
 });
 
 t.test('an event settles once every delivery of it finished or was queued for later', async (t) => {
-  const { here, calls, settle } = harness(10);
+  const { here, calls, deliveries, settle } = harness(10);
   here.book(3);
   here.start('org', EVENT_1_TO_A_AND_B_EVENT_2_TO_C);
+  t.same(
+    deliveries.map(({ endpointId, incarnation }) => `${endpointId} ${incarnation}`),
+    ['a inc-a', 'b inc-b', 'c '],
+    'each delivery names the incarnation of the endpoint it was fanned out for',
+  );
   await settle('a', { kind: 'finished' });
   await settle('c', { kind: 'finished' });
   await settle('b', later('b'));
