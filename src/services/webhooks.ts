@@ -293,6 +293,25 @@ export function createWebhookService(ctx: ServiceContext, queues: Queues, events
     return committed ? next : null;
   }
 
+  /** Deletes the endpoint with everything kept for it, unless another write got there first (false). */
+  async function commitDeletion(organizationId: string, record: WebhookEndpointRecord): Promise<boolean> {
+    const orgKeys = keys.org(organizationId);
+    const del = (key: string): Mutation => ({ op: 'del', key });
+    return events.commit({
+      organizationId,
+      guard: { key: orgKeys.webhookEndpoint(record.id), expectedVersion: record.version, expectedIncarnation: record.incarnation ?? null },
+      mutations: [
+        del(orgKeys.webhookEndpoint(record.id)),
+        { op: 'srem', key: orgKeys.webhookEndpoints, member: record.id },
+        del(orgKeys.webhookEndpointSecrets(record.id)),
+        del(orgKeys.webhookEndpointHealth(record.id)),
+        del(orgKeys.webhookEndpointInFlight(record.id)),
+        del(orgKeys.webhookEndpointFailed(record.id)),
+      ],
+      events: [],
+    });
+  }
+
   async function enqueueDeliveries(organizationId: string, targets: DeliveryTarget[], trigger: DeliveryTrigger) {
     if (targets.length === 0) return;
     await queues.webhookDelivery.addBulk(
@@ -441,24 +460,18 @@ export function createWebhookService(ctx: ServiceContext, queues: Queues, events
       return toEndpointView(updated);
     },
 
+    /**
+     * A delete that loses the race to another delete answers the 404 a delete after it gets (the record is
+     * gone when it reads again), and one that loses to a re-creation under the id too (see `reloadSame`). One
+     * that loses to a change deletes the changed endpoint: the change came first.
+     */
     async deleteEndpoint(organizationId: string, endpointId: string): Promise<void> {
-      const record = await loadRecord(organizationId, endpointId);
-      const orgKeys = keys.org(organizationId);
-      const del = (key: string): Mutation => ({ op: 'del', key });
-      const deleted = await events.commit({
-        organizationId,
-        guard: { key: orgKeys.webhookEndpoint(endpointId), expectedVersion: record.version },
-        mutations: [
-          del(orgKeys.webhookEndpoint(endpointId)),
-          { op: 'srem', key: orgKeys.webhookEndpoints, member: endpointId },
-          del(orgKeys.webhookEndpointSecrets(endpointId)),
-          del(orgKeys.webhookEndpointHealth(endpointId)),
-          del(orgKeys.webhookEndpointInFlight(endpointId)),
-          del(orgKeys.webhookEndpointFailed(endpointId)),
-        ],
-        events: [],
-      });
-      if (!deleted) throw errors.conflict({ message: 'The webhook endpoint changed while being deleted; retry' });
+      const first = await loadRecord(organizationId, endpointId);
+      for (let attempt = 0; attempt < MAX_UPDATE_ATTEMPTS; attempt += 1) {
+        const record = attempt === 0 ? first : await reloadSame(organizationId, first);
+        if (await commitDeletion(organizationId, record)) return;
+      }
+      throw errors.conflict({ message: 'The webhook endpoint is being changed concurrently; retry' });
     },
 
     /**

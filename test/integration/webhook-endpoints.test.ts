@@ -346,3 +346,59 @@ t.test('a change that read an endpoint deleted and created again under its id be
     t.equal((await app.inject({ method: 'DELETE', url: `${endpointsUrl}/${naming.id}`, headers: org.headers })).statusCode, 204);
   }
 });
+
+t.test('deletes of one endpoint at once: one 204, the others the 404 a delete after it gets', async (t) => {
+  const { app, org, create } = await setUp(t);
+  const endpoint = await create('https://hooks.example.com/deleted-at-once');
+  const deletes = 30;
+  const answers = await Promise.all(
+    Array.from({ length: deletes }, () => app.inject({ method: 'DELETE', url: `${endpointsUrl}/${endpoint.id}`, headers: org.headers })),
+  );
+  const statuses = answers.map((answer) => answer.statusCode);
+  t.same(statuses.filter((status) => status === 204).length, 1, `one deletes it (${statuses.join(' ')})`);
+  t.same(statuses.filter((status) => status === 404).length, deletes - 1, 'the others find it gone');
+  const after = await app.inject({ method: 'DELETE', url: `${endpointsUrl}/${endpoint.id}`, headers: org.headers });
+  t.same(answers.find((answer) => answer.statusCode === 404)?.json(), after.json(), 'the same 404 as a delete after them all');
+});
+
+t.test('a delete that loses to a change deletes the changed endpoint; one that loses to a re-creation under its id is a 404', async (t) => {
+  const { app, org, orgKeys, patch } = await setUp(t);
+  const { events, webhooks } = app.services;
+  const commit = events.commit.bind(events);
+  t.teardown(() => {
+    events.commit = commit;
+  });
+  const naming = { id: newId('whe'), isIdempotent: true };
+  const url = 'https://hooks.example.com/deleted';
+  const deleteEndpoint = () => app.inject({ method: 'DELETE', url: `${endpointsUrl}/${naming.id}`, headers: org.headers });
+  /** Runs `meanwhile` between the delete's read of the record and its commit. */
+  const deleteWith = async (meanwhile: () => Promise<void>) => {
+    let isArmed = true;
+    events.commit = async (pending) => {
+      if (isArmed && pending.guard?.key === orgKeys.webhookEndpoint(naming.id) && pending.mutations.some((mutation) => mutation.op === 'del')) {
+        isArmed = false;
+        await meanwhile();
+      }
+      return commit(pending);
+    };
+    const deleted = await deleteEndpoint();
+    events.commit = commit;
+    t.notOk(isArmed, 'the change ran inside the delete');
+    return deleted;
+  };
+
+  await webhooks.createEndpoint(org.organizationId, { url }, naming);
+  const deleted = await deleteWith(async () => {
+    t.equal((await patch(naming.id, { description: 'changed meanwhile' })).statusCode, 200);
+  });
+  t.equal(deleted.statusCode, 204, 'a change meanwhile does not keep it');
+  t.equal(await app.services.ctx.redis.exists(orgKeys.webhookEndpoint(naming.id)), 0);
+
+  await webhooks.createEndpoint(org.organizationId, { url }, naming);
+  const lost = await deleteWith(async () => {
+    t.equal((await deleteEndpoint()).statusCode, 204);
+    await webhooks.createEndpoint(org.organizationId, { url }, naming);
+  });
+  t.equal(lost.statusCode, 404, 'the endpoint it was asked to delete is gone');
+  t.equal((await app.inject({ url: `${endpointsUrl}/${naming.id}`, headers: org.headers })).statusCode, 200, 'the re-created one stays');
+});
