@@ -1,6 +1,7 @@
 import { randomToken, safeEqual, sha256Hex } from '../crypto/hashing.ts';
 import { errors } from '../errors.ts';
 import { newId } from '../ids.ts';
+import { execTransaction } from '../storage/redis.ts';
 import type { ServiceContext } from './context.ts';
 
 export interface ApiKeyRecord {
@@ -84,12 +85,16 @@ export function createApiKeyService(ctx: ServiceContext) {
       return key?.organizationId === organizationId ? key.keyId : null;
     },
 
-    /** Revoking a key ends every token it issued: tokens are checked against their key on each use. */
+    /**
+     * Revoking a key ends every token it issued: tokens are checked against their key on each use. Of revokes
+     * at once, one removes the key and the others get the 404 of a revoke after it.
+     */
     async revoke(organizationId: string, keyId: string): Promise<void> {
       const record = await load(organizationId, keyId);
       if (!record) throw errors.notFound({ message: 'API key not found' });
       const orgKeys = keys.org(organizationId);
-      await redis.multi().del(orgKeys.apiKey(keyId)).srem(orgKeys.apiKeys, keyId).exec();
+      const [removed] = (await execTransaction(redis.multi().del(orgKeys.apiKey(keyId)).srem(orgKeys.apiKeys, keyId), 'revoke')) as [number, number];
+      if (removed === 0) throw errors.notFound({ message: 'API key not found' });
       await redis.del(keys.clientId(record.clientId));
     },
 

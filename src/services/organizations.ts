@@ -1,6 +1,7 @@
 import { hashPassword, randomToken, verifyPassword } from '../crypto/hashing.ts';
 import { errors } from '../errors.ts';
 import { newId } from '../ids.ts';
+import { execTransaction } from '../storage/redis.ts';
 import type { ApiKeyService } from './api-keys.ts';
 import type { ServiceContext } from './context.ts';
 import type { PasswordAttemptGuard } from './password-attempts.ts';
@@ -194,13 +195,18 @@ export function createOrganizationService(ctx: ServiceContext, deps: { apiKeys: 
         .sort((a, b) => a.createdAt.localeCompare(b.createdAt));
     },
 
-    /** Removes the user record and frees its email. Sessions and two-factor data are their services' to end. */
+    /**
+     * Removes the user record and frees its email. Sessions and two-factor data are their services' to end.
+     * Null when there was no such user, or another delete removed it first: of deletes at once, one removes it
+     * and the others get the answer of a delete after it.
+     */
     async deleteUser(organizationId: string, userId: string): Promise<UserRecord | null> {
       const orgKeys = keys.org(organizationId);
       const raw = await redis.get(orgKeys.user(userId));
       if (!raw) return null;
       const user = JSON.parse(raw) as UserRecord;
-      await redis.multi().del(orgKeys.user(userId)).srem(orgKeys.users, userId).exec();
+      const [removed] = (await execTransaction(redis.multi().del(orgKeys.user(userId)).srem(orgKeys.users, userId), 'deleteUser')) as [number, number];
+      if (removed === 0) return null;
       // Only while the claim is still this user's: once their record is gone, a sign-up may take the email over.
       await redis.eval(RELEASE_CLAIM_SCRIPT, 1, keys.userEmail(user.email), `${organizationId}:${userId}`);
       return user;

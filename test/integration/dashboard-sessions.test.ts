@@ -341,3 +341,20 @@ t.test('logging out unlists the session from the user’s session list', async (
   await dashboardSessions.logout(result.session.token);
   t.equal(await ctx.redis.zcard(listed), 0);
 });
+
+t.test('deletes of one user, or one API key, at once: one 204, the others the 404 a delete after it gets', async (t) => {
+  const app = await build(t);
+  const org = await createOrganization(app);
+  const headers = await sessionHeaders(app, org.email, org.password);
+  const user = await app.inject({ method: 'POST', url: '/dashboard/users', headers, payload: { email: `member-${org.email}`, password: 'member-password-1' } });
+  const key = await app.inject({ method: 'POST', url: '/dashboard/apiKeys', headers, payload: { name: 'Billing sync' } });
+  const deletes = 30;
+  for (const url of [`/dashboard/users/${user.json().id as string}`, `/dashboard/apiKeys/${key.json().id as string}`]) {
+    const answers = await Promise.all(Array.from({ length: deletes }, () => app.inject({ method: 'DELETE', url, headers })));
+    const statuses = answers.map((answer) => answer.statusCode);
+    t.equal(statuses.filter((status) => status === 204).length, 1, `${url}: one deletes it (${statuses.join(' ')})`);
+    t.equal(statuses.filter((status) => status === 404).length, deletes - 1, `${url}: the others find it gone`);
+    const after = await app.inject({ method: 'DELETE', url, headers });
+    t.same(answers.find((answer) => answer.statusCode === 404)?.json(), after.json(), `${url}: the same 404 as a delete after them all`);
+  }
+});
