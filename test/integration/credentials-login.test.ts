@@ -359,3 +359,18 @@ t.test('the providerId filter lists the credentials of that provider only', asyn
   t.same((await list('providerId=prv_sandboxelectricxxxxxxxxxxx')).data.map((c) => c.id), [electric.id]);
   t.equal((await list('providerId=prv_sandboxenergyukxxxxxxxxxxx')).page.totalElements, 0);
 });
+
+t.test('deletes of one credential at once: one 204, the others the 404 a delete after it gets', async (t) => {
+  const stack = await buildStack(t);
+  const deletes = 30;
+  const created = await createCredential(stack, 'pass_good');
+  await waitForCredential(stack, created.id, hasDetail('LOGIN_AND_DATA_DISCOVERY_SUCCESS'));
+  // The v1 API's DELETE is the same service call.
+  const url = `/plug/credentials/${created.id}`;
+  const answers = await Promise.all(Array.from({ length: deletes }, () => call(stack, 'DELETE', url)));
+  const statuses = answers.map((answer) => answer.statusCode);
+  t.equal(statuses.filter((status) => status === 204).length, 1, `one deletes it (${statuses.join(' ')})`);
+  t.equal(statuses.filter((status) => status === 404).length, deletes - 1, 'the others find it gone');
+  const after = await call(stack, 'DELETE', url);
+  t.same(answers.find((answer) => answer.statusCode === 404)?.body, after.body, 'the same 404 as a delete after them all');
+});
