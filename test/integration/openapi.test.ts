@@ -190,6 +190,13 @@ t.test('a 201 declares Location exactly when it sends one', async (t) => {
   }
   t.match(locations['POST /plug/credentials'], /^\/plug\/credentials\/crd_/);
   t.match(locations['POST /v1/utility/credentials'], /^http:\/\/[^/]+\/v1\/utility\/credentials\/crd_/, "v1's is an absolute URL");
+  t.match(locations['POST /dashboard/users'], /^\/dashboard\/users\/usr_\w+$/);
+  t.match(locations['POST /dashboard/apiKeys'], /^\/dashboard\/apiKeys\/key_\w+$/);
+  // No GET there, but the URL is the resource's: DELETE acts on what the Location names.
+  const session = { authorization: `Bearer ${dashboard.json().session.token}` };
+  for (const name of ['POST /dashboard/users', 'POST /dashboard/apiKeys']) {
+    t.equal((await app.inject({ method: 'DELETE', url: locations[name] ?? '/no-location-sent', headers: session })).statusCode, 204, `${name}: DELETE at its Location`);
+  }
 });
 
 t.test('Swagger UI is served at /docs', async (t) => {

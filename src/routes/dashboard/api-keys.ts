@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { idPattern } from '../../ids.ts';
-import { errorResponses } from '../../schemas/index.ts';
+import { createdWithLocation, errorResponses } from '../../schemas/index.ts';
 import { PageSchema, pageQuery } from '../../schemas/pagination.ts';
 import { NO_CONTROL_CHARACTERS } from '../../schemas/text.ts';
 import type { ApiKeyView } from '../../services/api-keys.ts';
@@ -66,13 +66,13 @@ const apiKeys: FastifyPluginAsyncTypebox = async (app) => {
         summary: 'Create an API key (admins only); the response holds client_secret, shown this once',
         security,
         body: CreateApiKeyBody,
-        response: { 201: CreatedApiKeySchema, ...errorResponses(400, 401, 403) },
+        response: { 201: createdWithLocation(CreatedApiKeySchema, 'The new key: /dashboard/apiKeys/{id} (DELETE revokes it)'), ...errorResponses(400, 401, 403) },
       },
     },
     async (request, reply) => {
       const user = sessionUserOf(request);
       const { clientSecret, ...key } = await app.services.apiKeys.create(user.organizationId, { name: request.body.name, createdBy: user.id });
-      return reply.status(201).send({ ...toResponse(key), client_secret: clientSecret });
+      return reply.status(201).header('location', `${app.prefix}/${key.id}`).send({ ...toResponse(key), client_secret: clientSecret });
     },
   );
 

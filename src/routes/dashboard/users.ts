@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { idPattern } from '../../ids.ts';
-import { errorResponses } from '../../schemas/index.ts';
+import { createdWithLocation, errorResponses } from '../../schemas/index.ts';
 import { PageSchema, pageQuery } from '../../schemas/pagination.ts';
 import type { DashboardUserView } from '../../services/dashboard-users.ts';
 import { paginate, parseSort } from '../../services/pagination.ts';
@@ -63,13 +63,13 @@ const users: FastifyPluginAsyncTypebox = async (app) => {
         summary: 'Add a dashboard user to the organization (admins only)',
         security,
         body: CreateUserBody,
-        response: { 201: UserSchema, ...errorResponses(400, 401, 403, 409) },
+        response: { 201: createdWithLocation(UserSchema, 'The new user: /dashboard/users/{id} (its password and DELETE are there)'), ...errorResponses(400, 401, 403, 409) },
       },
     },
     async (request, reply) => {
       const { email, password, role = 'member' } = request.body;
       const user = await app.services.dashboardUsers.create(sessionUserOf(request).organizationId, { email, password, role });
-      return reply.status(201).send(user);
+      return reply.status(201).header('location', `${app.prefix}/${user.id}`).send(user);
     },
   );
 
