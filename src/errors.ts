@@ -78,6 +78,12 @@ export const errors = {
   malformedJson: define('PB_MALFORMED_JSON', 'invalidParameter', 400, 'The request body is not valid JSON'),
   emptyJsonBody: define('PB_EMPTY_JSON_BODY', 'invalidParameter', 400, 'The request body is empty but its content type is JSON'),
   unknownVersion: define('PB_UNKNOWN_VERSION', 'invalidParameter', 400, 'Unknown Plug-Version'),
+  malformedAuthorization: define(
+    'PB_MALFORMED_AUTHORIZATION',
+    'invalidParameter',
+    400,
+    'The Authorization header is malformed: send Authorization: Bearer <token>, with one token of letters, digits and -._~+/ (RFC 6750 §2.1)',
+  ),
   unauthorized: define('PB_UNAUTHORIZED', 'unauthorized', 401, 'Missing or invalid credentials'),
   invalidClient: define('PB_INVALID_CLIENT', 'unauthorized', 401, 'Unknown client or wrong client secret'),
   tokenExpired: define('PB_TOKEN_INVALID', 'unauthorized', 401, 'The access token is invalid, expired or revoked'),

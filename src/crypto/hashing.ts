@@ -5,6 +5,9 @@ export function sha256Hex(value: string): string {
   return createHash('sha256').update(value).digest('hex');
 }
 
+/** RFC 6750 §2.1's b64token, as a regular expression's source: what a bearer token may hold (`randomToken`'s base64url does). */
+export const B64TOKEN = '[A-Za-z0-9._~+/-]+=*';
+
 export function randomToken(bytes = 32): string {
   return randomBytes(bytes).toString('base64url');
 }

@@ -40,6 +40,11 @@ const COMPONENTS = {
         'RFC 6750 §3: Bearer error="invalid_token" when the bearer token sent is unknown, expired or revoked; Bearer when the request sent none (or a dashboard session cookie that failed)',
       schema: { type: 'string' },
     },
+    BearerInvalidRequest: {
+      description:
+        'RFC 6750 §3.1: Bearer error="invalid_request" when the Authorization header names the Bearer scheme but is not Bearer <token> (PB_MALFORMED_AUTHORIZATION); other 400s carry none',
+      schema: { type: 'string' },
+    },
     BasicChallenge: {
       description: 'Basic realm="plugboard", charset="UTF-8" when the client sent HTTP Basic credentials (RFC 6749 §5.2); none when it sent its secret in the body',
       schema: { type: 'string' },
@@ -135,15 +140,25 @@ function needsToken(operation: Operation): boolean {
   return security.length > 0 && security.every((requirement) => Object.keys(requirement).length > 0);
 }
 
-/** The challenge a 401 of `operation` carries: Bearer where a token is needed (bearer-auth.ts), Basic on the token route. */
-function challengeOf(operation: Operation): Record<string, unknown> {
-  if (needsToken(operation)) return { 'WWW-Authenticate': { $ref: '#/components/headers/BearerChallenge' } };
+/** Whether `operation` reads a bearer token (bearer-auth.ts): where one is needed, and `/metrics` once METRICS_TOKEN is set. */
+function readsBearerToken(operation: Operation): boolean {
+  return needsToken(operation) || (operation.security?.some((requirement) => 'metricsBearer' in requirement) ?? false);
+}
+
+/**
+ * The challenge an answer of `operation` with `status` carries: a 401's is Bearer where a bearer token is read,
+ * Basic on the token route; where a bearer token is read, a 400 may be a malformed one's invalid_request.
+ */
+function challengeOf(operation: Operation, status: string): Record<string, unknown> {
+  if (status === '400') return readsBearerToken(operation) ? { 'WWW-Authenticate': { $ref: '#/components/headers/BearerInvalidRequest' } } : {};
+  if (status !== '401') return {};
+  if (readsBearerToken(operation)) return { 'WWW-Authenticate': { $ref: '#/components/headers/BearerChallenge' } };
   if (operation.security?.some((requirement) => 'clientBasic' in requirement)) return { 'WWW-Authenticate': { $ref: '#/components/headers/BasicChallenge' } };
   return {};
 }
 
 /** A shared failure response, in the current API's error shape or in v1's (`prefix` V1). */
-function failureResponse({ description, retryAfter }: CommonFailure, prefix: string, withRateLimit: boolean) {
+function failureResponse({ description, retryAfter }: CommonFailure, prefix: string, withRateLimit: boolean, challenge: Record<string, unknown>) {
   return {
     description,
     headers: {
@@ -151,6 +166,7 @@ function failureResponse({ description, retryAfter }: CommonFailure, prefix: str
       'X-Request-Id': { $ref: '#/components/headers/RequestId' },
       ...(retryAfter ? { 'Retry-After': { $ref: '#/components/headers/RetryAfter' } } : {}),
       ...(withRateLimit ? RATE_LIMIT_HEADERS : {}),
+      ...challenge,
     },
     content: { 'application/json': { schema: { $ref: `#/components/schemas/${prefix}Error` } } },
   };
@@ -180,7 +196,7 @@ export function completeOperations(document: Document): Document {
           'Plug-Version': { $ref: '#/components/headers/PlugVersion' },
           'X-Request-Id': { $ref: '#/components/headers/RequestId' },
           ...(status === '429' ? { 'Retry-After': { $ref: '#/components/headers/RetryAfter' } } : {}),
-          ...(status === '401' ? challengeOf(operation) : {}),
+          ...challengeOf(operation, status),
           ...(isRateLimited && !(status === '401' && needsToken(operation)) ? RATE_LIMIT_HEADERS : {}),
           ...(isSuccess && headerNames.has('idempotency-key') ? { 'Idempotent-Replayed': { $ref: '#/components/headers/IdempotentReplayed' } } : {}),
           ...(isSuccess && headerNames.has('prefer') ? { 'Preference-Applied': { $ref: '#/components/headers/PreferenceApplied' } } : {}),
@@ -190,8 +206,9 @@ export function completeOperations(document: Document): Document {
         if (responses[failure.status] !== undefined || !failure.when(operation, method)) continue;
         const withRateLimit = isRateLimited && !failure.isBeforeRateLimit;
         // Health and metrics fail like the rest, but without the rate limit's headers.
-        const name = `${prefix}${failure.name}${withRateLimit || failure.isBeforeRateLimit ? '' : 'WithoutRateLimit'}`;
-        sharedResponses[name] ??= failureResponse(failure, prefix, withRateLimit);
+        const challenge = challengeOf(operation, failure.status);
+        const name = `${prefix}${failure.name}${withRateLimit || failure.isBeforeRateLimit ? '' : 'WithoutRateLimit'}${Object.keys(challenge).length > 0 ? 'WithChallenge' : ''}`;
+        sharedResponses[name] ??= failureResponse(failure, prefix, withRateLimit, challenge);
         responses[failure.status] = { $ref: `#/components/responses/${name}` };
       }
     }

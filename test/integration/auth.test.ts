@@ -102,3 +102,42 @@ t.test('a revoked token stops working, other tokens of the key go on', async (t)
   t.equal(response.statusCode, 401);
   t.equal(response.json().errors[0].details.errorId, 'PB_TOKEN_INVALID');
 });
+
+t.test('a malformed Bearer header is a 400 invalid_request; another scheme, like none, is a bare 401 (RFC 6750 §3.1)', async (t) => {
+  const app = await build(t);
+  const org = await createOrganization(app);
+  const call = (authorization: string) => app.inject({ method: 'GET', url: '/plug/organization', headers: { authorization } });
+
+  for (const [authorization, why] of [
+    ['Bearer', 'no token'],
+    ['Bearer    ', 'no token after the spaces'],
+    [`Bearer ${org.accessToken} extra`, 'two tokens'],
+    [`Bearer ${org.accessToken.slice(0, 8)}$%${org.accessToken.slice(8)}`, 'characters a token never has'],
+    [`Bearer=${org.accessToken}`, 'no space after the scheme'],
+    [`Bearer "${org.accessToken}"`, 'a quoted token'],
+    [`bEARER\t${org.accessToken}`, 'a tab, not a space'],
+  ]) {
+    const response = await call(authorization!);
+    t.equal(response.statusCode, 400, `${why}: 400`);
+    t.equal(response.headers['www-authenticate'], 'Bearer error="invalid_request"', `${why}: invalid_request`);
+    t.match(response.json(), { errors: [{ type: 'invalidParameter', param: 'Authorization', details: { errorId: 'PB_MALFORMED_AUTHORIZATION' } }] }, `${why}: the envelope`);
+    t.notOk('value' in response.json().errors[0].details, `${why}: the header is not echoed`);
+    t.notOk(response.headers['x-ratelimit-limit'], `${why}: refused before the rate limit counts it`);
+  }
+
+  for (const [authorization, why] of [
+    ['Basic eHl6OnNlY3JldA==', 'HTTP Basic'],
+    ['Basic xyz', 'HTTP Basic, however garbled: not our scheme to judge'],
+    [`Token ${org.accessToken}`, 'another scheme'],
+    [org.accessToken, 'a token without its scheme'],
+    [`Bearerx ${org.accessToken}`, 'a scheme that only starts like Bearer'],
+  ]) {
+    const response = await call(authorization!);
+    t.equal(response.statusCode, 401, `${why}: 401`);
+    t.equal(response.headers['www-authenticate'], 'Bearer', `${why}: the bare challenge, as to a request without credentials`);
+    t.equal(response.json().errors[0].details.errorId, 'PB_UNAUTHORIZED');
+  }
+
+  // RFC 6750 §2.1: `Bearer 1*SP b64token`, the scheme in any case (RFC 9110 §11.1).
+  t.equal((await call(`bearer  ${org.accessToken}`)).statusCode, 200, 'a lower-case scheme and two spaces');
+});

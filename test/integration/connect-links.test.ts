@@ -80,6 +80,10 @@ t.test('a link never reaches another credential, and forged or foreign calls are
   t.equal((await hosted('cl1.nokey.e30.AAAA')).statusCode, 401, 'an unknown key id');
   t.equal((await stack.app.inject({ url: '/connect/api/credential' })).statusCode, 401, 'no token');
   t.equal((await hosted(stack.org.accessToken)).statusCode, 401, 'an API access token is not a link');
+  // The page sends whatever the link's fragment holds: a link mangled on its way is a broken link, not RFC 6750's 400.
+  const mangled = await hosted(`${tokenOf(link.body)} %20`);
+  t.equal(mangled.statusCode, 401, 'a mangled link');
+  t.equal(mangled.json().errors[0].details.errorId, 'PB_CONNECT_LINK_INVALID', 'which the page shows as a link that no longer works');
   t.equal((await stack.app.inject({ url: '/connect/api/credential', headers: { authorization: `Bearer ${tokenOf(link.body)}` } })).statusCode, 200);
 
   const stranger = await createOrganization(stack.app, 'Stranger');

@@ -86,6 +86,24 @@ t.test('sessions need a real, live token', async (t) => {
   t.equal(expired.headers['www-authenticate'], invalidToken, 'an expired session token is an invalid_token');
 });
 
+t.test('a malformed Bearer header is a 400 even beside a live cookie; another scheme leaves the cookie in charge', async (t) => {
+  const app = await build(t);
+  const org = await createOrganization(app);
+  const { session } = (await login(app, org.email, org.password)).json();
+  const cookie = `plugboard_session=${session.token}`;
+  const me = (headers: Record<string, string>) => app.inject({ method: 'GET', url: '/dashboard/me', headers });
+
+  const malformed = await me({ authorization: 'Bearer', cookie });
+  t.equal(malformed.statusCode, 400, 'its sender meant the header, not whoever the cookie names');
+  t.equal(malformed.headers['www-authenticate'], 'Bearer error="invalid_request"');
+  t.equal(malformed.json().errors[0].details.errorId, 'PB_MALFORMED_AUTHORIZATION');
+  t.equal((await me({ authorization: `Bearer ${session.token} x` })).statusCode, 400);
+  // A browser behind an HTTP Basic gate (a staging proxy) sends its Basic credentials to every page.
+  t.equal((await me({ authorization: 'Basic dXNlcjpwYXNz', cookie })).statusCode, 200, 'Basic beside the cookie: the cookie');
+  const logout = await app.inject({ method: 'POST', url: '/dashboard/logout', headers: { authorization: 'Bearer a b' } });
+  t.equal(logout.statusCode, 400, 'logging out reads the header the same way');
+});
+
 t.test('org admins manage users; members cannot', async (t) => {
   const app = await build(t);
   const org = await createOrganization(app);

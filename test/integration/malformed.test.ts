@@ -77,7 +77,7 @@ const CASES: Case[] = [
   })),
   { name: '/plug without Authorization', url: '/plug/organization', status: 401 },
   { name: '/plug with junk Authorization', url: '/plug/organization', headers: { authorization: 'junk' }, status: 401 },
-  { name: '/plug with an empty Bearer', url: '/plug/organization', headers: { authorization: 'Bearer ' }, status: 401 },
+  { name: '/plug with an empty Bearer (malformed: RFC 6750 §3.1)', url: '/plug/organization', headers: { authorization: 'Bearer ' }, status: 400 },
   { name: '/plug with an unknown token', url: '/plug/organization', headers: { authorization: 'Bearer abcdefghijklmnopqrstuvwxyz' }, status: 401 },
   { name: '/plug with Basic credentials', url: '/plug/organization', headers: { authorization: `Basic ${Buffer.from('a:b').toString('base64')}` }, status: 401 },
   { name: '/plug with a 10 kB token', url: '/plug/organization', headers: { authorization: `Bearer ${'a'.repeat(10_000)}` }, status: 401 },

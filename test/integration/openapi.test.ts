@@ -135,6 +135,24 @@ t.test('every 401 declares the challenge it carries: Bearer where a token is nee
   }
 });
 
+t.test("where a bearer token is read, the 400 declares the invalid_request challenge of a malformed one; nowhere else", async (t) => {
+  type Response = { $ref?: string; headers?: Record<string, { $ref?: string }> };
+  type Operation = { security: Record<string, string[]>[]; responses: Record<string, Response> };
+  const document = (await generateOpenApiDocument()) as { paths: Record<string, Record<string, Operation>>; components: { responses: Record<string, Response> } };
+  const resolved = (response: Response | undefined) => (response?.$ref ? document.components.responses[response.$ref.split('/').at(-1)!] : response);
+  const tokenSchemes = new Set(['bearerAuth', 'clientCredentials', 'sessionBearer', 'sessionCookie']);
+  let readers = 0;
+  for (const [path, item] of Object.entries(document.paths)) {
+    for (const [method, { security, responses }] of Object.entries(item)) {
+      const readsToken = security.length > 0 && security.every((requirement) => Object.keys(requirement).some((scheme) => tokenSchemes.has(scheme)));
+      if (readsToken) readers += 1;
+      const expected = readsToken ? '#/components/headers/BearerInvalidRequest' : undefined;
+      t.equal(resolved(responses['400'])?.headers?.['WWW-Authenticate']?.$ref, expected, `${method.toUpperCase()} ${path}: ${expected ?? 'no challenge'}`);
+    }
+  }
+  t.ok(readers > 40, 'every tree that reads a bearer token was looked at');
+});
+
 t.test('413 and 415 are declared by exactly the operations that answer them: all that read a body, whether they declare one or not', async (t) => {
   const app = await build(t, { env: { BODY_LIMIT_BYTES: '1024' } });
   const org = await createOrganization(app);

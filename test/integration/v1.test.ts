@@ -248,6 +248,12 @@ t.test('v1 errors are { status, message } for auth, validation, malformed JSON, 
   v1Shape(badToken, 401, /./);
   t.equal(badToken.headers['www-authenticate'], 'Bearer error="invalid_token"', 'RFC 6750 §3');
   v1Shape(await inject({ method: 'GET', url: '/v1/utility/credentials', headers: stack.org.headers }), 401, /./);
+  const malformed = await inject({ method: 'GET', url: '/v1/utility/credentials', headers: { authorization: `Bearer ${client.token} ${client.token}` } });
+  v1Shape(malformed, 400, /Authorization header is malformed/);
+  t.equal(malformed.headers['www-authenticate'], 'Bearer error="invalid_request"', 'RFC 6750 §3.1, in v1 too');
+  const basic = await inject({ method: 'GET', url: '/v1/utility/credentials', headers: { authorization: 'Basic xyz' } });
+  v1Shape(basic, 401, /POST \/v1\/auth\/login/);
+  t.equal(basic.headers['www-authenticate'], 'Bearer', 'another scheme is no token');
   v1Shape(
     await inject({ method: 'POST', url: '/v1/utility/credentials', headers: { ...auth, 'content-type': 'application/json' }, payload: '{"providerId":' }),
     400,

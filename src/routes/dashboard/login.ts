@@ -109,7 +109,7 @@ const login: FastifyPluginAsyncTypebox = async (app) => {
     {
       schema: {
         tags: ['dashboard'],
-        summary: 'End the current session (always succeeds) and clear the session cookie',
+        summary: 'End the current session (succeeds whether or not it is still live) and clear the session cookie',
         security: [{ bearerAuth: [] }],
         response: { 204: Type.Null({ description: 'Logged out' }) },
       },

@@ -20,7 +20,10 @@ declare module 'fastify' {
   }
 }
 
-/** The session token of a request: the Authorization header wins over the cookie. */
+/**
+ * The session token of a request: the Authorization header wins over the cookie. A malformed Bearer header is a
+ * 400 even beside a cookie: its sender meant the header, and would otherwise act as whoever the cookie names.
+ */
 export function presentedSessionToken(request: FastifyRequest): string | null {
   return bearerToken(request) ?? sessionCookie(request);
 }

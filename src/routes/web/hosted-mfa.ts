@@ -13,7 +13,7 @@ import { Type, type Static } from 'typebox';
 import { findProvider } from '../../connectors/catalog.ts';
 import { CUSTOMER_RESTARTABLE, type CredentialView } from '../../domain/credential-state.ts';
 import { errors } from '../../errors.ts';
-import { bearerToken } from '../../plugins/bearer-auth.ts';
+import { presentedBearer } from '../../plugins/bearer-auth.ts';
 import { MfaMethodType, OneTimePasscodeBody, VerificationMethodBody } from '../../schemas/credentials.ts';
 import type { ConnectLinkGrant } from '../../services/connect-links.ts';
 import type { StepStarted } from '../../services/credentials.ts';
@@ -88,9 +88,11 @@ const hostedMfa: FastifyPluginAsyncTypebox = async (app) => {
   const credentials = app.services.credentials;
   app.decorateRequest('connectLink', null);
   app.addHook('onRequest', async (request) => {
-    const token = bearerToken(request);
-    if (!token) throw errors.connectLinkInvalid();
-    request.connectLink = await app.services.connectLinks.open(token);
+    // A malformed token is a broken link too, not RFC 6750's 400: the page's own script sends what the link's
+    // fragment holds, and a link mangled on its way to the customer should tell them to ask for a new one.
+    const presented = presentedBearer(request);
+    if (presented.kind !== 'token') throw errors.connectLinkInvalid();
+    request.connectLink = await app.services.connectLinks.open(presented.token);
   });
   app.addHook('onSend', async (_request, reply) => {
     reply.header('Cache-Control', 'no-store');
