@@ -4,6 +4,7 @@
  */
 
 import { isIP } from 'node:net';
+import { B64TOKEN } from './crypto/hashing.ts';
 import { cidrEntries, parseCidrList } from './webhooks/address-guard.ts';
 import { parseRetrySchedule } from './webhooks/retry-policy.ts';
 import { DEFAULT_GATE_TUNING } from './storage/webhook-endpoint-gate.ts';
@@ -88,6 +89,8 @@ export interface Config {
   /** Wrong passwords per account in 15 minutes from one address. */
   passwordFailuresPerAccountAndAddress: number;
   accessTokenTtlSeconds: number;
+  /** The bearer token `/metrics` asks for (API and workers processes); undefined: `/metrics` is open. */
+  metricsToken: string | undefined;
   dataDir: string;
 }
 
@@ -259,6 +262,12 @@ export function loadConfig(env: Env): Config {
   }
   // As parseCidrList reads it: an empty entry (a trailing comma) is no address.
   const trustProxy = cidrEntries(trustProxyText);
+  const metricsToken = read.raw('METRICS_TOKEN');
+  // Sent as `Authorization: Bearer <token>`, so only what a bearer token may hold; long enough not to be guessed
+  // (`/metrics` has no rate limit). The value stays out of the problem: start-up problems go to the logs.
+  if (metricsToken !== undefined && !new RegExp(`^(?=.{32,1024}$)${B64TOKEN}$`).test(metricsToken)) {
+    read.problems.push('METRICS_TOKEN must be 32 to 1024 letters, digits or -._~+/ (a bearer token), e.g. from `openssl rand -hex 32`');
+  }
   const smsGateway = read.oneOf<SmsGatewayKind>('SMS_GATEWAY', 'log', ['log', 'webhook', 'twilio']);
   const smsWebhookUrl =
     smsGateway === 'webhook' ? read.url('SMS_WEBHOOK_URL', read.require('SMS_WEBHOOK_URL', 'when SMS_GATEWAY=webhook'), ['http:', 'https:']) : undefined;
@@ -320,6 +329,7 @@ export function loadConfig(env: Env): Config {
     passwordFailuresPerAccount: read.integer('PASSWORD_FAILURES_PER_ACCOUNT', 100, 1, 1_000_000),
     passwordFailuresPerAccountAndAddress: read.integer('PASSWORD_FAILURES_PER_ACCOUNT_AND_ADDRESS', 10, 1, 1_000_000),
     accessTokenTtlSeconds: read.integer('ACCESS_TOKEN_TTL_SECONDS', 3600, 60, 86400),
+    metricsToken,
     dataDir: read.string('DATA_DIR', '.data'),
   };
 

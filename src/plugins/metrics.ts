@@ -2,16 +2,20 @@
  * `GET /metrics` in the Prometheus text format: request counts and latency by route and status, BullMQ
  * queue depths (read from Redis on each scrape, so any API process reports the shared queues), what this
  * process's workers did (`work-metrics.ts`; nothing in an API-only process), and the standard process
- * metrics. It is not behind auth, like `/healthz`: bind the API to a private network
- * or filter `/metrics` at the proxy if queue depths should stay private.
+ * metrics. Without METRICS_TOKEN it is open, as Prometheus targets usually are: bind the API to a private
+ * network or filter `/metrics` at the proxy so that queue depths and traffic stay private. With it, a scrape
+ * sends it as a bearer token (Prometheus: `authorization: { credentials_file: … }`).
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { Type } from 'typebox';
 import type { Container } from '../container.ts';
+import { safeEqual } from '../crypto/hashing.ts';
+import { errors } from '../errors.ts';
 import type { Queues } from '../queues.ts';
 import { withinDeadline, type ConnectionWatch } from '../storage/redis.ts';
+import { BEARER_CHALLENGE, bearerToken, INVALID_TOKEN_CHALLENGE } from './bearer-auth.ts';
 
 const QUEUE_STATES = ['waiting', 'delayed', 'active', 'failed'] as const;
 /** Per queue: Prometheus's default scrape timeout is 10 s for all of them together. */
@@ -70,6 +74,18 @@ function redisUpGauge(registry: Registry, redisWatches: Container['redisWatches'
   });
 }
 
+/**
+ * An onRequest hook that lets in only a scrape sending `expected` as its bearer token, compared in constant time:
+ * `/metrics` has no rate limit, so the token must not be found a character at a time.
+ */
+function requireMetricsToken(expected: string) {
+  return async (request: FastifyRequest) => {
+    const token = bearerToken(request);
+    if (token === null) throw errors.unauthorized({ message: 'Send Authorization: Bearer <METRICS_TOKEN>', headers: BEARER_CHALLENGE });
+    if (!safeEqual(token, expected)) throw errors.tokenExpired({ message: 'The metrics token is wrong (see METRICS_TOKEN)', headers: INVALID_TOKEN_CHALLENGE });
+  };
+}
+
 async function metrics(app: FastifyInstance) {
   // Now, not at the first scrape: GC and event-loop delay are observed only from the moment they are set up.
   const processRegistry = processMetrics();
@@ -97,13 +113,17 @@ async function metrics(app: FastifyInstance) {
     latency.observe(labels, reply.elapsedTime / 1000);
   });
 
+  const { metricsToken } = app.services.ctx.config;
   app.get(
     '/metrics',
     {
       config: { rateLimit: false, worksWithoutRedis: true },
+      ...(metricsToken === undefined ? {} : { onRequest: requireMetricsToken(metricsToken) }),
       schema: {
         tags: ['operations'],
-        summary: 'Prometheus metrics',
+        // Its 401 and the token's scheme are added by openapi-completion.ts: this route also serves the workers'
+        // operations listener, which has no shared error schema to refer to.
+        summary: 'Prometheus metrics (with METRICS_TOKEN set, only for Authorization: Bearer <METRICS_TOKEN>)',
         response: { 200: { description: 'Prometheus text format', content: { 'text/plain': { schema: Type.String() } } } },
       },
     },

@@ -69,6 +69,7 @@ export const SECURITY_SCHEMES = {
   clientBasic: { type: 'http', scheme: 'basic', description: 'client_id and client_secret as HTTP Basic credentials (POST /oauth2/token)' },
   sessionBearer: { type: 'http', scheme: 'bearer', description: 'A session token (pbd_…) from POST /dashboard/login or POST /v1/auth/login' },
   sessionCookie: { type: 'apiKey', in: 'cookie', name: 'plugboard_session', description: "The browser dashboard's session cookie" },
+  metricsBearer: { type: 'http', scheme: 'bearer', description: 'METRICS_TOKEN, where the operator set one; without it /metrics is open' },
 };
 
 /**
@@ -123,6 +124,14 @@ const COMMON_FAILURES: CommonFailure[] = [
     retryAfter: true,
     isBeforeRateLimit: true,
   },
+  // The route's own schema cannot say it: the workers' operations listener serves the same route without the shared schemas.
+  {
+    status: '401',
+    name: 'MetricsUnauthorized',
+    description: 'METRICS_TOKEN is set, and the request did not send it as its bearer token',
+    when: (operation) => offersMetricsToken(operation),
+    isBeforeRateLimit: true,
+  },
   { status: '500', name: 'InternalServerError', description: 'A fault on our side; the body never holds internals', when: () => true },
 ];
 
@@ -140,9 +149,13 @@ function needsToken(operation: Operation): boolean {
   return security.length > 0 && security.every((requirement) => Object.keys(requirement).length > 0);
 }
 
+function offersMetricsToken(operation: Operation): boolean {
+  return operation.security?.some((requirement) => 'metricsBearer' in requirement) ?? false;
+}
+
 /** Whether `operation` reads a bearer token (bearer-auth.ts): where one is needed, and `/metrics` once METRICS_TOKEN is set. */
 function readsBearerToken(operation: Operation): boolean {
-  return needsToken(operation) || (operation.security?.some((requirement) => 'metricsBearer' in requirement) ?? false);
+  return needsToken(operation) || offersMetricsToken(operation);
 }
 
 /**
@@ -226,6 +239,8 @@ function operationIdOf(method: string, path: string): string {
 /** Which credentials a tree takes; public operations say so with an empty list. */
 function securityOf(path: string, declared: Operation['security']): Operation['security'] {
   if (path === '/oauth2/token') return [{}, { clientBasic: [] }];
+  // Open unless the operator set METRICS_TOKEN: the document is the same for every deployment.
+  if (path === '/metrics') return [{}, { metricsBearer: [] }];
   if (declared === undefined || declared.length === 0) return [];
   if (path.startsWith('/dashboard/')) return [{ sessionBearer: [] }, { sessionCookie: [] }];
   if (path.startsWith('/v1/')) return [{ sessionBearer: [] }];

@@ -1,7 +1,10 @@
+import { randomBytes } from 'node:crypto';
 import t from 'tap';
+import { buildOperationsApp } from '../../src/app.ts';
+import { createContainer } from '../../src/container.ts';
 import { startReceiver } from '../fixtures/webhook-receiver.ts';
 import { commitEvent, createEndpoint, startWebhookStack, waitForAttempts } from '../fixtures/webhook-stack.ts';
-import { build, createOrganization } from '../helper.ts';
+import { build, capturingLogger, createOrganization, testConfig, wipePrefix } from '../helper.ts';
 import { waitFor } from '../process-helper.ts';
 
 t.test('GET /metrics: request counts and latency by route pattern, queue depths, process metrics', async (t) => {
@@ -33,6 +36,50 @@ t.test('GET /metrics needs no token and is not rate limited', async (t) => {
     const response = await app.inject({ method: 'GET', url: '/metrics' });
     t.equal(response.statusCode, 200);
   }
+});
+
+t.test('with METRICS_TOKEN set, GET /metrics answers only a scrape that sends it as its bearer token', async (t) => {
+  const token = randomBytes(32).toString('hex');
+  const { lines, logger } = capturingLogger();
+  const app = await build(t, { env: { METRICS_TOKEN: token }, logger });
+  const sameLengthButWrong = `${token.slice(0, -1)}${token.endsWith('0') ? '1' : '0'}`;
+  const scrape = (authorization?: string) => app.inject({ method: 'GET', url: '/metrics', headers: authorization === undefined ? {} : { authorization } });
+
+  const refused: [string | undefined, number, string, string][] = [
+    [undefined, 401, 'Bearer', 'PB_UNAUTHORIZED'],
+    [`Basic ${Buffer.from(`prometheus:${token}`).toString('base64')}`, 401, 'Bearer', 'PB_UNAUTHORIZED'],
+    [`Bearer ${sameLengthButWrong}`, 401, 'Bearer error="invalid_token"', 'PB_TOKEN_INVALID'],
+    [`Bearer ${token}x`, 401, 'Bearer error="invalid_token"', 'PB_TOKEN_INVALID'],
+    [`Bearer ${token.slice(0, 10)}`, 401, 'Bearer error="invalid_token"', 'PB_TOKEN_INVALID'],
+    [`Bearer ${token} ${token}`, 400, 'Bearer error="invalid_request"', 'PB_MALFORMED_AUTHORIZATION'],
+  ];
+  for (const [authorization, status, challenge, errorId] of refused) {
+    const response = await scrape(authorization);
+    const name = authorization === undefined ? 'no header' : authorization.replaceAll(token, '<token>').replace(sameLengthButWrong, '<wrong token>');
+    t.equal(response.statusCode, status, `${name}: ${status}`);
+    t.equal(response.headers['www-authenticate'], challenge, `${name}: ${challenge}`);
+    t.match(response.json(), { errors: [{ details: { errorId } }] }, `${name}: the envelope`);
+    t.notMatch(response.body, /plugboard_/, `${name}: no metrics`);
+  }
+
+  const allowed = await scrape(`Bearer ${token}`);
+  t.equal(allowed.statusCode, 200);
+  t.match(allowed.body, /plugboard_http_requests_total\{method="GET",route="\/metrics",status_code="401"\} 5/, 'refused scrapes are counted like any answer');
+  t.equal((await app.inject({ method: 'GET', url: '/healthz' })).statusCode, 200, 'probes stay open');
+  t.ok(lines.length > 0, 'the requests were logged');
+  t.notMatch(lines.join('\n'), new RegExp(token.slice(0, 16)), 'the token never reaches the logs');
+
+  // A workers process serves the same /metrics on WORKERS_PORT, with the same setting.
+  const config = testConfig({ METRICS_TOKEN: token });
+  const container = createContainer(config);
+  const operations = await buildOperationsApp(container);
+  t.teardown(async () => {
+    await operations.close();
+    await container.close();
+    await wipePrefix(config.keyPrefix);
+  });
+  t.equal((await operations.inject({ method: 'GET', url: '/metrics' })).statusCode, 401, "the workers' listener: 401 without it");
+  t.equal((await operations.inject({ method: 'GET', url: '/metrics', headers: { authorization: `Bearer ${token}` } })).statusCode, 200, 'and 200 with it');
 });
 
 t.test("GET /metrics counts this process's webhook attempts, finished jobs and first attempts in flight", async (t) => {

@@ -72,6 +72,7 @@ t.test('every operation documents the version headers and the failures any route
   t.same(securityOf('/v1/utility/credentials', 'get'), [{ sessionBearer: [] }], '/v1: its login token');
   t.same(securityOf('/oauth2/token', 'post'), [{}, { clientBasic: [] }], 'the token route: the body or HTTP Basic');
   t.same(securityOf('/dashboard/login', 'post'), [], 'logins are public');
+  t.same(securityOf('/metrics', 'get'), [{}, { metricsBearer: [] }], '/metrics: METRICS_TOKEN where one is set');
   const tokenBody = (document.paths['/oauth2/token']?.post?.requestBody as { content: object }).content;
   t.same(Object.keys(tokenBody).sort(), ['application/json', 'application/x-www-form-urlencoded']);
   t.equal(errorSchemaOf(document.paths['/v1/auth/login']?.post?.responses['503']), '#/components/schemas/V1Error', 'v1 failures in its own shape');
@@ -121,18 +122,22 @@ t.test('the rate limit headers are declared on the answers that carry them', asy
   t.ok(await carries({ method: 'POST', url: '/plug/credentials/crd_aaaaaaaaaaaaaaaaaaaaaaaaaa/refresh', headers: notJson, payload: '<refresh/>' }), 'a 415');
 });
 
-t.test('every 401 declares the challenge it carries: Bearer where a token is needed, Basic on the token route, none on a login', async (t) => {
-  type Operation = { security: Record<string, string[]>[]; responses: Record<string, { headers?: Record<string, { $ref?: string }> }> };
-  const document = (await generateOpenApiDocument()) as { paths: Record<string, Record<string, Operation>> };
+t.test('every 401 declares the challenge it carries: Bearer where a token is read, Basic on the token route, none on a login', async (t) => {
+  type Response = { $ref?: string; headers?: Record<string, { $ref?: string }> };
+  type Operation = { security: Record<string, string[]>[]; responses: Record<string, Response> };
+  const document = (await generateOpenApiDocument()) as { paths: Record<string, Record<string, Operation>>; components: { responses: Record<string, Response> } };
+  const resolved = (response: Response) => (response.$ref ? document.components.responses[response.$ref.split('/').at(-1)!] : response);
   const tokenSchemes = new Set(['bearerAuth', 'clientCredentials', 'sessionBearer', 'sessionCookie']);
   for (const [path, item] of Object.entries(document.paths)) {
     for (const [method, { security, responses }] of Object.entries(item)) {
       if (!responses['401']) continue;
       const needsToken = security.length > 0 && security.every((requirement) => Object.keys(requirement).some((scheme) => tokenSchemes.has(scheme)));
-      const expected = needsToken ? '#/components/headers/BearerChallenge' : path === '/oauth2/token' ? '#/components/headers/BasicChallenge' : undefined;
-      t.equal(responses['401'].headers?.['WWW-Authenticate']?.$ref, expected, `${method.toUpperCase()} ${path}: ${expected ?? 'no challenge'}`);
+      const readsToken = needsToken || path === '/metrics';
+      const expected = readsToken ? '#/components/headers/BearerChallenge' : path === '/oauth2/token' ? '#/components/headers/BasicChallenge' : undefined;
+      t.equal(resolved(responses['401'])?.headers?.['WWW-Authenticate']?.$ref, expected, `${method.toUpperCase()} ${path}: ${expected ?? 'no challenge'}`);
     }
   }
+  t.ok(document.paths['/metrics']?.get?.responses['401'], "/metrics declares the 401 of a scrape without METRICS_TOKEN's token");
 });
 
 t.test("where a bearer token is read, the 400 declares the invalid_request challenge of a malformed one; nowhere else", async (t) => {
@@ -144,7 +149,7 @@ t.test("where a bearer token is read, the 400 declares the invalid_request chall
   let readers = 0;
   for (const [path, item] of Object.entries(document.paths)) {
     for (const [method, { security, responses }] of Object.entries(item)) {
-      const readsToken = security.length > 0 && security.every((requirement) => Object.keys(requirement).some((scheme) => tokenSchemes.has(scheme)));
+      const readsToken = path === '/metrics' || (security.length > 0 && security.every((requirement) => Object.keys(requirement).some((scheme) => tokenSchemes.has(scheme))));
       if (readsToken) readers += 1;
       const expected = readsToken ? '#/components/headers/BearerInvalidRequest' : undefined;
       t.equal(resolved(responses['400'])?.headers?.['WWW-Authenticate']?.$ref, expected, `${method.toUpperCase()} ${path}: ${expected ?? 'no challenge'}`);

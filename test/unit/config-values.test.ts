@@ -24,3 +24,20 @@ t.test('SESSION_WARNING_SECONDS=0 turns the warning off and is accepted', async 
   t.equal(loadConfig({ ...required, SESSION_WARNING_SECONDS: '0' }).sessionWarningSeconds, 0);
   t.match(problemsOf({ SESSION_WARNING_SECONDS: '-1' }), [/SESSION_WARNING_SECONDS must be an integer between 0 and/]);
 });
+
+t.test('METRICS_TOKEN: unset leaves /metrics open; set, it must be a bearer token too long to guess, and is never echoed', async (t) => {
+  t.equal(loadConfig(required).metricsToken, undefined);
+  const token = randomBytes(32).toString('base64url');
+  t.equal(loadConfig({ ...required, METRICS_TOKEN: ` ${token} ` }).metricsToken, token, 'surrounding spaces, as from a .env file, are dropped');
+  const invalid: [string, string][] = [
+    ['short-but-valid-token', 'too short'],
+    [`${token} more`, 'a space, which no bearer token holds'],
+    [`${token}!`, 'a character outside the bearer token syntax'],
+    [`${token}=x`, 'padding in the middle'],
+  ];
+  for (const [value, why] of invalid) {
+    const problems = problemsOf({ METRICS_TOKEN: value });
+    t.match(problems, [/^METRICS_TOKEN must be 32 to 1024 letters, digits or -._~\+\//], why);
+    t.notMatch(problems.join('\n'), value.slice(0, 12), `${why}: the value stays out of the problem`);
+  }
+});
