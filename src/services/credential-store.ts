@@ -70,6 +70,17 @@ export type TransitionResult =
 /** Gives up after this many lost races in a row; each loss means someone else made progress. */
 const MAX_COMMIT_ATTEMPTS = 25;
 
+/**
+ * A transition that lost `MAX_COMMIT_ATTEMPTS` races in a row. A worker's job fails and is retried; a client's
+ * request is a 409 to retry (the credentials service says so), not a fault of ours.
+ */
+export class CredentialContendedError extends Error {
+  constructor(credentialId: string) {
+    super(`credential ${credentialId}: gave up after ${MAX_COMMIT_ATTEMPTS} concurrent updates`);
+    this.name = 'CredentialContendedError';
+  }
+}
+
 /** Timers due within the same bucket of an organization share one wake-up job. */
 const WAKE_BUCKET_MS = 100;
 /**
@@ -310,7 +321,7 @@ export function createCredentialStore(ctx: ServiceContext, events: EventService,
         await schedule(organizationId, change);
         return { outcome: 'applied', credential: result.credential, transition: result };
       }
-      throw new Error(`credential ${credentialId}: gave up after ${MAX_COMMIT_ATTEMPTS} concurrent updates`);
+      throw new CredentialContendedError(credentialId);
     },
 
     /**

@@ -19,7 +19,7 @@ import { errors } from '../errors.ts';
 import { newId, type NewResourceId } from '../ids.ts';
 import type { AccountService, AccountSortField, AccountView } from './accounts.ts';
 import type { ServiceContext } from './context.ts';
-import { SECRET_FIELDS, type CredentialStore, type TransitionExtras, type TransitionResult } from './credential-store.ts';
+import { CredentialContendedError, SECRET_FIELDS, type CredentialStore, type TransitionExtras, type TransitionResult } from './credential-store.ts';
 import { pageOf, pageOfCreationIndex, paginate, type Page, type PageRequest } from './pagination.ts';
 
 export interface NewCredentialInput {
@@ -87,7 +87,10 @@ export function createCredentialService(ctx: ServiceContext, store: CredentialSt
     actor: string,
     extras?: Parameters<CredentialStore['transition']>[4],
   ): Promise<Extract<TransitionResult, { outcome: 'applied' | 'refused' }>> {
-    const result = await store.transition(organizationId, credentialId, input, actor, extras);
+    const result = await store.transition(organizationId, credentialId, input, actor, extras).catch((error: unknown) => {
+      if (error instanceof CredentialContendedError) throw errors.conflict({ message: 'The credential is being changed concurrently; retry' });
+      throw error;
+    });
     if (result.outcome === 'missing') throw notFound();
     if (result.outcome === 'refused') {
       const { refused, message, param } = result.refusal;

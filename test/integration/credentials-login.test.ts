@@ -374,3 +374,20 @@ t.test('deletes of one credential at once: one 204, the others the 404 a delete 
   const after = await call(stack, 'DELETE', url);
   t.same(answers.find((answer) => answer.statusCode === 404)?.body, after.body, 'the same 404 as a delete after them all');
 });
+
+t.test('PATCHes of one credential at once: each is applied or a 409 to retry, never a 500', async (t) => {
+  const stack = await buildStack(t);
+  const patches = 80;
+  const created = await createCredential(stack, 'pass_good');
+  await waitForCredential(stack, created.id, hasDetail('LOGIN_AND_DATA_DISCOVERY_SUCCESS'));
+  const url = `/plug/credentials/${created.id}`;
+  const answers = await Promise.all(Array.from({ length: patches }, (_, i) => call(stack, 'PATCH', url, { correlationId: `c-${i}` })));
+  const statuses = answers.map((answer) => answer.statusCode);
+  t.equal(statuses.filter((status) => status === 200 || status === 409).length, patches, `200s and 409s only (${statuses.join(' ')})`);
+  t.ok(statuses.includes(200), 'some are applied');
+  const refused = answers.find((answer) => answer.statusCode === 409);
+  if (refused) t.match(refused.body, { errors: [{ type: 'conflict', details: { errorId: 'PB_CONFLICT' }, message: /concurrently; retry/ }] }, 'the 409 says to retry');
+  const final = (await call<{ correlationId: string }>(stack, 'GET', url)).body;
+  const applied = answers.filter((answer) => answer.statusCode === 200).map((answer) => (answer.body as { correlationId: string }).correlationId);
+  t.ok(applied.includes(final.correlationId), 'the credential holds one of the applied changes');
+});
