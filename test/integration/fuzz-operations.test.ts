@@ -38,6 +38,7 @@ interface Parameter {
   schema: Schema;
 }
 interface Operation {
+  tags?: string[];
   parameters?: Parameter[];
   requestBody?: { content: Record<string, { schema: Schema }> };
 }
@@ -227,7 +228,9 @@ t.test(`every operation answers broken requests in the error shape, never with a
     requests += responses.length;
     const failures = responses.flatMap((response, i) => {
       const isServerFault = response.statusCode >= 500 && response.statusCode !== 503;
-      const isUnshapedRefusal = response.statusCode >= 400 && !isErrorShape(path, response.statusCode, response.body);
+      // /readyz's 503 ("not ready", as a loaded machine's stalled Redis reads) has the probes' own documented shape.
+      const hasOwnShape = operation.tags?.includes('operations') && response.statusCode === 503;
+      const isUnshapedRefusal = response.statusCode >= 400 && !hasOwnShape && !isErrorShape(path, response.statusCode, response.body);
       return isServerFault || isUnshapedRefusal ? [`${response.statusCode} ${batch[i]!.url} ${String(batch[i]!.payload ?? '').slice(0, 300)} → ${response.body.slice(0, 300)}`] : [];
     });
     t.same(failures, [], `${method.toUpperCase()} ${path}`);
