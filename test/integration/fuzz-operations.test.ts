@@ -33,6 +33,7 @@ interface Schema {
   maxItems?: number;
 }
 interface Parameter {
+  $ref?: string;
   name: string;
   in: 'path' | 'query' | 'header';
   schema: Schema;
@@ -44,7 +45,7 @@ interface Operation {
 }
 interface Document {
   paths: Record<string, Record<string, Operation>>;
-  components: { schemas?: Record<string, Schema> };
+  components: { schemas?: Record<string, Schema>; parameters?: Record<string, Parameter> };
 }
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20261129);
@@ -207,7 +208,7 @@ t.test(`every operation answers broken requests in the error shape, never with a
 
   let requests = 0;
   for (const [path, method, operation] of operations) {
-    const parameters = operation.parameters ?? [];
+    const parameters = (operation.parameters ?? []).map((parameter) => (parameter.$ref ? document.components.parameters![parameter.$ref.split('/').at(-1)!]! : parameter));
     const bodySchema = operation.requestBody?.content['application/json']?.schema ?? operation.requestBody?.content['application/x-www-form-urlencoded']?.schema;
     const batch = Array.from({ length: REQUESTS_PER_OPERATION }, (): InjectOptions => {
       const url = path.replaceAll(/\{(\w+)\}/g, () => encodeURIComponent(Buffer.from(random() < 0.7 ? idFor(path) : generate.queryValue({})).toString()));
@@ -216,10 +217,15 @@ t.test(`every operation answers broken requests in the error shape, never with a
         if (random() < 0.6) query.append(parameter.name, generate.queryValue(parameter.schema));
       }
       if (random() < 0.15) query.append(generate.pick(['unknown', 'page', 'sort', '__proto__']), generate.queryValue({}));
+      const headers: Record<string, string> = { ...headersFor(path), ...(bodySchema ? { 'content-type': 'application/json' } : {}) };
+      for (const parameter of parameters.filter((p) => p.in === 'header')) {
+        // A few shared Idempotency-Keys, so that requests of one batch also race for the same key.
+        if (random() < 0.3) headers[parameter.name] = /idempotency/i.test(parameter.name) && random() < 0.7 ? generate.pick(['fuzz-a', 'fuzz-b']) : generate.queryValue(parameter.schema);
+      }
       return {
         method: method.toUpperCase() as InjectOptions['method'],
         url: query.size > 0 ? `${url}?${query}` : url,
-        headers: { ...headersFor(path), ...(bodySchema ? { 'content-type': 'application/json' } : {}) },
+        headers,
         ...(bodySchema ? { payload: JSON.stringify(generate.body(bodySchema)) ?? 'null' } : {}),
       };
     });
