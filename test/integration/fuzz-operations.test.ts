@@ -2,13 +2,15 @@
  * Every operation of the OpenAPI document, fed requests built from its own schemas and then broken on purpose
  * (a field of the wrong type, junk path ids, unknown fields, odd strings, whole bodies that are not objects),
  * answers in the documented error shape and never with a 500. Authenticated, and with real resource ids most of
- * the time, so that requests get past the schema checks into the services, where a 500 would hide.
+ * the time, so that requests get past the schema checks into the services, where a 500 would hide. And every
+ * operation on one resource, asked by one organization with another's ids, refuses (4xx), whatever the body.
  *
  * The generator is seeded: a failure names its seed, and `FUZZ_SEED=<n>` replays it (`FUZZ_REQUESTS` sets
  * how many requests each operation gets).
  */
 import t from 'tap';
 import type { InjectOptions } from 'fastify';
+import type { App } from '../../src/app.ts';
 import { build, createOrganization } from '../helper.ts';
 import { SANDBOX_PROVIDER } from '../credentials-helper.ts';
 
@@ -161,14 +163,12 @@ function isErrorShape(path: string, status: number, payload: string): boolean {
   return Array.isArray(errors) && errors.length > 0 && errors.every((error) => typeof error.type === 'string' && typeof error.message === 'string');
 }
 
-/** Destructive operations go last, so that the others find their resources and sessions still there. */
-function order([path, method]: [string, string]): number {
-  if (path.endsWith('/logout') || path === '/oauth2/revoke') return 2;
-  return method === 'delete' ? 1 : 0;
-}
-
-t.test(`every operation answers broken requests in the error shape, never with a 500 (FUZZ_SEED=${SEED})`, async (t) => {
-  const app = await build(t, { env: { RATE_LIMIT_PER_MINUTE: '1000000', TOKEN_RATE_LIMIT_PER_MINUTE: '1000000' } });
+/**
+ * An organization with one resource of each kind a path names, and the headers each API reads its caller from.
+ * Its dashboard session, v1 token and API key stay valid whatever the requests do: a user and an API key of
+ * their own are there to be deleted.
+ */
+async function tenant(app: App) {
   const org = await createOrganization(app);
   const dashboardToken = (await app.inject({ method: 'POST', url: '/dashboard/login', payload: { email: org.email, password: org.password } })).json().session.token as string;
   const v1Token = (await app.inject({ method: 'POST', url: '/v1/auth/login', payload: { username: org.email, password: org.password } })).json().token as string;
@@ -181,29 +181,48 @@ t.test(`every operation answers broken requests in the error shape, never with a
   const credentialId = await created('/plug/credentials', org.headers, { providerId: SANDBOX_PROVIDER, username: 'fuzz', password: 'pass_good' });
   const endpointId = await created('/plug/webhooks/endpoints', org.headers, { url: 'http://127.0.0.1:9/hooks' });
   const memberId = await created('/dashboard/users', asDashboard, { email: `member-${org.email}`, password: 'member-password-1' });
-  // A key of its own to be deleted: deleting the one behind org.accessToken would end the run's other requests early.
   const spareKeyId = await created('/dashboard/apiKeys', asDashboard, { name: 'fuzz spare' });
   const eventId = (await app.inject({ url: '/plug/events', headers: org.headers })).json().data[0].id as string;
-  const idFor = (path: string): string =>
-    path.includes('/credentials/') ? credentialId
-    : path.includes('/webhooks/endpoints/') ? endpointId
-    : path.includes('/events/') ? eventId
-    : path.includes('/users/') ? memberId
-    : path.includes('/apiKeys/') ? spareKeyId
-    : path.includes('/providers/') ? SANDBOX_PROVIDER
-    : 'acc_aaaaaaaaaaaaaaaaaaaaaaaaaa';
-  const headersFor = (path: string): Record<string, string> =>
-    path.startsWith('/dashboard/') ? asDashboard
-    : path.startsWith('/v1/') ? { authorization: `Bearer ${v1Token}` }
-    : path.startsWith('/plug/') ? org.headers
-    : {};
+  return {
+    ids: [credentialId, endpointId, eventId, memberId, spareKeyId],
+    idFor: (path: string): string =>
+      path.includes('/credentials/') ? credentialId
+      : path.includes('/webhooks/endpoints/') ? endpointId
+      : path.includes('/events/') ? eventId
+      : path.includes('/users/') ? memberId
+      : path.includes('/apiKeys/') ? spareKeyId
+      : path.includes('/providers/') ? SANDBOX_PROVIDER
+      : 'acc_aaaaaaaaaaaaaaaaaaaaaaaaaa',
+    headersFor: (path: string): Record<string, string> =>
+      path.startsWith('/dashboard/') ? asDashboard
+      : path.startsWith('/v1/') ? { authorization: `Bearer ${v1Token}` }
+      : path.startsWith('/plug/') ? org.headers
+      : {},
+  };
+}
+
+function operationsOf(document: Document) {
+  return Object.entries(document.paths)
+    .flatMap(([path, item]) => Object.entries(item).map(([method, operation]) => [path, method, operation] as const))
+    .sort((a, b) => order([a[0], a[1]]) - order([b[0], b[1]]));
+}
+
+const UNLIMITED = { RATE_LIMIT_PER_MINUTE: '1000000', TOKEN_RATE_LIMIT_PER_MINUTE: '1000000' };
+
+/** Destructive operations go last, so that the others find their resources and sessions still there. */
+function order([path, method]: [string, string]): number {
+  if (path.endsWith('/logout') || path === '/oauth2/revoke') return 2;
+  return method === 'delete' ? 1 : 0;
+}
+
+t.test(`every operation answers broken requests in the error shape, never with a 500 (FUZZ_SEED=${SEED})`, async (t) => {
+  const app = await build(t, { env: UNLIMITED });
+  const { ids, idFor, headersFor } = await tenant(app);
 
   const document = app.swagger() as unknown as Document;
   const random = seededRandom(SEED);
-  const generate = generator(document, random, [credentialId, endpointId, eventId, memberId, spareKeyId, SANDBOX_PROVIDER]);
-  const operations = Object.entries(document.paths)
-    .flatMap(([path, item]) => Object.entries(item).map(([method, operation]) => [path, method, operation] as const))
-    .sort((a, b) => order([a[0], a[1]]) - order([b[0], b[1]]));
+  const generate = generator(document, random, [...ids, SANDBOX_PROVIDER]);
+  const operations = operationsOf(document);
   t.ok(operations.length > 50, `${operations.length} operations`);
 
   let requests = 0;
@@ -242,4 +261,36 @@ t.test(`every operation answers broken requests in the error shape, never with a
     t.same(failures, [], `${method.toUpperCase()} ${path}`);
   }
   t.ok(requests >= operations.length * REQUESTS_PER_OPERATION, `${requests} requests`);
+});
+
+t.test(`no operation acts on another organization's resources, whatever the request says (FUZZ_SEED=${SEED})`, async (t) => {
+  const app = await build(t, { env: UNLIMITED });
+  const caller = await tenant(app);
+  const other = await tenant(app);
+  const document = app.swagger() as unknown as Document;
+  const random = seededRandom(SEED);
+  const generate = generator(document, random, [...caller.ids, ...other.ids]);
+  // Providers are the same catalog for everyone.
+  const operations = operationsOf(document).filter(([path]) => path.includes('{') && !path.includes('/providers/'));
+  t.ok(operations.length > 25, `${operations.length} operations on one resource`);
+  for (const [path, method, operation] of operations) {
+    const bodySchema = operation.requestBody?.content['application/json']?.schema;
+    const answers = await Promise.all(
+      Array.from({ length: 5 }, () =>
+        app.inject({
+          method: method.toUpperCase() as InjectOptions['method'],
+          url: path.replaceAll(/\{\w+\}/g, other.idFor(path)),
+          headers: { ...caller.headersFor(path), ...(bodySchema ? { 'content-type': 'application/json' } : {}) },
+          ...(bodySchema ? { payload: JSON.stringify(generate.body(bodySchema)) ?? 'null' } : {}),
+        }),
+      ),
+    );
+    const statuses = answers.map((answer) => answer.statusCode);
+    t.ok(statuses.every((status) => status >= 400 && status < 500), `${method.toUpperCase()} ${path}: ${statuses.join(' ')}`);
+  }
+  // The other organization's resources are all still there, unchanged by the attempts.
+  for (const path of ['/plug/credentials/{id}', '/plug/webhooks/endpoints/{id}', '/plug/events/{id}']) {
+    const response = await app.inject({ url: path.replace('{id}', other.idFor(path)), headers: other.headersFor(path) });
+    t.equal(response.statusCode, 200, `${path} of the other organization is still there`);
+  }
 });
