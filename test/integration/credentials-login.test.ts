@@ -7,6 +7,7 @@ import { QUEUE_NAMES } from '../../src/queues.ts';
 import { workerOptions } from '../../workers/worker-options.ts';
 import { call, connectWithMfa, createCredential, describe, eventsOf, hasDetail, mfaOf, storedRecord, waitForCredential } from '../credentials-helper.ts';
 import { buildStack, createOrganization, build } from '../helper.ts';
+import { waitFor } from '../process-helper.ts';
 
 t.test('pass_good connects and finds two accounts', async (t) => {
   const stack = await buildStack(t);
@@ -196,8 +197,9 @@ t.test("the reconciler's full pass re-creates a missing challenge timer and its 
 
   await services.ctx.redis.zrem(orgKeys.timers, timer?.id ?? '');
   await stack.startWorkers();
-  await stack.stopWorkers(); // which waits for the reconciler's pass on start
-  t.ok(await services.ctx.redis.zscore(orgKeys.timers, timer?.id ?? ''), "the workers' first pass is a full one");
+  // Waited for here, not by stopping the workers: closing aborts a pass still under way.
+  const restored = await waitFor("the workers' first pass", async () => (await services.ctx.redis.zscore(orgKeys.timers, timer?.id ?? '')) ?? undefined, 10_000);
+  t.equal(Number(restored), Date.parse(record.mfa?.expiresAt ?? ''), "the workers' first pass is a full one");
 });
 
 t.test('the full pass reads the creation index, drops ids without a record and deletes the obsolete scheduled set', async (t) => {
