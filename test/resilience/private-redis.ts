@@ -3,6 +3,7 @@
  * `appendfsync always`, so every write acknowledged to a client is on disk before the answer.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -25,6 +26,12 @@ export interface PrivateRedis {
   destroy(): Promise<void>;
 }
 
+/**
+ * A test process that tap ends at its timeout runs no teardown, and the server would outlive it: started through
+ * util-linux's setpriv (which then becomes redis-server), the kernel kills it when the test process dies.
+ */
+const DIES_WITH_THE_TEST = existsSync('/usr/bin/setpriv') ? ['/usr/bin/setpriv', '--pdeathsig', 'KILL', '--'] : [];
+
 export async function createPrivateRedis(): Promise<PrivateRedis> {
   const port = await freePort();
   const dir = await mkdtemp(path.join(os.tmpdir(), 'plugboard-redis-'));
@@ -38,7 +45,8 @@ export async function createPrivateRedis(): Promise<PrivateRedis> {
   const redis: PrivateRedis = {
     url,
     async start() {
-      server = spawn('redis-server', args, { stdio: 'ignore' });
+      const [command, ...commandArgs] = [...DIES_WITH_THE_TEST, 'redis-server', ...args];
+      server = spawn(command!, commandArgs, { stdio: 'ignore' });
       for (let waited = 0; waited < 10_000; waited += 50) {
         // Answering on the port is not enough: Redis refuses commands while it replays the AOF.
         if ((await tcpAnswers('127.0.0.1', port)) && (await isLoaded(url))) return;
