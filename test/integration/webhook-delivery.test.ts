@@ -1,10 +1,10 @@
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { sha256Hex } from '../../src/crypto/hashing.ts';
 import { newEvent } from '../../src/services/events.ts';
 import { fanOutJobId, type DeliveryJob } from '../../src/services/webhooks.ts';
 import { generateWebhookSecret } from '../../src/webhooks/signing.ts';
 import { startReceiver } from '../fixtures/webhook-receiver.ts';
-import { attemptsOf, commitEvent, createEndpoint, startWebhookStack, verifies, waitForAttempts } from '../fixtures/webhook-stack.ts';
+import { attemptsOf, commitEvent, createEndpoint, startWebhookStack, verifies, waitForAttempts, type WebhookStack } from '../fixtures/webhook-stack.ts';
 import { waitFor } from '../process-helper.ts';
 
 t.test('a receiver verifying with the standardwebhooks package accepts every delivery', async (t) => {
@@ -199,27 +199,40 @@ t.test('rotations at once: every secret handed out signs, none is lost to anothe
   }
 });
 
-t.test('an endpoint deleted and created again under its Idempotency-Key is signed with the new secret only', async (t) => {
-  const stack = await startWebhookStack(t);
-  const receiver = await startReceiver(t);
+/**
+ * An endpoint at `url` created under one Idempotency-Key. `recreate` deletes it and, as if a day had passed and
+ * the key's answer expired, runs the same create again: under the id the key derives, as README "Idempotency" says.
+ */
+function endpointUnderOneKey(t: Test, stack: WebhookStack, url: string) {
   const idempotencyKey = 'setup-webhook';
   const create = async () => {
-    const response = await stack.app.inject({ method: 'POST', url: '/plug/webhooks/endpoints', headers: { ...stack.org.headers, 'idempotency-key': idempotencyKey }, payload: { url: receiver.url } });
+    const response = await stack.app.inject({ method: 'POST', url: '/plug/webhooks/endpoints', headers: { ...stack.org.headers, 'idempotency-key': idempotencyKey }, payload: { url } });
     t.equal(response.statusCode, 201);
     return response.json() as { id: string; secret: string };
   };
-  const first = await create();
+  return {
+    create,
+    async recreate(id: string) {
+      t.equal((await stack.app.inject({ method: 'DELETE', url: `/plug/webhooks/endpoints/${id}`, headers: stack.org.headers })).statusCode, 204);
+      const { keys, redis } = stack.container.services.ctx;
+      const orgKeys = keys.org(stack.org.organizationId);
+      await redis.del(orgKeys.idempotency(sha256Hex(idempotencyKey)), orgKeys.idempotencyResponse(sha256Hex(idempotencyKey)));
+      return create();
+    },
+  };
+}
+
+t.test('an endpoint deleted and created again under its Idempotency-Key is signed with the new secret only', async (t) => {
+  const stack = await startWebhookStack(t);
+  const receiver = await startReceiver(t);
+  const endpoint = endpointUnderOneKey(t, stack, receiver.url);
+  const first = await endpoint.create();
   // The worker signs once, caching the first endpoint's secret.
   await commitEvent(stack);
   await receiver.waitFor((all) => all.length === 1);
   t.ok(verifies(first.secret, receiver.received[0]!), 'the first endpoint is signed with its secret');
 
-  t.equal((await stack.app.inject({ method: 'DELETE', url: `/plug/webhooks/endpoints/${first.id}`, headers: stack.org.headers })).statusCode, 204);
-  // A day later the key's answer has expired: the same create runs again, under the id the key derives.
-  const { keys, redis } = stack.container.services.ctx;
-  const orgKeys = keys.org(stack.org.organizationId);
-  await redis.del(orgKeys.idempotency(sha256Hex(idempotencyKey)), orgKeys.idempotencyResponse(sha256Hex(idempotencyKey)));
-  const second = await create();
+  const second = await endpoint.recreate(first.id);
   t.equal(second.id, first.id, 'the same id, as README "Idempotency" says');
   t.not(second.secret, first.secret, 'a new secret');
 
@@ -233,23 +246,15 @@ t.test('a delivery fanned out for an endpoint since deleted and created again un
   const stack = await startWebhookStack(t, { env: { WEBHOOK_RETRY_SCHEDULE: '2' } });
   // The first request fails, so its delivery becomes a retry job made from the first attempt's.
   const receiver = await startReceiver(t, (_request, res, index) => res.writeHead(index === 0 ? 500 : 204).end());
-  const idempotencyKey = 'setup-webhook';
-  const create = async () => {
-    const response = await stack.app.inject({ method: 'POST', url: '/plug/webhooks/endpoints', headers: { ...stack.org.headers, 'idempotency-key': idempotencyKey }, payload: { url: receiver.url } });
-    t.equal(response.statusCode, 201);
-    return response.json() as { id: string; secret: string };
-  };
-  const first = await create();
+  const endpoint = endpointUnderOneKey(t, stack, receiver.url);
+  const first = await endpoint.create();
   const before = await commitEvent(stack);
   await receiver.waitFor((all) => all.length === 1);
-  const { queues, ctx } = stack.container.services;
+  const { queues } = stack.container.services;
   const retry = await waitFor('the retry is queued', () => queues.webhookDelivery.getJob(fanOutJobId(before.id, first.id)), 5000);
   t.match(retry.data, { attemptNumber: 2, incarnation: /^[a-z2-7]{16}$/ }, 'the retry names the incarnation it was fanned out for');
 
-  t.equal((await stack.app.inject({ method: 'DELETE', url: `/plug/webhooks/endpoints/${first.id}`, headers: stack.org.headers })).statusCode, 204);
-  const orgKeys = ctx.keys.org(stack.org.organizationId);
-  await ctx.redis.del(orgKeys.idempotency(sha256Hex(idempotencyKey)), orgKeys.idempotencyResponse(sha256Hex(idempotencyKey)));
-  const second = await create();
+  const second = await endpoint.recreate(first.id);
   t.equal(second.id, first.id, 'the same id, with the same URL');
 
   const after = await commitEvent(stack);
