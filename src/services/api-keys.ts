@@ -91,10 +91,10 @@ export function createApiKeyService(ctx: ServiceContext) {
      */
     async revoke(organizationId: string, keyId: string): Promise<void> {
       const record = await load(organizationId, keyId);
-      if (!record) throw errors.notFound({ message: 'API key not found' });
+      if (!record) throw keyNotFound();
       const orgKeys = keys.org(organizationId);
       const [removed] = (await execTransaction(redis.multi().del(orgKeys.apiKey(keyId)).srem(orgKeys.apiKeys, keyId), 'revoke')) as [number, number];
-      if (removed === 0) throw errors.notFound({ message: 'API key not found' });
+      if (removed === 0) throw keyNotFound();
       await redis.del(keys.clientId(record.clientId));
     },
 
@@ -130,3 +130,7 @@ export function createApiKeyService(ctx: ServiceContext) {
 }
 
 export type ApiKeyService = ReturnType<typeof createApiKeyService>;
+
+function keyNotFound() {
+  return errors.notFound({ message: 'API key not found' });
+}
